@@ -1,0 +1,13 @@
+"""wsrbench: exact operators for structured weights, interchangeable backends, honest benchmarks.
+
+Public names (kept stable, see DESIGN.md section 3):
+    prox, prox_info, penalty, certify, backends, algorithms, cases
+"""
+from . import cases
+from .api import ProxInfo, penalty, prox, prox_info
+from .certificate import Certificate, certify
+from .registry import algorithms, backends
+
+__all__ = ["prox", "prox_info", "penalty", "certify", "Certificate", "ProxInfo",
+           "backends", "algorithms", "cases"]
+__version__ = "0.1.0"

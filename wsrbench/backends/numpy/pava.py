@@ -1,0 +1,44 @@
+"""Pool-adjacent-violators with a stack: the sequential O(d) fit after the sort.
+
+Push each element as a block; while the block below the top has mean >= the top's mean (a
+violator), pool the two. A block carries the sum of its x (pooling adds sums of original data); its
+mean of y adds the closed-form shift sum, so no average of averages is ever formed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def partition(xs: np.ndarray, lam: float):
+    """Return (starts, rounds, stats) for sorted x.
+
+    rounds counts sequential steps: d pushes plus one per pooling. stats records the deepest
+    stack and the longest chain of poolings caused by a single push (the back-merge length).
+    """
+    d = xs.shape[0]
+    c = lam / (d - 1) if d > 1 else 0.0
+
+    def mean(xsum, a, b):  # mean of y over [a, b); shift sum lam (b-a)(d-a-b)/(d-1)
+        return (xsum + c * ((b - a) * (d - a - b))) / (b - a)
+
+    starts, sums = [], []  # the stack: block i covers [starts[i], starts[i+1]) (top: up to k+1)
+    merges = deepest = longest = 0
+    for k, xk in enumerate(xs.tolist()):
+        starts.append(k)
+        sums.append(xk)
+        end = k + 1
+        chain = 0
+        while len(starts) > 1:
+            a, b = starts[-2], starts[-1]
+            if mean(sums[-2], a, b) >= mean(sums[-1], b, end):
+                top = sums.pop()
+                sums[-1] += top
+                starts.pop()
+                chain += 1
+            else:
+                break
+        merges += chain
+        longest = max(longest, chain)
+        deepest = max(deepest, len(starts))
+    stats = {"merges": merges, "max_stack": deepest, "longest_backmerge": longest}
+    return np.asarray(starts, dtype=np.int64), d + merges, stats

@@ -1,0 +1,229 @@
+"""The one registry of prox algorithms and backends.
+
+Tests, benchmarks and the CLI iterate over this registry, so registering a backend or an algorithm
+is all it takes for it to be tested, benchmarked and compared.
+
+A backend is a module under ``wsrbench.backends`` imported lazily (importing wsrbench imports no
+backend, compiles nothing and touches no GPU). Its module implements the backend contract:
+
+    prox_rows(X, lam, *, l1, rho, algorithm) -> (W, rounds, clusters, stats)
+
+where X is 2-D (rows are independent vectors) of float32 or float64 in the backend's own array
+kind, W has X's shape, dtype and kind, rounds and clusters are int64 NumPy arrays with one entry
+per row, and stats is a list of per-row dicts (algorithm-specific counters, possibly empty).
+A backend whose kinds are not "numpy" also provides ``as_rows(x) -> (arr, X)``: validate x (the
+same errors as ``wsrbench._validate.as_float_array``) and view it as 2-D rows.
+
+Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
+name -> backends implementing it; the backend module exposes a function of the operation's name.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    summary: str
+    work: str
+    depth: str
+    worst_case: str | None = None  # the wsrbench.cases family that drives it to its worst case
+
+
+@dataclass
+class Backend:
+    name: str
+    module: str
+    summary: str
+    algorithms: tuple[str, ...]
+    kinds: tuple[str, ...] = ("numpy",)  # array kinds it accepts (see array_kind)
+    requires: tuple[str, ...] = ()  # importable modules it needs
+    install_hint: str = ""
+    probe: Callable[[], str | None] | None = None  # extra check: None if usable, else why not
+    _module: object = field(default=None, repr=False)
+
+    @property
+    def default_algorithm(self) -> str:
+        return self.algorithms[0]
+
+    def unavailable_reason(self) -> str | None:
+        for mod in self.requires:
+            if importlib.util.find_spec(mod) is None:
+                hint = f"; {self.install_hint}" if self.install_hint else ""
+                return f"module {mod!r} is not installed{hint}"
+        if self.probe is not None:
+            return self.probe()
+        return None
+
+    def load(self):
+        if self._module is None:
+            reason = self.unavailable_reason()
+            if reason is not None:
+                raise RuntimeError(f"backend {self.name!r} is unavailable here: {reason}")
+            self._module = importlib.import_module(self.module)
+        return self._module
+
+
+class BackendInfo(NamedTuple):
+    name: str
+    available: bool
+    reason: str | None
+    algorithms: tuple[str, ...]
+    kinds: tuple[str, ...]
+    summary: str
+
+
+class AlgorithmInfo(NamedTuple):
+    name: str
+    summary: str
+    work: str
+    depth: str
+    worst_case: str | None
+    backends: tuple[str, ...]  # every registered backend implementing it
+    available_backends: tuple[str, ...]  # those usable on this machine
+
+
+_ALGORITHMS: dict[str, Algorithm] = {}
+_BACKENDS: dict[str, Backend] = {}
+
+# backend="auto" picks, for an array of each kind, the first available backend in this order.
+AUTO_ORDER = {
+    "numpy": ("numba", "numpy"),
+    "torch": ("torch",),
+    "cuda": ("numba_cuda",),
+}
+
+
+def register_algorithm(alg: Algorithm) -> None:
+    _ALGORITHMS[alg.name] = alg
+
+
+def register_backend(backend: Backend) -> None:
+    unknown = [a for a in backend.algorithms if a not in _ALGORITHMS]
+    if unknown:
+        raise ValueError(f"backend {backend.name!r} lists unregistered algorithms {unknown}")
+    _BACKENDS[backend.name] = backend
+
+
+def backends() -> list[BackendInfo]:
+    """Every registered backend, whether it is usable here, and why not when it is not."""
+    out = []
+    for b in _BACKENDS.values():
+        reason = b.unavailable_reason()
+        out.append(BackendInfo(b.name, reason is None, reason, b.algorithms, b.kinds, b.summary))
+    return out
+
+
+def algorithms() -> list[AlgorithmInfo]:
+    """Every registered algorithm with the backends that implement it (and those usable here)."""
+    avail = {b.name for b in backends() if b.available}
+    out = []
+    for a in _ALGORITHMS.values():
+        impl = tuple(b.name for b in _BACKENDS.values() if a.name in b.algorithms)
+        out.append(AlgorithmInfo(a.name, a.summary, a.work, a.depth, a.worst_case, impl,
+                                 tuple(n for n in impl if n in avail)))
+    return out
+
+
+def get_algorithm(name: str) -> Algorithm:
+    try:
+        return _ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(_ALGORITHMS)}") from None
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}") from None
+
+
+# Non-prox operations: name -> backends whose module has a function of that name.
+OPERATIONS: dict[str, tuple[str, ...]] = {}
+
+
+def operation_backend(op: str, backend: str, x):
+    """The loaded backend module that runs operation ``op`` on x (backend="auto": by array kind)."""
+    have = OPERATIONS.get(op, ())
+    if backend == "auto":
+        kind = array_kind(x)
+        for name in AUTO_ORDER.get(kind, ()) + (("numpy",) if kind == "numpy" else ()):
+            if name in have and _BACKENDS[name].unavailable_reason() is None:
+                return _BACKENDS[name].load()
+        raise RuntimeError(f"no available backend implements {op} for {kind} arrays here; "
+                           f"implementations: {list(have)}")
+    be = get_backend(backend)
+    if be.name not in have:
+        raise ValueError(f"backend {be.name!r} does not implement {op}; backends that do: {list(have)}")
+    kind = array_kind(x)
+    if kind not in be.kinds:
+        raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
+                        f"array; pass backend='auto' or convert the input")
+    return be.load()
+
+
+def array_kind(x) -> str:
+    """'torch' for torch tensors, 'cuda' for other GPU arrays, 'numpy' for everything else."""
+    mod = type(x).__module__.split(".")[0]
+    if mod == "torch":
+        return "torch"
+    if hasattr(x, "__cuda_array_interface__"):
+        return "cuda"
+    return "numpy"
+
+
+def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
+    """Pick the backend and algorithm for a call; never substitutes silently.
+
+    backend="auto": the first available backend of AUTO_ORDER for x's array kind (NumPy input: numba
+    if installed, else numpy). algorithm="auto": that backend's default, its first listed algorithm.
+    An explicit algorithm the backend lacks is a ValueError naming what it has.
+    """
+    kind = array_kind(x)
+    if backend == "auto":
+        for name in AUTO_ORDER.get(kind, ()):
+            if name in _BACKENDS and _BACKENDS[name].unavailable_reason() is None:
+                be = _BACKENDS[name]
+                break
+        else:
+            raise RuntimeError(f"no available backend handles {kind} arrays here; "
+                               f"see wsrbench.backends() for what is installed")
+    else:
+        be = get_backend(backend)
+        if kind not in be.kinds:
+            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
+                            f"array; pass backend='auto' or convert the input")
+    if algorithm == "auto":
+        return be, be.default_algorithm
+    get_algorithm(algorithm)
+    if algorithm not in be.algorithms:
+        raise ValueError(f"backend {be.name!r} does not implement algorithm {algorithm!r}; "
+                         f"it implements {list(be.algorithms)}")
+    return be, algorithm
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in algorithms (DESIGN.md 2.2) and backends.
+
+register_algorithm(Algorithm(
+    "pava", "sort, shift, stack-based pool-adjacent-violators, un-sort",
+    work="O(d log d)", depth="sequential", worst_case="worst_pava"))
+register_algorithm(Algorithm(
+    "end_collisions", "repeatedly take the prefix of smallest mean as the next final cluster",
+    work="O(d^2) worst", depth="one prefix scan per cluster", worst_case="worst_end_collisions"))
+register_algorithm(Algorithm(
+    "imminent_collisions", "each round merge every run of neighbours about to collide",
+    work="O(d) per round", depth="Theta(d) rounds worst", worst_case="worst_imminent_collisions"))
+register_algorithm(Algorithm(
+    "search_collisions", "merge resolved halves bottom-up; binary-search the one crossing cluster",
+    work="O(d log^2 d)", depth="O(log^3 d)", worst_case=None))
+
+register_backend(Backend(
+    "numpy", "wsrbench.backends.numpy",
+    "NumPy reference: readable, exact; the parallel algorithms vectorised per round",
+    algorithms=("pava", "end_collisions", "imminent_collisions", "search_collisions")))
