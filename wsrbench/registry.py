@@ -12,7 +12,9 @@ where X is 2-D (rows are independent vectors) of float32 or float64 in the backe
 kind, W has X's shape, dtype and kind, rounds and clusters are int64 NumPy arrays with one entry
 per row, and stats is a list of per-row dicts (algorithm-specific counters, possibly empty).
 A backend whose kinds are not "numpy" also provides ``as_rows(x) -> (arr, X)``: validate x (the
-same errors as ``wsrbench._validate.as_float_array``) and view it as 2-D rows.
+same errors as ``wsrbench._validate.as_float_array``) and view it as 2-D rows. Every backend module
+provides ``from_numpy(a)`` and ``to_numpy(a)`` (its own array kind to and from NumPy) so that the
+registry-parametrised tests and benchmarks can feed it.
 
 Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
 name -> backends implementing it; the backend module exposes a function of the operation's name.
@@ -44,6 +46,7 @@ class Backend:
     requires: tuple[str, ...] = ()  # importable modules it needs
     install_hint: str = ""
     probe: Callable[[], str | None] | None = None  # extra check: None if usable, else why not
+    max_test_d: int | None = None  # cap on vector sizes in the generic tests (e.g. a slow simulator)
     _module: object = field(default=None, repr=False)
 
     @property

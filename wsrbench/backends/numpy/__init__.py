@@ -51,3 +51,11 @@ def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: st
         W[i] = w
         stats.append(st)
     return W, rounds, clusters, stats
+
+
+def from_numpy(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def to_numpy(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a)
