@@ -17,7 +17,7 @@ provides ``from_numpy(a)`` and ``to_numpy(a)`` (its own array kind to and from N
 registry-parametrised tests and benchmarks can feed it.
 
 Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
-name -> backends implementing it; the backend module exposes a function of the operation's name.
+name -> {backend: "module:function"}; ``operation()`` picks and imports the implementation.
 """
 from __future__ import annotations
 
@@ -146,28 +146,38 @@ def get_backend(name: str) -> Backend:
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}") from None
 
 
-# Non-prox operations: name -> backends whose module has a function of that name.
-OPERATIONS: dict[str, tuple[str, ...]] = {}
+# Non-prox operations: op name -> {backend name: "module.path:function"}, imported on first use.
+OPERATIONS: dict[str, dict[str, str]] = {}
 
 
-def operation_backend(op: str, backend: str, x):
-    """The loaded backend module that runs operation ``op`` on x (backend="auto": by array kind)."""
-    have = OPERATIONS.get(op, ())
-    if backend == "auto":
-        kind = array_kind(x)
-        for name in AUTO_ORDER.get(kind, ()) + (("numpy",) if kind == "numpy" else ()):
-            if name in have and _BACKENDS[name].unavailable_reason() is None:
-                return _BACKENDS[name].load()
-        raise RuntimeError(f"no available backend implements {op} for {kind} arrays here; "
-                           f"implementations: {list(have)}")
-    be = get_backend(backend)
-    if be.name not in have:
-        raise ValueError(f"backend {be.name!r} does not implement {op}; backends that do: {list(have)}")
+def operation(op: str, backend: str, x):
+    """The function that runs operation ``op`` on x, and the backend chosen.
+
+    backend="auto": the first available implementation in AUTO_ORDER for x's array kind (then
+    numpy for NumPy input). An explicit backend that lacks ``op`` is a ValueError naming those that
+    have it; an unavailable one is a RuntimeError saying why.
+    """
+    have = OPERATIONS.get(op, {})
     kind = array_kind(x)
-    if kind not in be.kinds:
-        raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
-                        f"array; pass backend='auto' or convert the input")
-    return be.load()
+    if backend == "auto":
+        order = AUTO_ORDER.get(kind, ()) + (("numpy",) if kind == "numpy" else ())
+        names = [n for n in order if n in have and n in _BACKENDS
+                 and _BACKENDS[n].unavailable_reason() is None]
+        if not names:
+            raise RuntimeError(f"no available backend implements {op} for {kind} arrays here; "
+                               f"implementations: {sorted(have)}")
+        be = _BACKENDS[names[0]]
+    else:
+        be = get_backend(backend)
+        if be.name not in have:
+            raise ValueError(f"backend {be.name!r} does not implement {op}; "
+                             f"backends that do: {sorted(have)}")
+        if kind not in be.kinds:
+            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
+                            f"array; pass backend='auto' or convert the input")
+        be.load()  # raises RuntimeError with the reason when unavailable
+    module, _, func = have[be.name].partition(":")
+    return getattr(importlib.import_module(module), func), be.name
 
 
 def array_kind(x) -> str:
