@@ -16,13 +16,18 @@ the clusters of w (maximal runs of equal value), read:
 Strict increase between clusters is by construction. Because the fit is unique these conditions are
 also sufficient: a w that meets them is the prox.
 
-Tolerance. Let s = max|x| + max|w| + mu (bounds every value involved) and eps_out the machine
-epsilon of the output dtype. The reference computes each value with one rounding to the output
-dtype (eps_out/2 relative) after float64 sums of at most d terms ((d-1) eps64 relative, worst
-case) and closed-form shift sums (a few eps64); the certificate's own sums add the same again. So
-each value is trusted to tol = s (2 eps_out + 4 (d+1) eps64), and a sum of n residuals to n tol.
-Every condition is reported in value units divided by s: ``violation`` <= ``tolerance`` means ok.
-Prefix/suffix sums use the closed-form shift sums, so a huge lam costs no precision.
+Tolerance. Let s = max|x| + max|w| + mu (bounds every value) and eps_out the machine epsilon of
+the output dtype. A careful solver rounds each value once to the output dtype (eps_out/2 relative)
+after float64 sums of at most d terms ((d-1) eps64 relative, worst case); the certificate's own sums
+add the same again. A solver that forms y_k = x_k + v_k element by element also carries float64
+rounding of the shifts, |v_k| <= lam, through the same sums. So each value is trusted to
+
+    tol = s (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64,
+
+and a sum of n residuals to n tol. (The reference does better: its shift sums are closed forms.)
+Every condition is reported in value units divided by s + lam: ``violation`` <= ``tolerance``
+means ok. Prefix/suffix sums use the closed-form shift sums, so the certificate itself loses no
+precision to a huge lam.
 """
 from __future__ import annotations
 
@@ -58,10 +63,11 @@ def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_ou
     order = np.argsort(x, kind="stable")
     xs = x[order].astype(np.float64)
     ws = w[order].astype(np.float64)
-    scale = float(np.max(np.abs(xs)) + np.max(np.abs(ws)) + mu)
+    values = float(np.max(np.abs(xs)) + np.max(np.abs(ws)) + mu)
+    scale = values + lam
     if scale == 0.0:
         return 0.0, 0.0, None, None
-    tol = scale * (2.0 * eps_out + 4.0 * (d + 1) * EPS64)
+    tol = values * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
     worst = [0.0, None, None]  # violation (value units), condition, sorted position
 
     def record(values, condition):

@@ -1,0 +1,77 @@
+"""Shared fixtures: every (backend, algorithm) pair of the registry, and derived tolerances."""
+from __future__ import annotations
+
+import os
+import shutil
+
+# Without an NVIDIA GPU, run numba-cuda kernels in its simulator. This must happen before numba.cuda
+# is first imported; the variable is read once, at that import.
+if shutil.which("nvidia-smi") is None:
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from wsrbench import registry  # noqa: E402
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def value_tol(d: int, dtype, scale: float) -> float:
+    """How far two correct answers may differ, in value units.
+
+    Each side rounds once to the output dtype (eps/2 relative) after float64 sums of at most d
+    terms ((d-1) eps64 relative, worst case) and closed-form shifts: 2 eps_dtype + 4 (d+1) eps64,
+    times the largest magnitude involved (scale >= max|x| + lam bounds every y and w). The same
+    derivation as wsrbench.certificate's tolerance.
+    """
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    return scale * (2.0 * eps + 4.0 * (d + 1) * EPS64)
+
+
+class Impl:
+    """One (backend, algorithm) pair, fed NumPy arrays through the backend's own array kind."""
+
+    def __init__(self, backend: str, algorithm: str):
+        self.backend = backend
+        self.algorithm = algorithm
+        self.entry = registry.get_backend(backend)
+        self.max_d = self.entry.max_test_d
+
+    def __repr__(self):
+        return f"{self.backend}-{self.algorithm}"
+
+    def cap(self, d: int) -> int:
+        return d if self.max_d is None else min(d, self.max_d)
+
+    def run(self, x, lam, **kw):
+        """(w as NumPy, info) for NumPy input x."""
+        import wsrbench
+
+        mod = self.entry.load()
+        w, info = wsrbench.prox_info(mod.from_numpy(np.asarray(x)), lam, algorithm=self.algorithm,
+                                     backend=self.backend, **kw)
+        return np.asarray(mod.to_numpy(w)), info
+
+    def prox(self, x, lam, **kw):
+        return self.run(x, lam, **kw)[0]
+
+
+def _impl_params():
+    params = []
+    for b in registry.backends():
+        for alg in b.algorithms:
+            marks = [] if b.available else [pytest.mark.skip(reason=f"{b.name}: {b.reason}")]
+            params.append(pytest.param((b.name, alg), id=f"{b.name}-{alg}", marks=marks))
+    return params
+
+
+@pytest.fixture(scope="session", params=_impl_params())
+def impl(request) -> Impl:
+    return Impl(*request.param)

@@ -1,0 +1,142 @@
+"""Registry behaviour, bad input, and the penalty."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+import wsrbench
+from wsrbench import registry
+
+
+# -------------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("x, exc, name", [
+    (np.array([1.0, np.nan]), ValueError, "x contains NaN"),
+    (np.array([[1.0, 2.0], [np.inf, 0.0]]), ValueError, "x contains Inf"),
+    (np.zeros((2, 2, 2)), ValueError, "x must be at most 2-D"),
+    (np.array(["a", "b"]), TypeError, "x must be a real numeric array"),
+    ("abc", TypeError, "x must be a numeric array"),
+    (np.array([1 + 2j]), TypeError, "x must be a real numeric array"),
+    (np.array([object(), object()]), TypeError, "x must be a real numeric array"),
+    (np.array([1.0], dtype=np.float16), TypeError, "float32 and float64"),
+    (np.float64(3.0), ValueError, "got a scalar"),
+])
+def test_bad_x(impl, x, exc, name):
+    try:
+        x_in = impl.entry.load().from_numpy(x)
+    except Exception:
+        pytest.skip(f"{impl.backend} arrays cannot hold this input")
+    with pytest.raises(exc, match=re.escape(name)):
+        wsrbench.prox(x_in, 0.1, backend=impl.backend, algorithm=impl.algorithm)
+
+
+@pytest.mark.parametrize("kw, exc, msg", [
+    ({"lam": -0.1}, ValueError, "lam must be >= 0"),
+    ({"lam": np.nan}, ValueError, "lam must be finite"),
+    ({"lam": "1"}, TypeError, "lam must be a real number"),
+    ({"lam": [1.0]}, TypeError, "lam must be a real number"),
+    ({"lam": True}, TypeError, "lam must be a real number"),
+    ({"lam": 0.1, "rho": 1.5}, ValueError, "rho must be in [0.0, 1.0]"),
+    ({"lam": 0.1, "rho": -0.01}, ValueError, "rho must be in [0.0, 1.0]"),
+    ({"lam": 0.1, "l1": -1.0}, ValueError, "l1 must be >= 0"),
+    ({"lam": 0.1, "l1": np.inf}, ValueError, "l1 must be finite"),
+])
+def test_bad_parameters(impl, kw, exc, msg):
+    x = impl.entry.load().from_numpy(np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(exc, match=re.escape(msg)):
+        wsrbench.prox(x, backend=impl.backend, algorithm=impl.algorithm, **kw)
+
+
+def test_numpy_scalar_parameters_accepted():
+    w = wsrbench.prox(np.array([0.0, 1.0]), np.float32(0.25), l1=np.int64(0), backend="numpy")
+    np.testing.assert_allclose(w, [0.25, 0.75])
+
+
+def test_unknown_names_list_what_exists():
+    with pytest.raises(ValueError, match="choose one of .*pava"):
+        wsrbench.prox([0.0, 1.0], 0.1, algorithm="bogosort")
+    with pytest.raises(ValueError, match="choose one of .*numpy"):
+        wsrbench.prox([0.0, 1.0], 0.1, backend="abacus")
+
+
+def test_missing_algorithm_is_an_error_not_a_substitute(monkeypatch):
+    toy = registry.Backend("toy", "wsrbench.backends.numpy", "pava only", algorithms=("pava",))
+    monkeypatch.setitem(registry._BACKENDS, "toy", toy)
+    with pytest.raises(ValueError, match=r"does not implement algorithm 'search_collisions'.*\['pava'\]"):
+        wsrbench.prox([0.0, 1.0], 0.1, algorithm="search_collisions", backend="toy")
+    w, info = wsrbench.prox_info([0.0, 1.0], 0.1, backend="toy")
+    assert info.algorithm == "pava" and info.backend == "toy"
+
+
+def test_unavailable_backend_raises_with_reason(monkeypatch):
+    ghost = registry.Backend("ghost", "wsrbench.backends.numpy", "needs a missing module",
+                             algorithms=("pava",), requires=("no_such_module_xyz",),
+                             install_hint="pip install no-such-module")
+    monkeypatch.setitem(registry._BACKENDS, "ghost", ghost)
+    info = {b.name: b for b in wsrbench.backends()}["ghost"]
+    assert not info.available and "no_such_module_xyz" in info.reason
+    with pytest.raises(RuntimeError, match="ghost.*unavailable.*pip install no-such-module"):
+        wsrbench.prox([0.0, 1.0], 0.1, backend="ghost")
+
+
+def test_registry_lists_every_algorithm_with_a_backend():
+    algs = {a.name: a for a in wsrbench.algorithms()}
+    assert {"pava", "end_collisions", "imminent_collisions", "search_collisions"} <= set(algs)
+    for a in algs.values():
+        assert "numpy" in a.backends  # the reference implements everything
+        if a.worst_case is not None:
+            assert a.worst_case in wsrbench.cases.names()
+    bes = {b.name: b for b in wsrbench.backends()}
+    assert bes["numpy"].available and bes["numpy"].reason is None
+
+
+def test_auto_picks_backend_default():
+    b = registry.resolve("auto", "auto", np.zeros(3))[0]
+    assert b.name == next(n for n in registry.AUTO_ORDER["numpy"]
+                          if n in registry._BACKENDS and registry._BACKENDS[n].unavailable_reason() is None)
+    _, info = wsrbench.prox_info(np.zeros(3), 0.1)
+    assert info.algorithm == registry.get_backend(info.backend).default_algorithm
+
+
+def test_importing_wsrbench_loads_no_backend():
+    import subprocess
+    import sys
+
+    code = ("import sys, wsrbench; wsrbench.backends(); "
+            "print(any(m.startswith(('numba', 'torch', 'wsrbench.backends.')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -------------------------------------------------------------------------------- penalty
+
+def test_penalty_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    for d in [0, 1, 2, 3, 10, 57]:
+        x = np.round(rng.normal(size=d) * 3) / 3
+        expect = (sum(abs(a - b) for a, b in itertools.combinations(x, 2)) / (d - 1)) if d > 1 else 0.0
+        assert abs(wsrbench.penalty(x) - expect) <= 8 * d * np.finfo(float).eps * max(1.0, expect)
+
+
+def test_penalty_rows_dtype_and_invariances():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, 50)).astype(np.float32)
+    r = wsrbench.penalty(X)
+    assert r.shape == (4,) and r.dtype == np.float32
+    for i in range(4):
+        assert r[i] == wsrbench.penalty(X[i])
+    x = X[0].astype(np.float64)
+    p = rng.permutation(50)
+    assert np.isclose(wsrbench.penalty(x[p]), wsrbench.penalty(x), rtol=1e-14)
+    assert np.isclose(wsrbench.penalty(x + 1e3), wsrbench.penalty(x), rtol=1e-9)
+    assert np.isclose(wsrbench.penalty(2.5 * x), 2.5 * wsrbench.penalty(x), rtol=1e-14)
+
+
+def test_penalty_bad_input():
+    with pytest.raises(ValueError, match="x contains NaN"):
+        wsrbench.penalty([1.0, np.nan])
+    with pytest.raises(TypeError, match="x must be"):
+        wsrbench.penalty(["a"])
