@@ -1,6 +1,7 @@
 """Shared fixtures: every (backend, algorithm) pair of the registry, and derived tolerances."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -11,7 +12,7 @@ if shutil.which("nvidia-smi") is None:
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from wsrbench import registry  # noqa: E402
 
@@ -19,6 +20,9 @@ settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# A backend with a size cap (a simulator) also gets fewer generated examples per property.
+SLOW_BACKEND_EXAMPLES = 8
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -43,6 +47,7 @@ class Impl:
         self.algorithm = algorithm
         self.entry = registry.get_backend(backend)
         self.max_d = self.entry.max_test_d
+        self.examples = settings.default.max_examples if self.max_d is None else SLOW_BACKEND_EXAMPLES
 
     def __repr__(self):
         return f"{self.backend}-{self.algorithm}"
@@ -75,3 +80,23 @@ def _impl_params():
 @pytest.fixture(scope="session", params=_impl_params())
 def impl(request) -> Impl:
     return Impl(*request.param)
+
+
+def given_impl(**strategies):
+    """Like hypothesis.given for a test ``fn(impl, **drawn)``, with the example budget of impl.
+
+    The property runs once per registered (backend, algorithm); slow backends get fewer examples.
+    """
+    def deco(fn):
+        @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+        def test(impl):
+            @settings(max_examples=impl.examples)
+            @given(**strategies)
+            def run(**drawn):
+                fn(impl, **drawn)
+
+            run()
+
+        del test.__wrapped__  # pytest must see test(impl), not fn's drawn arguments
+        return test
+    return deco

@@ -11,14 +11,13 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import isotonic_regression
 
 import wsrbench
 from wsrbench import cases
 
-from .conftest import value_tol
+from .conftest import given_impl, value_tol
 
 MAGNITUDES = [1e-100, 1e-8, 1.0, 1e8, 1e100]
 
@@ -66,7 +65,7 @@ def objective(x, w, lam, l1=0.0):
 
 # -------------------------------------------------------------------------------- exactness
 
-@given(data=st.data())
+@given_impl(data=st.data())
 def test_matches_scipy_oracle(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, lam)
@@ -76,7 +75,7 @@ def test_matches_scipy_oracle(impl, data):
     np.testing.assert_allclose(w, ref, rtol=0, atol=tol)
 
 
-@given(data=st.data())
+@given_impl(data=st.data())
 def test_certificate_accepts(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     l1 = data.draw(st.sampled_from([0.0, 0.0, 0.1, 10.0])) * scale_of(x, 0.0)
@@ -119,7 +118,7 @@ def test_d2_closed_form(impl):
 
 # -------------------------------------------------------------------------------- properties
 
-@given(data=st.data())
+@given_impl(data=st.data())
 def test_order_ties_and_mean(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, lam).astype(np.float64)
@@ -133,7 +132,7 @@ def test_order_ties_and_mean(impl, data):
         assert abs(w.mean() - x.astype(np.float64).mean()) <= tol
 
 
-@given(data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
+@given_impl(data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
 def test_translation(impl, data, shift):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
     w = impl.prox(x, lam)
@@ -142,7 +141,7 @@ def test_translation(impl, data, shift):
     np.testing.assert_allclose(w_shifted, w + shift, rtol=0, atol=2 * tol)
 
 
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_permutation_equivariance(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     p = np.random.default_rng(seed).permutation(x.size)
@@ -152,7 +151,7 @@ def test_permutation_equivariance(impl, data, seed):
     np.testing.assert_allclose(w_p, w[p], rtol=0, atol=tol)
 
 
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_non_expansive(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
     z = x + np.random.default_rng(seed).normal(size=x.size) * (np.abs(x).max(initial=1.0))
@@ -161,14 +160,14 @@ def test_non_expansive(impl, data, seed):
     assert lhs <= np.linalg.norm(x - z) + 2 * tol
 
 
-@given(data=st.data())
+@given_impl(data=st.data())
 def test_lam_zero_is_identity(impl, data):
     x, _ = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, 0.0)
     np.testing.assert_allclose(w, x, rtol=0, atol=value_tol(x.size, x.dtype, scale_of(x, 0.0)))
 
 
-@given(data=st.data())
+@given_impl(data=st.data())
 def test_large_lam_collapses_to_mean(impl, data):
     x, _ = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
     if x.size < 2:
@@ -187,7 +186,7 @@ def test_huge_lam_does_not_lose_the_mean(impl):
     np.testing.assert_allclose(w, np.full(x.size, x.mean()), rtol=0, atol=value_tol(x.size, x.dtype, 3.0))
 
 
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_perturbations_never_improve_the_objective(impl, data, seed):
     """benchopt-style: w + delta costs at least 1/2 ||delta||^2 more (strong convexity)."""
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
@@ -253,7 +252,7 @@ def test_l1_composition_against_brute_force(impl, seed):
     np.testing.assert_allclose(w, ref, rtol=0, atol=1e3 * np.finfo(float).eps * (1 + lam + l1))
 
 
-@given(data=st.data(), rho=st.floats(0.0, 1.0))
+@given_impl(data=st.data(), rho=st.floats(0.0, 1.0))
 def test_rho_interpolates_between_prox_and_centroids(impl, data, rho):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
     w0, info0 = impl.run(x, lam)
