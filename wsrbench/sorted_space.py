@@ -21,20 +21,11 @@ import numpy as np
 
 
 def shift_sum(a, b, d: int, lam: float):
-    """sum of v_k for k in [a, b): lam (b-a)(d-a-b)/(d-1). Vectorised over a and b."""
-    if d <= 1:
-        return np.zeros(np.broadcast(a, b).shape) if np.ndim(a) or np.ndim(b) else 0.0
+    """sum of v_k for k in [a, b): lam (b-a)(d-a-b)/(d-1). Vectorised over a and b (0 for d <= 1)."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     # The integer product is exact (|.| < d^2 <= 2^53 for every d we can hold in memory).
-    return lam * ((b - a) * (d - a - b)).astype(np.float64) / (d - 1)
-
-
-def shifts(d: int, lam: float) -> np.ndarray:
-    """v_k = lam (d-1-2k)/(d-1) in float64 (all zero for d <= 1)."""
-    if d <= 1:
-        return np.zeros(d)
-    return lam * (d - 1 - 2 * np.arange(d, dtype=np.float64)) / (d - 1)
+    return lam * ((b - a) * (d - a - b)).astype(np.float64) / max(d - 1, 1)
 
 
 def block_means(xsum, a, b, d: int, lam: float):
