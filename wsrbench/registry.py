@@ -68,7 +68,8 @@ class Backend:
             if reason is not None:
                 raise RuntimeError(f"backend {self.name!r} is unavailable here: {reason}")
             self._module = importlib.import_module(self.module)
-        return self._module
+        impls = _IMPLEMENTATIONS.get(self.name)  # plugin algorithms (wsrbench.plugins)
+        return _PluginDispatch(self._module, impls) if impls else self._module
 
 
 class BackendInfo(NamedTuple):
@@ -114,6 +115,7 @@ def register_backend(backend: Backend) -> None:
 
 def backends() -> list[BackendInfo]:
     """Every registered backend, whether it is usable here, and why not when it is not."""
+    _load_plugins()
     out = []
     for b in _BACKENDS.values():
         reason = b.unavailable_reason()
@@ -123,6 +125,7 @@ def backends() -> list[BackendInfo]:
 
 def algorithms() -> list[AlgorithmInfo]:
     """Every registered algorithm with the backends that implement it (and those usable here)."""
+    _load_plugins()
     avail = {b.name for b in backends() if b.available}
     out = []
     for a in _ALGORITHMS.values():
@@ -133,6 +136,7 @@ def algorithms() -> list[AlgorithmInfo]:
 
 
 def get_algorithm(name: str) -> Algorithm:
+    _load_plugins()
     try:
         return _ALGORITHMS[name]
     except KeyError:
@@ -140,10 +144,60 @@ def get_algorithm(name: str) -> Algorithm:
 
 
 def get_backend(name: str) -> Backend:
+    _load_plugins()
     try:
         return _BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}") from None
+
+
+# Plugin implementations (see wsrbench.plugins): backend name -> {algorithm: prox_rows function}.
+# Backend.load() wraps the backend module so that its prox_rows dispatches these algorithms to them.
+_IMPLEMENTATIONS: dict[str, dict[str, Callable]] = {}
+_PLUGINS_LOADED = False
+
+
+def register_implementation(backend: str, algorithm: str, prox_rows: Callable) -> None:
+    """Add ``algorithm`` (already registered) to ``backend`` with its own prox_rows function.
+
+    ``prox_rows(X, lam, *, l1, rho, algorithm)`` follows the backend contract (module docstring).
+    Refuses to replace an algorithm the backend already implements: never substitute silently.
+    """
+    be = _BACKENDS.get(backend)
+    if be is None:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(_BACKENDS)}")
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm {algorithm!r} is not registered; register_algorithm() it first")
+    if algorithm in be.algorithms:
+        raise ValueError(f"backend {backend!r} already implements {algorithm!r}")
+    _IMPLEMENTATIONS.setdefault(backend, {})[algorithm] = prox_rows
+    be.algorithms = be.algorithms + (algorithm,)
+
+
+class _PluginDispatch:
+    """A backend module seen through its plugin algorithms: prox_rows dispatches by algorithm name."""
+
+    def __init__(self, module, impls):
+        self._wrapped, self._impls = module, impls
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+    def prox_rows(self, X, lam, *, l1, rho, algorithm):
+        fn = self._impls.get(algorithm)
+        if fn is None:
+            return self._wrapped.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+        return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+
+
+def _load_plugins() -> None:
+    """Load the ``wsrbench.algorithms`` entry points once, on the first registry query."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True  # before loading: a plugin that queries the registry must not recurse
+    from . import plugins
+    plugins.load_entry_points()
 
 
 # Non-prox operations: op name -> {backend name: "module.path:function"}, imported on first use.
@@ -185,7 +239,8 @@ def array_kind(x) -> str:
     mod = type(x).__module__.split(".")[0]
     if mod == "torch":
         return "torch"
-    if hasattr(x, "__cuda_array_interface__"):
+    # numba's simulator device arrays expose __cuda_ndarray__ but no __cuda_array_interface__
+    if hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False):
         return "cuda"
     return "numpy"
 
@@ -197,6 +252,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
     if installed, else numpy). algorithm="auto": that backend's default, its first listed algorithm.
     An explicit algorithm the backend lacks is a ValueError naming what it has.
     """
+    _load_plugins()
     kind = array_kind(x)
     if backend == "auto":
         for name in AUTO_ORDER.get(kind, ()):
@@ -240,3 +296,56 @@ register_backend(Backend(
     "numpy", "wsrbench.backends.numpy",
     "NumPy reference: readable, exact; the parallel algorithms vectorised per round",
     algorithms=("pava", "end_collisions", "imminent_collisions", "search_collisions")))
+
+
+# Projection, gates and soft sharing (DESIGN.md 2.3-2.5): one implementation per backend.
+def _ops(module: str, func: str, backends=("numpy", "numba", "numba_cuda", "torch")) -> dict:
+    return {b: f"wsrbench.backends.{b}.{module}:{func}" for b in backends}
+
+
+for _op in ("project_ties", "project_affine"):
+    OPERATIONS[_op] = _ops("projection", _op)
+for _op in ("hard_concrete", "hard_concrete_gate", "hard_concrete_prob"):
+    OPERATIONS[_op] = _ops("gates", _op)
+for _op in ("soft_sharing_penalty", "soft_sharing_grad", "quantize"):
+    OPERATIONS[_op] = _ops("soft_sharing", _op, ("numpy", "numba", "torch"))
+del _op
+
+register_backend(Backend(
+    "torch", "wsrbench.backends.torch",
+    "PyTorch tensor ops, batched rows, CPU or CUDA tensors (same code); data stay on the device",
+    algorithms=("search_collisions", "imminent_collisions", "pava"),
+    kinds=("torch",), requires=("torch",), install_hint="pip install torch"))
+
+
+def _numba_cuda_probe() -> str | None:
+    """None when numba.cuda can run kernels here (a GPU, or the simulator), else how to enable it.
+
+    Runs only when backends() is asked, never at import time. numba.cuda.is_available() is true
+    under NUMBA_ENABLE_CUDASIM=1 without touching a driver; with a real driver it initialises
+    CUDA once.
+    """
+    try:
+        from numba import cuda
+        if cuda.is_available():
+            return None
+    except Exception as exc:  # a broken driver or toolkit install
+        return (f"numba.cuda failed to initialise ({exc}); install an NVIDIA driver, or set "
+                f"NUMBA_ENABLE_CUDASIM=1 before importing numba to use the CUDA simulator")
+    return ("no CUDA GPU found by numba.cuda; install an NVIDIA GPU driver, or set "
+            "NUMBA_ENABLE_CUDASIM=1 before importing numba to run the kernels in the CUDA "
+            "simulator (slow: small sizes only)")
+
+
+register_backend(Backend(
+    "numba_cuda", "wsrbench.backends.numba_cuda",
+    "CUDA kernels written with numba-cuda (CI: the CUDA simulator on small sizes)",
+    algorithms=("search_collisions", "imminent_collisions", "pava"),
+    kinds=("cuda",), requires=("numba_cuda",), install_hint="pip install numba-cuda",
+    probe=_numba_cuda_probe, max_test_d=32))
+
+register_backend(Backend(
+    "numba", "wsrbench.backends.numba",
+    "Numba CPU: nopython kernels, radix argsort on float-bit keys, rows in parallel, warm start",
+    algorithms=("pava", "imminent_collisions", "search_collisions", "end_collisions"),
+    requires=("numba",), install_hint="pip install numba"))

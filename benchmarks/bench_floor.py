@@ -1,0 +1,55 @@
+"""The floor every prox is measured against: one sort of the same input (DESIGN.md section 5).
+
+``np.argsort`` on the CPU; ``torch.sort`` on a CUDA device (skipped cleanly without torch or a
+GPU) and on the CPU (the floor of the torch backend's CPU runs). Same families, sizes and seeds as
+bench_prox.py, so a ratio prox / floor compares like with like.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from wsrbench import cases
+
+from ._common import SEED, SIZES
+
+
+class NumpyArgsort:
+    params = [cases.names(), SIZES]
+    param_names = ["family", "d"]
+    timeout = 300
+
+    def setup(self, family, d):
+        self.x, _ = cases.make(family, d, seed=SEED)
+
+    def time_argsort(self, family, d):
+        np.argsort(self.x)
+
+    def time_argsort_stable(self, family, d):
+        np.argsort(self.x, kind="stable")
+
+
+class TorchSort:
+    params = [["cpu", "cuda"], cases.names(), SIZES]
+    param_names = ["device", "family", "d"]
+    timeout = 300
+
+    def setup(self, device, family, d):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        if device == "cuda" and not torch.cuda.is_available():
+            raise NotImplementedError("no CUDA device")
+        self.torch = torch
+        x, _ = cases.make(family, d, seed=SEED)
+        self.x = torch.tensor(x, device=device)
+        torch.sort(self.x[:16])  # initialise the device / kernels before timing
+        self._sync()
+
+    def _sync(self):
+        if self.x.is_cuda:
+            self.torch.cuda.synchronize(self.x.device)
+
+    def time_sort(self, device, family, d):
+        self.torch.sort(self.x, stable=True)
+        self._sync()

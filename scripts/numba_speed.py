@@ -1,0 +1,238 @@
+"""Speed figures of the Numba backend as ratios against np.argsort, measured in one process.
+
+    python scripts/numba_speed.py                       # everything (tens of minutes at 1e7)
+    python scripts/numba_speed.py --sizes 1e4,1e5,1e6 --families gaussian,worst_pava
+    python scripts/numba_speed.py --only table --dtypes float32
+
+Sections (``--only`` picks some):
+  table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
+           timings after a warm-up call, the two interleaved so that load changes hit both)
+  batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
+  warm     wsrbench.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
+           warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
+  compile  first-call compile time in a fresh process with an empty cache, then with the cache
+  memory   peak extra memory of one call (tracemalloc, NumPy buffers) in words per element
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+import wsrbench
+from wsrbench import cases
+
+
+def _median_ratio(f, g, runs):
+    """median(time f) / median(time g), interleaved, after one warm-up call of each."""
+    f()
+    g()
+    tf, tg = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        f()
+        tf.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        g()
+        tg.append(time.perf_counter() - t)
+    return float(np.median(tf) / np.median(tg)), float(np.median(tf)), float(np.median(tg))
+
+
+def _runs(d, runs):
+    return max(3, runs // 2) if d >= 10**7 else runs
+
+
+def table(sizes, families, dtypes, runs):
+    print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
+          f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
+    for dt in dtypes:
+        print(f"\n{np.dtype(dt).name}")
+        print(f"{'family':28s}" + "".join(f"{'d=%.0e' % d:>10s}" for d in sizes))
+        for fam in families:
+            row = f"{fam:28s}"
+            for d in sizes:
+                x, lam = cases.make(fam, d, dtype=dt)
+                r, _, _ = _median_ratio(lambda: wsrbench.prox(x, lam, backend="numba"),
+                                        lambda: np.argsort(x), _runs(d, runs))
+                row += f"{r:10.2f}"
+            print(row, flush=True)
+
+
+def batched(runs):
+    print("\n## batched rows (float64, family gaussian rows)")
+    rng = np.random.default_rng(0)
+    for n, d in [(4096, 512), (64, 100_000)]:
+        X = rng.standard_normal((n, d))
+        lam = 0.01
+        par = lambda: wsrbench.prox(X, lam, backend="numba")  # noqa: E731
+        loop = lambda: [wsrbench.prox(X[i], lam, backend="numba") for i in range(n)]  # noqa: E731
+        assert all(np.array_equal(a, b) for a, b in zip(par(), loop()))
+        r, tp, tl = _median_ratio(loop, par, runs)
+        r2, _, _ = _median_ratio(par, lambda: np.argsort(X, axis=1), runs)
+        print(f"{n} x {d}: python loop / batched = {r:.2f}x faster; "
+              f"batched / np.argsort(X, axis=1) = {r2:.2f}")
+
+
+def warm(sizes, dtypes, runs):
+    from wsrbench.warm_start import ProxState
+
+    print("\n## warm start (nearly_sorted: hint = order of x_previous)")
+    print(f"{'dtype':8s}{'d':>8s}{'moves/elt':>11s}{'warm/argsort':>14s}{'cold/argsort':>14s}"
+          f"{'useless hint warm/cold':>24s}")
+    for dt in dtypes:
+        for d in sizes:
+            x_prev, x, lam = cases.nearly_sorted_pair(d, 0, dt)
+            hint = np.argsort(x_prev, kind="stable")
+            state = ProxState()
+            state.prox(x_prev, lam)
+
+            def set_hint(order):
+                state._recs[0, 1::2] = order  # restore the hint (untimed) before each call
+                state._have_hint = True
+
+            def warm_call():
+                set_hint(hint)
+                t = time.perf_counter()
+                state.prox(x, lam)
+                return time.perf_counter() - t
+
+            set_hint(hint)
+            state.prox(x, lam)
+            moves = int(state.last_moves[0])
+            n = _runs(d, runs)
+            tw, ta, tc = [], [], []
+            for _ in range(n):
+                tw.append(warm_call())
+                t = time.perf_counter()
+                np.argsort(x)
+                ta.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                wsrbench.prox(x, lam, backend="numba")
+                tc.append(time.perf_counter() - t)
+            # a useless hint: a fresh random x with the hint of another vector
+            xg, lg = cases.make("gaussian", d, dtype=dt)
+            perm = np.random.default_rng(1).permutation(d)
+            tu, tf = [], []
+            for _ in range(n):
+                set_hint(perm)
+                t = time.perf_counter()
+                state.prox(xg, lg)
+                tu.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                wsrbench.prox(xg, lg, backend="numba")
+                tf.append(time.perf_counter() - t)
+            mv = "fallback" if moves < 0 else f"{moves / d:.2f}"
+            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{np.median(tw) / np.median(ta):14.2f}"
+                  f"{np.median(tc) / np.median(ta):14.2f}{np.median(tu) / np.median(tf):24.2f}")
+    # the same, with a smaller step than the family's (few inversions): where the hint pays
+    print("(same with x = prox(x_previous) + 1e-9 noise, an exact-order hint: noise = 0)")
+    for dt in dtypes:
+        d = max(sizes)
+        x_prev, _, lam = cases.nearly_sorted_pair(d, 0, dt)
+        base = wsrbench.prox(x_prev, lam)
+        hint = np.argsort(x_prev, kind="stable")
+        for noise in (0.0, 1e-9):
+            x = (base + noise * np.random.default_rng(2).standard_normal(d)).astype(dt)
+            state = ProxState(order=hint)
+            state.prox(x, lam)
+            moves = int(state.last_moves[0])
+            tw, ta = [], []
+            for _ in range(_runs(d, runs)):
+                state._recs[0, 1::2] = hint
+                t = time.perf_counter()
+                state.prox(x, lam)
+                tw.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                np.argsort(x)
+                ta.append(time.perf_counter() - t)
+            mv = "fallback" if moves < 0 else f"{moves / d:.2f}"
+            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{np.median(tw) / np.median(ta):14.2f}"
+                  f"   (noise {noise:g})")
+
+
+_COMPILE_CODE = """
+import time, numpy as np
+t0 = time.perf_counter()
+import wsrbench
+t1 = time.perf_counter()
+x = np.random.default_rng(0).standard_normal(1000)
+for dt in (np.float64, np.float32):
+    t = time.perf_counter(); wsrbench.prox(x.astype(dt), 0.1, backend="numba")
+    print(f"  first call pava {np.dtype(dt).name}: {time.perf_counter() - t:.2f} s")
+t = time.perf_counter(); wsrbench.prox(x[None, :].repeat(2, 0), 0.1, backend="numba")
+print(f"  first batched call pava float64: {time.perf_counter() - t:.2f} s")
+for alg in ("imminent_collisions", "search_collisions", "end_collisions"):
+    t = time.perf_counter(); wsrbench.prox(x, 0.1, algorithm=alg, backend="numba")
+    print(f"  first call {alg} float64: {time.perf_counter() - t:.2f} s")
+from wsrbench.warm_start import ProxState
+t = time.perf_counter(); ProxState().prox(x, 0.1)
+print(f"  first warm-start call float64: {time.perf_counter() - t:.2f} s")
+"""
+
+
+def compile_times():
+    print("\n## compile time (fresh processes)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("empty cache (compiles)", "warm cache (loads)"):
+            print(label)
+            subprocess.run([sys.executable, "-c", _COMPILE_CODE], env=env, check=True)
+
+
+def memory(d=1_000_000):
+    import wsrbench.backends.numba as nb
+
+    print(f"\n## peak extra memory of one call, d = {d:.0e} (tracemalloc; output excluded)")
+    for dt in (np.float64, np.float32):
+        x, lam = cases.make("gaussian", d, dtype=dt)
+        wsrbench.prox(x, lam, backend="numba")
+        nb.release_workspace()
+        tracemalloc.start()
+        for label in ("first call (builds the workspace)", "next calls (reuse it)"):
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            w = wsrbench.prox(x, lam, backend="numba")
+            extra = tracemalloc.get_traced_memory()[1] - base - w.nbytes
+            print(f"  {np.dtype(dt).name} {label}: {extra / (8 * d):.3f} words per element")
+            del w
+        tracemalloc.stop()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="1e4,1e5,1e6,1e7", help="comma-separated d values")
+    ap.add_argument("--families", default=",".join(cases.names()))
+    ap.add_argument("--dtypes", default="float64,float32")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--only", default="table,batched,warm,compile,memory")
+    a = ap.parse_args(argv)
+    sizes = [int(float(s)) for s in a.sizes.split(",")]
+    families = a.families.split(",")
+    dtypes = [np.dtype(t).type for t in a.dtypes.split(",")]
+    only = set(a.only.split(","))
+    import numba
+
+    print(f"numpy {np.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs, "
+          f"threading layer after first parallel call below")
+    if "table" in only:
+        table(sizes, families, dtypes, a.runs)
+    if "batched" in only:
+        batched(a.runs)
+        print(f"numba threading layer: {numba.threading_layer()}, threads: "
+              f"{numba.get_num_threads()}")
+    if "warm" in only:
+        warm([d for d in sizes if d <= 10**6] or sizes, dtypes, a.runs)
+    if "compile" in only:
+        compile_times()
+    if "memory" in only:
+        memory()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""What the registry-parametrised suite cannot check for the GPU backends (torch, numba_cuda).
+
+Array kinds in and out, foreign ``__cuda_array_interface__`` objects, the unavailable-backend
+error, batching (a batch equals its rows one by one, counters included), host synchronisations
+per call, the sort kernels, and thread-block boundaries. Without a GPU the numba_cuda kernels run
+in the CUDA simulator (tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1), so sizes stay tiny.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wsrbench
+from wsrbench import cases, registry
+
+from .conftest import value_tol
+
+PARALLEL = ("imminent_collisions", "search_collisions")
+
+
+def _available(name):
+    return registry.get_backend(name).unavailable_reason() is None
+
+
+needs_torch = pytest.mark.skipif(not _available("torch"), reason="torch backend unavailable")
+needs_cuda_backend = pytest.mark.skipif(not _available("numba_cuda"),
+                                        reason="numba_cuda backend unavailable")
+
+
+def _scale(x, lam):
+    return float(np.max(np.abs(x), initial=0.0) + lam)
+
+
+def _batch(seed=0, n=5, d=13, dtype=np.float64):
+    """Rows that converge after different numbers of rounds: noise, ties, a constant row, a
+    cascade (many rounds of imminent_collisions)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    X[1] = np.round(X[1] * 2) / 2
+    X[min(2, n - 1)] = 0.25
+    if n > 3:  # prox(c x, c lam) = c prox(x, lam): rescale the cascade to lam = 0.3
+        x, lam = cases.make("worst_imminent_collisions", d, seed=seed)
+        X[3] = x * (0.3 / lam)
+    return X.astype(dtype), 0.3
+
+
+# ----------------------------------------------------------------------------------- torch
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("algorithm", PARALLEL)
+def test_torch_tensor_in_tensor_out(dtype, algorithm):
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        x = torch.linspace(-1, 1, 11, dtype=getattr(torch, dtype), device=device)
+        for arr in (x, x.reshape(1, -1), torch.stack([x, x.flip(0)])):
+            w = wsrbench.prox(arr, 0.4, algorithm=algorithm)  # backend "auto" -> torch
+            assert isinstance(w, torch.Tensor)
+            assert w.device == arr.device and w.dtype == arr.dtype and w.shape == arr.shape
+            ref = wsrbench.prox(arr.cpu().numpy(), 0.4, algorithm=algorithm, backend="numpy")
+            np.testing.assert_allclose(w.cpu().numpy(), ref, rtol=0,
+                                       atol=value_tol(11, np.dtype(dtype), 1.4))
+
+
+@needs_torch
+def test_torch_input_validation():
+    import torch
+
+    w = wsrbench.prox(torch.tensor([3, 1, 2]), 0.5, backend="torch")
+    assert w.dtype == torch.float64  # integers become float64, as for NumPy input
+    with pytest.raises(ValueError, match=r"x contains NaN at index \(1, 0\)"):
+        wsrbench.prox(torch.tensor([[0.0, 1.0], [np.nan, 2.0]]), 0.5, backend="torch")
+    with pytest.raises(TypeError, match="float32 and float64"):
+        wsrbench.prox(torch.zeros(3, dtype=torch.float16), 0.5, backend="torch")
+    with pytest.raises(ValueError, match="at most 2-D"):
+        wsrbench.prox(torch.zeros(2, 2, 2), 0.5, backend="torch")
+    x = torch.tensor([0.3, -1.0, 0.3, 2.0])
+    keep = x.clone()
+    wsrbench.prox(x, 0.7, backend="torch", algorithm="search_collisions")
+    assert torch.equal(x, keep)
+
+
+@needs_torch
+@pytest.mark.parametrize("algorithm", PARALLEL)
+def test_torch_batch_equals_rows_and_counts_syncs(algorithm):
+    """One batched call equals the rows one by one (values, rounds, clusters): the rows are
+    processed together, not by a loop that could mix them up. The partition's host syncs are
+    exactly the documented ones."""
+    import torch
+
+    from wsrbench.backends import torch as tb
+
+    X, lam = _batch()
+    W, info = wsrbench.prox_info(torch.tensor(X), lam, algorithm=algorithm, backend="torch")
+    syncs = tb.last_partition_syncs
+    ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
+    np.testing.assert_allclose(W.numpy(), ref, rtol=0, atol=value_tol(X.shape[1], X.dtype, 3.0))
+    np.testing.assert_array_equal(info.rounds, ref_info.rounds)
+    np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+    for i in range(X.shape[0]):
+        w_i, info_i = wsrbench.prox_info(torch.tensor(X[i]), lam, algorithm=algorithm,
+                                         backend="torch")
+        np.testing.assert_array_equal(w_i.numpy(), W[i].numpy())
+        assert (info_i.rounds, info_i.clusters) == (info.rounds[i], info.clusters[i])
+    if algorithm == "imminent_collisions":
+        assert syncs == info.rounds.max() + 1  # one stopping test per round, + the last one
+    else:
+        assert syncs == 0
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_pava_runs_on_the_tensors_memory(dtype, monkeypatch):
+    """pava on a CPU tensor hands the CPU kernel a view of the tensor's memory (zero copy) and
+    returns a tensor."""
+    import torch
+
+    import importlib
+
+    name = "numba" if _available("numba") else "numpy"
+    registry.get_backend(name).load()
+    mod = importlib.import_module(registry.get_backend(name).module)  # the module, not a wrapper
+    seen = []
+    original = mod.prox_rows
+
+    def spy(X, *args, **kwargs):
+        seen.append(X)
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(mod, "prox_rows", spy)
+    X, lam = _batch(dtype=dtype)
+    x = torch.tensor(X)
+    w, info = wsrbench.prox_info(x, lam, algorithm="pava", backend="torch")
+    assert len(seen) == 1 and np.shares_memory(seen[0], x.numpy())
+    assert isinstance(w, torch.Tensor) and w.dtype == x.dtype and w.shape == x.shape
+    ref, ref_info = wsrbench.prox_info(X, lam, algorithm="pava", backend="numpy")
+    np.testing.assert_allclose(w.numpy(), ref, rtol=0, atol=value_tol(13, dtype, 3.0))
+    np.testing.assert_array_equal(info.rounds, ref_info.rounds)
+    np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+
+
+@pytest.mark.skipif(not (_available("torch") and __import__("importlib").util.find_spec("torch")
+                         and __import__("torch").cuda.is_available()), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("algorithm", PARALLEL)
+def test_torch_cuda_sync_count(algorithm):
+    """On a GPU: the syncs torch itself reports (sync debug mode) match the documented count:
+    validation 1 + partition syncs + 1 final copy of the counters."""
+    import warnings
+
+    import torch
+
+    from wsrbench.backends import torch as tb
+
+    X, lam = _batch()
+    x = torch.tensor(X, device="cuda")
+    wsrbench.prox(x, lam, algorithm=algorithm)  # warm up
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wsrbench.prox(x, lam, algorithm=algorithm)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    assert syncs == 2 + tb.last_partition_syncs
+
+
+# ----------------------------------------------------------------------------------- numba_cuda
+
+def _nc():
+    from wsrbench.backends import numba_cuda as nc
+
+    return nc
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
+def test_numba_device_array_in_device_array_out(algorithm):
+    from numba import cuda
+
+    nc = _nc()
+    X, lam = _batch(d=9, dtype=np.float32)
+    dev = cuda.to_device(X)  # a plain numba device array (no wrapper)
+    arr, rows = nc.as_rows(dev)
+    W, rounds, clusters, stats = nc.prox_rows(rows, lam, l1=0.0, rho=0.0, algorithm=algorithm)
+    assert getattr(W, "__cuda_ndarray__", False)  # a numba device array (real or simulated)
+    assert type(W) is type(dev) and W.dtype == np.float32 and W.shape == X.shape
+    ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
+    np.testing.assert_allclose(W.copy_to_host(), ref, rtol=0, atol=value_tol(9, np.float32, 3.0))
+    np.testing.assert_array_equal(rounds, ref_info.rounds)
+    np.testing.assert_array_equal(clusters, ref_info.clusters)
+    if algorithm == "pava":
+        assert stats == ref_info.stats  # merges, max_stack, longest_backmerge per row
+
+
+class _OnlyCAI:
+    """An object that is nothing but a __cuda_array_interface__ (like a foreign framework's)."""
+
+    def __init__(self, dev):
+        self._dev = dev  # keeps the memory alive
+
+    @property
+    def __cuda_array_interface__(self):
+        return self._dev.__cuda_array_interface__
+
+
+@needs_cuda_backend
+def test_foreign_cuda_array_interface_accepted():
+    nc = _nc()
+    x = np.array([0.5, -1.0, 0.5, 2.0, 3.0])
+    obj = _OnlyCAI(nc.from_numpy(x))
+    assert registry.array_kind(obj) == "cuda"
+    w = wsrbench.prox(obj, 0.6)  # backend "auto" -> numba_cuda
+    assert hasattr(w, "__cuda_array_interface__")  # a numba device array
+    np.testing.assert_allclose(nc.to_numpy(w), wsrbench.prox(x, 0.6, backend="numpy"), rtol=0,
+                               atol=value_tol(5, np.float64, 4.0))
+    np.testing.assert_array_equal(nc.to_numpy(obj), x)  # input untouched
+
+
+@needs_cuda_backend
+def test_numba_cuda_input_validation():
+    nc = _nc()
+    w = wsrbench.prox(nc.from_numpy(np.array([3, 1, 2])), 0.5, backend="numba_cuda",
+                      algorithm="pava")
+    assert w.dtype == np.float64
+    np.testing.assert_allclose(nc.to_numpy(w), wsrbench.prox([3.0, 1.0, 2.0], 0.5, backend="numpy"))
+    with pytest.raises(ValueError, match=r"x contains Inf at index \(1, 0\)"):
+        wsrbench.prox(nc.from_numpy(np.array([[0.0, 1.0], [np.inf, 2.0]])), 0.5,
+                      backend="numba_cuda")
+    with pytest.raises(ValueError, match="x contains NaN at index 2;"):
+        wsrbench.prox(nc.from_numpy(np.array([0.0, 1.0, np.nan])), 0.5, backend="numba_cuda")
+    with pytest.raises(TypeError, match="float32 and float64"):
+        wsrbench.prox(nc.from_numpy(np.zeros(3, np.float16)), 0.5, backend="numba_cuda")
+
+
+def test_numba_cuda_unavailable_says_how_to_enable(monkeypatch):
+    """No GPU and no simulator: reported unavailable with the reason, and calling it raises a
+    RuntimeError that says how to enable it (simulated by making numba.cuda find no device)."""
+    pytest.importorskip("numba_cuda")
+    from numba import cuda
+
+    monkeypatch.setattr(cuda, "is_available", lambda: False)
+    be = registry.get_backend("numba_cuda")
+    monkeypatch.setattr(be, "_module", None)  # forget a module loaded by earlier tests
+    info = {b.name: b for b in wsrbench.backends()}["numba_cuda"]
+    assert not info.available and "NUMBA_ENABLE_CUDASIM=1" in info.reason
+    assert "driver" in info.reason
+
+    class Fake:  # a CUDA array as far as the registry can tell; never dereferenced
+        __cuda_array_interface__ = {"shape": (3,), "typestr": "<f8", "data": (0, False),
+                                    "version": 3}
+
+    with pytest.raises(RuntimeError, match="numba_cuda.*NUMBA_ENABLE_CUDASIM=1"):
+        wsrbench.prox(Fake(), 0.1, backend="numba_cuda")
+    with pytest.raises(RuntimeError, match="no available backend"):
+        wsrbench.prox(Fake(), 0.1)  # "auto" finds nothing for CUDA arrays either
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
+def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
+    """A batch equals its rows one by one, counters included, and a call makes exactly the
+    documented device-to-host copies: validation 1 + the algorithm's + the final counters 1."""
+    nc = _nc()
+    X, lam = _batch(d=11)
+    W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm=algorithm, backend="numba_cuda")
+    partition_syncs = nc.last_partition_syncs
+    W = nc.to_numpy(W)
+    for i in range(X.shape[0]):
+        w_i, info_i = wsrbench.prox_info(nc.from_numpy(X[i]), lam, algorithm=algorithm,
+                                         backend="numba_cuda")
+        np.testing.assert_array_equal(nc.to_numpy(w_i), W[i])
+        assert (info_i.rounds, info_i.clusters) == (info.rounds[i], info.clusters[i])
+    expected = {"imminent_collisions": int(info.rounds.max()) + 1}.get(algorithm, 0)
+    assert partition_syncs == expected
+
+    if nc.SIMULATOR:  # count the actual device-to-host copies of one call
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+        calls = []
+        original = FakeCUDAArray.copy_to_host
+
+        def counting(self, *args, **kwargs):
+            calls.append(self.shape)
+            return original(self, *args, **kwargs)
+
+        x = nc.from_numpy(X)
+        monkeypatch.setattr(FakeCUDAArray, "copy_to_host", counting)
+        wsrbench.prox(x, lam, algorithm=algorithm, backend="numba_cuda")
+        assert len(calls) == 2 + expected
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("method", ["rank", "bitonic"])
+def test_sort_kernels_are_stable(method):
+    from numba import cuda
+
+    from wsrbench.backends.numba_cuda.sort import sort_rows
+
+    rng = np.random.default_rng(5)
+    for d in (1, 2, 5, 8, 13):
+        X = rng.integers(-2, 3, size=(3, d)).astype(np.float32)  # many ties
+        X[0, : d // 2] = -0.0  # -0.0 and 0.0 are equal keys: stability decides
+        keys, order = sort_rows(cuda.to_device(X), method)
+        expect = np.argsort(X, axis=1, kind="stable")
+        np.testing.assert_array_equal(order.copy_to_host(), expect)
+        np.testing.assert_array_equal(keys.copy_to_host(), np.take_along_axis(X, expect, 1))
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
+def test_block_boundaries_and_bitonic_path(algorithm, monkeypatch):
+    """Odd thread-block sizes (rows straddle blocks) and the bitonic sort give the same answer."""
+    from wsrbench.backends.numba_cuda import launch, sort
+
+    nc = _nc()
+    X, lam = _batch(seed=2, n=3, d=10)
+    ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
+    for tpb, method in [(3, "bitonic"), (5, "rank"), (64, "rank")]:
+        monkeypatch.setattr(launch, "THREADS_PER_BLOCK", tpb)
+        monkeypatch.setattr(sort, "SORT", method)
+        W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm=algorithm,
+                                     backend="numba_cuda")
+        np.testing.assert_allclose(nc.to_numpy(W), ref, rtol=0, atol=value_tol(10, X.dtype, 3.0))
+        np.testing.assert_array_equal(info.rounds, ref_info.rounds)
+        np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+
+
+def _torch_cuda():
+    if not _available("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not (_torch_cuda() and _available("numba_cuda")), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
+def test_numba_cuda_takes_torch_cuda_tensors_and_torch_sort(algorithm, monkeypatch):
+    """On a GPU: a torch CUDA tensor comes back as one (same device and dtype, zero-copy wrap),
+    and the zero-copy torch.sort path gives the same answer as our own sort kernels."""
+    import torch
+
+    from wsrbench.backends.numba_cuda import sort
+
+    X, lam = _batch(d=700, dtype=np.float32)  # > RANK_SORT_MAX_D: the bitonic kernel
+    x = torch.tensor(X, device="cuda")
+    ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
+    for method in ("auto", "torch"):
+        monkeypatch.setattr(sort, "SORT", method)
+        w, info = wsrbench.prox_info(x, lam, algorithm=algorithm, backend="numba_cuda")
+        assert isinstance(w, torch.Tensor) and w.device == x.device and w.dtype == x.dtype
+        np.testing.assert_allclose(w.cpu().numpy(), ref, rtol=0,
+                                   atol=value_tol(700, np.float32, _scale(X, lam)))
+        np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+
+
+# ----------------------------------------------------------------------------------- both
+
+def _gpu_impls():
+    out = []
+    for be in ("torch", "numba_cuda"):
+        for alg in registry.get_backend(be).algorithms:
+            marks = [] if _available(be) else [pytest.mark.skip(reason=f"{be} unavailable")]
+            out.append(pytest.param(be, alg, id=f"{be}-{alg}", marks=marks))
+    return out
+
+
+@st.composite
+def _batches(draw):
+    """Small batches of rows; half of them of small integers, where every sum is exact so the
+    merge decisions (hence rounds and clusters) must agree with the reference exactly."""
+    n = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 12))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    if draw(st.booleans()):
+        X = np.array(draw(st.lists(st.integers(-3, 3), min_size=n * d, max_size=n * d)), float)
+        exact = True
+    else:
+        X = np.array(draw(st.lists(st.floats(-1, 1, width=32), min_size=n * d,
+                                   max_size=n * d)), float)
+        exact = False
+    lam = draw(st.sampled_from([0.0, 0.05, 0.5, 2.0, 50.0]))
+    return X.reshape(n, d).astype(dtype), lam, exact
+
+
+@pytest.mark.parametrize("backend,algorithm", _gpu_impls())
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(batch=_batches(), l1=st.sampled_from([0.0, 0.3]), rho=st.sampled_from([0.0, 0.4]))
+def test_batches_match_reference(backend, algorithm, batch, l1, rho):
+    X, lam, exact = batch
+    mod = registry.get_backend(backend).load()
+    W, info = wsrbench.prox_info(mod.from_numpy(X), lam, l1=l1, rho=rho, algorithm=algorithm,
+                                 backend=backend)
+    W = np.asarray(mod.to_numpy(W))
+    ref, ref_info = wsrbench.prox_info(X, lam, l1=l1, rho=rho, algorithm=algorithm,
+                                       backend="numpy")
+    assert W.dtype == X.dtype and W.shape == X.shape
+    np.testing.assert_allclose(W, ref, rtol=0, atol=value_tol(X.shape[1], X.dtype, _scale(X, lam)))
+    if exact:
+        np.testing.assert_array_equal(info.rounds, ref_info.rounds)
+        np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+    for i in range(X.shape[0]):
+        cert = wsrbench.certify(X[i], W[i], lam, l1=l1) if rho == 0.0 else None
+        assert cert is None or cert.ok, cert.message

@@ -1,0 +1,282 @@
+"""Numba-backend specifics. The generic, registry-parametrised tests (tests/test_prox.py) already
+cover exactness, properties, L1/rho, dtypes and bad input for every numba algorithm; this file
+covers what only this backend has: its radix sort, batched rows, warm start, lazy compilation
+without per-call recompilation, and memory use."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import wsrbench
+from wsrbench import cases
+
+from .conftest import value_tol
+
+numba = pytest.importorskip("numba")
+NB = pytest.importorskip("wsrbench.backends.numba")
+from wsrbench.backends.numba import sort as nsort  # noqa: E402
+from wsrbench.warm_start import ProxState  # noqa: E402
+
+ALGS = NB.ALGORITHMS
+DTYPES = (np.float32, np.float64)
+
+
+def _reference(x, lam, **kw):
+    return wsrbench.prox(x, lam, backend="numpy", **kw)
+
+
+def _close(w, ref, x, lam):
+    d = x.shape[-1]
+    scale = float(np.max(np.abs(x))) + lam if x.size else 1.0
+    err = np.max(np.abs(w.astype(np.float64) - ref.astype(np.float64))) if x.size else 0.0
+    return err <= value_tol(d, x.dtype, scale), err
+
+
+# --------------------------------------------------------------------------------------------
+# The radix argsort
+
+def _tricky(d, dtype, rng):
+    fin = np.finfo(dtype)
+    pool = np.array([0.0, -0.0, 1.0, -1.0, fin.tiny, -fin.tiny, fin.smallest_subnormal,
+                     -fin.smallest_subnormal, fin.max, -fin.max, 0.5, 2.0], dtype=dtype)
+    return [
+        rng.standard_normal(d).astype(dtype),
+        rng.choice(pool, d),
+        np.round(rng.standard_normal(d) * 3).astype(dtype),  # many ties
+        np.full(d, 1.5, dtype),  # one key: every pass skipped
+        (1.0 + rng.random(d)).astype(dtype),  # one binade: exponent digits skipped
+        np.sort(rng.standard_normal(d)).astype(dtype),  # sorted: the sort is skipped
+        np.sort(rng.standard_normal(d))[::-1].astype(dtype),
+    ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [0, 1, 2, 31, 32, 33, 257, 5000])
+def test_radix_argsort_sorts_exactly(dtype, d):
+    from numba import njit
+
+    @njit(cache=False)
+    def run(x, a, b, h):
+        nsort.sort_records(x, a, b, h)
+
+    rng = np.random.default_rng(d)
+    for x in _tricky(d, dtype, rng):
+        a = np.empty(2 * d, np.uint64)
+        b = np.empty(2 * d, np.uint64)
+        run(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+        vals, order = a.view(np.float64)[0::2], a[1::2].astype(np.int64)
+        assert np.array_equal(np.sort(order), np.arange(d))  # a permutation
+        assert np.array_equal(x[order], np.sort(x))  # that sorts x
+        assert np.array_equal(vals, x[order].astype(np.float64))  # values decoded exactly
+
+
+# --------------------------------------------------------------------------------------------
+# Batched rows
+
+@pytest.mark.parametrize("alg", ALGS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_rows_equal_per_row_calls(alg, dtype):
+    rng = np.random.default_rng(7)
+    fams = ["gaussian", "quantized", "all_equal", "worst_pava", "heavy_tailed"]
+    d = 257
+    X = np.stack([cases.make(fams[i % len(fams)], d, seed=i, dtype=dtype)[0] for i in range(13)])
+    X[3] = np.sort(X[3])  # an already sorted row takes the no-sort path
+    X = X + rng.standard_normal(X.shape).astype(dtype) * 0  # a fresh array
+    lam = 0.05
+    W, info = wsrbench.prox_info(X, lam, l1=0.01, rho=0.25, algorithm=alg, backend="numba")
+    for i in range(X.shape[0]):
+        w, inf = wsrbench.prox_info(X[i], lam, l1=0.01, rho=0.25, algorithm=alg, backend="numba")
+        assert np.array_equal(W[i], w)  # same kernels, bit for bit
+        assert info.rounds[i] == inf.rounds and info.clusters[i] == inf.clusters
+        ok, err = _close(w, _reference(X[i], lam, l1=0.01, rho=0.25), X[i], lam)
+        assert ok, err
+
+
+def test_batched_rows_many_small_and_few_large():
+    rng = np.random.default_rng(3)
+    for shape in [(300, 64), (3, 40000)]:
+        X = rng.standard_normal(shape)
+        W = wsrbench.prox(X, 0.1, backend="numba")
+        for i in range(shape[0]):
+            assert np.array_equal(W[i], wsrbench.prox(X[i], 0.1, backend="numba"))
+
+
+def test_search_collisions_parallel_long_row_matches_serial_rows():
+    # one long row resolves each level's pairs with prange; rows of a 2-D input use the serial
+    # partition: same blocks, rounds and values
+    d = NB.search_collisions.PARALLEL_MIN_D + 123
+    x, lam = cases.make("gaussian", d, seed=1)
+    w, info = wsrbench.prox_info(x, lam, algorithm="search_collisions", backend="numba")
+    W, infos = wsrbench.prox_info(np.stack([x, x]), lam, algorithm="search_collisions",
+                                  backend="numba")
+    assert np.array_equal(W[0], w) and np.array_equal(W[1], w)
+    assert infos.rounds[0] == info.rounds and infos.clusters[0] == info.clusters
+    ref, rinfo = wsrbench.prox_info(x, lam, algorithm="search_collisions", backend="numpy")
+    assert (info.rounds, info.clusters) == (rinfo.rounds, rinfo.clusters)
+    assert _close(w, ref, x, lam)[0]
+
+
+def test_non_contiguous_and_readonly_input():
+    X = np.random.default_rng(0).standard_normal((40, 30))
+    ref = wsrbench.prox(np.ascontiguousarray(X.T), 0.2, backend="numba")
+    assert np.array_equal(wsrbench.prox(X.T, 0.2, backend="numba"), ref)
+    Y = np.ascontiguousarray(X.T)
+    Y.flags.writeable = False
+    assert np.array_equal(wsrbench.prox(Y, 0.2, backend="numba"), ref)
+
+
+# --------------------------------------------------------------------------------------------
+# Warm start
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2000,), (4, 500)])
+def test_warm_start_exact_and_uses_the_hint(dtype, shape):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    state = ProxState()
+    lam, l1, rho = 0.05, 0.01, 0.2
+    for step in range(4):
+        w, info = state.prox_info(x, lam, l1=l1, rho=rho)
+        ref, rinfo = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numpy")
+        for r in range(w.reshape(-1, shape[-1]).shape[0]):
+            xr, wr, rr = (a.reshape(-1, shape[-1])[r] for a in (x, w, ref))
+            ok, err = _close(wr, rr, xr, lam)
+            assert ok, (step, r, err)
+        assert np.array_equal(np.asarray(info.rounds), np.asarray(rinfo.rounds))
+        assert np.array_equal(np.asarray(info.clusters), np.asarray(rinfo.clusters))
+        if step == 0:
+            assert np.all(state.last_moves == -1)  # nothing to go on yet
+        else:
+            assert np.all(state.last_moves >= 0), state.last_moves  # sorted along the hint
+        # a small training step: few inversions with respect to the previous order
+        x = (x + 1e-6 * rng.standard_normal(shape)).astype(dtype)
+    assert state.order.shape == (int(np.prod(shape[:-1])), shape[-1])
+
+
+def test_warm_start_useless_hint_falls_back_exactly():
+    rng = np.random.default_rng(2)
+    d = 20000
+    state = ProxState(order=rng.permutation(d))
+    x = rng.standard_normal(d)
+    w = state.prox(x, 0.1)
+    assert state.last_moves[0] == -1  # over budget: sorted from scratch
+    assert np.array_equal(w, wsrbench.prox(x, 0.1, backend="numba"))
+    # the order of this call is the next hint; the same x again costs no move at all
+    state.prox(x, 0.1)
+    assert state.last_moves[0] == 0
+    assert np.array_equal(state.order[0], np.argsort(x, kind="stable"))
+
+
+def test_warm_start_given_order_and_shape_change():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(100)
+    state = ProxState(order=np.argsort(x))
+    w = state.prox(x, 0.3)
+    assert state.last_moves[0] == 0
+    assert np.array_equal(w, wsrbench.prox(x, 0.3, backend="numba"))
+    y = rng.standard_normal(50)  # another length: the hint is dropped, not misused
+    assert np.array_equal(state.prox(y, 0.3), wsrbench.prox(y, 0.3, backend="numba"))
+    assert state.last_moves[0] == -1
+    with pytest.raises(ValueError, match="permutation"):
+        ProxState(order=[0, 0, 1])
+    with pytest.raises(TypeError, match="integer"):
+        ProxState(order=[0.0, 1.0])
+    with pytest.raises(ValueError, match="lam"):
+        state.prox(y, -1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation: lazy, cached, no per-call recompilation
+
+def test_importing_wsrbench_compiles_and_imports_no_numba():
+    # (wsrbench.backends() may import numba: it probes numba.cuda for the numba_cuda backend)
+    code = ("import sys, wsrbench, wsrbench.warm_start; "
+            "assert 'numba' not in sys.modules, 'numba imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_recompilation_after_warm_up():
+    from wsrbench.backends.numba import end_collisions, imminent_collisions, pava, \
+        search_collisions, warm
+
+    dispatchers = [pava.prox_row, pava.prox_rows, imminent_collisions.prox_row,
+                   imminent_collisions.prox_rows, end_collisions.prox_row,
+                   end_collisions.prox_rows, search_collisions.prox_row,
+                   search_collisions.prox_rows, warm.warm_row, warm.warm_rows]
+
+    def calls(seed):
+        rng = np.random.default_rng(seed)
+        for dtype in DTYPES:
+            for shape in [(37,), (3, 41), (1, 29)]:
+                x = rng.standard_normal(shape).astype(dtype)
+                for alg in ALGS:
+                    wsrbench.prox(x, float(rng.random()), l1=0.01 * seed, rho=0.1 * seed,
+                                  algorithm=alg, backend="numba")
+                st = ProxState()
+                st.prox(x, 0.1)
+                st.prox(x, 0.2)
+
+    calls(0)  # warm-up: compiles (or loads from the cache) each kernel once per dtype
+    before = [len(f.signatures) for f in dispatchers]
+    assert all(n <= 2 for n in before), before  # one specialisation per dtype at most
+    calls(1)
+    assert [len(f.signatures) for f in dispatchers] == before
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+
+def test_memory_per_call():
+    """Peak extra memory of a prox call, besides the input and the output.
+
+    NumPy buffers (the 4-word/element workspace, the output, validation temporaries) are seen by
+    tracemalloc; Numba's own allocations are not, so the NRT counters check that the kernels
+    allocate only O(1) small buffers per call (histograms, flags), independent of d, and free
+    them all.
+    """
+    from numba.core.runtime import rtsys
+
+    d = 200_000
+    x, lam = cases.make("gaussian", d)
+    wsrbench.prox(x, lam, backend="numba")  # compiled
+    NB.release_workspace()
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        w = wsrbench.prox(x, lam, backend="numba")  # first call: builds the workspace
+        first = tracemalloc.get_traced_memory()[1] - base - w.nbytes
+        del w
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        w = wsrbench.prox(x, lam, backend="numba")  # steady state: reuses it
+        steady = tracemalloc.get_traced_memory()[1] - base - w.nbytes
+    finally:
+        tracemalloc.stop()
+    words = 8 * d
+    assert first <= 4.25 * words, first / words  # workspace (4 words) + validation (1/8 word)
+    assert steady <= 0.25 * words, steady / words
+
+    def nrt_allocs(n):
+        xs = cases.make("gaussian", n)[0]
+        s0 = rtsys.get_allocation_stats()
+        wsrbench.prox(xs, lam, backend="numba")
+        s1 = rtsys.get_allocation_stats()
+        return s1.alloc - s0.alloc, s1.free - s0.free
+
+    from numba.core.runtime import _nrt_python
+
+    was_on = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()  # off by default (or NUMBA_NRT_STATS=1)
+    try:
+        small, big = nrt_allocs(1000), nrt_allocs(100_000)
+    finally:
+        if not was_on:
+            _nrt_python.memsys_disable_stats()
+    assert small[0] == small[1] and big[0] == big[1]  # everything allocated is freed
+    assert small[0] == big[0] <= 8  # a constant count of small buffers, none sized by d

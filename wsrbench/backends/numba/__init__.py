@@ -1,0 +1,159 @@
+"""Numba CPU backend: nopython kernels, a radix argsort, rows in parallel.
+
+Imported only on first use (wsrbench.registry loads it lazily); functions compile on their first
+call (``cache=True`` keeps the machine code on disk, so later processes load it instead).
+
+Pipeline of one row (all jitted; see the modules):
+  sort.py     LSD radix argsort on order-preserving integer keys of the float bits; its records
+              carry the sorted values themselves, so no gather x[order] follows.
+  pava.py     PAVA fused with the decode of the records; stack in the sort's scratch.
+  imminent_collisions.py, search_collisions.py, end_collisions.py: the parallel-round algorithms
+              of DESIGN.md 2.2 (same partitions, rounds and clusters as the NumPy reference).
+  _core.py    block values (closed-form shifts, L1, rho) scattered to the original positions.
+Rows of a 2-D input run in parallel over threads (``prange`` over chunks of rows).
+
+Warm start (training calls the prox on nearly the same vector every step): see
+``wsrbench.warm_start.ProxState`` and ``warm.py``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numba
+import numpy as np
+
+# libgomp (numba's OpenMP threading layer) spins idle workers for a while after each parallel
+# region; on a 2-core machine they take the core the caller's next (serial) call needs. PASSIVE
+# makes them sleep. Read once, when numba first loads the OpenMP layer; a user's setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import end_collisions, imminent_collisions, pava, search_collisions, sort, warm  # noqa: E402
+
+ALGORITHMS = ("pava", "imminent_collisions", "search_collisions", "end_collisions")
+MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
+
+
+def _prepare(X: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writeable view/copy of X (numba types read-only arrays separately; one
+    specialisation per dtype keeps compile time down). The kernels never write into it."""
+    if X.shape[1] > MAX_D:
+        raise ValueError(f"x has {X.shape[1]} elements per row; the numba backend handles at most "
+                         f"{MAX_D}")
+    if not X.flags.c_contiguous or not X.flags.writeable:
+        X = np.array(X, order="C", copy=True)
+    return X
+
+
+# Scratch for the sort records and the partition: 4 words (uint64) per element and thread.
+# Fresh memory costs a page fault per page on first touch, which on a VM is a large part of a
+# prox call (about 7 ms for the 32 MB of one d = 1e6 row, against a 15-20 ms sort), so a
+# workspace of up to WORKSPACE_KEEP_WORDS words is kept between calls and reused; larger ones are
+# allocated per call (there the sort dominates the faults) and dropped. NumPy allocates it, so
+# large buffers get transparent huge pages (fewer faults) where the kernel offers them.
+WORDS_PER_ELEMENT = 4
+WORKSPACE_KEEP_WORDS = 1 << 26  # 512 MiB: a d = 1e7 row (320 MiB) is kept
+_workspace = np.empty((0, 0), dtype=np.uint64)
+_workspace_lock = threading.Lock()
+
+
+def _take_workspace(nchunks: int, d: int):
+    """A (nchunks, 4 d) uint64 scratch array and whether the caller holds the shared one."""
+    global _workspace
+    need = WORDS_PER_ELEMENT * max(d, 1)
+    if nchunks * need > WORKSPACE_KEEP_WORDS or not _workspace_lock.acquire(blocking=False):
+        return np.empty((nchunks, need), dtype=np.uint64), False  # too big to keep, or in use
+    if _workspace.shape[0] < nchunks or _workspace.shape[1] < need:
+        rows, cols = max(nchunks, _workspace.shape[0]), max(need, _workspace.shape[1])
+        if rows * cols > WORKSPACE_KEEP_WORDS:
+            rows, cols = nchunks, need
+        _workspace = np.empty((rows, cols), dtype=np.uint64)
+    return _workspace[:nchunks], True
+
+
+def release_workspace() -> None:
+    """Free the scratch kept between calls (it is rebuilt on the next call)."""
+    global _workspace
+    with _workspace_lock:
+        _workspace = np.empty((0, 0), dtype=np.uint64)
+
+
+def prox_rows(X, lam, *, l1, rho, algorithm):
+    """Backend contract: rows of X (2-D float32/float64) -> (W, rounds[], clusters[], stats)."""
+    X = _prepare(X)
+    n, d = X.shape
+    W = np.empty_like(X)
+    rounds = np.zeros(n, dtype=np.int64)
+    clusters = np.zeros(n, dtype=np.int64)
+    lam, l1, rho = float(lam), float(l1), float(rho)
+    if n == 0 or d == 0:
+        return W, rounds, clusters, [{} for _ in range(n)] if algorithm != "pava" else [
+            {"merges": 0, "max_stack": 0, "longest_backmerge": 0} for _ in range(n)]
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"numba backend has no algorithm {algorithm!r}; it has {list(ALGORITHMS)}")
+    if n == 1:
+        # One row: the serial kernels, called directly. No parallel region: launching one for a
+        # single chunk gains nothing, and OpenMP's spinning workers cost the caller's core time.
+        work, shared = _take_workspace(1, d)
+        try:
+            return _single_row(X, W, lam, l1, rho, algorithm, work, rounds, clusters)
+        finally:
+            if shared:
+                _workspace_lock.release()
+    nchunks = min(n, numba.get_num_threads())
+    work, shared = _take_workspace(nchunks, d)
+    try:
+        if algorithm == "pava":
+            merges = np.zeros(n, dtype=np.int64)
+            max_stack = np.zeros(n, dtype=np.int64)
+            longest = np.zeros(n, dtype=np.int64)
+            pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work)
+            stats = [{"merges": int(m), "max_stack": int(s), "longest_backmerge": int(g)}
+                     if d > 1 else {}
+                     for m, s, g in zip(merges.tolist(), max_stack.tolist(), longest.tolist())]
+            return W, rounds, clusters, stats
+        if algorithm == "imminent_collisions":
+            imminent_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+        elif algorithm == "search_collisions":
+            search_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+        else:
+            end_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+        return W, rounds, clusters, [{} for _ in range(n)]
+    finally:
+        if shared:
+            _workspace_lock.release()
+
+
+def _single_row(X, W, lam, l1, rho, algorithm, work, rounds, clusters):
+    x, w = X[0], W[0]
+    d = x.shape[0]
+    rec, spare = work[0, : 2 * d], work[0, 2 * d: 4 * d]
+    hist = np.empty(sort.HIST_SIZE, dtype=np.int64)
+    if algorithm == "pava":
+        nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, rec, spare, hist)
+        rounds[0] = d + merges if d > 1 else 0
+        clusters[0] = nblk
+        stats = {"merges": merges, "max_stack": deepest, "longest_backmerge": longest}
+        return W, rounds, clusters, [stats if d > 1 else {}]  # d = 1: no partition (reference)
+    if algorithm == "search_collisions" and d >= search_collisions.PARALLEL_MIN_D:
+        clusters[0], rounds[0] = search_collisions.prox_long_row(x, w, lam, l1, rho, work)
+        return W, rounds, clusters, [{}]
+    xs = np.empty(d, dtype=np.float64)
+    if algorithm == "imminent_collisions":
+        clusters[0], rounds[0] = imminent_collisions.prox_row(x, w, lam, l1, rho, rec, spare, xs,
+                                                              hist)
+    elif algorithm == "end_collisions":
+        clusters[0], rounds[0] = end_collisions.prox_row(x, w, lam, l1, rho, rec, spare, xs, hist)
+    else:
+        clusters[0], rounds[0] = search_collisions.prox_row(
+            x, w, lam, l1, rho, rec, spare, xs, hist, np.empty(d, dtype=np.bool_),
+            np.empty(d, dtype=np.int64), np.empty(2 * d + 2), np.zeros(d // 2 + 1, dtype=np.int64))
+    return W, rounds, clusters, [{}]
+
+
+def from_numpy(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def to_numpy(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a)

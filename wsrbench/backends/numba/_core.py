@@ -1,0 +1,140 @@
+"""Shared jitted pieces of the Numba backend: sorted records, block values and the scatter.
+
+Layout of one row's work (d elements; a "word" is 8 bytes):
+    rec    uint64[2d]  the sort's output records: rec[2k] = float64 bits of the k-th smallest x,
+                       rec[2k+1] = its index in x (sort.sort_records)
+    spare  uint64[2d]  the sort's scratch; afterwards the partition lives there:
+                       spare[:d] viewed as float64 = per-block x sums (centred, float64),
+                       spare[d:2d] = block starts
+So a prox call needs 4 words per element besides x and w (plus O(256) histogram words).
+
+Block values follow wsrbench.sorted_space.finish exactly (DESIGN.md 2.1-2.2): with the row
+centred at its median element c = x_(d//2), a block [a, b) with centred x-sum S has
+
+    centroid = S/(b-a),  value = centroid + lam (b-a)(d-a-b)/(d-1) / (b-a)   (closed-form shifts)
+
+then c is added back, L1 soft-thresholds the value, and rho moves it back toward the centroid
+(blocks L1 set to zero stay zero). S is a float64 sum of the original data, never an average of
+averages.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from .sort import bits_f64
+
+
+@njit(cache=True, inline="always")
+def rec_value(rec, k):
+    """The k-th smallest x of the row (float64)."""
+    return bits_f64(rec[2 * k])
+
+
+@njit(cache=True, inline="always")
+def rec_index(rec, k):
+    return np.int64(rec[2 * k + 1])
+
+
+def src_value(src, k):
+    """k-th smallest x: from sort records (uint64), or from a row that is already sorted."""
+    raise NotImplementedError  # only callable from jitted code
+
+
+def src_index(src, k):
+    """Original position of the k-th smallest x (records), or k itself (an already sorted row)."""
+    raise NotImplementedError
+
+
+@overload(src_value, jit_options={"cache": True}, inline="always")
+def _src_value(src, k):
+    if src.dtype == types.uint64:
+        return lambda src, k: bits_f64(src[2 * k])
+    return lambda src, k: np.float64(src[k])
+
+
+@overload(src_index, jit_options={"cache": True}, inline="always")
+def _src_index(src, k):
+    if src.dtype == types.uint64:
+        return lambda src, k: np.int64(src[2 * k + 1])
+    return lambda src, k: np.int64(k)
+
+
+@njit(cache=True)
+def centred_values(rec, d, center, xs):
+    """xs[k] = x_(k) - center (float64), the reference's centred sorted row."""
+    for k in range(d):
+        xs[k] = rec_value(rec, k) - center
+
+
+@njit(cache=True)
+def block_sums(xs, starts, nblk, d, sums):
+    """Per-block float64 sums of xs, summed in order within each block."""
+    for j in range(nblk):
+        a = np.int64(starts[j])
+        b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+        s = 0.0
+        for k in range(a, b):
+            s += xs[k]
+        sums[j] = s
+
+
+@njit(cache=True, inline="always")
+def block_value(sums, starts, nblk, j, d, lam, l1, rho, center):
+    """Value of block j: closed-form shift mean, then L1 and rho (sorted_space.finish)."""
+    a = np.int64(starts[j])
+    b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+    size = b - a
+    centroid = sums[j] / size
+    if d > 1:
+        shift = lam * np.float64(size * (d - a - b)) / (d - 1)
+    else:
+        shift = 0.0
+    value = centroid + shift / size
+    centroid += center
+    value += center
+    if l1 > 0.0:
+        mag = abs(value) - l1
+        if mag > 0.0:
+            value = mag if value > 0.0 else -mag
+        else:
+            value = 0.0
+    if rho > 0.0:
+        if not (value == 0.0 and l1 > 0.0):
+            value = centroid + (1.0 - rho) * (value - centroid)
+    return value, a, b
+
+
+@njit(cache=True)
+def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w):
+    """Block values (closed-form shifts, L1, rho) written to w at the original positions.
+
+    rec: the sort records, or the row itself when it was already sorted (then w[a:b] is written
+    in order, no scatter). A block of at least a quarter of the row (large lam, massive ties) is
+    written by filling all of w first, sequentially, and the other blocks are scattered over it:
+    a random write costs several sequential ones once the row outgrows the caches.
+    """
+    big = -1
+    big_size = d // 4
+    if d >= 4096:
+        for j in range(nblk):
+            b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+            if b - np.int64(starts[j]) >= big_size:
+                big = j
+                big_size = b - np.int64(starts[j])
+    if big >= 0:
+        value, a, b = block_value(sums, starts, nblk, big, d, lam, l1, rho, center)
+        w[:] = value
+    for j in range(nblk):
+        if j == big:
+            continue
+        value, a, b = block_value(sums, starts, nblk, j, d, lam, l1, rho, center)
+        for k in range(a, b):
+            w[src_index(rec, k)] = value
+
+
+@njit(cache=True)
+def chunk_bounds(n, nchunks, c):
+    """Rows [lo, hi) of chunk c when n rows are split into nchunks near-equal chunks."""
+    return (c * n) // nchunks, ((c + 1) * n) // nchunks

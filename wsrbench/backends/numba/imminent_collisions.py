@@ -1,0 +1,95 @@
+"""Imminent collisions: each round merges every maximal run of blocks with non-increasing means.
+
+Same partition, rounds and clusters as wsrbench/backends/numpy/imminent_collisions.py. One round
+is a single in-place pass over the blocks: the means of a round are those of its starting blocks,
+and a block's mean is computed from its (unmodified) sum before the run containing it is written
+back at a position <= its own. Block sums are float64 sums of the original centred x; means add
+the closed-form shift sum lam (b-a)(d-a-b)/(d-1), as the reference does.
+
+No prange inside a row: a round is O(blocks) of cheap sequential work whose parallel form needs a
+flag pass, a prefix scan and a compaction (3 passes instead of 1), and on 2 cores that costs more
+than it saves; the worst case (Theta(d) rounds) is a depth problem that threads do not fix.
+Rows of a 2-D input run in parallel.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._core import centred_values, chunk_bounds, finish_scatter, rec_value
+from .sort import HIST_SIZE, sort_records
+
+
+@njit(cache=True)
+def partition(xs, lam, sums, starts):
+    """Blocks (starts[j], sums[j]) for j < nblk of the isotonic fit of y = xs + shifts.
+
+    Returns (nblk, rounds).
+    """
+    d = xs.shape[0]
+    for k in range(d):
+        sums[k] = xs[k]
+        starts[k] = k
+    nblk = d
+    rounds = 0
+    while nblk > 1:
+        a = np.int64(starts[0])
+        b = np.int64(starts[1])
+        m_prev = (sums[0] + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+        run_start = starts[0]
+        run_sum = sums[0]
+        j = 0
+        merged = False
+        for i in range(1, nblk):
+            a = np.int64(starts[i])
+            b = np.int64(starts[i + 1]) if i + 1 < nblk else d
+            s = sums[i]
+            m = (s + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+            if m_prev >= m:  # about to collide: merge (momentum, i.e. the x sum, is conserved)
+                run_sum += s
+                merged = True
+            else:
+                starts[j] = run_start
+                sums[j] = run_sum
+                j += 1
+                run_start = starts[i]
+                run_sum = s
+            m_prev = m
+        starts[j] = run_start
+        sums[j] = run_sum
+        nblk = j + 1
+        if not merged:
+            break
+        rounds += 1
+    return nblk, rounds
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist):
+    d = x.shape[0]
+    if d == 0:
+        return 0, 0
+    sort_records(x, rec, spare, hist)
+    center = rec_value(rec, d // 2)
+    centred_values(rec, d, center, xs)
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    nblk, rounds = partition(xs, lam, sums, starts)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+    return nblk, rounds
+
+
+@njit(cache=True, parallel=True)
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
+    n, d = X.shape
+    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(n, nchunks, c)
+        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
+        spare = work[c][2 * d: 4 * d]
+        xs = np.empty(d, dtype=np.float64)
+        hist = np.empty(HIST_SIZE, dtype=np.int64)
+        for i in range(lo, hi):
+            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist)
+            clusters[i] = nb
+            rounds[i] = r

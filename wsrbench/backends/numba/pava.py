@@ -1,0 +1,131 @@
+"""Pool-adjacent-violators fused with the decode of the sorted records (the default, fast path).
+
+After the radix sort (sort.py) the records hold the sorted values, so one sequential pass reads
+x_(k), centres it and pushes it on the PAVA stack; a second pass turns the stack into block values
+and scatters them to the original positions. The stack lives in the sort's scratch buffer, so the
+whole prox needs no memory beyond the sort's two record buffers.
+
+Decisions replicate the reference (wsrbench/backends/numpy/pava.py) operation for operation: the
+mean of y over [a, b) is (S + c (b-a)(d-a-b)) / (b-a) with c = lam/(d-1) and S the float64 sum of
+the centred x over the block (sums of pooled blocks are added, never averaged), and the block
+below the top pools into it when its mean is >= the top's (equal means merge: blocks are maximal).
+rounds = d + number of poolings; stats: merges, max_stack, longest_backmerge.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._core import chunk_bounds, finish_scatter, rec_value, src_value
+from .sort import HIST_SIZE, is_sorted, sort_records
+
+
+@njit(cache=True)
+def pava_stack(src, d, lam, center, sums, starts, means):
+    """PAVA over the sorted row; returns (nblk, merges, max_stack, longest_backmerge).
+
+    src: the sort records, or the row itself when it is already sorted. The finished stack is
+    (sums[j], starts[j]) for j < nblk. The top block lives in registers (the common push and the
+    pooling into the top touch no memory); the blocks below it are kept with their means in
+    means[2j] (the records' value slots, already read: j <= k), so each push or pooling costs one
+    division, and a stored mean has the same bits as recomputing it from the block's unchanged
+    sum and bounds, as the reference does.
+    """
+    c = lam / (d - 1) if d > 1 else 0.0
+    depth = 0  # blocks stored below the top
+    have_top = False
+    t_sum = 0.0
+    t_start = 0
+    t_mean = 0.0
+    merges = 0
+    deepest = 0
+    longest = 0
+    for k in range(d):
+        n_sum = src_value(src, k) - center
+        n_start = k
+        end = k + 1
+        # mean of y over the new block [k, k+1)
+        n_mean = (n_sum + c * np.float64(d - k - end)) / 1.0
+        chain = 0
+        while have_top and t_mean >= n_mean:
+            # the block below has mean >= the new one's: pool them (add sums of original data)
+            n_sum = t_sum + n_sum
+            n_start = t_start
+            n_mean = (n_sum + c * np.float64((end - n_start) * (d - n_start - end))) / np.float64(
+                end - n_start)
+            chain += 1
+            if depth > 0:
+                depth -= 1
+                t_sum = sums[depth]
+                t_start = np.int64(starts[depth])
+                t_mean = means[2 * depth]
+            else:
+                have_top = False
+        if have_top:
+            sums[depth] = t_sum
+            starts[depth] = t_start
+            means[2 * depth] = t_mean
+            depth += 1
+        t_sum = n_sum
+        t_start = n_start
+        t_mean = n_mean
+        have_top = True
+        merges += chain
+        if chain > longest:
+            longest = chain
+        if depth + 1 > deepest:
+            deepest = depth + 1
+    sums[depth] = t_sum
+    starts[depth] = t_start
+    return depth + 1, merges, deepest, longest
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, hist):
+    """Prox of one row x into w; rec/spare are uint64[2d] scratch.
+
+    Returns (nblk, merges, max_stack, longest_backmerge)."""
+    d = x.shape[0]
+    if d == 0:
+        return 0, 0, 0, 0
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    means = rec.view(np.float64)
+    if is_sorted(x):
+        center = np.float64(x[d // 2])
+        if x[0] == x[d - 1]:
+            # a constant row: PAVA would pool every push into one block (equal means merge),
+            # whose centred x sum is exactly 0 and whose shift sum is 0: skip to the answer
+            sums[0] = 0.0
+            starts[0] = 0
+            nblk, merges, deepest, longest = 1, d - 1, 1, 1 if d > 1 else 0
+        else:
+            # no sort, no scatter: PAVA reads x, the blocks are written to w in order
+            nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts, means)
+        finish_scatter(x, sums, starts, nblk, d, lam, l1, rho, center, w)
+    else:
+        sort_records(x, rec, spare, hist)
+        center = rec_value(rec, d // 2)
+        nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts, means)
+        finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+    return nblk, merges, deepest, longest
+
+
+@njit(cache=True, parallel=True)
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work):
+    """Rows in parallel: a thread takes a chunk of rows and reuses its scratch for all of them."""
+    n, d = X.shape
+    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(n, nchunks, c)
+        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
+        spare = work[c][2 * d: 4 * d]
+        hist = np.empty(HIST_SIZE, dtype=np.int64)
+        for i in range(lo, hi):
+            nb, mg, dp, lg = prox_row(X[i], W[i], lam, l1, rho, rec, spare, hist)
+            clusters[i] = nb
+            # d pushes + poolings; a single element is not partitioned at all (as the reference)
+            rounds[i] = d + mg if d > 1 else 0
+            merges[i] = mg
+            max_stack[i] = dp
+            longest[i] = lg

@@ -1,0 +1,196 @@
+"""Search collisions: bottom-up merging of resolved halves (see the NumPy reference's docstring).
+
+Same partition, rounds and clusters as wsrbench/backends/numpy/search_collisions.py. Level by
+level (halves of 1, 2, 4, ... elements), each pair L = [lo, mid), R = [mid, hi) of resolved
+segments has at most one cluster crossing mid, [a*, b*): a* is the largest candidate (a cluster
+start of L, or mid) with
+
+    in(a) < T(a) = min_{mid < b <= hi} mean(y[a:b]),   in(a) = mean of the L-cluster ending at a,
+
+found by binary search, and b* is the largest argmin of T(a*). Sums over [a, b) come from prefix
+sums local to the pair (rounding grows with the pair's size, not the position), means add the
+closed-form shift sum. rounds: per level, the lockstep binary-search steps (the most any pair
+needs) plus one for the final argmin, as in the reference.
+
+Parallelism: the pairs of a level are independent, so a single long row resolves them with
+``prange`` (``partition_parallel``); it pays for d >= PARALLEL_MIN_D on 2 cores (about 1.7x at
+d = 1e6; below ~1e4 the per-level thread launches, 2 log2 d of them, cost more than the work).
+Rows of a 2-D input instead run in parallel over rows with the serial ``partition`` (no nested
+parallel regions, which the workqueue threading layer does not support).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from .sort import HIST_SIZE, sort_records
+
+PARALLEL_MIN_D = 1 << 14
+
+
+@njit(cache=True, inline="always")
+def _mean(loc, base, lo, a, b, d, lam):
+    # mean of y over [a, b): local prefix sums of the pair starting at lo (stored from base)
+    xsum = loc[base + b - lo] - loc[base + a - lo]
+    return (xsum + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+
+
+@njit(cache=True, inline="always")
+def _min_mean(loc, base, lo, a, mid, hi, d, lam):
+    # T(a) and its largest argmin over b in (mid, hi]
+    best = np.inf
+    best_b = mid + 1
+    for b in range(mid + 1, hi + 1):
+        m = _mean(loc, base, lo, a, b, d, lam)
+        if m <= best:
+            best = m
+            best_b = b
+    return best, best_b
+
+
+@njit(cache=True)
+def _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps):
+    lo = p * 2 * half
+    mid = lo + half
+    hi = min(lo + 2 * half, d)
+    base = lo + p  # pair p owns loc[lo + p : hi + p + 1]
+    s = 0.0
+    loc[base] = 0.0
+    for t in range(hi - lo):
+        s += xs[lo + t]
+        loc[base + t + 1] = s
+    # candidates: cluster starts of L, then mid; stored in cand[lo : lo + n_left + 1]
+    n_left = 0
+    for k in range(lo, mid):
+        if is_start[k]:
+            cand[lo + n_left] = k
+            n_left += 1
+    cand[lo + n_left] = mid
+    i_lo = 0
+    i_hi = n_left
+    nsteps = 0
+    while i_lo < i_hi:
+        i_mid = (i_lo + i_hi + 1) // 2
+        a = cand[lo + i_mid]
+        into = _mean(loc, base, lo, cand[lo + i_mid - 1], a, d, lam)
+        t_a, _ = _min_mean(loc, base, lo, a, mid, hi, d, lam)
+        if into < t_a:
+            i_lo = i_mid
+        else:
+            i_hi = i_mid - 1
+        nsteps += 1
+    a_star = cand[lo + i_lo]
+    _, b_star = _min_mean(loc, base, lo, a_star, mid, hi, d, lam)
+    for k in range(a_star + 1, b_star):
+        is_start[k] = False
+    steps[p] = nsteps
+
+
+@njit(cache=True)
+def partition(xs, lam, starts, is_start, cand, loc, steps):
+    """Serial: cluster starts into starts[:nblk]; returns (nblk, rounds)."""
+    d = xs.shape[0]
+    is_start[:d] = True
+    rounds = 0
+    half = 1
+    while half < d:
+        npairs = (d - half + 2 * half - 1) // (2 * half)  # pairs that have a right half
+        for p in range(npairs):
+            _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
+        rounds += steps[:npairs].max() + 1
+        half *= 2
+    nblk = 0
+    for k in range(d):
+        if is_start[k]:
+            starts[nblk] = k
+            nblk += 1
+    return nblk, rounds
+
+
+@njit(cache=True, parallel=True)
+def partition_parallel(xs, lam, starts, is_start, cand, loc, steps):
+    """As partition, the pairs of each level resolved in parallel (one long row)."""
+    d = xs.shape[0]
+    is_start[:d] = True
+    rounds = 0
+    half = 1
+    while half < d:
+        npairs = (d - half + 2 * half - 1) // (2 * half)
+        for p in prange(npairs):
+            _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
+        rounds += steps[:npairs].max() + 1
+        half *= 2
+    nblk = 0
+    for k in range(d):
+        if is_start[k]:
+            starts[nblk] = k
+            nblk += 1
+    return nblk, rounds
+
+
+@njit(cache=True)
+def _sorted_row(x, rec, spare, xs, hist):
+    d = x.shape[0]
+    sort_records(x, rec, spare, hist)
+    center = rec_value(rec, d // 2)
+    centred_values(rec, d, center, xs)
+    return center
+
+
+@njit(cache=True)
+def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w):
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    block_sums(xs, starts, nblk, d, sums)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps):
+    d = x.shape[0]
+    if d == 0:
+        return 0, 0
+    center = _sorted_row(x, rec, spare, xs, hist)
+    starts = spare[d: 2 * d]
+    nblk, rounds = partition(xs, lam, starts, is_start, cand, loc, steps)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w)
+    return nblk, rounds
+
+
+@njit(cache=True, parallel=True)
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
+    n, d = X.shape
+    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(n, nchunks, c)
+        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
+        spare = work[c][2 * d: 4 * d]
+        xs = np.empty(d, dtype=np.float64)
+        hist = np.empty(HIST_SIZE, dtype=np.int64)
+        is_start = np.empty(d, dtype=np.bool_)
+        cand = np.empty(d, dtype=np.int64)
+        loc = np.empty(2 * d + 2, dtype=np.float64)
+        steps = np.zeros(d // 2 + 1, dtype=np.int64)
+        for i in range(lo, hi):
+            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, is_start, cand,
+                             loc, steps)
+            clusters[i] = nb
+            rounds[i] = r
+
+
+def prox_long_row(x, w, lam, l1, rho, work):
+    """One long row with the pairs of each level in parallel; returns (clusters, rounds)."""
+    d = x.shape[0]
+    rec = work[0][: 2 * d]
+    spare = work[0][2 * d: 4 * d]
+    xs = np.empty(d, dtype=np.float64)
+    hist = np.empty(HIST_SIZE, dtype=np.int64)
+    center = _sorted_row(x, rec, spare, xs, hist)
+    is_start = np.empty(d, dtype=np.bool_)
+    cand = np.empty(d, dtype=np.int64)
+    loc = np.empty(2 * d + 2, dtype=np.float64)
+    steps = np.zeros(d // 2 + 1, dtype=np.int64)
+    nblk, rounds = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w)
+    return nblk, rounds

@@ -1,0 +1,171 @@
+"""Kernels shared by every prox algorithm of the numba-cuda backend: centring, block values,
+L1, rho and the scatter back to the original order (``wsrbench.sorted_space`` on the device).
+
+All kernels take one thread per element of the flattened (rows, d) space, so row boundaries fall
+inside thread blocks and rows of any length share the launch.
+
+Block sums (``block_sums``): a segmented inclusive scan (Hillis-Steele, log2(d) launches, double
+buffered, deterministic): after it, S[r, k] = sum of xs over [start of k's block, k] and
+A[r, k] = start of k's block. Sums are of the original (centred) data, local to each block, so
+their rounding grows with the block, not with the position in the row (DESIGN.md 2.2), and no
+float atomics make results depend on thread timing.
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from .launch import grid
+
+
+@cuda.jit(device=True, inline=True)
+def shift_sum(a, b, d, lam):
+    """lam (b-a)(d-a-b)/(d-1): the closed-form sum of the shifts over [a, b), float64.
+
+    Same operation order as sorted_space.shift_sum: exact integer product, (lam * P) / (d - 1).
+    """
+    if d <= 1:
+        return 0.0
+    return lam * float((b - a) * (d - a - b)) / (d - 1)
+
+
+@cuda.jit(device=True, inline=True)
+def block_mean(xsum, a, b, d, lam):
+    """Mean of y = x + v over [a, b) from the sum of x over it (sorted_space.block_means)."""
+    return (xsum + shift_sum(a, b, d, lam)) / float(b - a)
+
+
+@cuda.jit(cache=True)
+def fill1(A, value):
+    t = cuda.grid(1)
+    if t < A.shape[0]:
+        A[t] = value
+
+
+@cuda.jit(cache=True)
+def fill2(A, value):
+    t = cuda.grid(1)
+    if t < A.shape[0] * A.shape[1]:
+        r = t // A.shape[1]
+        A[r, t - r * A.shape[1]] = value
+
+
+def full(shape, value, dtype):
+    """A new device array of ``shape`` filled with ``value`` on the device (no host copy)."""
+    out = cuda.device_array(shape, dtype=dtype)
+    if out.size:
+        (fill1 if out.ndim == 1 else fill2)[grid(out.size)](out, value)
+    return out
+
+
+@cuda.jit(cache=True)
+def center_rows(keys, xs, center):
+    """xs = float64(sorted row) - float64(its median element keys[r, d // 2])."""
+    t = cuda.grid(1)
+    n, d = keys.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    c = float(keys[r, d // 2])  # float32 -> float64 is exact
+    xs[r, k] = float(keys[r, k]) - c
+    if k == 0:
+        center[r] = c
+
+
+@cuda.jit(cache=True)
+def _segscan_init(is_start, xs, S, A):
+    t = cuda.grid(1)
+    n, d = xs.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    S[r, k] = xs[r, k]
+    A[r, k] = k if is_start[r, k] else -1
+
+
+@cuda.jit(cache=True)
+def _segscan_step(S, A, S2, A2, off):
+    t = cuda.grid(1)
+    n, d = S.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    if A[r, k] < 0 and k >= off:  # no block start seen yet in k's window: extend it left
+        S2[r, k] = S[r, k - off] + S[r, k]
+        A2[r, k] = A[r, k - off]
+    else:
+        S2[r, k] = S[r, k]
+        A2[r, k] = A[r, k]
+
+
+def block_sums(is_start, xs):
+    """(S, A): segmented inclusive scan of xs over the blocks marked by is_start (see above)."""
+    n, d = xs.shape
+    g = grid(n * d)
+    S, A = cuda.device_array((n, d), "float64"), cuda.device_array((n, d), "int64")
+    S2, A2 = cuda.device_array((n, d), "float64"), cuda.device_array((n, d), "int64")
+    _segscan_init[g](is_start, xs, S, A)
+    off = 1
+    while off < d:
+        _segscan_step[g](S, A, S2, A2, off)
+        S, A, S2, A2 = S2, A2, S, A
+        off *= 2
+    return S, A
+
+
+@cuda.jit(cache=True)
+def block_values(is_start, S, A, center, lam, l1, rho, val, clusters):
+    """At the last element of each block: its prox value (+ L1, rho) into val[r, block start].
+
+    Mirrors sorted_space.finish: centroid = sum/size, value = centroid + shift_sum/size, both
+    moved back by the row's centre; soft-threshold by l1; rho moves (1 - rho) of the way from the
+    centroid to the value, except that blocks L1 set to zero stay exactly zero.
+    """
+    t = cuda.grid(1)
+    n, d = S.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    if k + 1 < d and not is_start[r, k + 1]:
+        return
+    a = A[r, k]
+    b = k + 1
+    size = float(b - a)
+    centroid = S[r, k] / size
+    value = centroid + shift_sum(a, b, d, lam) / size
+    c = center[r]
+    centroid += c
+    value += c
+    if l1 > 0.0:
+        sgn = 1.0 if value > 0.0 else (-1.0 if value < 0.0 else 0.0)
+        value = sgn * max(abs(value) - l1, 0.0)
+    if rho > 0.0:
+        if not (value == 0.0 and l1 > 0.0):
+            value = centroid + (1.0 - rho) * (value - centroid)
+    val[r, a] = value
+    cuda.atomic.add(clusters, r, 1)
+
+
+@cuda.jit(cache=True)
+def scatter(order, A, val, W):
+    """W[r, order[r, k]] = value of k's block (cast to W's dtype): un-sort."""
+    t = cuda.grid(1)
+    n, d = A.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    W[r, order[r, k]] = val[r, A[r, k]]
+
+
+def finish(is_start, xs, order, center, lam, l1, rho, W, clusters):
+    """Fill W (original order, W's dtype) from the partition; count blocks into clusters."""
+    n, d = xs.shape
+    g = grid(n * d)
+    S, A = block_sums(is_start, xs)
+    val = cuda.device_array((n, d), "float64")
+    block_values[g](is_start, S, A, center, lam, l1, rho, val, clusters)
+    scatter[g](order, A, val, W)

@@ -1,0 +1,72 @@
+"""Hard Concrete gates, numba-cuda kernels: one thread per gate (grid-stride), float64 math.
+
+Formulas and numerics as in ``wsrbench.backends.numpy.gates`` (tail-accurate sigmoid, log1p).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from ._ops_launch import THREADS, blocks
+
+
+@cuda.jit(device=True)
+def _sigmoid(t):
+    if t >= 0.0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
+
+
+@cuda.jit(device=True)
+def _clip01(z):
+    return min(1.0, max(0.0, z))
+
+
+@cuda.jit
+def _sample(la, u, beta, gamma, zeta, out):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, la.shape[0], stride):
+        ui = float64(u[i])
+        t = (math.log(ui) - math.log1p(-ui) + float64(la[i])) / beta
+        out[i] = _clip01(_sigmoid(t) * (zeta - gamma) + gamma)
+
+
+@cuda.jit
+def _gate(la, gamma, zeta, out):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, la.shape[0], stride):
+        out[i] = _clip01(_sigmoid(float64(la[i])) * (zeta - gamma) + gamma)
+
+
+@cuda.jit
+def _prob(la, scale, offset, out):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, la.shape[0], stride):
+        out[i] = _sigmoid(scale * float64(la[i]) + offset)
+
+
+def hard_concrete(log_alpha, u, beta: float, gamma: float, zeta: float):
+    n = log_alpha.shape[0]
+    out = cuda.device_array(n, dtype=np.result_type(log_alpha.dtype, u.dtype))
+    if n:
+        _sample[blocks(n), THREADS](log_alpha, u, float(beta), float(gamma), float(zeta), out)
+    return out
+
+
+def hard_concrete_gate(log_alpha, gamma: float, zeta: float):
+    n = log_alpha.shape[0]
+    out = cuda.device_array(n, dtype=log_alpha.dtype)
+    if n:
+        _gate[blocks(n), THREADS](log_alpha, float(gamma), float(zeta), out)
+    return out
+
+
+def hard_concrete_prob(log_alpha, scale: float, offset: float):
+    n = log_alpha.shape[0]
+    out = cuda.device_array(n, dtype=log_alpha.dtype)
+    if n:
+        _prob[blocks(n), THREADS](log_alpha, float(scale), float(offset), out)
+    return out

@@ -1,0 +1,72 @@
+"""Soft weight sharing (Gaussian mixture prior over the weights), NumPy reference (DESIGN.md 2.5).
+
+With log-joint terms l_ij = log pi_j + log N(w_i; mu_j, sigma_j^2) and L_i = logsumexp_j l_ij:
+    penalty  = -sum_i L_i
+    r_ij     = exp(l_ij - L_i)                     (responsibilities, rows sum to 1)
+    d/dw_i   =  sum_j r_ij (w_i - mu_j) / sigma_j^2
+    d/dmu_j  = -sum_i r_ij (w_i - mu_j) / sigma_j^2
+    d/dsig_j =  sum_i r_ij (1 - (w_i - mu_j)^2 / sigma_j^2) / sigma_j
+    d/dpi_j  = -sum_i N(w_i; mu_j, sigma_j^2) / p(w_i) = -sum_i exp(l_ij - log pi_j - L_i)
+(the pi-partials treat pi as free coordinates; exact also where pi_j = 0). Everything is float64;
+rows are processed in chunks so memory stays O(chunk * K).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+CHUNK = 1 << 15
+
+
+def _log_parts(w, pi, mu, sigma):
+    """(log N_ij, log-joint l_ij, L_i) for one chunk of weights, all float64."""
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)  # -inf where pi_j = 0: that component simply drops out
+    dz = (w[:, None] - mu[None, :]) / sigma[None, :]
+    log_n = -0.5 * dz * dz - np.log(sigma)[None, :] - LOG_SQRT_2PI
+    joint = log_n + log_pi[None, :]
+    m = joint.max(axis=1, keepdims=True)  # finite: some pi_j > 0 and every log N is finite
+    lse = m[:, 0] + np.log(np.exp(joint - m).sum(axis=1))
+    return dz, log_n, joint, lse
+
+
+def _params(pi, mu, sigma):
+    return (pi.astype(np.float64, copy=False), mu.astype(np.float64, copy=False),
+            sigma.astype(np.float64, copy=False))
+
+
+def soft_sharing_penalty(w, pi, mu, sigma) -> float:
+    pi, mu, sigma = _params(pi, mu, sigma)
+    total = 0.0
+    for s in range(0, w.shape[0], CHUNK):
+        _, _, _, lse = _log_parts(w[s:s + CHUNK].astype(np.float64), pi, mu, sigma)
+        total += float(np.sum(lse))
+    return np.float64(-total)
+
+
+def soft_sharing_grad(w, pi, mu, sigma):
+    """(d/dw in w's dtype, d/dpi, d/dmu, d/dsigma in float64) of soft_sharing_penalty."""
+    pi, mu, sigma = _params(pi, mu, sigma)
+    gw = np.empty(w.shape[0], dtype=np.float64)
+    gpi = np.zeros(pi.shape[0])
+    gmu = np.zeros(pi.shape[0])
+    gsig = np.zeros(pi.shape[0])
+    for s in range(0, w.shape[0], CHUNK):
+        dz, log_n, joint, lse = _log_parts(w[s:s + CHUNK].astype(np.float64), pi, mu, sigma)
+        r = np.exp(joint - lse[:, None])
+        rdz = r * dz / sigma[None, :]
+        gw[s:s + CHUNK] = rdz.sum(axis=1)
+        gmu -= rdz.sum(axis=0)
+        gsig += (r * (1.0 - dz * dz)).sum(axis=0) / sigma
+        gpi -= np.exp(log_n - lse[:, None]).sum(axis=0)
+    return gw.astype(w.dtype, copy=False), gpi, gmu, gsig
+
+
+def quantize(w, pi, mu, sigma):
+    """(each weight replaced by mu of its most responsible component, that component's index)."""
+    pi, mu, sigma = _params(pi, mu, sigma)
+    idx = np.empty(w.shape[0], dtype=np.int64)
+    for s in range(0, w.shape[0], CHUNK):
+        _, _, joint, _ = _log_parts(w[s:s + CHUNK].astype(np.float64), pi, mu, sigma)
+        idx[s:s + CHUNK] = np.argmax(joint, axis=1)  # first maximum on exact ties
+    return mu[idx].astype(w.dtype, copy=False), idx

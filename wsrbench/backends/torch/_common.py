@@ -1,0 +1,63 @@
+"""Shared pieces of the torch backend: closed-form shift sums and the finishing step.
+
+Everything here works on a batch of rows at once, as (rows, d) tensors on any device, so the same
+code runs on CPU and CUDA tensors. It mirrors ``wsrbench.sorted_space`` operation by operation
+(same formulas, same order of float64 operations) so that merge decisions agree with the NumPy
+reference bit for bit on the CPU and to rounding of the sums on a GPU (where ``index_add_`` and
+``cumsum`` may add in another order).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def shift_sum(a: torch.Tensor, b: torch.Tensor, d: int, lam: float) -> torch.Tensor:
+    """sum_{k=a}^{b-1} v_k = lam (b-a)(d-a-b)/(d-1), elementwise; float64.
+
+    The integer product is exact in int64; the float operations are those of
+    ``sorted_space.shift_sum`` in the same order: (lam * P) / (d - 1).
+    """
+    if d <= 1:
+        return torch.zeros(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.float64,
+                           device=a.device)
+    return lam * ((b - a) * (d - a - b)).to(torch.float64) / (d - 1)
+
+
+def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch.Tensor,
+           is_start: torch.Tensor, lam: float, l1: float, rho: float) -> torch.Tensor:
+    """Weights in X's dtype and original order from a partition of every sorted row.
+
+    X: (n, d) input (dtype and device of the output); order: its stable argsort along dim 1;
+    xs: the sorted rows in float64, centred at ``center`` (n,); is_start: (n, d) bool, True where
+    a block starts (column 0 always). Block value = mean(x over block) + shift_sum / size
+    (``sorted_space.block_values``), then soft-threshold by l1 and the rho interpolation on the
+    uncentred values (``sorted_space.finish``). Block sums add original data in float64.
+    """
+    n, d = xs.shape
+    dev = xs.device
+    flat = is_start.reshape(-1)
+    # Each row starts a block at column 0, so one running count over the flattened rows numbers
+    # the blocks of all rows at once (no loop over rows, no host sync to learn their number).
+    gid = torch.cumsum(flat, 0) - 1
+    N = n * d
+    sums = torch.zeros(N, dtype=torch.float64, device=dev).index_add_(0, gid, xs.reshape(-1))
+    sizes = torch.zeros(N, dtype=torch.int64, device=dev).index_add_(
+        0, gid, torch.ones(N, dtype=torch.int64, device=dev))
+    col = torch.arange(d, device=dev).repeat(n)
+    a = torch.zeros(N, dtype=torch.int64, device=dev).index_add_(
+        0, gid, torch.where(flat, col, torch.zeros_like(col)))
+    b = a + sizes
+    safe = sizes.clamp(min=1)  # slots past the last block are never read; avoid 0/0 there
+    centroid = sums / safe
+    value = centroid + shift_sum(a, b, d, lam) / safe
+    c = center.reshape(n, 1)
+    cen = centroid[gid].reshape(n, d) + c
+    val = value[gid].reshape(n, d) + c
+    if l1 > 0.0:
+        val = torch.sign(val) * torch.clamp(torch.abs(val) - l1, min=0.0)
+    if rho > 0.0:
+        moved = cen + (1.0 - rho) * (val - cen)
+        val = torch.where((val == 0.0) & (l1 > 0.0), torch.zeros_like(val), moved)
+    W = torch.empty_like(X, memory_format=torch.contiguous_format)
+    W.scatter_(1, order, val.to(X.dtype))
+    return W

@@ -1,0 +1,61 @@
+"""Imminent collisions with torch tensor ops, every row of a batch at once.
+
+Same algorithm as ``wsrbench.backends.numpy.imminent_collisions`` (read that first): each round,
+every maximal run of neighbouring blocks with value_i >= value_{i+1} merges into one block, until
+the block values strictly increase.
+
+Batching: the blocks of all rows live in one flat list (block start column, row id, x-sum), in row
+order, so a round is a handful of whole-tensor ops over all rows: block ends from the next entry
+(or d at the end of a row), block means from the closed-form shift sums, the violations between
+neighbours of the same row, and the merge as a segment sum ``index_add_`` onto new block ids
+(``cumsum`` of the blocks that survive). x-sums of a merged block add the x-sums of its parts:
+sums of original data, never averages.
+
+Host synchronisation: exactly one per round, reading the number of surviving blocks. It is both
+the stopping test (no block merged: done) and the length of the next round's flat list, so the
+list shrinks with the work left (O(blocks) per round, as in the reference) and no boolean-mask
+indexing (which would sync again) is needed. Rows that converge early just stop merging; a row's
+``rounds`` counts the rounds in which it had a violation, which is the reference's count.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._common import shift_sum
+
+
+def partition(xs: torch.Tensor, lam: float):
+    """(is_start (n, d) bool, rounds (n,) int64, host syncs) for sorted, centred float64 rows."""
+    n, d = xs.shape
+    dev = xs.device
+    starts = torch.arange(d, device=dev).repeat(n)
+    rows = torch.arange(n, device=dev).repeat_interleave(d)
+    sums = xs.reshape(-1).clone()
+    rounds = torch.zeros(n, dtype=torch.int64, device=dev)
+    m = n * d
+    syncs = 0
+    while m > 1:
+        same_row = rows[1:] == rows[:-1]
+        nxt = torch.cat([same_row, same_row.new_zeros(1)])
+        ends = torch.where(nxt, torch.roll(starts, -1), torch.full_like(starts, d))
+        means = (sums + shift_sum(starts, ends, d, lam)) / (ends - starts)
+        violates = (means[:-1] >= means[1:]) & same_row
+        # A block survives (starts a merged block) unless it violates order with its left neighbour.
+        keep = torch.cat([violates.new_ones(1), ~violates])
+        count = int(keep.sum())  # the one host sync of the round
+        syncs += 1
+        if count == m:
+            break
+        # Rows with a violation did one more round.
+        changed = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
+            0, rows[1:], violates.to(torch.int64))
+        rounds += (changed > 0).to(torch.int64)
+        newid = torch.cumsum(keep, 0) - 1
+        sums = torch.zeros(count, dtype=torch.float64, device=dev).index_add_(0, newid, sums)
+        k = keep.to(torch.int64)  # only the surviving first block of each run contributes
+        starts = torch.zeros(count, dtype=torch.int64, device=dev).index_add_(0, newid, starts * k)
+        rows = torch.zeros(count, dtype=torch.int64, device=dev).index_add_(0, newid, rows * k)
+        m = count
+    is_start = torch.zeros(n * d, dtype=torch.bool, device=dev)
+    is_start[rows * d + starts] = True
+    return is_start.reshape(n, d), rounds, syncs

@@ -1,0 +1,23 @@
+"""Projections onto parameter-sharing constraints for torch tensors (CPU or CUDA), autograd-friendly.
+
+Same contract as ``wsrbench.backends.numpy.projection``: flat float32/float64 w, constants already on
+w's device. Sums run in float64 (index_add_ / matmul), the result is rounded once to w's dtype, and
+every op is differentiable, so the projections can sit inside a parametrisation.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def project_ties(w: torch.Tensor, inverse: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Group means: float64 group sums by index_add_, divided by the sizes, gathered back."""
+    sums = torch.zeros(counts.shape[0], dtype=torch.float64, device=w.device)
+    sums = sums.index_add(0, inverse, w.to(torch.float64))
+    return (sums / counts)[inverse].to(w.dtype)
+
+
+def project_affine(w: torch.Tensor, V: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """P(w) = w - V (V^T w - b) (see the NumPy reference for the derivation), in float64."""
+    w64 = w.to(torch.float64)
+    z = V.T @ w64 - b
+    return (w64 - V @ z).to(w.dtype)
