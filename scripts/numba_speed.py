@@ -75,85 +75,85 @@ def batched(runs):
         assert all(np.array_equal(a, b) for a, b in zip(par(), loop()))
         r, tp, tl = _median_ratio(loop, par, runs)
         r2, _, _ = _median_ratio(par, lambda: np.argsort(X, axis=1), runs)
-        print(f"{n} x {d}: python loop / batched = {r:.2f}x faster; "
-              f"batched / np.argsort(X, axis=1) = {r2:.2f}")
+        import numba
+
+        nt = numba.get_num_threads()
+
+        def one_thread():
+            numba.set_num_threads(1)
+            try:
+                par()
+            finally:
+                numba.set_num_threads(nt)
+
+        r3, _, _ = _median_ratio(one_thread, par, runs)
+        print(f"{n} x {d}: python loop / batched = {r:.2f}x faster; batched on 1 thread / on "
+              f"{nt} = {r3:.2f}x; batched / np.argsort(X, axis=1) = {r2:.2f}")
 
 
 def warm(sizes, dtypes, runs):
+    """ProxState as training uses it: no hint is set by hand, each call's hint is the order the
+    state kept from the call before."""
     from wsrbench.warm_start import ProxState
 
-    print("\n## warm start (nearly_sorted: hint = order of x_previous)")
+    print("\n## warm start: ProxState alternating x_previous, x (nearly_sorted pair); each timed call"
+          "\n## on x is hinted by the order of x_previous. Useless hint: alternating two unrelated"
+          "\n## gaussian vectors, against cold calls alternating the same two.")
     print(f"{'dtype':8s}{'d':>8s}{'moves/elt':>11s}{'warm/argsort':>14s}{'cold/argsort':>14s}"
           f"{'useless hint warm/cold':>24s}")
+
+    def row(dt, d, x_prev, x, lam):
+        state = ProxState()
+        n = _runs(d, runs)
+        tw, ta, tc = [], [], []
+        for r in range(n + 1):
+            state.prox(x_prev, lam)
+            t = time.perf_counter()
+            state.prox(x, lam)
+            if r:  # the first round is the warm-up
+                tw.append(time.perf_counter() - t)
+            moves = int(state.last_moves[0])
+            t = time.perf_counter()
+            np.argsort(x)
+            ta.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            wsrbench.prox(x, lam, backend="numba")
+            tc.append(time.perf_counter() - t)
+        return moves, np.median(tw) / np.median(ta), np.median(tc) / np.median(ta)
+
     for dt in dtypes:
         for d in sizes:
             x_prev, x, lam = cases.nearly_sorted_pair(d, 0, dt)
-            hint = np.argsort(x_prev, kind="stable")
+            moves, rw, rc = row(dt, d, x_prev, x, lam)
+            xa, lg = cases.make("gaussian", d, dtype=dt)
+            xb, _ = cases.make("gaussian", d, seed=1, dtype=dt)
             state = ProxState()
-            state.prox(x_prev, lam)
-
-            def set_hint(order):
-                state._recs[0, 1::2] = order  # restore the hint (untimed) before each call
-                state._have_hint = True
-
-            def warm_call():
-                set_hint(hint)
-                t = time.perf_counter()
-                state.prox(x, lam)
-                return time.perf_counter() - t
-
-            set_hint(hint)
-            state.prox(x, lam)
-            moves = int(state.last_moves[0])
-            n = _runs(d, runs)
-            tw, ta, tc = [], [], []
-            for _ in range(n):
-                tw.append(warm_call())
-                t = time.perf_counter()
-                np.argsort(x)
-                ta.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                wsrbench.prox(x, lam, backend="numba")
-                tc.append(time.perf_counter() - t)
-            # a useless hint: a fresh random x with the hint of another vector
-            xg, lg = cases.make("gaussian", d, dtype=dt)
-            perm = np.random.default_rng(1).permutation(d)
             tu, tf = [], []
-            for _ in range(n):
-                set_hint(perm)
-                t = time.perf_counter()
-                state.prox(xg, lg)
-                tu.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                wsrbench.prox(xg, lg, backend="numba")
-                tf.append(time.perf_counter() - t)
+            for r in range(_runs(d, runs) + 1):
+                for xx in (xa, xb):
+                    t = time.perf_counter()
+                    state.prox(xx, lg)
+                    t1 = time.perf_counter()
+                    wsrbench.prox(xx, lg, backend="numba")
+                    t2 = time.perf_counter()
+                    if r:
+                        tu.append(t1 - t)
+                        tf.append(t2 - t1)
+            assert np.all(state.last_moves == -1)  # the hint was dropped every time
             mv = "fallback" if moves < 0 else f"{moves / d:.2f}"
-            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{np.median(tw) / np.median(ta):14.2f}"
-                  f"{np.median(tc) / np.median(ta):14.2f}{np.median(tu) / np.median(tf):24.2f}")
-    # the same, with a smaller step than the family's (few inversions): where the hint pays
-    print("(same with x = prox(x_previous) + 1e-9 noise, an exact-order hint: noise = 0)")
+            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{rw:14.2f}{rc:14.2f}"
+                  f"{np.median(tu) / np.median(tf):24.2f}", flush=True)
+    print("(the same with x = prox(x_previous) + noise: smaller training steps)")
     for dt in dtypes:
         d = max(sizes)
         x_prev, _, lam = cases.nearly_sorted_pair(d, 0, dt)
         base = wsrbench.prox(x_prev, lam)
-        hint = np.argsort(x_prev, kind="stable")
-        for noise in (0.0, 1e-9):
+        for noise in (0.0, 1e-9, 1e-7):
             x = (base + noise * np.random.default_rng(2).standard_normal(d)).astype(dt)
-            state = ProxState(order=hint)
-            state.prox(x, lam)
-            moves = int(state.last_moves[0])
-            tw, ta = [], []
-            for _ in range(_runs(d, runs)):
-                state._recs[0, 1::2] = hint
-                t = time.perf_counter()
-                state.prox(x, lam)
-                tw.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                np.argsort(x)
-                ta.append(time.perf_counter() - t)
+            moves, rw, rc = row(dt, d, x_prev, x, lam)
             mv = "fallback" if moves < 0 else f"{moves / d:.2f}"
-            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{np.median(tw) / np.median(ta):14.2f}"
-                  f"   (noise {noise:g})")
+            print(f"{np.dtype(dt).name:8s}{d:8.0e}{mv:>11s}{rw:14.2f}{rc:14.2f}"
+                  f"   (noise {noise:g})", flush=True)
 
 
 _COMPILE_CODE = """

@@ -171,6 +171,25 @@ def test_warm_start_useless_hint_falls_back_exactly():
     assert np.array_equal(state.order[0], np.argsort(x, kind="stable"))
 
 
+def test_warm_start_hint_poor_in_the_middle_is_sampled_and_skipped():
+    rng = np.random.default_rng(4)
+    d = 40000
+    x = rng.standard_normal(d)
+    order = np.argsort(x)
+    order[d // 4: 3 * d // 4] = rng.permutation(order[d // 4: 3 * d // 4])  # scrambled middle
+    state = ProxState(order=order)
+    w = state.prox(x, 0.1)
+    assert state.last_moves[0] == -1
+    assert np.array_equal(w, wsrbench.prox(x, 0.1, backend="numba"))
+    from wsrbench.backends.numba import warm
+
+    rec = np.zeros(2 * d, np.uint64)
+    rec[1::2] = order
+    assert warm.estimate_moves(x, rec, 256, 1e9) > 10.0  # the probes see the scrambled half
+    rec[1::2] = np.argsort(x)
+    assert warm.estimate_moves(x, rec, 256, 1e9) == 0.0
+
+
 def test_warm_start_given_order_and_shape_change():
     rng = np.random.default_rng(5)
     x = rng.standard_normal(100)

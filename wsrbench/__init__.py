@@ -15,11 +15,12 @@ from .projection import (AffineProjector, TieProjector, null_space, project_affi
                          project_gradient, project_ties, reparameterize)
 from .registry import algorithms
 from .soft_sharing import quantize, soft_sharing_grad, soft_sharing_penalty
+from .warm_start import ProxState
 
 __all__ = ["prox", "prox_info", "penalty", "certify", "Certificate", "ProxInfo",
            "backends", "algorithms", "cases",
            "project_ties", "project_affine", "project_gradient", "null_space", "reparameterize",
            "TieProjector", "AffineProjector", "hard_concrete", "hard_concrete_gate",
            "hard_concrete_l0", "hard_concrete_p0", "hard_concrete_p1", "soft_sharing_penalty",
-           "soft_sharing_grad", "quantize", "conv2d_ties", "ConvTies"]
+           "soft_sharing_grad", "quantize", "conv2d_ties", "ConvTies", "ProxState"]
 __version__ = "0.1.0"

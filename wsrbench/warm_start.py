@@ -4,9 +4,18 @@ Proximal training calls the prox on nearly the same vector every step, and the s
 prox's cost. ``ProxState`` keeps the order of the previous call (per row) and sorts the next input
 along it with an insertion sort, whose cost is O(d + I) for I inversions left by the hint instead
 of a full sort. When the hint is poor (I/d above a budget: a fresh input, or a step that reshuffled
-many weights) it is dropped within the first few hundred elements and the row is sorted from
-scratch, so a useless hint costs next to nothing. The answer is the same either way (the exact
-prox; the sort order only decides where the work goes).
+many weights) it is dropped, either by a sampled estimate of I/d before the sort starts or by the
+running count of moves, and the row is sorted from scratch, so a useless hint costs next to
+nothing (measured: within 2% of a cold call). The answer is the same either way (the exact prox;
+the sort order only decides where the work goes).
+
+When it pays (scripts/numba_speed.py, d = 1e6, dev VM): with an exact hint (the same order as the
+previous call: a step that swaps no weights) a call costs 0.20x np.argsort in float64 (0.45x
+cold) and 0.17x in float32 (0.26x cold). Insertion pays a mispredicted branch or two per element,
+so at ~2 moves per element it is no faster than the radix sort; the ``nearly_sorted`` family
+(noise 1e-4, about 56 inversions per element at d = 1e6, because clusters of tied prox values get
+reshuffled by the noise) is therefore sorted from scratch, at 0.35x (float64) / 0.23x (float32)
+np.argsort.
 
 Usage::
 

@@ -52,9 +52,10 @@ def _prepare(X: np.ndarray) -> np.ndarray:
 # allocated per call (there the sort dominates the faults) and dropped. NumPy allocates it, so
 # large buffers get transparent huge pages (fewer faults) where the kernel offers them.
 WORDS_PER_ELEMENT = 4
-WORKSPACE_KEEP_WORDS = 1 << 26  # 512 MiB: a d = 1e7 row (320 MiB) is kept
+WORKSPACE_KEEP_WORDS = 1 << 23  # 64 MiB (rows up to d = 2e6): a library must not hold more unasked
 _workspace = np.empty((0, 0), dtype=np.uint64)
 _workspace_lock = threading.Lock()
+_hist = np.empty(sort.HIST_SIZE, dtype=np.int64)  # used with the shared workspace (under its lock)
 
 
 def _take_workspace(nchunks: int, d: int):
@@ -87,8 +88,7 @@ def prox_rows(X, lam, *, l1, rho, algorithm):
     clusters = np.zeros(n, dtype=np.int64)
     lam, l1, rho = float(lam), float(l1), float(rho)
     if n == 0 or d == 0:
-        return W, rounds, clusters, [{} for _ in range(n)] if algorithm != "pava" else [
-            {"merges": 0, "max_stack": 0, "longest_backmerge": 0} for _ in range(n)]
+        return W, rounds, clusters, [{} for _ in range(n)]  # as the reference: nothing to do
     if algorithm not in ALGORITHMS:
         raise ValueError(f"numba backend has no algorithm {algorithm!r}; it has {list(ALGORITHMS)}")
     if n == 1:
@@ -128,7 +128,7 @@ def _single_row(X, W, lam, l1, rho, algorithm, work, rounds, clusters):
     x, w = X[0], W[0]
     d = x.shape[0]
     rec, spare = work[0, : 2 * d], work[0, 2 * d: 4 * d]
-    hist = np.empty(sort.HIST_SIZE, dtype=np.int64)
+    hist = _hist if work.base is _workspace else np.empty(sort.HIST_SIZE, dtype=np.int64)
     if algorithm == "pava":
         nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, rec, spare, hist)
         rounds[0] = d + merges if d > 1 else 0

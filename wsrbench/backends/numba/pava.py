@@ -10,6 +10,13 @@ mean of y over [a, b) is (S + c (b-a)(d-a-b)) / (b-a) with c = lam/(d-1) and S t
 the centred x over the block (sums of pooled blocks are added, never averaged), and the block
 below the top pools into it when its mean is >= the top's (equal means merge: blocks are maximal).
 rounds = d + number of poolings; stats: merges, max_stack, longest_backmerge.
+
+An already sorted row skips the sort and the scatter (PAVA reads x, blocks are written to w in
+order), and a constant row skips PAVA too (one block whose centred sum is exactly 0).
+
+No prange inside a row: PAVA is a sequential stack, and the sort (the bulk of the time) is a
+sequence of scatter passes whose two-thread form needs a per-thread histogram pass before each
+scatter; not done. Rows of a 2-D input run in parallel (``prox_rows``).
 """
 from __future__ import annotations
 

@@ -14,13 +14,17 @@ The flip is a bijection, so the sorted keys decode back to the sorted values exa
 ``x[order]`` is needed after the sort.
 
 float32: the 32-bit key and the 32-bit index are packed into one uint64 (key << 32 | index), so a
-pass moves 8 bytes per element and sorts only the 32 key bits (4 passes of 8 bits).
+pass moves 8 bytes per element and sorts only the 32 key bits (4 passes of 8 bits); the last pass
+writes the same interleaved records as float64 (value as float64 bits, index), so everything after
+the sort is dtype-agnostic.
 float64: records of two uint64 (key, index) interleaved in one array (16 bytes per element, one
 write stream per bucket), 8 passes of 8 bits. Passes whose digit is the same for every element are
 skipped (e.g. the exponent digit of data within one binade); the first pass reads x directly and
 the last one writes the decoded value in place of the key. Rows of at most ``INSERTION_MAX``
 elements use an insertion sort, and already sorted rows (checked first: the check stops at the
-first descent) skip the sort.
+first descent) skip the sort. Tie-heavy rows: the histogram pass counts a run of equal keys once
+and each scatter pass keeps the current bucket's slot in a register while the digit repeats,
+so ties do not chain read-modify-writes of one counter through memory.
 
 Measured on the 2-core dev VM (scripts/numba_speed.py has the end-to-end figures): 8-bit digits
 beat 11-bit ones (256 buckets keep every bucket's write position in L1 and the write-combining
@@ -152,26 +156,40 @@ def _histograms(h, d, ndig, active):
 
 @njit(cache=True)
 def _r64_first(x, dst, off, shift):
+    # One LSD pass: element i goes to the next free slot of its digit's bucket. Keeping the slot
+    # of the current bucket in a register while the digit repeats (ties, or a constant high
+    # digit) avoids a load-increment-store chain through off[b] per element, which costs a
+    # store-to-load forwarding latency each time on tie-heavy rows.
+    pb = 0
+    p = off[0]
     for i in range(x.shape[0]):
         k = key64(x[i])
         b = np.int64((k >> shift) & MASK)
-        p = off[b]
-        off[b] = p + 1
+        if b != pb:  # see _r64_first
+            off[pb] = p
+            p = off[b]
+            pb = b
         dst[2 * p] = k
         dst[2 * p + 1] = np.uint64(i)
+        p += 1
 
 
 @njit(cache=True)
 def _r64_mid(src, dst, off, shift, decode):
     n = src.shape[0] // 2
+    pb = 0
+    p = off[0]
     for i in range(n):
         k = src[2 * i]
         b = np.int64((k >> shift) & MASK)
-        p = off[b]
-        off[b] = p + 1
+        if b != pb:  # see _r64_first
+            off[pb] = p
+            p = off[b]
+            pb = b
         # the last pass stores the float bits instead of the key: the sorted values, decoded
         dst[2 * p] = f64_bits(unkey64(k)) if decode else k
         dst[2 * p + 1] = src[2 * i + 1]
+        p += 1
 
 
 @njit(cache=True)
@@ -204,10 +222,20 @@ def sort_f64(x, a, b, hist):
     ndig = 8
     h = hist[: ndig * NB]
     h[:] = 0
+    # counts of all digits in one pass; a run of equal keys is counted once (ties would chain
+    # increments of the same counters through memory)
+    prev = key64(x[0])
+    run = 0
     for i in range(d):
         k = key64(x[i])
-        for j in range(ndig):
-            h[j * NB + np.int64((k >> np.uint64(j * BITS)) & MASK)] += 1
+        if k != prev:
+            for j in range(ndig):
+                h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            prev = k
+            run = 0
+        run += 1
+    for j in range(ndig):
+        h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
     nact = _histograms(h, d, ndig, active)
     if nact == 0:  # every key equal: the identity order
@@ -236,34 +264,49 @@ def sort_f64(x, a, b, hist):
 
 @njit(cache=True)
 def _r32_first(x, dst, off, shift):
+    pb = 0
+    q = off[0]
     for i in range(x.shape[0]):
         p = (np.uint64(key32(x[i])) << np.uint64(32)) | np.uint64(i)
         b = np.int64((p >> shift) & MASK)
-        q = off[b]
-        off[b] = q + 1
+        if b != pb:
+            off[pb] = q
+            q = off[b]
+            pb = b
         dst[q] = p
+        q += 1
 
 
 @njit(cache=True)
 def _r32_mid(src, dst, off, shift, d):
+    pb = 0
+    q = off[0]
     for i in range(d):
         p = src[i]
         b = np.int64((p >> shift) & MASK)
-        q = off[b]
-        off[b] = q + 1
+        if b != pb:
+            off[pb] = q
+            q = off[b]
+            pb = b
         dst[q] = p
+        q += 1
 
 
 @njit(cache=True)
 def _r32_last(src, dst, off, shift, d):
     # writes the common record format: float64 bits of the value, then the index
+    pb = 0
+    q = off[0]
     for i in range(d):
         p = src[i]
         b = np.int64((p >> shift) & MASK)
-        q = off[b]
-        off[b] = q + 1
+        if b != pb:
+            off[pb] = q
+            q = off[b]
+            pb = b
         dst[2 * q] = f64_bits(packed_value(p))
         dst[2 * q + 1] = p & LOW32
+        q += 1
 
 
 @njit(cache=True)
@@ -304,10 +347,18 @@ def sort_f32(x, a, b, hist):
     ndig = 4
     h = hist[: ndig * NB]
     h[:] = 0
+    prev = np.uint64(key32(x[0]))  # as in sort_f64: runs of equal keys counted once
+    run = 0
     for i in range(d):
         k = np.uint64(key32(x[i]))
-        for j in range(ndig):
-            h[j * NB + np.int64((k >> np.uint64(j * BITS)) & MASK)] += 1
+        if k != prev:
+            for j in range(ndig):
+                h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            prev = k
+            run = 0
+        run += 1
+    for j in range(ndig):
+        h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
     nact = _histograms(h, d, ndig, active)
     if nact == 0:
