@@ -151,3 +151,48 @@ def test_empty_and_zero():
     assert wsrbench.certify(np.zeros(0), np.zeros(0), 1.0).ok
     assert wsrbench.certify(np.zeros(5), np.zeros(5), 1.0).ok
     assert not wsrbench.certify(np.zeros(5), np.full(5, 1e-3), 1.0).ok
+
+
+# ---------------------------------------------------------------- near ties and rounding noise
+
+def test_accepts_distinct_clusters_closer_than_rounding():
+    """Runs of exactly equal values may be distinct clusters even when their values differ by less
+    than the tolerance (a chain of near ties must not be read as one cluster)."""
+    x, _ = cases.make("nearly_sorted", 1000, dtype=np.float32)
+    assert wsrbench.certify(x, x, 0.0).ok  # lam = 0: the identity, thousands of near ties
+    x, lam = cases.make("gaussian", 20000, dtype=np.float32)
+    assert wsrbench.certify(x, ref(x, lam), lam).ok
+
+
+def test_accepts_rounding_noise_inside_a_cluster():
+    """An implementation that rounds element by element leaves noise below the tolerance inside a
+    cluster; the cluster is then read as one cluster with noise."""
+    x, lam = cases.make("gaussian_collapse", 300, seed=8)
+    w = ref(x, lam)
+    cert = wsrbench.certify(x, w, lam)
+    scale = np.abs(x).max() + np.abs(w).max() + lam
+    noise = np.random.default_rng(0).uniform(-0.25, 0.25, size=x.size) * cert.tolerance * scale
+    assert wsrbench.certify(x, w + noise, lam).ok
+
+
+def test_rejects_a_staircase_of_sub_tolerance_drops():
+    """Each step down is below the tolerance, but they add up: the running maximum catches it."""
+    d, lam = 200, 1.0
+    k = np.arange(d)
+    v = lam * (d - 1 - 2 * k) / (d - 1)
+    y = -k * 1e-14  # gently decreasing: the true answer pools everything
+    x = y - v  # sorted ascending
+    cert = wsrbench.certify(x, y, lam)  # the unmerged answer w = y
+    assert 1e-14 < cert.tolerance * (np.abs(x).max() + np.abs(y).max() + lam)  # each drop passes
+    assert not cert.ok and cert.condition == "order"  # ... but the staircase does not
+
+
+def test_rejects_a_ramp_hidden_below_the_tolerance():
+    """A ramp across one true cluster with steps below the tolerance keeps the mean and the order,
+    yet it is wrong: neither reading of the chain (one noisy cluster, or exact runs) accepts it."""
+    x, lam = cases.make("gaussian_collapse", 400, seed=9)
+    w = ref(x, lam)
+    tol = wsrbench.certify(x, w, lam).tolerance * (np.abs(x).max() + np.abs(w).max() + lam)
+    ramp = (np.argsort(np.argsort(x, kind="stable")) - (x.size - 1) / 2) * 0.5 * tol
+    cert = wsrbench.certify(x, w + ramp, lam)
+    assert not cert.ok

@@ -4,7 +4,7 @@ In sorted coordinates (x ascending, y_k = x_(k) + v_k) the problem is
 min_w 1/2 ||w - y||^2 + mu ||w||_1 subject to w_0 <= ... <= w_{d-1}. Its KKT conditions, grouped by
 the clusters of w (maximal runs of equal value), read:
 
-1. order:     w is non-decreasing along the sorted x.
+1. order:     w is non-decreasing along the sorted x (checked against the running maximum).
 2. constant:  w is constant on each cluster (its value m).
 3. balance:   for a cluster [a, b) with m != 0 the residuals r_k = y_k - m - mu sign(m) have
               every prefix sum >= 0 and total 0 (every suffix sum <= 0). A prefix with negative
@@ -55,38 +55,22 @@ class Certificate:
         return self.ok
 
 
-def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_out: float):
-    """(violation, tolerance, condition, index) for one row, violation relative to the scale."""
-    d = x.shape[0]
-    if d == 0:
-        return 0.0, 0.0, None, None
-    order = np.argsort(x, kind="stable")
-    xs = x[order].astype(np.float64)
-    ws = w[order].astype(np.float64)
-    values = float(np.max(np.abs(xs)) + np.max(np.abs(ws)) + mu)
-    scale = values + lam
-    if scale == 0.0:
-        return 0.0, 0.0, None, None
-    tol = values * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
-    worst = [0.0, None, None]  # violation (value units), condition, sorted position
+CONDITIONS = ("constant", "split", "balance")
 
-    def record(values, condition):
-        if values.size:
-            k = int(np.argmax(values))
-            if values[k] > worst[0]:
-                worst[:] = [float(values[k]), condition, k]
 
-    record(np.concatenate([[0.0], ws[:-1] - ws[1:]]), "order")
+def _cluster_violations(xs, ws, starts, lam, mu, tol):
+    """Per-element violations (value units) of the KKT conditions for the clustering ``starts``.
 
-    # Clusters of w: maximal runs whose consecutive gaps are within tolerance.
-    new = np.concatenate([[True], np.diff(ws) > tol])
-    starts = np.flatnonzero(new)
+    Rows of the result: "constant" (|w - cluster value|), "split" (a partial prefix sum of the
+    residuals is negative, or a partial suffix sum positive, as a mean over its terms) and
+    "balance" (the same for the whole cluster: its value is not the mean of its shifted inputs).
+    """
+    d = xs.shape[0]
     ends = np.append(starts[1:], d)
     sizes = ends - starts
-    gid = np.cumsum(new) - 1
+    gid = np.repeat(np.arange(starts.shape[0]), sizes)
     m = np.add.reduceat(ws, starts) / sizes
-    record(np.abs(ws - m[gid]), "constant")
-
+    constant = np.abs(ws - m[gid])
     zero = (np.abs(m) <= tol) & (mu > 0.0)
     m = np.where(zero, 0.0, m)
     pos = np.arange(d)
@@ -107,14 +91,53 @@ def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_ou
     # The whole-cluster sums test the cluster's value; the partial ones whether it should split.
     whole_pre = pos == ends[gid] - 1
     whole_suf = pos == starts[gid]
-    record(np.where(whole_pre, -np.inf, prefix_v), "split")
-    record(np.where(whole_suf, -np.inf, suffix_v), "split")
-    record(np.where(whole_pre, prefix_v, -np.inf), "balance")
-    record(np.where(whole_suf, suffix_v, -np.inf), "balance")
+    split = np.maximum(np.where(whole_pre, -np.inf, prefix_v), np.where(whole_suf, -np.inf, suffix_v))
+    balance = np.maximum(np.where(whole_pre, prefix_v, -np.inf), np.where(whole_suf, suffix_v, -np.inf))
+    return np.stack([constant, split, balance])
 
-    violation, condition, k = worst
-    index = int(order[k]) if k is not None else None
-    return violation / scale, tol / scale, condition, index
+
+def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_out: float):
+    """(violation, tolerance, condition, index) for one row, violation relative to the scale.
+
+    The clusters of w are read off w itself. Values more than tol apart are distinct clusters for
+    sure; inside a chain of values closer than that, two readings are legitimate and the chain
+    passes if either does: one cluster carrying rounding noise (an implementation that rounds
+    element by element), or its runs of exactly equal values as separate clusters whose values
+    happen to be closer than rounding (distinct true clusters with a near tie).
+    """
+    d = x.shape[0]
+    if d == 0:
+        return 0.0, 0.0, None, None
+    order = np.argsort(x, kind="stable")
+    xs = x[order].astype(np.float64)
+    ws = w[order].astype(np.float64)
+    values = float(np.max(np.abs(xs)) + np.max(np.abs(ws)) + mu)
+    scale = values + lam
+    if scale == 0.0:
+        return 0.0, 0.0, None, None
+    tol = values * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
+
+    # Order: w must not fall below anything before it (a running maximum, so a slow staircase of
+    # sub-tolerance drops cannot add up).
+    order_v = np.maximum.accumulate(ws) - ws
+
+    gaps = np.diff(ws)
+    chains = np.flatnonzero(np.concatenate([[True], gaps > tol]))
+    runs = np.flatnonzero(np.concatenate([[True], gaps != 0.0]))
+    as_one = _cluster_violations(xs, ws, chains, lam, mu, tol)
+    as_runs = _cluster_violations(xs, ws, runs, lam, mu, tol)
+    worst_one = np.maximum.reduceat(as_one.max(axis=0), chains)
+    worst_runs = np.maximum.reduceat(as_runs.max(axis=0), chains)
+    use_runs = np.repeat(worst_runs < worst_one, np.diff(np.append(chains, d)))
+    chosen = np.where(use_runs, as_runs, as_one)
+
+    table = np.vstack([order_v, chosen])
+    names = ("order",) + CONDITIONS
+    c, k = np.unravel_index(int(np.argmax(table)), table.shape)
+    violation = float(table[c, k])
+    if violation <= 0.0:
+        return 0.0, tol / scale, None, None
+    return violation / scale, tol / scale, names[c], int(order[k])
 
 
 def certify(x, w, lam, *, l1=0.0) -> Certificate:
