@@ -5,6 +5,9 @@ this directory's benchmarks against older commits of the package too.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,14 +65,40 @@ def _match(pattern: str, value: str) -> bool:
 
 
 def cap_for(backend: str, algorithm: str, family: str, device: str) -> Cap | None:
-    """The tightest cap that applies, or None."""
+    """The tightest cap that applies on ``device`` ("cpu", "gpu"; "any": device-independent caps
+    only), or None."""
     hits = [c for c in CAPS if _match(c.backend, backend) and _match(c.algorithm, algorithm)
-            and _match(c.family, family) and _match(c.device, device)]
+            and _match(c.family, family) and (c.device == "*" or c.device == device)]
     return min(hits, key=lambda c: c.max_d) if hits else None
 
 
+# Availability is probed once, when asv's forkserver imports the suites; every forked benchmark
+# process inherits it instead of probing drivers again.
+_AVAILABLE = {b.name: (b.available, b.reason) for b in registry.backends()}
+
+
+def _preimport() -> None:
+    """Import the CPU-side backend modules (torch, numba) once, here.
+
+    asv's forkserver imports the suites once and forks one process per benchmark and parameter
+    combination; importing torch in each of them would cost seconds apiece. Nothing is run: no
+    JIT thread pool or GPU context exists before the fork (neither survives a fork). Backends
+    whose arrays live on a GPU are left alone.
+    """
+    for name, (available, _) in _AVAILABLE.items():
+        be = registry.get_backend(name)
+        if available and "cuda" not in be.kinds:
+            try:
+                be.load()
+            except Exception:  # reported by the benchmarks themselves
+                pass
+
+
+_preimport()
+
+
 def backend_names() -> list[str]:
-    return [b.name for b in registry.backends()]
+    return list(_AVAILABLE)
 
 
 def algorithm_names() -> list[str]:
@@ -78,10 +107,53 @@ def algorithm_names() -> list[str]:
 
 def load_backend(name: str):
     """The backend module, or NotImplementedError (asv: skip) when it cannot run here."""
-    info = {b.name: b for b in registry.backends()}[name]
-    if not info.available:
-        raise NotImplementedError(f"backend {name} unavailable here: {info.reason}")
+    available, reason = _AVAILABLE.get(name, (False, "not registered in this version"))
+    if not available:
+        raise NotImplementedError(f"backend {name} unavailable here: {reason}")
     return registry.get_backend(name).load()
+
+
+def _cases_digest() -> str:
+    """Hash of wsrbench/cases.py: cached inputs are reused only while the families are unchanged."""
+    with open(cases.__file__, "rb") as fh:
+        return hashlib.sha1(fh.read()).hexdigest()[:12]
+
+
+_CACHE_DIR = os.environ.get("WSRBENCH_ASV_CACHE",
+                            os.path.join(tempfile.gettempdir(), "wsrbench-asv-inputs"))
+
+
+def make_input(family: str, d: int, dtype=np.float64):
+    """``cases.make(family, d, seed=SEED, dtype=dtype)``, cached on disk for d >= 1e5.
+
+    asv builds the input in every benchmark process (one per parameter combination and method);
+    some families cost seconds at d=1e7, reading them back costs milliseconds. The cache key
+    includes a hash of cases.py, so a change of the families never reuses stale inputs.
+    Set WSRBENCH_ASV_CACHE to choose the directory.
+    """
+    dtype = np.dtype(dtype)
+    if d < 100_000:
+        return cases.make(family, d, seed=SEED, dtype=dtype)
+    path = os.path.join(_CACHE_DIR, f"{family}-{d}-{SEED}-{dtype.name}-{_cases_digest()}.npz")
+    try:
+        with np.load(path) as z:
+            return z["x"], float(z["lam"])
+    except (OSError, KeyError, ValueError):
+        pass
+    x, lam = cases.make(family, d, seed=SEED, dtype=dtype)
+    try:
+        os.makedirs(_CACHE_DIR, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, x=x, lam=np.float64(lam))
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # a read-only temp dir only costs speed
+    return x, lam
+
+
+def simulated(mod) -> bool:
+    """True when a backend module runs in a simulator (it sets SIMULATOR, e.g. the CUDA simulator)."""
+    return bool(getattr(mod, "SIMULATOR", False))
 
 
 def device_of(arr) -> str:
@@ -110,14 +182,18 @@ def prepare(backend: str, algorithm: str, family: str, d: int, dtype=np.float64)
     be = registry.get_backend(backend)
     if algorithm not in be.algorithms:
         raise NotImplementedError(f"backend {backend} does not implement {algorithm}")
+    cap = cap_for(backend, algorithm, family, "any")  # device-independent caps: skip before loading
+    if cap is not None and d > cap.max_d:
+        raise NotImplementedError(f"capped at d={cap.max_d}: {cap.reason}")
     mod = load_backend(backend)
-    if be.max_test_d is not None and d > be.max_test_d:
-        raise NotImplementedError(f"backend {backend} is capped at d={be.max_test_d} (slow simulator)")
+    if simulated(mod) and d > (be.max_test_d or 0):
+        raise NotImplementedError(f"backend {backend} runs in a simulator here: only d <= "
+                                  f"{be.max_test_d or 0}, the sizes of its tests")
     probe = mod.from_numpy(np.zeros(2, dtype=dtype))
     cap = cap_for(backend, algorithm, family, device_of(probe))
     if cap is not None and d > cap.max_d:
         raise NotImplementedError(f"capped at d={cap.max_d}: {cap.reason}")
-    x, lam = cases.make(family, d, seed=SEED, dtype=dtype)
+    x, lam = make_input(family, d, dtype)
     # JIT warm-up on a small input of the same family and dtype: compiles every specialisation
     # the timed call uses, so the first timed call never includes compilation.
     xw, lamw = cases.make(family, min(d, 256), seed=SEED, dtype=dtype)

@@ -10,7 +10,7 @@ import numpy as np
 
 from wsrbench import cases
 
-from ._common import SEED, SIZES
+from ._common import SIZES, make_input
 
 
 class NumpyArgsort:
@@ -19,7 +19,7 @@ class NumpyArgsort:
     timeout = 300
 
     def setup(self, family, d):
-        self.x, _ = cases.make(family, d, seed=SEED)
+        self.x, _ = make_input(family, d)
 
     def time_argsort(self, family, d):
         np.argsort(self.x)
@@ -41,7 +41,7 @@ class TorchSort:
         if device == "cuda" and not torch.cuda.is_available():
             raise NotImplementedError("no CUDA device")
         self.torch = torch
-        x, _ = cases.make(family, d, seed=SEED)
+        x, _ = make_input(family, d)
         self.x = torch.tensor(x, device=device)
         torch.sort(self.x[:16])  # initialise the device / kernels before timing
         self._sync()

@@ -12,7 +12,7 @@ import numpy as np
 
 from wsrbench import registry
 
-from ._common import backend_names, load_backend, sync
+from ._common import backend_names, load_backend, simulated, sync
 
 OP_SIZES = [1_000, 100_000, 1_000_000, 10_000_000]
 AFFINE_ROWS = 16  # constraints in A (m x d); the SVD is done once in setup
@@ -27,7 +27,7 @@ def _op_setup(op: str, backend: str, module: str):
     if backend not in registry.OPERATIONS.get(op, {}):
         raise NotImplementedError(f"backend {backend} does not implement {op}")
     be = load_backend(backend)
-    if registry.get_backend(backend).max_test_d is not None:
+    if simulated(be):
         raise NotImplementedError(f"backend {backend} runs in a slow simulator here")
     return mod, be
 

@@ -117,8 +117,12 @@ def time_calls(fn, repeats: int, budget: float = REPEAT_BUDGET_S) -> list[float]
 
 
 def floor_seconds(x: np.ndarray, device: str, repeats: int) -> tuple[float, str]:
-    """(min time, name) of the floor: np.argsort on the CPU, torch.sort on the GPU."""
-    if device == "gpu":
+    """(min time, name) of the floor: np.argsort on the CPU, torch.sort on the GPU.
+
+    A GPU backend without a CUDA build of torch (or under the CUDA simulator) falls back to
+    np.argsort, and the floor's name says so.
+    """
+    if device == "gpu" and _torch_cuda():
         import torch
         t = torch.tensor(x, device="cuda")
         torch.sort(t, stable=True)
@@ -129,7 +133,16 @@ def floor_seconds(x: np.ndarray, device: str, repeats: int) -> tuple[float, str]
             torch.cuda.synchronize()
         return min(time_calls(run, repeats)), "torch.sort (cuda)"
     np.argsort(x)
-    return min(time_calls(lambda: np.argsort(x), repeats)), "np.argsort"
+    name = "np.argsort" if device == "cpu" else "np.argsort (no CUDA torch)"
+    return min(time_calls(lambda: np.argsort(x), repeats)), name
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def fit_exponent(ds, ts, min_d: int = 10_000) -> tuple[float, int]:
@@ -173,11 +186,18 @@ class Record:
     message: str = ""
 
 
+def check_answer(x: np.ndarray, w: np.ndarray, lam: float) -> tuple[bool, float, str]:
+    """(ok, violation, message): is w the prox of x? Decided by wsrbench.certify alone."""
+    from .certificate import certify
+
+    cert = certify(x, w, lam)
+    return bool(cert.ok), float(cert.violation), "" if cert.ok else cert.message
+
+
 def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float64, repeats=3,
             seed=0, floor_cache=None) -> Record:
     """Build the input, warm up, certify the answer, time it and its floor; one Record."""
     from .api import prox_info
-    from .certificate import certify
 
     fam = {f.name: f for f in cases.families()}[family]
     x, lam = cases.make(family, d, seed=seed, dtype=dtype)
@@ -187,11 +207,11 @@ def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float
         xb = mod.from_numpy(x)
         w, info = prox_info(xb, lam, algorithm=algorithm, backend=backend)  # warm-up (JIT)
         sync(w)
-        cert = certify(x, mod.to_numpy(w), lam)
+        ok, violation, message = check_answer(x, mod.to_numpy(w), lam)
         rec.rounds, rec.clusters = int(info.rounds), int(info.clusters)
-        rec.certified, rec.violation = bool(cert.ok), float(cert.violation)
-        if not cert.ok:
-            rec.status, rec.message = "failed", cert.message
+        rec.certified, rec.violation, rec.message = ok, violation, message
+        if not ok:
+            rec.status = "failed"
 
         def run():
             sync(prox_info(xb, lam, algorithm=algorithm, backend=backend)[0])
@@ -222,9 +242,11 @@ class Plan:
     skipped_backends: list = field(default_factory=list)  # (name, reason)
 
 
-def _device_of_backend(backend: str) -> str:
+def _device_of_backend(backend: str) -> tuple[str, bool]:
+    """(device, simulated): where the backend's arrays live, and whether it runs in a simulator
+    (its module sets SIMULATOR, as the numba-cuda backend does under NUMBA_ENABLE_CUDASIM=1)."""
     mod = registry.get_backend(backend).load()
-    return device_of(mod.from_numpy(np.zeros(2)))
+    return device_of(mod.from_numpy(np.zeros(2))), bool(getattr(mod, "SIMULATOR", False))
 
 
 def make_plan(backends, algorithms, families, sizes, *, use_caps=True) -> Plan:
@@ -236,14 +258,14 @@ def make_plan(backends, algorithms, families, sizes, *, use_caps=True) -> Plan:
             plan.skipped_backends.append((b, info.reason))
             continue
         be = registry.get_backend(b)
-        device = _device_of_backend(b)
+        device, simulated = _device_of_backend(b)
         for a in algorithms:
             if a not in be.algorithms:
                 continue
             for f in families:
                 cap = cap_for(b, a, f, device) if use_caps else None
-                if be.max_test_d is not None:  # a simulator: only the sizes its tests use
-                    sim = Cap(b, "*", "*", be.max_test_d, "runs in a slow simulator here")
+                if simulated:  # only the sizes its tests use
+                    sim = Cap(b, "*", "*", be.max_test_d or 0, "runs in a slow simulator here")
                     cap = sim if cap is None or sim.max_d < cap.max_d else cap
                 over = [d for d in sizes if cap is not None and d > cap.max_d]
                 if over:
@@ -319,17 +341,26 @@ def floor_rows(records) -> list[tuple]:
     return sorted((f, d, name, t) for (f, d, name), t in seen.items())
 
 
+def _caps_applied(plan) -> list[tuple]:
+    """Each cap that removed something, once, with the number of combinations it capped."""
+    counts: dict = {}
+    for _, _, _, _, c in plan.capped:
+        counts[c] = counts.get(c, 0) + 1
+    return list(counts.items())
+
+
 def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     written = []
     table = markdown_table(summary, sizes)
-    md = [f"# wsrbench compare", "", f"`{meta['command']}`", "",
+    md = ["# wsrbench compare", "", f"`{meta['command']}`", "",
           f"{meta['machine']}; dtype {meta['dtype']}; min of up to {meta['repeats']} calls after "
           f"a warm-up; floor: np.argsort of the same input (torch.sort for GPU backends).", "",
           table, ""]
     if plan.capped:
-        md += ["Capped (not run above the cap):", ""]
-        md += [f"- {b} / {a} / {f}: d > {c.max_d} not run ({c.reason})" for b, a, f, _, c in plan.capped]
+        md += ["Caps (backend/algorithm/family: sizes above the cap are not run):", ""]
+        md += [f"- {c.backend}/{c.algorithm}/{c.family}{' on CPU' if c.device == 'cpu' else ''}: "
+               f"d <= {c.max_d} ({n} combinations): {c.reason}" for c, n in _caps_applied(plan)]
         md.append("")
     fails = [r for r in records if r.status != "ok"]
     if fails:
@@ -392,19 +423,23 @@ def plot_scaling(records, path) -> bool:
     nrow = math.ceil(len(families) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 3.8 * nrow), squeeze=False)
     pairs = list(dict.fromkeys((r.backend, r.algorithm) for r in records))
-    colors = {p: plt.cm.tab10(i % 10) for i, p in enumerate(pairs)}
-    markers = "os^vD<>px*"
+    # colour = algorithm, marker and line style = backend: comparable at a glance both ways
+    algs = list(dict.fromkeys(a for _, a in pairs))
+    bes = list(dict.fromkeys(b for b, _ in pairs))
+    color = {a: plt.cm.tab10(i % 10) for i, a in enumerate(algs)}
+    style = {b: ("os^vD<>px*"[i % 10], ("-", "-.", ":", (0, (5, 1)))[i % 4]) for i, b in enumerate(bes)}
     for ax, fam in zip(axes.flat, families):
-        for i, (b, a) in enumerate(pairs):
+        for b, a in pairs:
             rs = sorted((r for r in records if r.family == fam and r.backend == b
                          and r.algorithm == a and r.status == "ok"), key=lambda r: r.d)
             if rs:
-                ax.plot([r.d for r in rs], [r.seconds for r in rs], marker=markers[i % len(markers)],
-                        color=colors[(b, a)], label=f"{b}/{a}", ms=4)
+                ax.plot([r.d for r in rs], [r.seconds for r in rs], marker=style[b][0],
+                        ls=style[b][1], color=color[a], label=f"{b}/{a}", ms=4)
         for name in sorted({r.floor for r in records if r.family == fam and r.floor}):
             fl = sorted({(r.d, r.floor_seconds) for r in records
                          if r.family == fam and r.floor == name and np.isfinite(r.floor_seconds)})
-            ax.plot([d for d, _ in fl], [t for _, t in fl], "k--", lw=1.5, label=f"floor: {name}")
+            ax.plot([d for d, _ in fl], [t for _, t in fl], color="k", ls="--", lw=2.0,
+                    label=f"floor: {name}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(fam)
@@ -524,6 +559,9 @@ def resolve_algorithms(text: str | None) -> list[str]:
 
 
 def add_arguments(p) -> None:
+    import argparse
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the docstring's layout
     p.add_argument("--backends", help="comma-separated backends (default: every available one)")
     p.add_argument("--algorithms", help="comma-separated algorithms (default: all registered)")
     p.add_argument("--families", help=f"comma-separated families, or all / typical / worst "
@@ -562,9 +600,11 @@ def run(args) -> int:
     for b, why in plan.skipped_backends:
         print(f"skipping backend {b}: {why}")
     if plan.capped:
-        print("caps (sizes above them are not run; --no-caps lifts them):")
-        for b, a, f, over, c in plan.capped:
-            print(f"  {b}/{a}/{f}: d <= {c.max_d} ({c.reason})")
+        print("caps (backend/algorithm/family; sizes above them are not run; --no-caps lifts them):")
+        for c, n in _caps_applied(plan):
+            where = " on CPU" if c.device == "cpu" else ""
+            print(f"  {c.backend}/{c.algorithm}/{c.family}{where}: d <= {c.max_d} "
+                  f"({n} combination{'s' if n > 1 else ''}): {c.reason}")
     if not plan.cells:
         raise ValueError("nothing to run: no available backend implements the chosen algorithms")
 

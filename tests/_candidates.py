@@ -1,0 +1,121 @@
+"""Candidate prox functions for the validate tests: one correct, several deliberately broken.
+
+Each broken one is a realistic mistake: validate must reject every one of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import wsrbench
+
+
+def correct(x, lam):
+    """The reference itself (exact by construction)."""
+    return wsrbench.prox(x, lam, backend="numpy", algorithm="pava")
+
+
+def _pava(y):
+    """Plain unweighted isotonic (non-decreasing) fit of y by pool-adjacent-violators, float64."""
+    sums, sizes = [], []
+    for v in y.tolist():
+        sums.append(v)
+        sizes.append(1)
+        while len(sums) > 1 and sums[-2] / sizes[-2] >= sums[-1] / sizes[-1]:
+            s, n = sums.pop(), sizes.pop()
+            sums[-1] += s
+            sizes[-1] += n
+    return np.repeat(np.array(sums) / np.array(sizes), sizes)
+
+
+def _sorted_prox(x, lam, sign=1.0):
+    d = x.shape[0]
+    if d <= 1:
+        return x.copy()
+    order = np.argsort(x, kind="stable")
+    k = np.arange(d)
+    y = x[order].astype(np.float64) + sign * lam * (d - 1 - 2 * k) / (d - 1)
+    w = np.empty(d)
+    w[order] = _pava(y)
+    return w.astype(x.dtype)
+
+
+def wrong_shift_sign(x, lam):
+    """Isotonic fit of x - v instead of x + v."""
+    return _sorted_prox(x, lam, sign=-1.0)
+
+
+def one_round_early(x, lam):
+    """Imminent collisions, but the loop stops one round before no violator is left."""
+    d = x.shape[0]
+    if d <= 1:
+        return x.copy()
+    order = np.argsort(x, kind="stable")
+    xs = x[order].astype(np.float64)
+    k = np.arange(d)
+    y = xs + lam * (d - 1 - 2 * k) / (d - 1)
+    starts, sums = np.arange(d), y.copy()
+    history = [(starts, sums)]
+    while starts.size > 1:
+        sizes = np.diff(np.append(starts, d))
+        means = sums / sizes
+        viol = means[:-1] >= means[1:]
+        if not viol.any():
+            break
+        keep = np.flatnonzero(np.concatenate(([True], ~viol)))
+        sums, starts = np.add.reduceat(sums, keep), starts[keep]
+        history.append((starts, sums))
+    starts, sums = history[-2] if len(history) > 1 else history[-1]  # the bug
+    sizes = np.diff(np.append(starts, d))
+    w = np.empty(d)
+    w[order] = np.repeat(sums / sizes, sizes)
+    return w.astype(x.dtype)
+
+
+def ignores_ties(x, lam):
+    """Works on the distinct values only (np.unique) as if they were the whole vector."""
+    u, inv = np.unique(x, return_inverse=True)
+    return correct(u, lam)[inv].astype(x.dtype)
+
+
+def float64_only(x, lam):
+    """Accumulates in the input dtype: right for float64, wrong for float32."""
+    if x.dtype == np.float64:
+        return correct(x, lam)
+    d = x.shape[0]
+    if d <= 1:
+        return x.copy()
+    order = np.argsort(x, kind="stable")
+    k = np.arange(d, dtype=np.float32)
+    y = x[order] + np.float32(lam) * (np.float32(d - 1) - 2 * k) / np.float32(d - 1)
+    sums, sizes = [], []
+    for v in y:  # float32 scalars throughout
+        sums.append(np.float32(v))
+        sizes.append(1)
+        while len(sums) > 1 and sums[-2] / np.float32(sizes[-2]) >= sums[-1] / np.float32(sizes[-1]):
+            s, n = sums.pop(), sizes.pop()
+            sums[-1] = np.float32(sums[-1] + s)
+            sizes[-1] += n
+    w = np.empty(d, dtype=np.float32)
+    w[order] = np.repeat(np.array(sums, dtype=np.float32) / np.array(sizes, dtype=np.float32), sizes)
+    return w
+
+
+def off_by_tiny(x, lam):
+    """Exact except one entry, off by 1e-10 of the scale."""
+    w = correct(x, lam).copy()
+    if w.size:
+        i = w.size // 2
+        w[i] += 1e-10 * (1.0 + abs(float(w[i])))
+    return w
+
+
+def mutates_input(x, lam):
+    """Centres x in place (and never restores it)."""
+    c = np.median(x) if x.size else 0.0
+    x -= c
+    return (correct(x, lam) + c).astype(x.dtype)
+
+
+def wrong_dtype(x, lam):
+    """Always returns float64."""
+    return correct(x, lam).astype(np.float64)

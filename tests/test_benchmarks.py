@@ -1,0 +1,102 @@
+"""The asv suites cannot rot: every benchmark's setup and one call run here at a tiny size."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import json
+import os
+import re
+
+import pytest
+
+from wsrbench import cases, registry
+
+bench_prox = importlib.import_module("benchmarks.bench_prox")
+bench_floor = importlib.import_module("benchmarks.bench_floor")
+bench_ops = importlib.import_module("benchmarks.bench_ops")
+common = importlib.import_module("benchmarks._common")
+
+PREFIXES = ("time_", "track_", "peakmem_", "mem_")
+TINY_D = 100  # above the CUDA simulator's test cap (64): simulated backends skip, as in asv
+
+
+def _classes(mod):
+    return [c for _, c in inspect.getmembers(mod, inspect.isclass)
+            if c.__module__ == mod.__name__ and hasattr(c, "params")]
+
+
+def _run_all(cls, tiny):
+    """setup + each benchmark once for every parameter combination, with d replaced by tiny."""
+    ran = skipped = 0
+    names = cls.param_names
+    grids = [[tiny] if n == "d" else list(vals) for n, vals in zip(names, cls.params)]
+    methods = [m for m in dir(cls) if m.startswith(PREFIXES)]
+    assert methods, cls
+    for combo in itertools.product(*grids):
+        obj = cls()
+        try:
+            obj.setup(*combo)
+        except NotImplementedError as exc:
+            assert str(exc), "a skip must say why"
+            skipped += 1
+            continue
+        for m in methods:
+            out = getattr(obj, m)(*combo)
+            if m.startswith("track_"):
+                assert isinstance(out, int) and out >= 0
+        ran += 1
+    return ran, skipped
+
+
+@pytest.mark.parametrize("cls", _classes(bench_prox) + _classes(bench_floor) + _classes(bench_ops),
+                         ids=lambda c: f"{c.__module__.split('.')[-1]}.{c.__name__}")
+def test_benchmark_runs_at_tiny_size(cls):
+    tiny = 1_000 if cls.__module__.endswith("bench_ops") else TINY_D
+    ran, skipped = _run_all(cls, tiny)
+    if cls.__name__ != "TorchSort":  # torch may be absent: then every combination skips
+        assert ran > 0
+
+
+def test_params_come_from_the_registry_and_cases():
+    assert bench_prox.Prox.params[0] == [b.name for b in registry.backends()]
+    assert bench_prox.Prox.params[1] == [a.name for a in registry.algorithms()]
+    assert bench_prox.Prox.params[2] == cases.names()
+    assert bench_prox.Prox.params[3][0] == 1_000 and bench_prox.Prox.params[3][-1] == 10_000_000
+    assert set(cases.names("worst")) <= set(bench_prox.Prox.params[2])
+
+
+def test_cap_table_names_known_things_and_skips_with_reason():
+    algs = {a.name for a in registry.algorithms()}
+    backends = {b.name for b in registry.backends()}
+    for c in common.CAPS:
+        assert c.algorithm == "*" or c.algorithm in algs
+        assert c.family == "*" or c.family in cases.names()
+        assert c.backend == "*" or c.backend in backends
+        assert c.reason and c.device in ("*", "cpu", "gpu")
+    with pytest.raises(NotImplementedError, match="capped at d=10000"):
+        common.prepare("numpy", "end_collisions", "worst_end_collisions", 100_000)
+    with pytest.raises(NotImplementedError, match="does not implement"):
+        common.prepare("torch" if "torch" in backends else "numpy", "no_such_algorithm",
+                       "gaussian", 1_000)
+
+
+def test_input_cache_round_trips(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(common, "_CACHE_DIR", str(tmp_path))
+    x1, lam1 = common.make_input("worst_pava", 100_000)
+    assert len(os.listdir(tmp_path)) == 1
+    x2, lam2 = common.make_input("worst_pava", 100_000)
+    x3, lam3 = cases.make("worst_pava", 100_000, seed=common.SEED)
+    np.testing.assert_array_equal(x1, x3)
+    np.testing.assert_array_equal(x2, x3)
+    assert lam1 == lam2 == lam3
+
+
+def test_asv_conf_points_at_the_suites():
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    text = open(os.path.join(root, "asv.conf.json")).read()
+    conf = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))  # asv allows // comments
+    assert conf["benchmark_dir"] == "benchmarks" and conf["version"] == 1
+    assert os.path.isfile(os.path.join(root, conf["benchmark_dir"], "__init__.py"))

@@ -1,0 +1,145 @@
+"""wsrbench compare: planning with explicit caps, measuring with certificates, the output files."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from wsrbench import cases, compare, registry
+
+
+def _args(tmp_path, **kw):
+    p = argparse.ArgumentParser()
+    compare.add_arguments(p)
+    ns = p.parse_args([])
+    ns.out = str(tmp_path / "out")
+    ns.no_progress = True
+    for k, v in kw.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def test_fit_exponent_recovers_known_powers():
+    ds = [1_000, 10_000, 100_000]
+    for p in (1.0, 1.5, 2.0):
+        got, n = compare.fit_exponent(ds, [3e-9 * d ** p for d in ds])
+        assert got == pytest.approx(p, abs=1e-9) and n == 2  # only d >= 1e4 when two exist
+    got, n = compare.fit_exponent([10, 100], [1.0, 10.0])
+    assert got == pytest.approx(1.0) and n == 2
+    assert math.isnan(compare.fit_exponent([1000], [1.0])[0])
+
+
+def test_parse_sizes_and_families():
+    assert compare.parse_sizes("1e3, 2000,1e3") == [1000, 2000]
+    with pytest.raises(ValueError, match="positive integer"):
+        compare.parse_sizes("1.5")
+    with pytest.raises(ValueError, match="not a number"):
+        compare.parse_sizes("big")
+    assert compare.resolve_families("worst", []) == cases.names("worst")
+    with pytest.raises(ValueError, match="unknown family"):
+        compare.resolve_families("nope", [])
+
+
+def test_caps_name_known_algorithms_and_families():
+    algs = {a.name for a in registry.algorithms()}
+    for c in compare.CAPS:
+        assert c.algorithm == "*" or c.algorithm in algs
+        assert c.family == "*" or c.family in cases.names()
+        assert c.reason
+
+
+def test_plan_lists_what_it_caps():
+    plan = compare.make_plan(["numpy"], ["end_collisions", "pava"], ["worst_end_collisions"],
+                             [1_000, 10_000, 100_000])
+    assert ("numpy", "end_collisions", "worst_end_collisions", 100_000) not in plan.cells
+    assert ("numpy", "pava", "worst_end_collisions", 100_000) in plan.cells
+    (b, a, f, over, cap), = plan.capped
+    assert (a, f, over, cap.max_d) == ("end_collisions", "worst_end_collisions", [100_000], 10_000)
+    lifted = compare.make_plan(["numpy"], ["end_collisions"], ["worst_end_collisions"],
+                               [100_000], use_caps=False)
+    assert lifted.cells and not lifted.capped
+
+
+def test_measure_certifies_and_times():
+    r = compare.measure("numpy", "pava", "quantized", 500, repeats=2)
+    assert r.status == "ok" and r.certified and r.seconds > 0 and r.floor == "np.argsort"
+    assert r.clusters >= 1 and r.rounds >= 500 and r.ratio_to_floor > 0
+
+
+def test_run_writes_table_csv_json(tmp_path, capsys):
+    args = _args(tmp_path, backends="numpy", algorithms="pava,search_collisions",
+                 families="gaussian,worst_pava", sizes="200,2000", repeats=1, no_plot=True)
+    assert compare.run(args) == 0
+    out = capsys.readouterr().out
+    assert "| numpy | pava | gaussian |" in out and "p = " in out and "x floor" in out
+    d = tmp_path / "out"
+    md = (d / "results.md").read_text()
+    assert "worst_pava (worst)" in md
+    rows = list(csv.DictReader(open(d / "results.csv")))
+    assert len(rows) == 2 * 2 * 2 and all(r["certified"] == "True" for r in rows)
+    js = json.loads((d / "results.json").read_text())
+    assert js["meta"]["sizes"] == [200, 2000] and len(js["summary"]) == 4
+
+
+def test_run_plots_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    args = _args(tmp_path, backends="numpy", algorithms="pava", families="gaussian,all_equal",
+                 sizes="100,1000", repeats=1)
+    assert compare.run(args) == 0
+    assert (tmp_path / "out" / "scaling.png").stat().st_size > 1000
+
+
+def test_run_prints_caps_and_rejects_unknown_names(tmp_path, capsys):
+    args = _args(tmp_path, backends="numpy", algorithms="end_collisions",
+                 families="worst_end_collisions", sizes="1e3,1e5", repeats=1, no_plot=True)
+    assert compare.run(args) == 0
+    assert "d <= 10000" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown backend"):
+        compare.run(_args(tmp_path, backends="nope"))
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        compare.run(_args(tmp_path, algorithms="nope"))
+
+
+def test_failed_certificate_is_reported(tmp_path, capsys, monkeypatch):
+    from wsrbench import plugins
+    from wsrbench.registry import Algorithm
+
+    def bad_partition(xs, lam):  # every element its own cluster: wrong unless nothing merges
+        return np.arange(xs.shape[0], dtype=np.int64), 1, {}
+
+    plugins.register(Algorithm("no_merge", "never merges", "O(d)", "1"), "numpy",
+                     partition=bad_partition)
+    try:
+        args = _args(tmp_path, backends="numpy", algorithms="no_merge", families="gaussian",
+                     sizes="100", repeats=1, no_plot=True)
+        assert compare.run(args) == 1
+        assert "FAILED: numpy/no_merge/gaussian/d=100" in capsys.readouterr().out
+    finally:
+        plugins.unregister("no_merge")
+
+
+def test_check_answer_is_the_certificate_even_on_dense_near_ties():
+    # dense float32 data at lam = 0: distinct values closer than the certificate's tolerance
+    x, _ = cases.make("nearly_sorted", 1000, dtype=np.float32)
+    ok, _, msg = compare.check_answer(x, x.copy(), 0.0)
+    assert ok and msg == ""
+    w = x.copy()
+    w[10] += np.float32(1e-3)
+    ok, _, msg = compare.check_answer(x, w, 0.0)
+    assert not ok and "violation" in msg
+
+
+def test_simulated_backends_run_only_their_test_sizes():
+    sims = [b.name for b in registry.backends()
+            if b.available and getattr(registry.get_backend(b.name).load(), "SIMULATOR", False)]
+    if not sims:
+        pytest.skip("no backend runs in a simulator here")
+    b = sims[0]
+    alg = registry.get_backend(b).algorithms[0]
+    plan = compare.make_plan([b], [alg], ["gaussian"], [8, 100_000])
+    assert plan.cells == [(b, alg, "gaussian", 8)]
+    assert plan.capped[0][3] == [100_000] and "simulator" in plan.capped[0][4].reason

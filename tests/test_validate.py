@@ -1,0 +1,101 @@
+"""wsrbench validate: passes a correct prox, rejects deliberately broken ones of several kinds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wsrbench import validate
+
+from . import _candidates as C
+
+MAX_D = 300  # the small sizes reach every family, dtype and lam; broken ones fail far earlier
+
+
+def test_correct_candidate_passes_the_whole_battery():
+    res = validate.run_battery(C.correct, max_d=MAX_D)
+    assert res.failures == []
+    # every family, both dtypes, lam = 0 and collapsing lams were exercised
+    assert res.passed > 1000
+
+
+@pytest.mark.parametrize("name, checks", [
+    ("wrong_shift_sign", {"certificate", "reference"}),
+    ("one_round_early", {"certificate", "reference"}),
+    ("ignores_ties", {"certificate", "reference", "ties"}),
+    ("float64_only", {"certificate", "reference"}),
+    ("off_by_tiny", {"certificate", "reference"}),
+    ("mutates_input", {"mutation"}),
+    ("wrong_dtype", {"dtype"}),
+])
+def test_broken_candidates_are_rejected(name, checks):
+    res = validate.run_battery(getattr(C, name), max_d=MAX_D)
+    assert res.failures, f"{name} passed the battery"
+    case, failure = res.failures[0]
+    assert failure.check in checks, (case.describe(), failure)
+    if name == "float64_only":
+        assert case.dtype == "float32"  # it is right for float64
+    if name == "ignores_ties":  # only inputs with exact ties expose it
+        x, _ = __import__("wsrbench").cases.make(case.family, case.d, seed=case.seed,
+                                                 dtype=np.dtype(case.dtype))
+        assert np.unique(x).size < x.size
+
+
+def test_failure_names_a_reproducible_case():
+    res = validate.run_battery(C.wrong_shift_sign, max_d=MAX_D)
+    case, failure = res.failures[0]
+    ns = {"np": np, "wsrbench": __import__("wsrbench")}
+    exec(case.reproduce(), ns)
+    w = C.wrong_shift_sign(ns["x"], ns["lam"])
+    assert not __import__("wsrbench").certify(ns["x"], w, ns["lam"]).ok
+
+
+def test_structure_check_rejects_a_split_cluster():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    lam = 10.0  # collapses to the mean 1.5
+    ref = C.correct(x, lam)
+    w = ref.copy()
+    w[0] = np.nextafter(w[0], 2.0)  # one ulp: within value tolerance, but splits the cluster
+    tol, _, _ = validate._tol(x, ref, 4)
+    with pytest.raises(validate.Failure) as exc:
+        validate._check_structure(x, w, ref, lam, tol)
+    assert exc.value.check == "structure"
+
+
+def test_ties_check_rejects_unequal_outputs_for_equal_inputs():
+    x = np.array([1.0, 1.0, 5.0])
+    ref = C.correct(x, 0.0)
+    w = ref.copy()
+    w[1] = np.nextafter(w[1], 0.0)
+    with pytest.raises(validate.Failure) as exc:
+        validate._check_structure(x, w, ref, 0.0, 1e-12)
+    assert exc.value.check == "ties"
+
+
+def test_perturbation_detects_a_non_minimiser():
+    x, lam = np.array([0.0, 1.0, 3.0]), 0.5
+    w = C.correct(x, lam) + np.array([0.0, 1e-3, 0.0])
+    with pytest.raises(validate.Failure) as exc:
+        validate._check_perturbation(x, w, lam, np.random.default_rng(0), 6.0, 2.2e-16)
+    assert exc.value.check == "perturbation"
+
+
+def test_load_candidate_from_file_and_errors(tmp_path):
+    f = tmp_path / "cand.py"
+    f.write_text("import wsrbench\ndef fast(x, lam):\n    return wsrbench.prox(x, lam)\n")
+    fn = validate.load_candidate(f"{f}:fast")
+    assert fn(np.array([1.0, 2.0]), 0.0).tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="MODULE:FUNCTION"):
+        validate.load_candidate("no_colon")
+    with pytest.raises(ValueError, match="no callable"):
+        validate.load_candidate(f"{f}:missing")
+    with pytest.raises(FileNotFoundError):
+        validate.load_candidate(f"{tmp_path}/nope.py:f")
+
+
+def test_battery_covers_sizes_lams_dtypes_and_families():
+    seen = list(validate.battery(300))
+    ds = {c.d for c, _ in seen}
+    assert {1, 2, 3, 257, 300} <= ds and max(ds) == 300
+    assert {c.dtype for c, _ in seen} == {"float32", "float64"}
+    assert {c.lam_name for c, _ in seen} >= {"zero", "family", "collapse", "beyond collapse"}
+    assert {c.family for c, _ in seen} == set(__import__("wsrbench").cases.names())
