@@ -1,11 +1,14 @@
 """Figures for the foundation: oracle agreement and worst-case round counts.
 
     python scripts/foundation_figures.py [--max-d 100000] [--backend numpy]
+    python scripts/foundation_figures.py --m1 82570,165000,330000 --backend numba
 
 1. Max relative error |w - oracle| / (max|x| + lam) of every algorithm of a backend against SciPy's
    isotonic regression after sort and shift, per dtype, over every family at several sizes.
 2. Rounds of imminent_collisions on worst_imminent_collisions for d = 64 ... max-d (the cascade
    mass m and the representability limits in float64 and float32).
+With --m1: only the single-particle cascade (m = 1) in float64 at the given sizes, to see where
+it really stops forcing d - 1 rounds (cases.cascade_limit is the conservative criterion).
 """
 import argparse
 import time
@@ -31,7 +34,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-d", type=int, default=100_000)
     ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--m1", help="comma-separated sizes: run only the m = 1 cascade check")
     args = ap.parse_args()
+    if args.m1:
+        print(f"m = 1 cascade, float64, backend {args.backend} (criterion: d <= {cases.cascade_limit()})")
+        for d in (int(float(v)) for v in args.m1.split(",")):
+            x, lam, _ = cases.cascade(d, 1)
+            x = x[np.random.default_rng(0).permutation(d)]
+            t = time.perf_counter()
+            w, info = wsrbench.prox_info(x, lam, algorithm="imminent_collisions", backend=args.backend)
+            print(f"d={d}: rounds {info.rounds} (d-1 = {d - 1}), certified {wsrbench.certify(x, w, lam).ok}, "
+                  f"{time.perf_counter() - t:.1f} s", flush=True)
+        return 0
     be = wsrbench.registry.get_backend(args.backend)
     print(f"oracle agreement, backend {args.backend}: max |w - scipy| / (max|x| + lam)")
     print(f"{'algorithm':<22}{'float64':>12}{'float32':>12}   (all families, d in 2, 17, 256, 3000)")
