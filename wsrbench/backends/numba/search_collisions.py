@@ -52,6 +52,17 @@ def _min_mean(loc, base, lo, a, mid, hi, d, lam):
     return best, best_b
 
 
+@njit(cache=True, inline="always")
+def _pack_starts(is_start, lo, hi, out, at):
+    """Write the k in [lo, hi) with is_start[k] to out[at:], in order; return how many."""
+    n = 0
+    for k in range(lo, hi):
+        if is_start[k]:
+            out[at + n] = k
+            n += 1
+    return n
+
+
 @njit(cache=True)
 def _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps):
     lo = p * 2 * half
@@ -64,11 +75,7 @@ def _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps):
         s += xs[lo + t]
         loc[base + t + 1] = s
     # candidates: cluster starts of L, then mid; stored in cand[lo : lo + n_left + 1]
-    n_left = 0
-    for k in range(lo, mid):
-        if is_start[k]:
-            cand[lo + n_left] = k
-            n_left += 1
+    n_left = _pack_starts(is_start, lo, mid, cand, lo)
     cand[lo + n_left] = mid
     i_lo = 0
     i_hi = n_left
@@ -103,12 +110,7 @@ def partition(xs, lam, starts, is_start, cand, loc, steps):
             _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
         rounds += steps[:npairs].max() + 1
         half *= 2
-    nblk = 0
-    for k in range(d):
-        if is_start[k]:
-            starts[nblk] = k
-            nblk += 1
-    return nblk, rounds
+    return _pack_starts(is_start, 0, d, starts, 0), rounds
 
 
 @njit(cache=True, parallel=True)
@@ -124,12 +126,7 @@ def partition_parallel(xs, lam, starts, is_start, cand, loc, steps):
             _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
         rounds += steps[:npairs].max() + 1
         half *= 2
-    nblk = 0
-    for k in range(d):
-        if is_start[k]:
-            starts[nblk] = k
-            nblk += 1
-    return nblk, rounds
+    return _pack_starts(is_start, 0, d, starts, 0), rounds
 
 
 @njit(cache=True)
