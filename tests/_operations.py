@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from wsrbench import registry
+from wsrbench.numerics import EPS64, eps  # noqa: F401  (re-exported for the tests)
 
 
 class OpImpl:
@@ -46,10 +47,3 @@ def op_impls(*ops: str):
         marks = [] if reason is None else [pytest.mark.skip(reason=f"{name}: {reason}")]
         params.append(pytest.param(name, id=name, marks=marks))
     return params
-
-
-def eps(dtype) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps)
-
-
-EPS64 = eps(np.float64)

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from wsrbench import registry  # noqa: E402
+from wsrbench.numerics import value_tolerance  # noqa: E402
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True,
@@ -24,19 +25,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # A backend with a size cap (a simulator) also gets fewer generated examples per property.
 SLOW_BACKEND_EXAMPLES = 8
 
-EPS64 = float(np.finfo(np.float64).eps)
-
-
 def value_tol(d: int, dtype, scale: float) -> float:
-    """How far two correct answers may differ, in value units.
-
-    Each side rounds once to the output dtype (eps/2 relative) after float64 sums of at most d
-    terms ((d-1) eps64 relative, worst case) and closed-form shifts: 2 eps_dtype + 4 (d+1) eps64,
-    times the largest magnitude involved (scale >= max|x| + lam bounds every y and w). The same
-    derivation as wsrbench.certificate's tolerance.
-    """
-    eps = float(np.finfo(np.dtype(dtype)).eps)
-    return scale * (2.0 * eps + 4.0 * (d + 1) * EPS64)
+    """How far two correct answers may differ, in value units: wsrbench.numerics.value_tolerance."""
+    return value_tolerance(d, np.dtype(dtype), scale)
 
 
 class Impl:

@@ -17,14 +17,9 @@ Strict increase between clusters is by construction. Because the fit is unique t
 also sufficient: a w that meets them is the prox.
 
 Tolerance. Let s = max|x| + max|w| + mu (bounds every value) and eps_out the machine epsilon of
-the output dtype. A careful solver rounds each value once to the output dtype (eps_out/2 relative)
-after float64 sums of at most d terms ((d-1) eps64 relative, worst case); the certificate's own sums
-add the same again. A solver that forms y_k = x_k + v_k element by element also carries float64
-rounding of the shifts, |v_k| <= lam, through the same sums. So each value is trusted to
-
-    tol = s (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64,
-
-and a sum of n residuals to n tol. (The reference does better: its shift sums are closed forms.)
+the output dtype. Each value is trusted to tol = ``numerics.value_tolerance(d, eps_out, s, lam)``
+(= s (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64, derived in docs/design.md section 3), and a
+sum of n residuals to n tol. (The reference does better: its shift sums are closed forms.)
 Every condition is reported in value units divided by s + lam: ``violation`` <= ``tolerance``
 means ok. Prefix/suffix sums use the closed-form shift sums, so the certificate itself loses no
 precision to a huge lam.
@@ -36,9 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import as_float_array, as_rows, check_scalar
-from .sorted_space import shift_sum
-
-EPS64 = np.finfo(np.float64).eps
+from .numerics import shift_sum, value_tolerance
 
 
 @dataclass
@@ -115,7 +108,7 @@ def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_ou
     scale = values + lam
     if scale == 0.0:
         return 0.0, 0.0, None, None
-    tol = values * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
+    tol = value_tolerance(d, eps_out, values, lam)
 
     # Order: w must not fall below anything before it (a running maximum, so a slow staircase of
     # sub-tolerance drops cannot add up).

@@ -1,15 +1,12 @@
 """The prox in sorted coordinates: shifts, block sums, and turning a partition into weights.
 
 Sort x ascending (rank k = 0..d-1). With shifts v_k = lam (d-1-2k)/(d-1) and y_k = x_(k) + v_k, the
-sorted prox is the non-decreasing least-squares fit of y (DESIGN.md 2.1). Every fit of that kind is
+sorted prox is the non-decreasing least-squares fit of y (docs/design.md section 1). Every fit of that kind is
 piecewise constant: a partition of 0..d-1 into consecutive blocks, each block at the mean of its y.
 The algorithms differ only in how they find the partition; they all share this module for the rest.
 
-Precision: the shifts have closed-form sums,
-
-    sum_{k=a}^{b-1} v_k = lam (b-a)(d-a-b)/(d-1),
-
-so block values are computed as mean(x over block) + lam (d-a-b)/(d-1). The shift part is then exact
+Precision: the shifts have closed-form sums (``wsrbench.numerics.shift_sum``,
+docs/design.md section 3), so block values are computed as mean(x over block) + lam (d-a-b)/(d-1). The shift part is then exact
 to a few ulps of itself (in particular exactly 0 for the whole vector, so a collapsing lam of 1e30
 still returns mean(x)), instead of carrying rounding from d large per-element shifts. The x part is
 summed per block, in float64, from the original data, never as an average of averages, and never as
@@ -19,18 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def shift_sum(a, b, d: int, lam: float):
-    """sum of v_k for k in [a, b): lam (b-a)(d-a-b)/(d-1). Vectorised over a and b (0 for d <= 1)."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    # The integer product is exact (|.| < d^2 <= 2^53 for every d we can hold in memory).
-    return lam * ((b - a) * (d - a - b)).astype(np.float64) / max(d - 1, 1)
-
-
-def block_means(xsum, a, b, d: int, lam: float):
-    """Mean of y over blocks [a, b) given the sums of x over them (vectorised)."""
-    return (xsum + shift_sum(a, b, d, lam)) / (np.asarray(b) - np.asarray(a))
+from .numerics import shift_sum
 
 
 def block_values(xs: np.ndarray, starts: np.ndarray, lam: float):

@@ -11,7 +11,7 @@ So a prox call needs 4 words per element besides x and w (plus O(256) histogram 
 Block values follow wsrbench.sorted_space.finish exactly (DESIGN.md 2.1-2.2): with the row
 centred at its median element c = x_(d//2), a block [a, b) with centred x-sum S has
 
-    centroid = S/(b-a),  value = centroid + lam (b-a)(d-a-b)/(d-1) / (b-a)   (closed-form shifts)
+    centroid = S/(b-a),  value = centroid + shift_sum(a, b) / (b-a)   (numerics.shift_sum)
 
 then c is added back, L1 soft-thresholds the value, and rho moves it back toward the centroid
 (blocks L1 set to zero stay zero). S is a float64 sum of the original data, never an average of
@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .numerics import shift_sum, shift_unit
 from .sort import bits_f64
 
 
@@ -87,11 +88,7 @@ def block_value(sums, starts, nblk, j, d, lam, l1, rho, center):
     b = np.int64(starts[j + 1]) if j + 1 < nblk else d
     size = b - a
     centroid = sums[j] / size
-    if d > 1:
-        shift = lam * np.float64(size * (d - a - b)) / (d - 1)
-    else:
-        shift = 0.0
-    value = centroid + shift / size
+    value = centroid + shift_sum(a, b, d, shift_unit(lam, d)) / size
     centroid += center
     value += center
     if l1 > 0.0:

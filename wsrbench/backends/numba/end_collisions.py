@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
 
 
@@ -22,6 +23,7 @@ from .sort import HIST_SIZE, sort_records
 def partition(xs, lam, starts):
     """Cluster starts in starts[:nblk]; returns nblk (also the number of rounds)."""
     d = xs.shape[0]
+    c = shift_unit(lam, d)
     a = 0
     nblk = 0
     while a < d:
@@ -30,7 +32,7 @@ def partition(xs, lam, starts):
         best_b = a + 1
         for b in range(a + 1, d + 1):
             s += xs[b - 1]
-            m = (s + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+            m = block_mean(s, a, b, d, c)
             if m <= best:
                 best = m
                 best_b = b

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._core import centred_values, chunk_bounds, finish_scatter, rec_value
+from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
 
 
@@ -32,10 +33,11 @@ def partition(xs, lam, sums, starts):
         starts[k] = k
     nblk = d
     rounds = 0
+    c = shift_unit(lam, d)
     while nblk > 1:
         a = np.int64(starts[0])
         b = np.int64(starts[1])
-        m_prev = (sums[0] + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+        m_prev = block_mean(sums[0], a, b, d, c)
         run_start = starts[0]
         run_sum = sums[0]
         j = 0
@@ -44,7 +46,7 @@ def partition(xs, lam, sums, starts):
             a = np.int64(starts[i])
             b = np.int64(starts[i + 1]) if i + 1 < nblk else d
             s = sums[i]
-            m = (s + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+            m = block_mean(s, a, b, d, c)
             if m_prev >= m:  # about to collide: merge (momentum, i.e. the x sum, is conserved)
                 run_sum += s
                 merged = True

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._core import chunk_bounds, finish_scatter, rec_value, src_value
+from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, is_sorted, sort_records
 
 
@@ -38,7 +39,7 @@ def pava_stack(src, d, lam, center, sums, starts, means):
     division, and a stored mean has the same bits as recomputing it from the block's unchanged
     sum and bounds, as the reference does.
     """
-    c = lam / (d - 1) if d > 1 else 0.0
+    c = shift_unit(lam, d)
     depth = 0  # blocks stored below the top
     have_top = False
     t_sum = 0.0
@@ -52,14 +53,13 @@ def pava_stack(src, d, lam, center, sums, starts, means):
         n_start = k
         end = k + 1
         # mean of y over the new block [k, k+1)
-        n_mean = (n_sum + c * np.float64(d - k - end)) / 1.0
+        n_mean = block_mean(n_sum, n_start, end, d, c)
         chain = 0
         while have_top and t_mean >= n_mean:
             # the block below has mean >= the new one's: pool them (add sums of original data)
             n_sum = t_sum + n_sum
             n_start = t_start
-            n_mean = (n_sum + c * np.float64((end - n_start) * (d - n_start - end))) / np.float64(
-                end - n_start)
+            n_mean = block_mean(n_sum, n_start, end, d, c)
             chain += 1
             if depth > 0:
                 depth -= 1

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
 
 PARALLEL_MIN_D = 1 << 15
@@ -36,7 +37,7 @@ PARALLEL_MIN_D = 1 << 15
 def _mean(loc, base, lo, a, b, d, lam):
     # mean of y over [a, b): local prefix sums of the pair starting at lo (stored from base)
     xsum = loc[base + b - lo] - loc[base + a - lo]
-    return (xsum + lam * np.float64((b - a) * (d - a - b)) / (d - 1)) / np.float64(b - a)
+    return block_mean(xsum, a, b, d, shift_unit(lam, d))
 
 
 @njit(cache=True, inline="always")

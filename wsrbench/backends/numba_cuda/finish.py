@@ -7,7 +7,7 @@ inside thread blocks and rows of any length share the launch.
 Block sums (``block_sums``): a segmented inclusive scan (Hillis-Steele, log2(d) launches, double
 buffered, deterministic): after it, S[r, k] = sum of xs over [start of k's block, k] and
 A[r, k] = start of k's block. Sums are of the original (centred) data, local to each block, so
-their rounding grows with the block, not with the position in the row (DESIGN.md 2.2), and no
+their rounding grows with the block, not with the position in the row (docs/design.md section 3), and no
 float atomics make results depend on thread timing.
 """
 from __future__ import annotations
@@ -15,23 +15,7 @@ from __future__ import annotations
 from numba import cuda
 
 from .launch import grid
-
-
-@cuda.jit(device=True, inline=True)
-def shift_sum(a, b, d, lam):
-    """lam (b-a)(d-a-b)/(d-1): the closed-form sum of the shifts over [a, b), float64.
-
-    Same operation order as sorted_space.shift_sum: exact integer product, (lam * P) / (d - 1).
-    """
-    if d <= 1:
-        return 0.0
-    return lam * float((b - a) * (d - a - b)) / (d - 1)
-
-
-@cuda.jit(device=True, inline=True)
-def block_mean(xsum, a, b, d, lam):
-    """Mean of y = x + v over [a, b) from the sum of x over it (sorted_space.block_means)."""
-    return (xsum + shift_sum(a, b, d, lam)) / float(b - a)
+from .numerics import shift_sum, shift_unit
 
 
 @cuda.jit(cache=True)
@@ -135,7 +119,7 @@ def block_values(is_start, S, A, center, lam, l1, rho, val, clusters):
     b = k + 1
     size = float(b - a)
     centroid = S[r, k] / size
-    value = centroid + shift_sum(a, b, d, lam) / size
+    value = centroid + shift_sum(a, b, d, shift_unit(lam, d)) / size
     c = center[r]
     centroid += c
     value += c

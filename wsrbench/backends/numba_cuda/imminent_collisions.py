@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .finish import block_mean, full
+from .finish import full
 from .launch import grid
+from .numerics import block_mean, shift_unit
 
 
 @cuda.jit(cache=True)
@@ -56,7 +57,8 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam)
         return
     p = bprev[r, s]
     # The same float64 operations as the reference's block_means, so decisions agree exactly.
-    if block_mean(bsum[r, p], p, s, d, lam) >= block_mean(bsum[r, s], s, bend[r, s], d, lam):
+    c = shift_unit(lam, d)
+    if block_mean(bsum[r, p], p, s, d, c) >= block_mean(bsum[r, s], s, bend[r, s], d, c):
         keep[r, s] = 0
         cuda.atomic.add(counter, 0, 1)
         cuda.atomic.max(rounds, r, round_no)

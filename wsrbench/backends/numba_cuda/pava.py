@@ -11,6 +11,7 @@ from numba import cuda
 
 from .finish import fill2
 from .launch import grid
+from .numerics import block_mean, shift_unit
 
 
 @cuda.jit(cache=True)
@@ -19,7 +20,7 @@ def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, lo
     n, d = xs.shape
     if r >= n:
         return
-    c = lam / (d - 1) if d > 1 else 0.0
+    c = shift_unit(lam, d)
     top = 0  # stack size; block i covers [st_start[i], st_start[i + 1]) (top: up to k + 1)
     n_merges = 0
     deepest = 0
@@ -33,9 +34,8 @@ def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, lo
         while top > 1:
             a = st_start[r, top - 2]
             b = st_start[r, top - 1]
-            # mean of y over [a, b): (xsum + c (b-a)(d-a-b)) / (b-a), as the reference computes it
-            m_left = (st_sum[r, top - 2] + c * ((b - a) * (d - a - b))) / (b - a)
-            m_top = (st_sum[r, top - 1] + c * ((end - b) * (d - b - end))) / (end - b)
+            m_left = block_mean(st_sum[r, top - 2], a, b, d, c)
+            m_top = block_mean(st_sum[r, top - 1], b, end, d, c)
             if m_left >= m_top:
                 st_sum[r, top - 2] += st_sum[r, top - 1]
                 top -= 1

@@ -30,8 +30,9 @@ import math
 
 from numba import cuda
 
-from .finish import block_mean, fill2, full
+from .finish import fill2, full
 from .launch import grid
+from .numerics import block_mean, shift_unit
 
 
 @cuda.jit(device=True, inline=True)
@@ -40,7 +41,7 @@ def pair_mean(pre, r, lo, a, b, d, lam):
     xsum = pre[r, b - 1]
     if a > lo:
         xsum = xsum - pre[r, a - 1]
-    return block_mean(xsum, a, b, d, lam)
+    return block_mean(xsum, a, b, d, shift_unit(lam, d))
 
 
 @cuda.jit(device=True, inline=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...sorted_space import block_means
+from ...numerics import block_means
 
 
 def partition(xs: np.ndarray, lam: float):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...numerics import block_mean_scalar, shift_unit
+
 
 def partition(xs: np.ndarray, lam: float):
     """Return (starts, rounds, stats) for sorted x.
@@ -16,10 +18,10 @@ def partition(xs: np.ndarray, lam: float):
     stack and the longest chain of poolings caused by a single push (the back-merge length).
     """
     d = xs.shape[0]
-    c = lam / (d - 1) if d > 1 else 0.0
+    c = shift_unit(lam, d)
 
-    def mean(xsum, a, b):  # mean of y over [a, b); shift sum lam (b-a)(d-a-b)/(d-1)
-        return (xsum + c * ((b - a) * (d - a - b))) / (b - a)
+    def mean(xsum, a, b):  # mean of y over [a, b)
+        return block_mean_scalar(xsum, a, b, d, c)
 
     starts, sums = [], []  # the stack: block i covers [starts[i], starts[i+1]) (top: up to k+1)
     merges = deepest = longest = 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...sorted_space import shift_sum
+from ...numerics import shift_sum
 
 
 def partition(xs: np.ndarray, lam: float):

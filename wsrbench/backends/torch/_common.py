@@ -1,4 +1,4 @@
-"""Shared pieces of the torch backend: closed-form shift sums and the finishing step.
+"""Shared pieces of the torch backend: the finishing step (block values, L1, rho, un-sort).
 
 Everything here works on a batch of rows at once, as (rows, d) tensors on any device, so the same
 code runs on CPU and CUDA tensors. It mirrors ``wsrbench.sorted_space`` operation by operation
@@ -10,17 +10,7 @@ from __future__ import annotations
 
 import torch
 
-
-def shift_sum(a: torch.Tensor, b: torch.Tensor, d: int, lam: float) -> torch.Tensor:
-    """sum_{k=a}^{b-1} v_k = lam (b-a)(d-a-b)/(d-1), elementwise; float64.
-
-    The integer product is exact in int64; the float operations are those of
-    ``sorted_space.shift_sum`` in the same order: (lam * P) / (d - 1).
-    """
-    if d <= 1:
-        return torch.zeros(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.float64,
-                           device=a.device)
-    return lam * ((b - a) * (d - a - b)).to(torch.float64) / (d - 1)
+from ...numerics import shift_sum
 
 
 def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch.Tensor,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import shift_sum
+from ...numerics import shift_sum
 
 
 def partition(xs: torch.Tensor, lam: float):
