@@ -76,20 +76,20 @@ def test_unavailable_backend_raises_with_reason(monkeypatch):
                              algorithms=("pava",), requires=("no_such_module_xyz",),
                              install_hint="pip install no-such-module")
     monkeypatch.setitem(registry._BACKENDS, "ghost", ghost)
-    info = {b.name: b for b in wsrbench.backends()}["ghost"]
+    info = {b.name: b for b in wsrbench.list_backends()}["ghost"]
     assert not info.available and "no_such_module_xyz" in info.reason
     with pytest.raises(RuntimeError, match="ghost.*unavailable.*pip install no-such-module"):
         wsrbench.prox([0.0, 1.0], 0.1, backend="ghost")
 
 
 def test_registry_lists_every_algorithm_with_a_backend():
-    algs = {a.name: a for a in wsrbench.algorithms()}
+    algs = {a.name: a for a in wsrbench.list_algorithms()}
     assert {"pava", "end_collisions", "imminent_collisions", "search_collisions"} <= set(algs)
     for a in algs.values():
         assert "numpy" in a.backends  # the reference implements everything
         if a.worst_case is not None:
             assert a.worst_case in wsrbench.cases.names()
-    bes = {b.name: b for b in wsrbench.backends()}
+    bes = {b.name: b for b in wsrbench.list_backends()}
     assert bes["numpy"].available and bes["numpy"].reason is None
 
 
@@ -109,10 +109,33 @@ def test_importing_wsrbench_loads_no_backend():
 
     code = ("import sys, wsrbench; "
             "print(any(m.startswith(('numba', 'torch')) for m in sys.modules)); "
-            "wsrbench.backends(); wsrbench.algorithms(); "
+            "wsrbench.list_backends(); wsrbench.list_algorithms(); "
             "print(any(m.startswith('wsrbench.backends.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_moved_names_still_work_with_a_deprecation_warning():
+    """Old public names keep working for one release and say where they went."""
+    with pytest.warns(DeprecationWarning, match="list_backends"):
+        old = wsrbench.backends()
+    assert [b.name for b in old] == [b.name for b in wsrbench.list_backends()]
+    with pytest.warns(DeprecationWarning, match="list_algorithms"):
+        assert wsrbench.algorithms() == wsrbench.list_algorithms()
+    with pytest.warns(DeprecationWarning, match="wsrbench.projection.null_space"):
+        assert wsrbench.null_space is wsrbench.projection.null_space
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        wsrbench.nope  # noqa: B018
+
+
+def test_public_namespace_is_what_all_says():
+    import types
+
+    public = {n for n in dir(wsrbench) if not n.startswith("_")}
+    modules = {n for n in public if isinstance(getattr(wsrbench, n), types.ModuleType)}
+    assert public - modules == set(wsrbench.__all__) - {"cases"}
+    for name in wsrbench.__all__:
+        assert getattr(wsrbench, name).__doc__, name
 
 
 # -------------------------------------------------------------------------------- penalty

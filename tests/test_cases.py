@@ -25,7 +25,7 @@ def test_catalogue():
     fams = cases.families()
     assert {f.kind for f in fams} == {"typical", "worst"}
     assert {"worst_imminent_collisions", "worst_end_collisions", "worst_pava"} <= set(cases.names("worst"))
-    algs = {a.name for a in wsrbench.algorithms()}
+    algs = {a.name for a in wsrbench.list_algorithms()}
     for f in cases.families("worst"):
         assert f.worst_for in algs and f.description
     with pytest.raises(ValueError, match="unknown family 'nope'; choose one of"):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsrbench
-from wsrbench import cases, registry
+from wsrbench import cases, checks, registry
 
 from .conftest import value_tol
 
@@ -92,11 +92,9 @@ def test_torch_batch_equals_rows_and_counts_syncs(algorithm):
     exactly the documented ones."""
     import torch
 
-    from wsrbench.backends import torch as tb
-
     X, lam = _batch()
     W, info = wsrbench.prox_info(torch.tensor(X), lam, algorithm=algorithm, backend="torch")
-    syncs = tb.last_partition_syncs
+    syncs = info.counters["partition_syncs"]
     ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
     np.testing.assert_allclose(W.numpy(), ref, rtol=0, atol=value_tol(X.shape[1], X.dtype, 3.0))
     np.testing.assert_array_equal(info.rounds, ref_info.rounds)
@@ -153,8 +151,6 @@ def test_torch_cuda_sync_count(algorithm):
 
     import torch
 
-    from wsrbench.backends import torch as tb
-
     X, lam = _batch()
     x = torch.tensor(X, device="cuda")
     wsrbench.prox(x, lam, algorithm=algorithm)  # warm up
@@ -162,11 +158,11 @@ def test_torch_cuda_sync_count(algorithm):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            wsrbench.prox(x, lam, algorithm=algorithm)
+            _, info = wsrbench.prox_info(x, lam, algorithm=algorithm)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     syncs = sum("synchroniz" in str(w.message) for w in caught)
-    assert syncs == 2 + tb.last_partition_syncs
+    assert syncs == 2 + info.counters["partition_syncs"]
 
 
 # ----------------------------------------------------------------------------------- numba_cuda
@@ -185,8 +181,8 @@ def test_numba_device_array_in_device_array_out(algorithm):
     nc = _nc()
     X, lam = _batch(d=9, dtype=np.float32)
     dev = cuda.to_device(X)  # a plain numba device array (no wrapper)
-    arr, rows = nc.as_rows(dev)
-    W, rounds, clusters, stats = nc.prox_rows(rows, lam, l1=0.0, rho=0.0, algorithm=algorithm)
+    arr, rows = checks.as_prox_input(dev)
+    W, rounds, clusters, stats = nc.prox_rows(rows, lam, l1=0.0, rho=0.0, algorithm=algorithm)[:4]
     assert getattr(W, "__cuda_ndarray__", False)  # a numba device array (real or simulated)
     assert type(W) is type(dev) and W.dtype == np.float32 and W.shape == X.shape
     ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
@@ -246,7 +242,7 @@ def test_numba_cuda_unavailable_says_how_to_enable(monkeypatch):
     monkeypatch.setattr(cuda, "is_available", lambda: False)
     be = registry.get_backend("numba_cuda")
     monkeypatch.setattr(be, "_module", None)  # forget a module loaded by earlier tests
-    info = {b.name: b for b in wsrbench.backends()}["numba_cuda"]
+    info = {b.name: b for b in wsrbench.list_backends()}["numba_cuda"]
     assert not info.available and "NUMBA_ENABLE_CUDASIM=1" in info.reason
     assert "driver" in info.reason
 
@@ -268,7 +264,7 @@ def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
     nc = _nc()
     X, lam = _batch(d=11)
     W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm=algorithm, backend="numba_cuda")
-    partition_syncs = nc.last_partition_syncs
+    partition_syncs = info.counters["partition_syncs"]
     W = nc.to_numpy(W)
     for i in range(X.shape[0]):
         w_i, info_i = wsrbench.prox_info(nc.from_numpy(X[i]), lam, algorithm=algorithm,

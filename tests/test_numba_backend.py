@@ -212,7 +212,7 @@ def test_warm_start_given_order_and_shape_change():
 # Compilation: lazy, cached, no per-call recompilation
 
 def test_importing_wsrbench_compiles_and_imports_no_numba():
-    # (wsrbench.backends() may import numba: it probes numba.cuda for the numba_cuda backend)
+    # (wsrbench.list_backends() may import numba: it probes numba.cuda for the numba_cuda backend)
     code = ("import sys, wsrbench, wsrbench.warm_start; "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -33,7 +33,7 @@ def test_example_plugin_registers_through_its_entry_point(example_on_path):
     try:
         assert loaded == ["reverse_pava"]
         assert "reverse_pava" in registry.get_backend("numpy").algorithms
-        info = {a.name: a for a in wsrbench.algorithms()}["reverse_pava"]
+        info = {a.name: a for a in wsrbench.list_algorithms()}["reverse_pava"]
         assert info.backends == ("numpy",)
         for fam in cases.names():
             x, lam = cases.make(fam, 300, dtype=np.float32)
@@ -50,7 +50,7 @@ def test_example_plugin_registers_through_its_entry_point(example_on_path):
     finally:
         plugins.unregister("reverse_pava")
     assert "reverse_pava" not in registry.get_backend("numpy").algorithms
-    assert "reverse_pava" not in {a.name for a in wsrbench.algorithms()}
+    assert "reverse_pava" not in {a.name for a in wsrbench.list_algorithms()}
 
 
 def test_example_pyproject_declares_the_entry_point():

@@ -1,26 +1,51 @@
 """wsrbench: exact operators for structured weights, interchangeable backends, honest benchmarks.
 
-Public names (kept stable, see DESIGN.md section 3):
-    prox, prox_info, penalty, certify, backends, algorithms, cases,
-    project_ties, project_affine, hard_concrete, hard_concrete_l0, hard_concrete_gate,
-    soft_sharing_penalty (and their helpers below). PyTorch modules live in wsrbench.nn.
+The public names (docs/design.md section 6) are those in ``__all__``; PyTorch modules live in
+``wsrbench.nn``. ``wsrbench.backends`` is the package holding the backend implementations; the
+registry's listings are :func:`list_backends` and :func:`list_algorithms`.
 """
-from . import backends, cases  # the backends package is callable: wsrbench.backends()
+import warnings as _warnings
+
+from . import cases, plugins  # noqa: F401  (plugins: registers its lazy entry-point loader)
 from .api import ProxInfo, penalty, prox, prox_info
 from .certificate import Certificate, certify
-from .conv_ties import ConvTies, conv2d_ties
-from .gates import (hard_concrete, hard_concrete_gate, hard_concrete_l0, hard_concrete_p0,
-                    hard_concrete_p1)
-from .projection import (AffineProjector, TieProjector, null_space, project_affine,
-                         project_gradient, project_ties, reparameterize)
-from .registry import algorithms
+from .conv_ties import conv2d_ties
+from .gates import hard_concrete, hard_concrete_gate, hard_concrete_l0
+from .projection import (AffineProjector, TieProjector, project_affine, project_gradient,
+                         project_ties, reparameterize)
+from .registry import algorithms as list_algorithms
+from .registry import backends as list_backends
 from .soft_sharing import quantize, soft_sharing_grad, soft_sharing_penalty
 from .warm_start import ProxState
 
-__all__ = ["prox", "prox_info", "penalty", "certify", "Certificate", "ProxInfo",
-           "backends", "algorithms", "cases",
-           "project_ties", "project_affine", "project_gradient", "null_space", "reparameterize",
-           "TieProjector", "AffineProjector", "hard_concrete", "hard_concrete_gate",
-           "hard_concrete_l0", "hard_concrete_p0", "hard_concrete_p1", "soft_sharing_penalty",
-           "soft_sharing_grad", "quantize", "conv2d_ties", "ConvTies", "ProxState"]
+__all__ = ["prox", "prox_info", "penalty", "certify", "Certificate", "ProxInfo", "ProxState",
+           "list_backends", "list_algorithms", "cases",
+           "project_ties", "project_affine", "project_gradient", "reparameterize",
+           "TieProjector", "AffineProjector", "conv2d_ties",
+           "hard_concrete", "hard_concrete_gate", "hard_concrete_l0",
+           "soft_sharing_penalty", "soft_sharing_grad", "quantize"]
 __version__ = "0.1.0"
+
+# Names that moved: still reachable, with a DeprecationWarning saying where they went.
+_MOVED = {
+    "algorithms": ("wsrbench.list_algorithms", "wsrbench.registry", "algorithms"),
+    "null_space": ("wsrbench.projection.null_space", "wsrbench.projection", "null_space"),
+    "hard_concrete_p0": ("wsrbench.gates.hard_concrete_p0", "wsrbench.gates", "hard_concrete_p0"),
+    "hard_concrete_p1": ("wsrbench.gates.hard_concrete_p1", "wsrbench.gates", "hard_concrete_p1"),
+    "ConvTies": ("wsrbench.conv_ties.ConvTies", "wsrbench.conv_ties", "ConvTies"),
+}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        new, module, attr = _MOVED[name]
+        _warnings.warn(f"wsrbench.{name} is deprecated; use {new}", DeprecationWarning,
+                       stacklevel=2)
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)
+    if name == "backends":  # the package, imported on first use (it is not loaded eagerly)
+        import importlib
+
+        return importlib.import_module("wsrbench.backends")
+    raise AttributeError(f"module 'wsrbench' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import registry
-from ._validate import as_float_array, as_rows, check_scalar
+from .checks import as_float_array, as_prox_input, as_rows, check_scalar
 
 
 @dataclass
@@ -19,12 +19,17 @@ class ProxInfo:
     clusters: number of blocks of the isotonic fit (before L1), same shape convention.
     stats: per-row dicts of algorithm-specific counters (pava: merges, max_stack,
         longest_backmerge).
+    depth: parallel depth (docs/design.md section 2), same shape convention; None where the
+        backend does not count it.
+    counters: per-call cost counters of the backend (GPU backends: host synchronisations, ...).
     """
     rounds: int | np.ndarray
     clusters: int | np.ndarray
     algorithm: str
     backend: str
     stats: list = field(default_factory=list)
+    depth: int | np.ndarray | None = None
+    counters: dict = field(default_factory=dict)
 
 
 def _check_params(lam, l1, rho):
@@ -37,15 +42,22 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     lam, l1, rho = _check_params(lam, l1, rho)
     be, alg = registry.resolve(backend, algorithm, x)
     mod = be.load()
-    if registry.array_kind(x) == "numpy":
-        arr = as_float_array(x, "x")
-        X = as_rows(arr)
-    else:  # the backend validates its own array kinds
-        arr, X = mod.as_rows(x)
-    W, rounds, clusters, stats = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg)
+    arr, X = as_prox_input(x, "x")
+    res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg)
+    return result_and_info(arr, res, alg, be.name)
+
+
+def result_and_info(arr, res, algorithm: str, backend: str):
+    """(w in arr's shape, ProxInfo) from a backend's RowsResult."""
+    depth = res.depth
     if arr.ndim == 1:
-        return W.reshape(arr.shape), ProxInfo(int(rounds[0]), int(clusters[0]), alg, be.name, stats)
-    return W, ProxInfo(rounds, clusters, alg, be.name, stats)
+        if depth is not None:
+            depth = int(depth[0])
+        info = ProxInfo(int(res.rounds[0]), int(res.clusters[0]), algorithm, backend, res.stats,
+                        depth, dict(res.counters))
+        return res.W.reshape(arr.shape), info
+    return res.W, ProxInfo(res.rounds, res.clusters, algorithm, backend, res.stats, depth,
+                           dict(res.counters))
 
 
 def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
@@ -66,9 +78,9 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     rho : float in [0, 1]
         Training variant: each cluster moves (1 - rho) of the way from its centroid in x to its
         prox value (rho = 1 only merges). Which weights merge is always decided by the full lam.
-    algorithm : "auto" or a name from :func:`wsrbench.algorithms`
+    algorithm : "auto" or a name from :func:`wsrbench.list_algorithms`
         "auto" is the backend's default (``pava`` on the CPU backends).
-    backend : "auto" or a name from :func:`wsrbench.backends`
+    backend : "auto" or a name from :func:`wsrbench.list_backends`
         "auto" picks by array kind: NumPy input goes to ``numba`` when installed, else ``numpy``.
 
     Returns

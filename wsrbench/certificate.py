@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_float_array, as_rows, check_scalar
+from .checks import as_float_array, as_rows, check_scalar
 from .numerics import shift_sum, value_tolerance
 
 

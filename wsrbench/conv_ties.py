@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kinds
+from . import arrays, checks
 from .projection import TieProjector
 
 
@@ -67,7 +67,7 @@ class ConvTies:
             raise ValueError(f"kernel must have shape {self.kernel_shape}, got {tuple(kernel.shape)}")
         rows, cols = np.nonzero(self.mask)
         taps = self.groups[rows, cols]
-        if _kinds.kind(kernel) == "torch":
+        if arrays.array_kind(kernel) == "torch":
             import torch
 
             out = kernel.new_zeros(self.groups.shape)
@@ -82,17 +82,17 @@ class ConvTies:
 
     def project(self, weight, *, backend="auto"):
         """Nearest tied FC matrix: taps replaced by their group means, every other entry 0."""
-        w = _kinds.as_float(weight, "weight")
-        _kinds.check_same_shape(self.mask, "mask", w, "weight")
+        w = checks.as_float(weight, "weight")
+        checks.check_same_shape(self.mask, "mask", w, "weight")
         tied = TieProjector(self.groups).project(w, backend=backend, check=False)
-        if _kinds.kind(tied) == "cuda":  # no elementwise ops on device arrays: mask on the host
-            return _kinds.like(np.where(self.mask, _kinds.to_host(tied), 0).astype(tied.dtype), tied)
-        return tied * _kinds.like(self.mask, tied)
+        if arrays.array_kind(tied) == "cuda":  # no elementwise ops on device arrays: mask on the host
+            return arrays.like(np.where(self.mask, arrays.to_host(tied), 0).astype(tied.dtype), tied)
+        return tied * arrays.like(self.mask, tied)
 
     def kernel(self, weight):
         """The kernel of a tied FC matrix (group means of its taps), as a host float array."""
-        w = _kinds.to_host(_kinds.as_float(weight, "weight"))
-        _kinds.check_same_shape(self.mask, "mask", w, "weight")
+        w = arrays.to_host(checks.as_float(weight, "weight"))
+        checks.check_same_shape(self.mask, "mask", w, "weight")
         size = int(np.prod(self.kernel_shape))
         g = self.groups[self.mask]
         sums = np.bincount(g, weights=w[self.mask], minlength=size)

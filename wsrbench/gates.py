@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 
-from . import _kinds, registry
-from ._validate import check_scalar
+from . import arrays, checks, registry
+from .checks import check_scalar
 
 
 def _params(beta, gamma, zeta):
@@ -51,29 +51,29 @@ def hard_concrete(log_alpha, u, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
     The result dtype is the promotion of both (float32 with float32 stays float32).
     """
     beta, gamma, zeta = _params(beta, gamma, zeta)
-    la = _kinds.as_float(log_alpha, "log_alpha")
-    if _kinds.kind(u) != _kinds.kind(la):
-        u = _kinds.like(_kinds.to_host(u), la)
-    u = _kinds.as_float(u, "u")
-    _kinds.check_same_shape(la, "log_alpha", u, "u")
-    _kinds.check_range(u, "u", 0.0, 1.0, what="in the open interval (0, 1)")
+    la = checks.as_float(log_alpha, "log_alpha")
+    if arrays.array_kind(u) != arrays.array_kind(la):
+        u = arrays.like(arrays.to_host(u), la)
+    u = checks.as_float(u, "u")
+    checks.check_same_shape(la, "log_alpha", u, "u")
+    checks.check_range(u, "u", 0.0, 1.0, what="in the open interval (0, 1)")
     fn, _ = registry.operation("hard_concrete", backend, la)
-    z = fn(_kinds.flat(la), _kinds.flat(u), beta, gamma, zeta).reshape(tuple(la.shape))
-    return _kinds.match_kind(z, la)
+    z = fn(arrays.flat(la), arrays.flat(u), beta, gamma, zeta).reshape(tuple(la.shape))
+    return arrays.match_kind(z, la)
 
 
 def hard_concrete_gate(log_alpha, *, gamma=-0.1, zeta=1.1, backend="auto"):
     """Deterministic test-time gate clip(sigmoid(log_alpha) (zeta - gamma) + gamma, 0, 1)."""
     _, gamma, zeta = _params(1.0, gamma, zeta)
-    la = _kinds.as_float(log_alpha, "log_alpha")
+    la = checks.as_float(log_alpha, "log_alpha")
     fn, _ = registry.operation("hard_concrete_gate", backend, la)
-    return _kinds.match_kind(fn(_kinds.flat(la), gamma, zeta).reshape(tuple(la.shape)), la)
+    return arrays.match_kind(fn(arrays.flat(la), gamma, zeta).reshape(tuple(la.shape)), la)
 
 
 def _prob(log_alpha, scale, offset, backend):
-    la = _kinds.as_float(log_alpha, "log_alpha")
+    la = checks.as_float(log_alpha, "log_alpha")
     fn, _ = registry.operation("hard_concrete_prob", backend, la)
-    return _kinds.match_kind(fn(_kinds.flat(la), scale, offset).reshape(tuple(la.shape)), la)
+    return arrays.match_kind(fn(arrays.flat(la), scale, offset).reshape(tuple(la.shape)), la)
 
 
 def hard_concrete_l0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):

@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import numpy as np
 
-from . import _kinds
+from . import arrays, checks
 from .backends.torch import gates as _tgates
 from .backends.torch import soft_sharing as _tsoft
 from .gates import _params as _gate_params
@@ -51,16 +51,16 @@ class Tied(nn.Module):
 
     def __init__(self, groups, mask=None):
         super().__init__()
-        labels = _kinds.as_labels(groups, "groups")
+        labels = checks.as_labels(groups, "groups")
         self.shape = tuple(labels.shape)
         flat = labels.reshape(-1)
         if mask is None:
             keep = np.ones(flat.shape[0], dtype=bool)
         else:
-            m = np.asarray(_kinds.to_host(mask))
+            m = np.asarray(arrays.to_host(mask))
             if m.dtype != np.bool_:
                 raise TypeError(f"mask must be a boolean array, got dtype {m.dtype}")
-            _kinds.check_same_shape(labels, "groups", m, "mask")
+            checks.check_same_shape(labels, "groups", m, "mask")
             keep = m.reshape(-1)
         uniq, inverse, counts = np.unique(flat[keep], return_inverse=True, return_counts=True)
         self.n_free = int(uniq.shape[0])
@@ -218,7 +218,7 @@ class SoftSharingPenalty(nn.Module):
     def __init__(self, mu, *, sigma=0.25, pi=None, learn_pi=True, learn_mu=True,
                  learn_sigma=True, dtype=torch.float32):
         super().__init__()
-        mu = torch.as_tensor(np.asarray(_kinds.to_host(mu), dtype=np.float64)).reshape(-1)
+        mu = torch.as_tensor(np.asarray(arrays.to_host(mu), dtype=np.float64)).reshape(-1)
         k = mu.shape[0]
         if k == 0:
             raise ValueError("mu must have at least one component")

@@ -37,8 +37,9 @@ EPS32 = float(np.finfo(np.float32).eps)
 
 def eps(dtype) -> float:
     """Machine epsilon of a float dtype (NumPy dtype, torch dtype or their names)."""
-    name = str(dtype).replace("torch.", "")
-    return float(np.finfo(np.dtype(name)).eps)
+    if type(dtype).__module__.split(".")[0] == "torch":
+        dtype = str(dtype).replace("torch.", "")
+    return float(np.finfo(np.dtype(dtype)).eps)
 
 
 def value_tolerance(d: int, dtype, scale: float, lam: float = 0.0) -> float:

@@ -22,10 +22,10 @@ Two ways to implement an algorithm:
   the sorted, median-centred row in float64; return the int64 start index of every cluster of the
   non-decreasing fit of y_k = xs_k + lam (d-1-2k)/(d-1) (starts[0] == 0, increasing), the number
   of rounds or steps it took, and a dict of counters. The backend does the sort, the cluster
-  values (from sums of the original data, DESIGN.md 2.2), L1, rho and the un-sort, exactly as for
+  values (from sums of the original data, docs/design.md section 3), L1, rho and the un-sort, exactly as for
   the built-in algorithms (see ``wsrbench.backends.numpy``).
-* ``prox_rows(X, lam, *, l1, rho, algorithm) -> (W, rounds, clusters, stats)`` for any backend: the
-  whole backend contract of ``wsrbench.registry`` (X 2-D in the backend's array kind).
+* ``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` for any backend: the whole backend
+  contract (``wsrbench.contract``; X 2-D in the backend's array kind, already checked).
 
 Plugins load once, lazily, on the first registry query (never at ``import wsrbench``). A plugin
 that fails to load is reported with a warning and listed by :func:`failures`; it never breaks
@@ -72,16 +72,14 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
         alg = registry.get_algorithm(algorithm)
     elif isinstance(algorithm, Algorithm):
         alg = algorithm
-        known = registry._ALGORITHMS.get(alg.name)
+        known = registry.find_algorithm(alg.name)
         if known is not None and known != alg:
             raise ValueError(f"algorithm {alg.name!r} is already registered with a different "
                              f"description; pass its name to add a backend implementation")
     else:
         raise TypeError(f"algorithm must be a wsrbench.registry.Algorithm or a name, got "
                         f"{type(algorithm).__name__}")
-    be = registry._BACKENDS.get(backend)
-    if be is None:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(registry._BACKENDS)}")
+    be = registry.get_backend(backend)
     if alg.name in be.algorithms:
         raise ValueError(f"backend {backend!r} already implements {alg.name!r}")
     if partition is not None and not callable(partition):
@@ -91,15 +89,15 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
     if partition is not None and backend != "numpy":
         raise ValueError(f"partition= plugs into the numpy reference backend only; for backend "
                          f"{backend!r} give prox_rows= (the backend contract, wsrbench.registry)")
-    if alg.name not in registry._ALGORITHMS:
+    if registry.find_algorithm(alg.name) is None:
         registry.register_algorithm(alg)
     if partition is not None:
-        # The numpy backend runs any partitioner in its PARTITIONERS table through the same
+        # The numpy backend runs any partitioner in its ALGORITHMS table through the same
         # sort / centre / finish / un-sort pipeline as the built-ins.
         from .backends import numpy as numpy_backend
 
-        numpy_backend.PARTITIONERS[alg.name] = partition
-        be.algorithms = be.algorithms + (alg.name,)
+        numpy_backend.ALGORITHMS[alg.name] = partition
+        registry.add_backend_algorithm(backend, alg.name)
         how = "partition"
     else:
         registry.register_implementation(backend, alg.name, prox_rows)
@@ -112,19 +110,15 @@ def unregister(name: str) -> None:
     if name not in _REGISTERED:
         raise ValueError(f"{name!r} was not registered by a plugin")
     backend, how = _REGISTERED.pop(name)
-    be = registry._BACKENDS[backend]
-    be.algorithms = tuple(a for a in be.algorithms if a != name)
     if how == "partition":
         from .backends import numpy as numpy_backend
 
-        numpy_backend.PARTITIONERS.pop(name, None)
+        numpy_backend.ALGORITHMS.pop(name, None)
+        registry.remove_backend_algorithm(backend, name)
     else:
-        impls = registry._IMPLEMENTATIONS.get(backend, {})
-        impls.pop(name, None)
-        if not impls:
-            registry._IMPLEMENTATIONS.pop(backend, None)
-    if not any(name in b.algorithms for b in registry._BACKENDS.values()):
-        registry._ALGORITHMS.pop(name, None)
+        registry.remove_implementation(backend, name)
+    if not any(name in b.algorithms for b in registry.backends()):
+        registry.unregister_algorithm(name)
 
 
 def registered() -> dict[str, tuple[str, str]]:
@@ -144,7 +138,8 @@ def _entry_points():
 def load_entry_points(entry_points=None) -> list[str]:
     """Load every ``wsrbench.algorithms`` entry point (or the given ones); return the names loaded.
 
-    The registry calls this once on its first query. Errors are caught per entry point, recorded in
+    The registry runs this once, before its first query (``registry.add_loader``, at the end of
+    this module). Errors are caught per entry point, recorded in
     :func:`failures` and reported with a warning, so one broken plugin cannot break wsrbench.
     """
     if entry_points is None:
@@ -184,3 +179,6 @@ def _apply(obj) -> None:
     else:
         raise TypeError(f"an entry point of {GROUP} must load to a wsrbench.plugins.Plugin, a list "
                         f"of them, or a callable; got {type(obj).__name__}")
+
+
+registry.add_loader(load_entry_points)

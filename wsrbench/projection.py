@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kinds, registry
-from ._validate import as_float_array
+from . import arrays, checks, registry
+from .checks import as_float_array
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -39,7 +39,7 @@ class TieProjector:
     """
 
     def __init__(self, groups):
-        labels = _kinds.as_labels(groups, "groups")
+        labels = checks.as_labels(groups, "groups")
         self.shape = tuple(labels.shape)
         uniq, first, inverse, counts = np.unique(labels.reshape(-1), return_index=True,
                                                  return_inverse=True, return_counts=True)
@@ -51,20 +51,20 @@ class TieProjector:
         self._cache: dict = {}
 
     def _consts(self, w):
-        key = _kinds.device_key(w)
+        key = arrays.device_key(w)
         if key not in self._cache:
-            self._cache[key] = (_kinds.like(self._inverse, w), _kinds.like(self._counts, w))
+            self._cache[key] = (arrays.like(self._inverse, w), arrays.like(self._counts, w))
         return self._cache[key]
 
     def _apply(self, w, name, backend, check):
         if check:
-            w = _kinds.as_float(w, name)
+            w = checks.as_float(w, name)
             if tuple(w.shape) != self.shape:
                 raise ValueError(f"groups must have the shape of {name}: {name} has shape "
                                  f"{tuple(w.shape)}, groups has shape {self.shape}")
         fn, _ = registry.operation("project_ties", backend, w)
         inverse, counts = self._consts(w)
-        return _kinds.match_kind(fn(_kinds.flat(w), inverse, counts).reshape(tuple(w.shape)), w)
+        return arrays.match_kind(fn(arrays.flat(w), inverse, counts).reshape(tuple(w.shape)), w)
 
     def project(self, w, *, backend="auto", check=True):
         """Each weight replaced by its group mean. ``check=False`` skips validation (hot loops)."""
@@ -76,7 +76,7 @@ class TieProjector:
 
     def values(self, w, *, backend="auto"):
         """The n_groups free values (group means, in the order of ``labels``) as a host array."""
-        return _kinds.to_host(self.project(w, backend=backend)).reshape(-1)[self._first]
+        return arrays.to_host(self.project(w, backend=backend)).reshape(-1)[self._first]
 
 
 def project_ties(w, groups, *, backend="auto"):
@@ -86,7 +86,7 @@ def project_ties(w, groups, *, backend="auto"):
     shape (arbitrary values). Returns w's kind, dtype and shape; w is never modified. For repeated
     projections with the same groups (training), build a :class:`TieProjector` once.
     """
-    w = _kinds.as_float(w, "w")
+    w = checks.as_float(w, "w")
     proj = TieProjector(groups)
     if tuple(w.shape) != proj.shape:
         raise ValueError(f"groups must have the shape of w: w has shape {tuple(w.shape)}, "
@@ -107,7 +107,7 @@ class AffineProjector:
     """
 
     def __init__(self, A, c=None, *, rcond=None):
-        A_host = as_float_array(_kinds.to_host(A) if _kinds.kind(A) != "numpy" else A, "A")
+        A_host = as_float_array(arrays.to_host(A) if arrays.array_kind(A) != "numpy" else A, "A")
         if A_host.ndim != 2:
             raise ValueError(f"A must be a 2-D matrix (one constraint per row), got shape "
                              f"{A_host.shape}")
@@ -116,7 +116,7 @@ class AffineProjector:
         if c is None:
             c_host = np.zeros(m)
         else:
-            c_host = as_float_array(_kinds.to_host(c) if _kinds.kind(c) != "numpy" else c, "c")
+            c_host = as_float_array(arrays.to_host(c) if arrays.array_kind(c) != "numpy" else c, "c")
             eps = max(eps, float(np.finfo(c_host.dtype).eps))
             if c_host.shape not in ((m,), (m, 1)):
                 raise ValueError(f"c must have one entry per row of A: A has shape {(m, n)}, "
@@ -165,22 +165,22 @@ class AffineProjector:
         return np.ascontiguousarray(Vt[self.rank:].T)
 
     def _consts(self, w, gradient):
-        key = _kinds.device_key(w)
+        key = arrays.device_key(w)
         if key not in self._cache:
-            self._cache[key] = tuple(_kinds.like(a, w) for a in (self._V, self._b, self._zeros))
+            self._cache[key] = tuple(arrays.like(a, w) for a in (self._V, self._b, self._zeros))
         V, b, zeros = self._cache[key]
         return V, (zeros if gradient else b)
 
     def _apply(self, w, name, backend, check, gradient):
         if check:
-            w = _kinds.as_float(w, name)
+            w = checks.as_float(w, name)
         size = int(np.prod(tuple(w.shape), dtype=np.int64))
         if size != self.n:
             raise ValueError(f"{name} must have one entry per column of A: A has {self.n} columns, "
                              f"{name} has shape {tuple(w.shape)} ({size} entries)")
         fn, _ = registry.operation("project_affine", backend, w)
         V, b = self._consts(w, gradient)
-        return _kinds.match_kind(fn(_kinds.flat(w), V, b).reshape(tuple(w.shape)), w)
+        return arrays.match_kind(fn(arrays.flat(w), V, b).reshape(tuple(w.shape)), w)
 
     def project(self, w, *, backend="auto", check=True):
         """Nearest point of {w : A w = c} (Euclidean). ``check=False`` skips validation."""
@@ -192,7 +192,7 @@ class AffineProjector:
 
     def residual_of(self, w) -> float:
         """||A w - c||_2 (float64, host), to check a point."""
-        return float(np.linalg.norm(self._A @ _kinds.to_host(w).reshape(-1).astype(np.float64) - self._c))
+        return float(np.linalg.norm(self._A @ arrays.to_host(w).reshape(-1).astype(np.float64) - self._c))
 
 
 def project_affine(w, A, c, *, backend="auto"):
@@ -202,14 +202,14 @@ def project_affine(w, A, c, *, backend="auto"):
     Rank-deficient A works (pseudo-inverse); inconsistent constraints raise ValueError. Returns w's
     kind, shape and dtype. Build an :class:`AffineProjector` once to project repeatedly.
     """
-    w = _kinds.as_float(w, "w")
+    w = checks.as_float(w, "w")
     return AffineProjector(A, c).project(w, backend=backend, check=False)
 
 
 def null_space(A):
     """Orthonormal basis B (n, n - rank) of null(A), in A's array kind (float64)."""
     proj = AffineProjector(A)
-    return _kinds.like(proj.null_space(), A)
+    return arrays.like(proj.null_space(), A)
 
 
 def reparameterize(A, c):
@@ -219,7 +219,7 @@ def reparameterize(A, c):
     B^T w0 = 0). Both float64 in A's array kind. Inconsistent constraints raise ValueError.
     """
     proj = AffineProjector(A, c)
-    return _kinds.like(proj.null_space(), A), _kinds.like(proj.w0, A)
+    return arrays.like(proj.null_space(), A), arrays.like(proj.w0, A)
 
 
 def project_gradient(g, *, groups=None, A=None, projector=None, backend="auto"):
@@ -232,7 +232,7 @@ def project_gradient(g, *, groups=None, A=None, projector=None, backend="auto"):
     given = [n for n, v in (("groups", groups), ("A", A), ("projector", projector)) if v is not None]
     if len(given) != 1:
         raise ValueError(f"give exactly one of groups=, A= or projector=; got {given or 'none'}")
-    g = _kinds.as_float(g, "g")
+    g = checks.as_float(g, "g")
     if projector is None:
         projector = TieProjector(groups) if groups is not None else AffineProjector(A)
     elif not isinstance(projector, (TieProjector, AffineProjector)):

@@ -1,23 +1,22 @@
-"""The one registry of prox algorithms and backends.
+"""The one registry of prox algorithms and backends (docs/design.md section 6).
 
 Tests, benchmarks and the CLI iterate over this registry, so registering a backend or an algorithm
 is all it takes for it to be tested, benchmarked and compared.
 
 A backend is a module under ``wsrbench.backends`` imported lazily (importing wsrbench imports no
-backend, compiles nothing and touches no GPU). Its module implements the backend contract:
-
-    prox_rows(X, lam, *, l1, rho, algorithm) -> (W, rounds, clusters, stats)
-
-where X is 2-D (rows are independent vectors) of float32 or float64 in the backend's own array
-kind, W has X's shape, dtype and kind, rounds and clusters are int64 NumPy arrays with one entry
-per row, and stats is a list of per-row dicts (algorithm-specific counters, possibly empty).
-A backend whose kinds are not "numpy" also provides ``as_rows(x) -> (arr, X)``: validate x (the
-same errors as ``wsrbench._validate.as_float_array``) and view it as 2-D rows. Every backend module
-provides ``from_numpy(a)`` and ``to_numpy(a)`` (its own array kind to and from NumPy) so that the
-registry-parametrised tests and benchmarks can feed it.
+backend, compiles nothing and touches no GPU). Its module implements the backend contract,
+``wsrbench.contract.ProxBackend``: a table ``ALGORITHMS`` of the algorithms listed here for it,
+``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` on 2-D input of its own array kind
+(already checked by ``wsrbench.checks``), and ``from_numpy`` / ``to_numpy``.
 
 Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
 name -> {backend: "module:function"}; ``operation()`` picks and imports the implementation.
+
+Extension points (``wsrbench.plugins`` uses only these): ``register_algorithm`` /
+``unregister_algorithm``, ``register_backend``, ``add_backend_algorithm`` /
+``remove_backend_algorithm``, ``register_implementation`` / ``remove_implementation``, and
+``add_loader`` (a function run once, before the first registry query: how plugins load lazily
+without this module importing them).
 """
 from __future__ import annotations
 
@@ -25,6 +24,8 @@ import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
+
+from .arrays import array_kind
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,45 @@ def register_algorithm(alg: Algorithm) -> None:
     _ALGORITHMS[alg.name] = alg
 
 
+def find_algorithm(name: str) -> Algorithm | None:
+    """The registered algorithm of that name, or None (no plugin loading, no error)."""
+    return _ALGORITHMS.get(name)
+
+
+def unregister_algorithm(name: str) -> None:
+    """Forget an algorithm that no backend implements any more."""
+    if any(name in b.algorithms for b in _BACKENDS.values()):
+        raise ValueError(f"algorithm {name!r} is still implemented by a backend")
+    _ALGORITHMS.pop(name, None)
+
+
+def add_backend_algorithm(backend: str, algorithm: str) -> None:
+    """List ``algorithm`` (registered) under ``backend``, whose module implements it already."""
+    be = _backend_entry(backend)
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"algorithm {algorithm!r} is not registered; register_algorithm() it first")
+    if algorithm in be.algorithms:
+        raise ValueError(f"backend {backend!r} already implements {algorithm!r}")
+    be.algorithms = be.algorithms + (algorithm,)
+
+
+def remove_backend_algorithm(backend: str, algorithm: str) -> None:
+    be = _backend_entry(backend)
+    be.algorithms = tuple(a for a in be.algorithms if a != algorithm)
+
+
+def backend_names() -> list[str]:
+    """Names of the registered backends (available or not)."""
+    return list(_BACKENDS)
+
+
+def _backend_entry(name: str) -> Backend:
+    be = _BACKENDS.get(name)
+    if be is None:
+        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}")
+    return be
+
+
 def register_backend(backend: Backend) -> None:
     unknown = [a for a in backend.algorithms if a not in _ALGORITHMS]
     if unknown:
@@ -160,18 +200,21 @@ _PLUGINS_LOADED = False
 def register_implementation(backend: str, algorithm: str, prox_rows: Callable) -> None:
     """Add ``algorithm`` (already registered) to ``backend`` with its own prox_rows function.
 
-    ``prox_rows(X, lam, *, l1, rho, algorithm)`` follows the backend contract (module docstring).
+    ``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` follows the backend contract
+    (``wsrbench.contract.ProxRows``).
     Refuses to replace an algorithm the backend already implements: never substitute silently.
     """
-    be = _BACKENDS.get(backend)
-    if be is None:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(_BACKENDS)}")
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"algorithm {algorithm!r} is not registered; register_algorithm() it first")
-    if algorithm in be.algorithms:
-        raise ValueError(f"backend {backend!r} already implements {algorithm!r}")
+    add_backend_algorithm(backend, algorithm)
     _IMPLEMENTATIONS.setdefault(backend, {})[algorithm] = prox_rows
-    be.algorithms = be.algorithms + (algorithm,)
+
+
+def remove_implementation(backend: str, algorithm: str) -> None:
+    """Undo :func:`register_implementation`."""
+    impls = _IMPLEMENTATIONS.get(backend, {})
+    impls.pop(algorithm, None)
+    if not impls:
+        _IMPLEMENTATIONS.pop(backend, None)
+    remove_backend_algorithm(backend, algorithm)
 
 
 class _PluginDispatch:
@@ -190,14 +233,24 @@ class _PluginDispatch:
         return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm)
 
 
+_LOADERS: list[Callable[[], None]] = []
+
+
+def add_loader(fn: Callable[[], None]) -> None:
+    """Run ``fn`` before the first registry query (how plugins load lazily: wsrbench.plugins)."""
+    global _PLUGINS_LOADED
+    _LOADERS.append(fn)
+    _PLUGINS_LOADED = False
+
+
 def _load_plugins() -> None:
-    """Load the ``wsrbench.algorithms`` entry points once, on the first registry query."""
+    """Run the pending loaders once, on the first registry query (never at import time)."""
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
         return
-    _PLUGINS_LOADED = True  # before loading: a plugin that queries the registry must not recurse
-    from . import plugins
-    plugins.load_entry_points()
+    _PLUGINS_LOADED = True  # before loading: a loader that queries the registry must not recurse
+    for fn in list(_LOADERS):
+        fn()
 
 
 # Non-prox operations: op name -> {backend name: "module.path:function"}, imported on first use.
@@ -234,17 +287,6 @@ def operation(op: str, backend: str, x):
     return getattr(importlib.import_module(module), func), be.name
 
 
-def array_kind(x) -> str:
-    """'torch' for torch tensors, 'cuda' for other GPU arrays, 'numpy' for everything else."""
-    mod = type(x).__module__.split(".")[0]
-    if mod == "torch":
-        return "torch"
-    # numba's simulator device arrays expose __cuda_ndarray__ but no __cuda_array_interface__
-    if hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False):
-        return "cuda"
-    return "numpy"
-
-
 def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
     """Pick the backend and algorithm for a call; never substitutes silently.
 
@@ -261,7 +303,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
                 break
         else:
             raise RuntimeError(f"no available backend handles {kind} arrays here; "
-                               f"see wsrbench.backends() for what is installed")
+                               f"see wsrbench.list_backends() for what is installed")
     else:
         be = get_backend(backend)
         if kind not in be.kinds:
@@ -277,7 +319,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The built-in algorithms (DESIGN.md 2.2) and backends.
+# The built-in algorithms (docs/design.md section 2) and backends.
 
 register_algorithm(Algorithm(
     "pava", "sort, shift, stack-based pool-adjacent-violators, un-sort",
@@ -298,7 +340,7 @@ register_backend(Backend(
     algorithms=("pava", "end_collisions", "imminent_collisions", "search_collisions")))
 
 
-# Projection, gates and soft sharing (DESIGN.md 2.3-2.5): one implementation per backend.
+# Projection, gates and soft sharing (docs/design.md section 5): one implementation per backend.
 def _ops(module: str, func: str, backends=("numpy", "numba", "numba_cuda", "torch")) -> dict:
     return {b: f"wsrbench.backends.{b}.{module}:{func}" for b in backends}
 

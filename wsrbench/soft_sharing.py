@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _kinds, registry
+from . import arrays, checks, numerics, registry
 
 
 class SoftSharingGrad(NamedTuple):
@@ -30,25 +30,25 @@ class SoftSharingGrad(NamedTuple):
 
 
 def _mixture(w, pi, mu, sigma):
-    w = _kinds.as_float(w, "w")
+    w = checks.as_float(w, "w")
     out = []
     for name, p in (("pi", pi), ("mu", mu), ("sigma", sigma)):
-        if _kinds.kind(p) != _kinds.kind(w):
-            p = _kinds.like(np.asarray(_kinds.to_host(p)), w)
-        p = _kinds.as_float(p, name, max_ndim=1)
+        if arrays.array_kind(p) != arrays.array_kind(w):
+            p = arrays.like(np.asarray(arrays.to_host(p)), w)
+        p = checks.as_float(p, name, max_ndim=1)
         if p.ndim != 1 or p.shape[0] == 0:
             raise ValueError(f"{name} must be a non-empty 1-D array (one entry per mixture "
                              f"component), got shape {tuple(p.shape)}")
         out.append(p)
     pi, mu, sigma = out
-    _kinds.check_same_shape(pi, "pi", mu, "mu")
-    _kinds.check_same_shape(pi, "pi", sigma, "sigma")
-    _kinds.check_range(sigma, "sigma", 0.0, np.inf, what="> 0 (standard deviations)")
-    _kinds.check_range(pi, "pi", 0.0, 1.0, low_open=False, high_open=False,
+    checks.check_same_shape(pi, "pi", mu, "mu")
+    checks.check_same_shape(pi, "pi", sigma, "sigma")
+    checks.check_range(sigma, "sigma", 0.0, np.inf, what="> 0 (standard deviations)")
+    checks.check_range(pi, "pi", 0.0, 1.0, low_open=False, high_open=False,
                        what="in [0, 1] (mixture weights)")
     k = int(pi.shape[0])
-    total = float(_kinds.to_host(pi).astype(np.float64).sum())
-    tol = 4.0 * k * _kinds.eps_of(pi)
+    total = float(arrays.to_host(pi).astype(np.float64).sum())
+    tol = 4.0 * k * numerics.eps(arrays.dtype_of(pi))
     if abs(total - 1.0) > tol:
         raise ValueError(f"pi must sum to 1 (mixture weights), got sum {total!r} "
                          f"(|sum - 1| = {abs(total - 1.0):.3g} > tolerance {tol:.3g}); "
@@ -64,7 +64,7 @@ def soft_sharing_penalty(w, pi, mu, sigma, *, backend="auto"):
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("soft_sharing_penalty", backend, w)
-    return fn(_kinds.flat(w), pi, mu, sigma)
+    return fn(arrays.flat(w), pi, mu, sigma)
 
 
 def soft_sharing_grad(w, pi, mu, sigma, *, backend="auto") -> SoftSharingGrad:
@@ -77,8 +77,8 @@ def soft_sharing_grad(w, pi, mu, sigma, *, backend="auto") -> SoftSharingGrad:
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("soft_sharing_grad", backend, w)
-    gw, gpi, gmu, gsig = fn(_kinds.flat(w), pi, mu, sigma)
-    return SoftSharingGrad(_kinds.match_kind(gw.reshape(tuple(w.shape)), w), gpi, gmu, gsig)
+    gw, gpi, gmu, gsig = fn(arrays.flat(w), pi, mu, sigma)
+    return SoftSharingGrad(arrays.match_kind(gw.reshape(tuple(w.shape)), w), gpi, gmu, gsig)
 
 
 def quantize(w, pi, mu, sigma, *, return_index=False, backend="auto"):
@@ -88,6 +88,6 @@ def quantize(w, pi, mu, sigma, *, return_index=False, backend="auto"):
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("quantize", backend, w)
-    q, idx = fn(_kinds.flat(w), pi, mu, sigma)
-    q = _kinds.match_kind(q.reshape(tuple(w.shape)), w)
-    return (q, _kinds.match_kind(idx.reshape(tuple(w.shape)), w)) if return_index else q
+    q, idx = fn(arrays.flat(w), pi, mu, sigma)
+    q = arrays.match_kind(q.reshape(tuple(w.shape)), w)
+    return (q, arrays.match_kind(idx.reshape(tuple(w.shape)), w)) if return_index else q

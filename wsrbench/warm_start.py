@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry
-from ._validate import as_float_array, as_rows, check_scalar
-from .api import ProxInfo
+from .checks import as_float_array, as_rows, check_scalar
+from .api import result_and_info
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
 #: radix sort measured on the dev VM (scripts/numba_speed.py). With the hint exact (0 moves) the
@@ -117,7 +117,7 @@ class ProxState:
         be = registry.get_backend("numba")
         mod = be.load()  # RuntimeError saying why when numba is missing
         arr = as_float_array(x, "x")
-        X = mod._prepare(as_rows(arr))
+        X = mod.prepare_rows(as_rows(arr))
         n, d = X.shape
         if self._recs is None or self._recs.shape != (n, 2 * d):
             self._recs = np.empty((n, 2 * d), dtype=np.uint64)
@@ -125,13 +125,10 @@ class ProxState:
         budget = self.moves_per_element
         if budget is None:
             budget = MOVES_PER_ELEMENT[X.dtype]
-        W, rounds, clusters, merges, moves, stats = mod.warm.run(
-            X, lam, l1, rho, self._recs, self._have_hint, float(budget), self)
+        res, moves, self._work = mod.warm.run(X, lam, l1, rho, self._recs, self._have_hint,
+                                              float(budget), self._work)
         self._have_hint = d > 0
         self.last_moves = moves
         self.calls += 1
         self.hinted_rows += int(np.count_nonzero(moves >= 0))
-        if arr.ndim == 1:
-            return W.reshape(arr.shape), ProxInfo(int(rounds[0]), int(clusters[0]), "pava",
-                                                  "numba", stats)
-        return W, ProxInfo(rounds, clusters, "pava", "numba", stats)
+        return result_and_info(arr, res, "pava", "numba")

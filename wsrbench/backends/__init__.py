@@ -1,20 +1,22 @@
-"""Backends: one module (or subpackage) per backend; the registry is ``wsrbench.registry``.
+"""The backend implementations: one package per backend (docs/design.md section 7).
 
-``wsrbench.backends`` is also the public function of DESIGN.md section 3: calling this package,
-``wsrbench.backends()``, returns ``wsrbench.registry.backends()`` (every registered backend, whether it
-is available here, and why not). Python binds a subpackage to its parent's attribute on import, so a
-plain function of the same name would be replaced the first time a backend is loaded; a callable
-package keeps both meanings stable.
+The registry (``wsrbench.registry``) lists them and imports each lazily; ``wsrbench.list_backends()``
+says which are usable here. Calling this package, ``wsrbench.backends()``, still works for old code
+but is deprecated: a package and a function of the same name was a trap (importing a backend
+rebinds the attribute).
 """
 import sys
 import types
+import warnings
 
 
-class _CallablePackage(types.ModuleType):
+class _DeprecatedCallablePackage(types.ModuleType):
     def __call__(self):
+        warnings.warn("wsrbench.backends() is deprecated; use wsrbench.list_backends()",
+                      DeprecationWarning, stacklevel=2)
         from ..registry import backends
 
         return backends()
 
 
-sys.modules[__name__].__class__ = _CallablePackage
+sys.modules[__name__].__class__ = _DeprecatedCallablePackage

@@ -8,7 +8,7 @@ Pipeline of one row (all jitted; see the modules):
               carry the sorted values themselves, so no gather x[order] follows.
   pava.py     PAVA fused with the decode of the records; stack in the sort's scratch.
   imminent_collisions.py, search_collisions.py, end_collisions.py: the parallel-round algorithms
-              of DESIGN.md 2.2 (same partitions, rounds and clusters as the NumPy reference).
+              of docs/design.md section 2 (same partitions, rounds and clusters as the NumPy reference).
   _core.py    block values (closed-form shifts, L1, rho) scattered to the original positions.
 Rows of a 2-D input run in parallel over threads (``prange`` over chunks of rows).
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Callable, NamedTuple
 
 import numba
 import numpy as np
@@ -28,13 +29,13 @@ import numpy as np
 # makes them sleep. Read once, when numba first loads the OpenMP layer; a user's setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from ...contract import RowsResult  # noqa: E402
 from . import end_collisions, imminent_collisions, pava, search_collisions, sort, warm  # noqa: E402
 
-ALGORITHMS = ("pava", "imminent_collisions", "search_collisions", "end_collisions")
 MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
 
 
-def _prepare(X: np.ndarray) -> np.ndarray:
+def prepare_rows(X: np.ndarray) -> np.ndarray:
     """A C-contiguous, writeable view/copy of X (numba types read-only arrays separately; one
     specialisation per dtype keeps compile time down). The kernels never write into it."""
     if X.shape[1] > MAX_D:
@@ -79,76 +80,104 @@ def release_workspace() -> None:
         _workspace = np.empty((0, 0), dtype=np.uint64)
 
 
-def prox_rows(X, lam, *, l1, rho, algorithm):
-    """Backend contract: rows of X (2-D float32/float64) -> (W, rounds[], clusters[], stats)."""
-    X = _prepare(X)
+def prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult:
+    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 NumPy array."""
+    X = prepare_rows(X)
     n, d = X.shape
     W = np.empty_like(X)
     rounds = np.zeros(n, dtype=np.int64)
     clusters = np.zeros(n, dtype=np.int64)
     lam, l1, rho = float(lam), float(l1), float(rho)
     if n == 0 or d == 0:
-        return W, rounds, clusters, [{} for _ in range(n)]  # as the reference: nothing to do
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"numba backend has no algorithm {algorithm!r}; it has {list(ALGORITHMS)}")
-    if n == 1:
-        # One row: the serial kernels, called directly. No parallel region: launching one for a
-        # single chunk gains nothing, and OpenMP's spinning workers cost the caller's core time.
-        work, shared = _take_workspace(1, d)
-        try:
-            return _single_row(X, W, lam, l1, rho, algorithm, work, rounds, clusters)
-        finally:
-            if shared:
-                _workspace_lock.release()
-    nchunks = min(n, numba.get_num_threads())
+        return RowsResult(W, rounds, clusters, [{} for _ in range(n)])  # as the reference
+    try:
+        impl = ALGORITHMS[algorithm]
+    except KeyError:
+        raise ValueError(f"numba backend has no algorithm {algorithm!r}; it has "
+                         f"{list(ALGORITHMS)}") from None
+    # One row: the serial kernels, called directly. No parallel region: launching one for a
+    # single chunk gains nothing, and OpenMP's spinning workers cost the caller's core time.
+    nchunks = 1 if n == 1 else min(n, numba.get_num_threads())
     work, shared = _take_workspace(nchunks, d)
     try:
-        if algorithm == "pava":
-            merges = np.zeros(n, dtype=np.int64)
-            max_stack = np.zeros(n, dtype=np.int64)
-            longest = np.zeros(n, dtype=np.int64)
-            pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work)
-            stats = [{"merges": int(m), "max_stack": int(s), "longest_backmerge": int(g)}
-                     if d > 1 else {}
-                     for m, s, g in zip(merges.tolist(), max_stack.tolist(), longest.tolist())]
-            return W, rounds, clusters, stats
-        if algorithm == "imminent_collisions":
-            imminent_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
-        elif algorithm == "search_collisions":
-            search_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+        if n == 1:
+            hist = _hist if shared else np.empty(sort.HIST_SIZE, dtype=np.int64)
+            stats = [impl.row(X[0], W[0], lam, l1, rho, work, hist, rounds, clusters)]
         else:
-            end_collisions.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
-        return W, rounds, clusters, [{} for _ in range(n)]
+            stats = impl.rows(X, W, lam, l1, rho, rounds, clusters, work)
+        return RowsResult(W, rounds, clusters, stats)
     finally:
         if shared:
             _workspace_lock.release()
 
 
-def _single_row(X, W, lam, l1, rho, algorithm, work, rounds, clusters):
-    x, w = X[0], W[0]
+# ---------------------------------------------------------------------------------------------
+# The algorithm table: per algorithm, a driver for one row (serial kernels) and one for many rows
+# (rows in parallel). Each writes rounds/clusters in place and returns the per-row stats.
+
+class _Impl(NamedTuple):
+    row: Callable
+    rows: Callable
+
+
+def _pava_stats(d, merges, deepest, longest) -> dict:
+    # d = 1: no partition at all, as the reference
+    return {"merges": merges, "max_stack": deepest, "longest_backmerge": longest} if d > 1 else {}
+
+
+def _pava_row(x, w, lam, l1, rho, work, hist, rounds, clusters):
     d = x.shape[0]
-    rec, spare = work[0, : 2 * d], work[0, 2 * d: 4 * d]
-    hist = _hist if work.base is _workspace else np.empty(sort.HIST_SIZE, dtype=np.int64)
-    if algorithm == "pava":
-        nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, rec, spare, hist)
-        rounds[0] = d + merges if d > 1 else 0
-        clusters[0] = nblk
-        stats = {"merges": merges, "max_stack": deepest, "longest_backmerge": longest}
-        return W, rounds, clusters, [stats if d > 1 else {}]  # d = 1: no partition (reference)
-    if algorithm == "search_collisions" and d >= search_collisions.PARALLEL_MIN_D:
+    nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
+                                                   work[0, 2 * d: 4 * d], hist)
+    rounds[0] = d + merges if d > 1 else 0
+    clusters[0] = nblk
+    return _pava_stats(d, merges, deepest, longest)
+
+
+def _pava_rows(X, W, lam, l1, rho, rounds, clusters, work):
+    n, d = X.shape
+    merges, max_stack, longest = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work)
+    return [_pava_stats(d, int(m), int(s), int(g))
+            for m, s, g in zip(merges.tolist(), max_stack.tolist(), longest.tolist())]
+
+
+def _plain(module, *scratch):
+    """Drivers for an algorithm module with prox_row(x, w, lam, l1, rho, rec, spare, xs, hist,
+    *scratch) and prox_rows(X, W, lam, l1, rho, rounds, clusters, work); no stats."""
+
+    def row(x, w, lam, l1, rho, work, hist, rounds, clusters):
+        d = x.shape[0]
+        extra = tuple(make(d) for make in scratch)
+        clusters[0], rounds[0] = module.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
+                                                 work[0, 2 * d: 4 * d], np.empty(d), hist, *extra)
+        return {}
+
+    def rows(X, W, lam, l1, rho, rounds, clusters, work):
+        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+        return [{} for _ in range(X.shape[0])]
+
+    return _Impl(row, rows)
+
+
+def _search_row(x, w, lam, l1, rho, work, hist, rounds, clusters):
+    if x.shape[0] >= search_collisions.PARALLEL_MIN_D:  # the pairs of each level in parallel
         clusters[0], rounds[0] = search_collisions.prox_long_row(x, w, lam, l1, rho, work)
-        return W, rounds, clusters, [{}]
-    xs = np.empty(d, dtype=np.float64)
-    if algorithm == "imminent_collisions":
-        clusters[0], rounds[0] = imminent_collisions.prox_row(x, w, lam, l1, rho, rec, spare, xs,
-                                                              hist)
-    elif algorithm == "end_collisions":
-        clusters[0], rounds[0] = end_collisions.prox_row(x, w, lam, l1, rho, rec, spare, xs, hist)
-    else:
-        clusters[0], rounds[0] = search_collisions.prox_row(
-            x, w, lam, l1, rho, rec, spare, xs, hist, np.empty(d, dtype=np.bool_),
-            np.empty(d, dtype=np.int64), np.empty(2 * d + 2), np.zeros(d // 2 + 1, dtype=np.int64))
-    return W, rounds, clusters, [{}]
+        return {}
+    return _search_serial.row(x, w, lam, l1, rho, work, hist, rounds, clusters)
+
+
+_search_serial = _plain(search_collisions,
+                        lambda d: np.empty(d, dtype=np.bool_), lambda d: np.empty(d, dtype=np.int64),
+                        lambda d: np.empty(2 * d + 2), lambda d: np.zeros(d // 2 + 1, dtype=np.int64))
+
+#: This backend's algorithms (the registry lists the same names; the first is the default).
+ALGORITHMS = {
+    "pava": _Impl(_pava_row, _pava_rows),
+    "imminent_collisions": _plain(imminent_collisions),
+    "search_collisions": _Impl(_search_row, _search_serial.rows),
+    "end_collisions": _plain(end_collisions),
+}
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ...contract import RowsResult
 from ._core import chunk_bounds, finish_scatter, rec_value
 from .pava import pava_stack
 from .sort import HIST_SIZE, bits_f64, f64_bits, sort_records
@@ -140,25 +141,25 @@ def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
             moves[i] = mv
 
 
-def run(X, lam, l1, rho, recs, have_hint, moves_per_element, owner):
+def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
     """Python driver for wsrbench.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64).
 
-    Scratch (2 words per element and thread) is kept on ``owner`` between calls.
-    Returns (W, rounds, clusters, merges, moves, stats).
+    ``scratch``: the caller's uint64 scratch from the previous call (2 words per element and
+    thread), or None; it is reused when large enough. Returns (RowsResult, moves, scratch).
     """
     n, d = X.shape
     W = np.empty_like(X)
     if n == 1 and d:  # serial, and lean: at small d the Python overhead is a visible share
-        work = owner._work
+        work = scratch
         if work is None or work.shape[1] < 2 * d:
-            work = owner._work = np.empty((1, 2 * d), dtype=np.uint64)
+            work = np.empty((1, 2 * d), dtype=np.uint64)
         nb, mg, dp, lg, mv = warm_row(X[0], W[0], lam, l1, rho, recs[0], work[0, : 2 * d],
                                       np.empty(HIST_SIZE, dtype=np.int64), have_hint,
                                       moves_per_element)
         st = ({"merges": mg, "max_stack": dp, "longest_backmerge": lg, "hint_moves": mv}
               if d > 1 else {"hint_moves": mv})
-        return (W, np.array([d + mg if d > 1 else 0]), np.array([nb]), np.array([mg]),
-                np.array([mv]), [st])
+        return (RowsResult(W, np.array([d + mg if d > 1 else 0]), np.array([nb]), [st]),
+                np.array([mv]), work)
     import numba
 
     rounds = np.zeros(n, dtype=np.int64)
@@ -167,15 +168,15 @@ def run(X, lam, l1, rho, recs, have_hint, moves_per_element, owner):
     max_stack = np.zeros(n, dtype=np.int64)
     longest = np.zeros(n, dtype=np.int64)
     moves = np.full(n, -1, dtype=np.int64)
+    work = scratch
     if n and d:
         nchunks = min(n, numba.get_num_threads())
-        work = owner._work
         if work is None or work.shape[0] < nchunks or work.shape[1] < 2 * d:
-            work = owner._work = np.empty((nchunks, 2 * d), dtype=np.uint64)
+            work = np.empty((nchunks, 2 * d), dtype=np.uint64)
         warm_rows(X, W, lam, l1, rho, recs, work[:nchunks], have_hint, moves_per_element,
                   rounds, clusters, merges, max_stack, longest, moves)
     stats = [{"merges": int(m), "max_stack": int(s), "longest_backmerge": int(g),
               "hint_moves": int(v)} if d > 1 else {"hint_moves": int(v)}
              for m, s, g, v in zip(merges.tolist(), max_stack.tolist(), longest.tolist(),
                                    moves.tolist())]
-    return W, rounds, clusters, merges, moves, stats
+    return RowsResult(W, rounds, clusters, stats), moves, work

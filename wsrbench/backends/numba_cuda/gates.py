@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ._ops_launch import THREADS, blocks
+from .launch import THREADS, blocks
 
 
 @cuda.jit(device=True)

@@ -89,7 +89,8 @@ def merge_runs(is_start, bsum, bend, bprev, keep):
 
 
 def partition(xs, lam: float):
-    """(is_start int8 (n, d), rounds int64 (n,), host syncs) for sorted, centred float64 rows."""
+    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted,
+    centred float64 rows (the partitioner contract of this backend, see __init__)."""
     n, d = xs.shape
     g = grid(n * d)
     is_start = cuda.device_array((n, d), "int8")
@@ -110,4 +111,4 @@ def partition(xs, lam: float):
             break
         merged = total
         merge_runs[g](is_start, bsum, bend, bprev, keep)
-    return is_start, rounds, syncs
+    return is_start, rounds, syncs, {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, float64
 
-from ._ops_launch import REDUCE_THREADS, THREADS, blocks
+from .launch import REDUCE_THREADS, THREADS, blocks
 
 
 @cuda.jit

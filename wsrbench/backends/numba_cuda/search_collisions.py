@@ -255,7 +255,8 @@ def mark_starts(pack, cnt, is_start):
 
 
 def partition(xs, lam: float):
-    """(is_start int8 (n, d), rounds int64 (n,), host syncs) for sorted, centred float64 rows."""
+    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted,
+    centred float64 rows (the partitioner contract of this backend, see __init__)."""
     n, d = xs.shape
     g = grid(n * d)
     pre, pre2 = (cuda.device_array((n, d), "float64") for _ in range(2))
@@ -287,4 +288,4 @@ def partition(xs, lam: float):
     is_start = cuda.device_array((n, d), "int8")
     fill2[g](is_start, 0)
     mark_starts[g](pack, cnt, is_start)
-    return is_start, rounds, 0
+    return is_start, rounds, 0, {}

@@ -1,17 +1,20 @@
 """The NumPy reference backend: readable, exact, and the yardstick for every other backend.
 
-Pipeline for one row (DESIGN.md 2.1): stable argsort, centre at the median, a partition into clusters by the chosen algorithm, block
-values from sums of the original data, L1 and rho, un-sort. The algorithms live one per module and
-only find the partition, so each can be read on its own next to DESIGN.md 2.2.
+Pipeline for one row (docs/design.md section 7): stable argsort, centre at the median, a partition
+into clusters by the chosen algorithm, block values from sums of the original data, L1 and rho,
+un-sort. The algorithms live one per module and only find the partition, so each can be read on its
+own next to docs/design.md section 2.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...contract import RowsResult
 from ...sorted_space import finish
 from . import end_collisions, imminent_collisions, pava, search_collisions
 
-PARTITIONERS = {
+#: This backend's algorithms: each a partitioner (``wsrbench.contract.Partitioner``).
+ALGORITHMS = {
     "pava": pava.partition,
     "end_collisions": end_collisions.partition,
     "imminent_collisions": imminent_collisions.partition,
@@ -38,9 +41,9 @@ def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition):
     return w, rounds, starts.shape[0], stats
 
 
-def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: str):
-    """Backend contract: rows of X (2-D float32/float64) -> (W same dtype, rounds[], clusters[], stats)."""
-    partition = PARTITIONERS[algorithm]
+def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsResult:
+    """Backend contract (``wsrbench.contract.ProxRows``): every row of X, one at a time."""
+    partition = ALGORITHMS[algorithm]
     n = X.shape[0]
     W = np.empty(X.shape, dtype=X.dtype)
     rounds = np.zeros(n, dtype=np.int64)
@@ -50,7 +53,7 @@ def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: st
         w, rounds[i], clusters[i], st = prox_row(X[i], lam, l1, rho, partition)
         W[i] = w
         stats.append(st)
-    return W, rounds, clusters, stats
+    return RowsResult(W, rounds, clusters, stats)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

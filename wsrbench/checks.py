@@ -1,0 +1,251 @@
+"""Input checks shared by every public function, for every array kind (docs/design.md section 6).
+
+Every error names the argument and says how to fix it; nothing here mutates its input. The rules:
+
+- float32 and float64 keep their dtype; integers and booleans become float64 (NumPy, torch and
+  CUDA arrays alike); other dtypes (float16, complex, object, strings, ...) are a TypeError;
+- NaN and Inf are a ValueError giving the first bad index; range checks (u in (0, 1), sigma > 0,
+  ...) give the first offending index and value;
+- scalars (lam, l1, rho, ...) are finite real numbers in their interval.
+
+A checked array keeps its kind (``wsrbench.arrays``): torch tensors are checked with tensor ops on
+their device, CUDA arrays by one kernel and a one-int copy (``backends.numba_cuda.device``); the data
+come to the host only to word an error message.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .arrays import array_kind, device_array, dtype_of, to_host
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_CAST_HINT = {
+    "numpy": "{name}.astype(np.float32) or np.float64",
+    "torch": "{name}.float() or {name}.double()",
+    "cuda": "{name}.astype(np.float32) or np.float64",
+}
+
+
+def as_float(x, name: str = "x", *, max_ndim: int = 64):
+    """``x`` as a finite float32/float64 array of its own kind (a view unless it must be cast).
+
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or CUDA array
+        The input. NumPy input may be anything ``np.asarray`` accepts.
+    name : str
+        The argument's name, used in error messages.
+    max_ndim : int
+        Most dimensions allowed.
+
+    Returns
+    -------
+    array of x's kind
+        float32/float64 (integers and booleans converted to float64). May be a read-only view of
+        the input: callers never write into it.
+
+    Raises
+    ------
+    TypeError
+        For a non-numeric or unsupported dtype (float16, complex, ...).
+    ValueError
+        For too many dimensions, or a NaN or Inf entry (the first is named).
+    """
+    kind = array_kind(x)
+    if kind == "numpy":
+        if isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a numeric array (could not convert: {exc})") from None
+    elif kind == "cuda" and not getattr(x, "__cuda_ndarray__", False):
+        x = _cuda_view(x)  # a foreign CUDA array (CuPy, ...): a zero-copy numba view of it
+    dtype = _numpy_dtype(x)
+    if dtype is not None and dtype.kind in "biu":
+        out = _cast(x, kind, np.dtype(np.float64))
+    elif dtype is not None and dtype in FLOAT_DTYPES:
+        out = x if kind != "cuda" else _contiguous_cuda(x)
+    elif dtype is not None and dtype.kind == "f":
+        hint = _CAST_HINT[kind].format(name=name)
+        raise TypeError(f"{name} has dtype {x.dtype}; only float32 and float64 are supported "
+                        f"(cast with {hint})")
+    else:
+        raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype} "
+                        f"(convert it to float32 or float64)")
+    if out.ndim > max_ndim:
+        hint = ("; reshape it to (n_rows, d) so that each row is one vector" if max_ndim == 2
+                else "")
+        raise ValueError(f"{name} must be at most {max_ndim}-D, got shape {tuple(out.shape)}{hint}")
+    check_range(out, name)
+    return out
+
+
+def as_float_array(x, name: str = "x", *, max_ndim: int = 2) -> np.ndarray:
+    """:func:`as_float` as a NumPy array (tensors and CUDA arrays are copied to the host)."""
+    if array_kind(x) != "numpy":
+        x = to_host(x)
+    return as_float(x, name, max_ndim=max_ndim)
+
+
+def as_rows(arr):
+    """View a 1-D or 2-D array of any kind as 2-D rows (a 1-D vector is one row)."""
+    if arr.ndim == 0:
+        raise ValueError("x must be 1-D or 2-D, got a scalar; wrap it as [x]")
+    return arr.reshape(1, arr.shape[0]) if arr.ndim == 1 else arr
+
+
+def as_prox_input(x, name: str = "x"):
+    """(arr, X): a prox input checked (:func:`as_float`, at most 2-D) and its 2-D row view."""
+    arr = as_float(x, name, max_ndim=2)
+    return arr, as_rows(arr)
+
+
+def check_finite(x, name: str) -> None:
+    """ValueError naming the first NaN or Inf entry of ``x`` (any kind)."""
+    check_range(x, name)
+
+
+def check_range(x, name: str, low: float = -math.inf, high: float = math.inf, *,
+                low_open: bool = True, high_open: bool = True, what: str | None = None) -> None:
+    """Every entry finite and in the interval; else a ValueError naming ``name`` and the index.
+
+    NaN fails every comparison, so one "inside the interval" test also catches NaN; Inf is caught
+    because the default interval is open at +-inf.
+    """
+    first = _first_outside(x, low, high, low_open, high_open)
+    if first < 0:
+        return
+    shape = tuple(x.shape)
+    where = tuple(int(i) for i in np.unravel_index(first, shape))
+    value = float(to_host(x).reshape(-1)[first]) if array_kind(x) != "numpy" else \
+        float(np.asarray(x)[where])
+    at = where[0] if len(where) == 1 else where
+    if not np.isfinite(value):
+        bad = "NaN" if np.isnan(value) else "Inf"
+        raise ValueError(f"{name} contains {bad} at index {at}; every entry must be finite")
+    lo = ("(" if low_open else "[") + f"{low:g}"
+    hi = f"{high:g}" + (")" if high_open else "]")
+    need = what or f"in {lo}, {hi}"
+    raise ValueError(f"{name} must be {need}; {name}[{at}] = {value!r}")
+
+
+def check_scalar(value, name: str, *, low: float = 0.0, high: float | None = None) -> float:
+    """A finite real number in [low, high]; returned as a Python float."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not isinstance(value, numbers.Real):
+        arr = np.asarray(value)
+        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be a real number (a scalar), got {type(value).__name__}")
+        value = arr.item()
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return value
+
+
+def check_same_shape(a, a_name: str, b, b_name: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{b_name} must have the shape of {a_name}: {a_name} has shape "
+                         f"{tuple(a.shape)}, {b_name} has shape {tuple(b.shape)}")
+
+
+def as_labels(groups, name: str = "groups") -> np.ndarray:
+    """Integer labels as a host int64 array (labels are small and fixed; relabelling is a sort).
+
+    Any integer values are allowed (not necessarily 0..k-1, negatives included); floats, booleans
+    and anything else are a TypeError: a float label like 0.1 + 0.2 would tie weights by accident.
+    """
+    if array_kind(groups) == "numpy":
+        if isinstance(groups, (str, bytes)):
+            raise TypeError(f"{name} must be an integer array, got {type(groups).__name__}")
+        try:
+            arr = np.asarray(groups)
+        except Exception as exc:
+            raise TypeError(f"{name} must be an integer array (could not convert: {exc})") from None
+    else:
+        arr = to_host(groups)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array (one label per weight), got dtype "
+                        f"{arr.dtype}; convert with np.asarray({name}, dtype=np.int64) if the "
+                        f"values are whole numbers")
+    if (arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size
+            and arr.max() > np.iinfo(np.int64).max):
+        raise ValueError(f"{name} has labels above 2**63 - 1; relabel them")
+    return arr.astype(np.int64, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-kind primitives: the dtype, a cast, and the first entry outside an interval.
+
+def _numpy_dtype(x) -> np.dtype | None:
+    """x's dtype as a NumPy dtype, or None when NumPy has no equivalent (torch.bfloat16, ...)."""
+    try:
+        return dtype_of(x)
+    except TypeError:
+        return None
+
+
+def _cast(x, kind: str, dtype: np.dtype):
+    if kind == "torch":
+        import torch
+
+        return x.to(getattr(torch, dtype.name))
+    if kind == "cuda":
+        from .backends.numba_cuda import device
+
+        return device.same_kind(x, device.converted(device_array(x), dtype))
+    return x.astype(dtype)
+
+
+def _cuda_view(x):
+    from .backends.numba_cuda import device
+
+    return device.same_kind(x, device_array(x))
+
+
+def _contiguous_cuda(x):
+    from .backends.numba_cuda import device
+
+    dev = device_array(x)
+    if dev.is_c_contiguous() or dev.ndim > 2:
+        return x
+    return device.same_kind(x, device.contiguous(dev))
+
+
+def _inside(x, low, high, low_open, high_open):
+    lo = (x > low) if low_open else (x >= low)
+    hi = (x < high) if high_open else (x <= high)
+    return lo & hi
+
+
+def _first_outside(x, low, high, low_open, high_open) -> int:
+    """Flat index of the first entry outside the interval (NaN always is), or -1."""
+    kind = array_kind(x)
+    if kind == "cuda":
+        from .backends.numba_cuda import device
+
+        return device.first_outside(x, low, high, low_open, high_open)
+    if kind == "torch":
+        if x.numel() == 0:
+            return -1
+        outside = ~_inside(x, low, high, low_open, high_open).reshape(-1)
+        if not bool(outside.any()):  # one host sync
+            return -1
+        return int(outside.nonzero()[0, 0])
+    arr = np.asarray(x)
+    if arr.size == 0:
+        return -1
+    with np.errstate(invalid="ignore"):
+        inside = _inside(arr, low, high, low_open, high_open)
+    if inside.all():
+        return -1
+    return int(np.flatnonzero(~inside.reshape(-1))[0])

@@ -1,0 +1,120 @@
+"""The backend contract, written down as ``typing.Protocol``s (docs/design.md section 6).
+
+A backend is a module under ``wsrbench.backends`` that the registry imports lazily. It provides
+
+- ``ALGORITHMS``: its table of prox algorithms, name -> implementation (the registry entry lists the
+  same names, without importing the module; a conformance test checks that they agree);
+- ``prox_rows`` (:class:`ProxRows`): the prox of every row of a 2-D array of its own kind;
+- ``from_numpy`` / ``to_numpy``: its array kind to and from NumPy, so that the registry-parametrised
+  tests and benchmarks can feed it;
+- optionally the operations of ``registry.OPERATIONS`` (projections, gates, soft sharing) with the
+  signatures of :class:`ProjectionOps`, :class:`GateOps` and :class:`SoftSharingOps`.
+
+Input checking is not a backend's job: ``wsrbench.checks`` has checked and converted the input
+(finite float32/float64, at most 2-D) before ``prox_rows`` is called. Counters are returned, never
+kept in module globals: per row in ``RowsResult.stats``, per call in ``RowsResult.counters``.
+
+The NumPy reference backend splits each algorithm further: a :class:`Partitioner` finds the
+clusters of one sorted, centred row, and the backend does the rest (``wsrbench.sorted_space``).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+
+class RowsResult(NamedTuple):
+    """What ``prox_rows`` returns for an (n, d) input.
+
+    Attributes
+    ----------
+    W : array
+        The prox of every row: X's shape, dtype and array kind (and device).
+    rounds : ndarray of int64, shape (n,)
+        The algorithm's own count of rounds or steps per row (docs/design.md section 2).
+    clusters : ndarray of int64, shape (n,)
+        Blocks of the isotonic fit per row (before L1).
+    stats : list of dict
+        Per row, algorithm-specific counters (possibly empty dicts).
+    depth : ndarray of int64, shape (n,), or None
+        Parallel depth per row, where the backend counts it.
+    counters : dict
+        Per call, cost counters (GPU backends: host synchronisations, ...); may be empty.
+    """
+
+    W: Any
+    rounds: np.ndarray
+    clusters: np.ndarray
+    stats: list
+    depth: np.ndarray | None = None
+    counters: dict = {}
+
+
+@runtime_checkable
+class ProxRows(Protocol):
+    def __call__(self, X: Any, lam: float, *, l1: float, rho: float,
+                 algorithm: str) -> RowsResult:
+        """Prox of every row of the 2-D float32/float64 array X (the backend's kind)."""
+
+
+class Partitioner(Protocol):
+    def __call__(self, xs: np.ndarray, lam: float) -> tuple[np.ndarray, int, dict]:
+        """(starts, rounds, stats) of the fit of y_k = xs_k + v_k; xs sorted, centred, float64.
+
+        starts: int64 start index of every cluster (starts[0] == 0, increasing); rounds: the
+        algorithm's rounds or steps; stats: a dict of counters.
+        """
+
+
+@runtime_checkable
+class ProxBackend(Protocol):
+    """What the registry needs of a backend module."""
+
+    ALGORITHMS: dict
+
+    def prox_rows(self, X: Any, lam: float, *, l1: float, rho: float,
+                  algorithm: str) -> RowsResult: ...
+
+    def from_numpy(self, a: np.ndarray) -> Any: ...
+
+    def to_numpy(self, a: Any) -> np.ndarray: ...
+
+
+class ProjectionOps(Protocol):
+    """``project_ties(w, inverse, counts)``: each weight to its group mean (inverse: group index
+    per weight, counts: group sizes); ``project_affine(w, V, b)``: w - V (V^T w - b)."""
+
+    def project_ties(self, w: Any, inverse: Any, counts: Any) -> Any: ...
+
+    def project_affine(self, w: Any, V: Any, b: Any) -> Any: ...
+
+
+class GateOps(Protocol):
+    """Hard Concrete gates (docs/design.md section 5.3), elementwise."""
+
+    def hard_concrete(self, log_alpha: Any, u: Any, beta: float, gamma: float,
+                      zeta: float) -> Any: ...
+
+    def hard_concrete_gate(self, log_alpha: Any, gamma: float, zeta: float) -> Any: ...
+
+    def hard_concrete_prob(self, log_alpha: Any, scale: float, offset: float) -> Any: ...
+
+
+class SoftSharingOps(Protocol):
+    """Gaussian-mixture soft sharing (docs/design.md section 5.4)."""
+
+    def soft_sharing_penalty(self, w: Any, pi: Any, mu: Any, sigma: Any) -> float: ...
+
+    def soft_sharing_grad(self, w: Any, pi: Any, mu: Any, sigma: Any) -> Any: ...
+
+    def quantize(self, w: Any, pi: Any, mu: Any, sigma: Any) -> Any: ...
+
+
+#: Operation name -> the Protocol whose method it is (registry.OPERATIONS is checked against it).
+OPERATION_PROTOCOLS = {
+    "project_ties": ProjectionOps, "project_affine": ProjectionOps,
+    "hard_concrete": GateOps, "hard_concrete_gate": GateOps, "hard_concrete_prob": GateOps,
+    "soft_sharing_penalty": SoftSharingOps, "soft_sharing_grad": SoftSharingOps,
+    "quantize": SoftSharingOps,
+}
