@@ -104,7 +104,7 @@ def test_benchtools_loads_by_path_without_wsrbench():
             "spec.loader.exec_module(m); import numpy as np; "
             "print(m.cap_for('numpy', 'pava', 'gaussian', 'cpu').max_d, m.device_of(np.zeros(2)), "
             "m.best_time(lambda: None, 2) >= 0, 'torch' in sys.modules, 'numba' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["100000", "cpu", "True", "False", "False"]

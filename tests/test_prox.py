@@ -56,13 +56,6 @@ def scale_of(x, lam, *more):
     return float(np.max(np.abs(x), initial=0.0) + lam + sum(np.max(np.abs(m), initial=0.0) for m in more))
 
 
-def objective(x, w, lam, l1=0.0):
-    """1/2 ||w - x||^2 + lam R(w) + l1 ||w||_1 in float64 (R from wsrbench.penalty)."""
-    w64 = np.asarray(w, dtype=np.float64)
-    return (0.5 * np.sum((w64 - np.asarray(x, dtype=np.float64)) ** 2)
-            + lam * float(wsrbench.penalty(w64)) + l1 * np.sum(np.abs(w64)))
-
-
 # -------------------------------------------------------------------------------- exactness
 
 @given_impl(data=st.data())
@@ -190,13 +183,13 @@ def test_perturbations_never_improve_the_objective(impl, data, seed):
     tol_w = value_tol(x.size, x.dtype, s)
     # |F(w) - F(w*)| <= (|grad| bound) * ||w - w*||_1 with |grad| <= 2s + 2 lam + l1 per entry.
     tol_f = x.size * tol_w * (4 * s + l1) + 8 * x.size * np.finfo(float).eps * s * s
-    base = objective(x, w, lam, l1)
+    base = properties.objective(x, w, lam, l1)
     for eps in [1e-2, 1e-5]:
         for _ in range(10):
             delta = rng.normal(size=x.size) * eps * s
             if rng.random() < 0.5:  # move a single weight: splits or shifts a cluster
                 delta[np.arange(x.size) != rng.integers(x.size)] = 0.0
-            gain = objective(x, w + delta, lam, l1) - base
+            gain = properties.objective(x, w + delta, lam, l1) - base
             assert gain >= 0.5 * np.sum(delta ** 2) * (1 - 1e-6) - tol_f
 
 

@@ -231,12 +231,13 @@ def check_invariances(fn, x, w, lam: float, tol: float, rng,
 # ---------------------------------------------------------------------------------------------
 # The objective
 
-def objective(x, w, lam: float) -> float:
-    """1/2 ||w - x||^2 + lam R(w) in float64."""
+def objective(x, w, lam: float, l1: float = 0.0) -> float:
+    """1/2 ||w - x||^2 + lam R(w) + l1 ||w||_1 in float64 (R from wsrbench.penalty)."""
     from .api import penalty
 
     x64, w64 = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
-    return 0.5 * float(np.sum((w64 - x64) ** 2)) + lam * float(penalty(w64))
+    f = 0.5 * float(np.sum((w64 - x64) ** 2)) + lam * float(penalty(w64))
+    return f + l1 * float(np.sum(np.abs(w64))) if l1 else f
 
 
 def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float) -> None:
