@@ -7,27 +7,17 @@ property holds and raises :class:`CheckFailure` (an ``AssertionError``, so pytes
 failed assertion) naming the check and what was wrong, with indices and values.
 
 Here prox(x) = argmin_w 1/2 ||w - x||^2 + lam R(w), R(w) = 1/(d-1) sum_{i<j} |w_i - w_j|
-(docs/design.md). Tolerances are derived, never guessed: :func:`value_tolerance` is how far two
-correct answers may differ in value units (each side rounds once to its dtype after float64 sums
-of at most d terms); callers pass the tolerance each check allows, so that a test and the
-validator can each state the bound they derive.
+(docs/design.md). Tolerances are derived, never guessed: ``wsrbench.numerics.value_tolerance`` is
+how far two correct answers may differ in value units (each side rounds once to its dtype after
+float64 sums of at most d terms); callers pass the tolerance each check allows, so that a test and
+the validator can each state the bound they derive.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .certificate import certify
-from .sorted_space import shift_sum
-
-EPS64 = float(np.finfo(np.float64).eps)
-
-try:
-    from .numerics import value_tolerance
-except ImportError:  # TODO(issue 9): numerics.value_tolerance
-    def value_tolerance(d: int, dtype, scale: float) -> float:
-        """scale (2 eps(dtype) + 4 (d+1) eps_64): how far two correct answers may differ."""
-        eps = float(np.finfo(np.dtype(dtype)).eps)
-        return scale * (2.0 * eps + 4.0 * (d + 1) * EPS64)
+from .numerics import EPS64, shift_sum
 
 
 class CheckFailure(AssertionError):
