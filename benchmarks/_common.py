@@ -1,75 +1,49 @@
-"""Shared by the asv suites: the size grid, the explicit cap table, inputs and device handling.
+"""Shared by the asv suites: the size grid, inputs and backend handling.
 
-Only stable public names of wsrbench are used here (registry, cases, prox_info), because asv runs
-this directory's benchmarks against older commits of the package too.
+The cap table, device handling (``device_of``, ``sync``, ``simulated``) and timing live in
+``wsrbench/benchtools.py``, shared with ``wsrbench compare``. asv runs this directory's benchmarks
+against older commits of the package too, whose installed ``wsrbench`` may lack ``benchtools`` (or
+hold an older table); so it is loaded here BY FILE PATH from the checkout this directory belongs to
+(``importlib.util.spec_from_file_location`` on ``<repo>/wsrbench/benchtools.py``), and every commit
+is benchmarked under the same caps. ``benchtools`` imports nothing from wsrbench for that reason.
+Only if that file is missing (this directory copied elsewhere) is the installed module used.
+Otherwise only stable public names of wsrbench are used here (registry, cases, prox_info).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 import tempfile
-from dataclasses import dataclass
 
 import numpy as np
 
 from wsrbench import cases, registry
 
+
+def _load_benchtools():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "wsrbench",
+                        "benchtools.py")
+    if not os.path.isfile(path):
+        from wsrbench import benchtools
+        return benchtools
+    name = "_wsrbench_checkout_benchtools"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # before exec: dataclasses look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+benchtools = _load_benchtools()
+Cap, CAPS, cap_for = benchtools.Cap, benchtools.CAPS, benchtools.cap_for
+device_of, sync, simulated = benchtools.device_of, benchtools.sync, benchtools.simulated
+
 SIZES = [1_000, 10_000, 100_000, 1_000_000, 10_000_000]
 SEED = 0  # fixed: same input on every machine and every commit
-
-
-@dataclass(frozen=True)
-class Cap:
-    """Benchmark (backend, algorithm, family) only up to ``max_d``; "*" matches anything.
-
-    ``device`` "cpu" limits the cap to runs whose arrays live in host memory (a GPU run of the
-    same backend is not capped).
-    """
-    backend: str
-    algorithm: str
-    family: str
-    max_d: int
-    reason: str
-    device: str = "*"
-
-
-_QUADRATIC_END = ("gaussian", "uniform", "heavy_tailed", "trained_layer", "worst_end_collisions")
-
-# The cap table: every slow pair is listed here with its reason; nothing is dropped silently.
-# Figures are single calls on a 2-core laptop-class CPU.
-CAPS = [
-    Cap("numpy", "*", "*", 1_000_000,
-        "the NumPy reference is for reading, not speed: PAVA is a Python loop and the parallel "
-        "algorithms allocate per round (1-5 s at d=1e6, 10-80 s at 1e7)"),
-    Cap("torch", "*", "*", 100_000,
-        "torch on CPU runs the GPU-shaped algorithms as many small kernels (1-10 s at d=1e6, "
-        "up to 220 s at 1e7); on a GPU it is not capped", device="cpu"),
-    *[Cap("*", "end_collisions", f, 10_000,
-          "about d clusters, one O(d) scan each: Theta(d^2) work (15 s in numba, 35-56 s in the "
-          "reference at d=1e5)") for f in _QUADRATIC_END],
-    Cap("*", "end_collisions", "nearly_sorted", 100_000,
-        "about d/18 clusters, one O(d) scan each: Theta(d^2) work (112 s in numba at d=1e6)"),
-    Cap("*", "imminent_collisions", "worst_imminent_collisions", 10_000,
-        "its worst case: d - m rounds of O(d) work (13 s in numba, 70 s in the reference at 1e5)"),
-    Cap("*", "imminent_collisions", "worst_pava", 10_000,
-        "the cascade with m = d/2: d/2 rounds of O(d) work (4 s in numba at 1e5)"),
-    Cap("*", "imminent_collisions", "nearly_sorted", 100_000,
-        "about d/17 rounds of O(d) work (32 s in numba, 74 s in the reference at d=1e6)"),
-    Cap("*", "imminent_collisions", "gaussian_collapse", 1_000_000,
-        "about d^0.95 rounds near the collapsing lam (40 s in numba at d=1e7)"),
-]
-
-
-def _match(pattern: str, value: str) -> bool:
-    return pattern == "*" or pattern == value
-
-
-def cap_for(backend: str, algorithm: str, family: str, device: str) -> Cap | None:
-    """The tightest cap that applies on ``device`` ("cpu", "gpu"; "any": device-independent caps
-    only), or None."""
-    hits = [c for c in CAPS if _match(c.backend, backend) and _match(c.algorithm, algorithm)
-            and _match(c.family, family) and (c.device == "*" or c.device == device)]
-    return min(hits, key=lambda c: c.max_d) if hits else None
 
 
 # Availability is probed once, when asv's forkserver imports the suites; every forked benchmark
@@ -149,28 +123,6 @@ def make_input(family: str, d: int, dtype=np.float64):
     except OSError:
         pass  # a read-only temp dir only costs speed
     return x, lam
-
-
-def simulated(mod) -> bool:
-    """True when a backend module runs in a simulator (it sets SIMULATOR, e.g. the CUDA simulator)."""
-    return bool(getattr(mod, "SIMULATOR", False))
-
-
-def device_of(arr) -> str:
-    """'gpu' for CUDA arrays and CUDA torch tensors, else 'cpu'."""
-    if registry.array_kind(arr) == "cuda" or getattr(arr, "is_cuda", False):
-        return "gpu"
-    return "cpu"
-
-
-def sync(arr) -> None:
-    """Wait for queued GPU work so that a timing covers it (no-op on the CPU)."""
-    if getattr(arr, "is_cuda", False):
-        import torch
-        torch.cuda.synchronize(arr.device)
-    elif registry.array_kind(arr) == "cuda":
-        from numba import cuda
-        cuda.synchronize()
 
 
 def prepare(backend: str, algorithm: str, family: str, d: int, dtype=np.float64):

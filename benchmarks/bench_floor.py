@@ -1,4 +1,4 @@
-"""The floor every prox is measured against: one sort of the same input (DESIGN.md section 5).
+"""The floor every prox is measured against: one sort of the same input (docs/design.md).
 
 ``np.argsort`` on the CPU; ``torch.sort`` on a CUDA device (skipped cleanly without torch or a
 GPU) and on the CPU (the floor of the torch backend's CPU runs). Same families, sizes and seeds as
@@ -10,7 +10,7 @@ import numpy as np
 
 from wsrbench import cases
 
-from ._common import SIZES, make_input
+from ._common import SIZES, make_input, sync
 
 
 class NumpyArgsort:
@@ -44,12 +44,8 @@ class TorchSort:
         x, _ = make_input(family, d)
         self.x = torch.tensor(x, device=device)
         torch.sort(self.x[:16])  # initialise the device / kernels before timing
-        self._sync()
-
-    def _sync(self):
-        if self.x.is_cuda:
-            self.torch.cuda.synchronize(self.x.device)
+        sync(self.x)
 
     def time_sort(self, device, family, d):
         self.torch.sort(self.x, stable=True)
-        self._sync()
+        sync(self.x)

@@ -14,27 +14,28 @@ prints the median wall time of a prox call (data already on the device, warm: JI
 cached allocator primed), the median time of ``torch.sort(x, dim=-1, stable=True)`` on the same
 tensor (the floor: every algorithm sorts once), their ratio, rounds and clusters, and the
 maximum deviation from the CPU answer (pava in float64 on the float32 input). The device name
-is printed first: absolute times mean nothing without it (DESIGN.md 5).
+is printed first: absolute times mean nothing without it (docs/design.md).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
-import time
 
 import numpy as np
 
+from wsrbench.benchtools import time_calls
+
 
 def _timeit(fn, sync, repeat):
-    fn()  # warm up (JIT, allocator)
-    sync()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+    """Median seconds of ``repeat`` calls of fn() + sync(), after one untimed warm-up (JIT,
+    allocator)."""
+    def run():
         fn()
         sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+
+    run()
+    return statistics.median(time_calls(run, repeat, budget=math.inf))
 
 
 def main(argv=None):

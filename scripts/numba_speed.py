@@ -27,20 +27,12 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
+from wsrbench.benchtools import interleaved_times
 
 
 def _median_ratio(f, g, runs):
     """median(time f) / median(time g), interleaved, after one warm-up call of each."""
-    f()
-    g()
-    tf, tg = [], []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        tf.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        g()
-        tg.append(time.perf_counter() - t)
+    tf, tg = interleaved_times(f, g, runs)
     return float(np.median(tf) / np.median(tg)), float(np.median(tf)), float(np.median(tg))
 
 

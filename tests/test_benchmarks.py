@@ -81,6 +81,35 @@ def test_cap_table_names_known_things_and_skips_with_reason():
                        "gaussian", 1_000)
 
 
+def test_cap_table_is_the_one_in_benchtools():
+    from dataclasses import astuple
+
+    from wsrbench import benchtools
+
+    # same entries; loaded by path, so the Cap class is another module's
+    assert [astuple(c) for c in common.CAPS] == [astuple(c) for c in benchtools.CAPS]
+    assert os.path.samefile(common.benchtools.__file__, benchtools.__file__)
+
+
+def test_benchtools_loads_by_path_without_wsrbench():
+    """asv runs these suites against older commits whose wsrbench lacks benchtools: the file must
+    load by path with wsrbench not importable at all, and _common must load it from the checkout."""
+    import subprocess
+    import sys
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
+    code = ("import sys, importlib.util; sys.modules['wsrbench'] = None; "
+            "spec = importlib.util.spec_from_file_location('bt', 'wsrbench/benchtools.py'); "
+            "m = importlib.util.module_from_spec(spec); sys.modules['bt'] = m; "
+            "spec.loader.exec_module(m); import numpy as np; "
+            "print(m.cap_for('numpy', 'pava', 'gaussian', 'cpu').max_d, m.device_of(np.zeros(2)), "
+            "m.best_time(lambda: None, 2) >= 0, 'torch' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["100000", "cpu", "True", "False", "False"]
+
+
 def test_input_cache_round_trips(tmp_path, monkeypatch):
     import numpy as np
 

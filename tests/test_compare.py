@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from wsrbench import cases, compare, registry
+from wsrbench import benchtools, cases, compare, registry
+from wsrbench.cli import compare as cli_compare
 
 
 def _args(tmp_path, **kw):
     p = argparse.ArgumentParser()
-    compare.add_arguments(p)
+    cli_compare.add_arguments(p)
     ns = p.parse_args([])
     ns.out = str(tmp_path / "out")
     ns.no_progress = True
@@ -44,12 +45,12 @@ def test_parse_sizes_and_families():
         compare.resolve_families("nope", [])
 
 
-def test_caps_name_known_algorithms_and_families():
-    algs = {a.name for a in registry.algorithms()}
-    for c in compare.CAPS:
-        assert c.algorithm == "*" or c.algorithm in algs
-        assert c.family == "*" or c.family in cases.names()
-        assert c.reason
+def test_caps_are_the_shared_table():
+    # one table, shared with the asv suite (its entries are checked in tests/test_benchmarks.py)
+    assert compare.CAPS is benchtools.CAPS
+    cap = compare.cap_for("torch", "pava", "gaussian", "cpu")
+    assert cap.max_d == 100_000 and compare.cap_for("torch", "pava", "gaussian", "gpu") is None
+    assert compare.cap_for("numba", "end_collisions", "gaussian", "any").max_d == 10_000
 
 
 def test_plan_lists_what_it_caps():
@@ -73,7 +74,7 @@ def test_measure_certifies_and_times():
 def test_run_writes_table_csv_json(tmp_path, capsys):
     args = _args(tmp_path, backends="numpy", algorithms="pava,search_collisions",
                  families="gaussian,worst_pava", sizes="200,2000", repeats=1, no_plot=True)
-    assert compare.run(args) == 0
+    assert cli_compare.run(args) == 0
     out = capsys.readouterr().out
     assert "| numpy | pava | gaussian |" in out and "p = " in out and "x floor" in out
     d = tmp_path / "out"
@@ -89,19 +90,19 @@ def test_run_plots_when_matplotlib_is_installed(tmp_path):
     pytest.importorskip("matplotlib")
     args = _args(tmp_path, backends="numpy", algorithms="pava", families="gaussian,all_equal",
                  sizes="100,1000", repeats=1)
-    assert compare.run(args) == 0
+    assert cli_compare.run(args) == 0
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 1000
 
 
 def test_run_prints_caps_and_rejects_unknown_names(tmp_path, capsys):
     args = _args(tmp_path, backends="numpy", algorithms="end_collisions",
                  families="worst_end_collisions", sizes="1e3,1e5", repeats=1, no_plot=True)
-    assert compare.run(args) == 0
+    assert cli_compare.run(args) == 0
     assert "d <= 10000" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown backend"):
-        compare.run(_args(tmp_path, backends="nope"))
+        cli_compare.run(_args(tmp_path, backends="nope"))
     with pytest.raises(ValueError, match="unknown algorithm"):
-        compare.run(_args(tmp_path, algorithms="nope"))
+        cli_compare.run(_args(tmp_path, algorithms="nope"))
 
 
 def test_failed_certificate_is_reported(tmp_path, capsys, monkeypatch):
@@ -116,7 +117,7 @@ def test_failed_certificate_is_reported(tmp_path, capsys, monkeypatch):
     try:
         args = _args(tmp_path, backends="numpy", algorithms="no_merge", families="gaussian",
                      sizes="100", repeats=1, no_plot=True)
-        assert compare.run(args) == 1
+        assert cli_compare.run(args) == 1
         assert "FAILED: numpy/no_merge/gaussian/d=100" in capsys.readouterr().out
     finally:
         plugins.unregister("no_merge")
@@ -143,3 +144,17 @@ def test_simulated_backends_run_only_their_test_sizes():
     plan = compare.make_plan([b], [alg], ["gaussian"], [8, 100_000])
     assert plan.cells == [(b, alg, "gaussian", 8)]
     assert plan.capped[0][3] == [100_000] and "simulator" in plan.capped[0][4].reason
+
+
+def test_moved_names_still_import_with_a_deprecation_warning():
+    from wsrbench import report, validate
+    from wsrbench.cli import validate as cli_validate
+
+    with pytest.warns(DeprecationWarning, match="wsrbench.cli.compare.run"):
+        assert compare.run is cli_compare.run
+    with pytest.warns(DeprecationWarning, match="wsrbench.report.markdown_table"):
+        assert compare.markdown_table is report.markdown_table
+    with pytest.warns(DeprecationWarning, match="wsrbench.cli.validate.add_arguments"):
+        assert validate.add_arguments is cli_validate.add_arguments
+    with pytest.raises(AttributeError):
+        compare.no_such_name  # noqa: B018

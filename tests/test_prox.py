@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy.optimize import isotonic_regression
 
 import wsrbench
-from wsrbench import cases
+from wsrbench import cases, properties
 
 from .conftest import given_impl, value_tol
 
@@ -56,23 +56,15 @@ def scale_of(x, lam, *more):
     return float(np.max(np.abs(x), initial=0.0) + lam + sum(np.max(np.abs(m), initial=0.0) for m in more))
 
 
-def objective(x, w, lam, l1=0.0):
-    """1/2 ||w - x||^2 + lam R(w) + l1 ||w||_1 in float64 (R from wsrbench.penalty)."""
-    w64 = np.asarray(w, dtype=np.float64)
-    return (0.5 * np.sum((w64 - np.asarray(x, dtype=np.float64)) ** 2)
-            + lam * float(wsrbench.penalty(w64)) + l1 * np.sum(np.abs(w64)))
-
-
 # -------------------------------------------------------------------------------- exactness
 
 @given_impl(data=st.data())
 def test_matches_scipy_oracle(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, lam)
-    assert w.dtype == x.dtype and w.shape == x.shape
-    ref = oracle(x, lam)
+    properties.check_output(x, w)
     tol = value_tol(x.size, x.dtype, scale_of(x, lam))
-    np.testing.assert_allclose(w, ref, rtol=0, atol=tol)
+    properties.check_reference(w, oracle(x, lam), tol, what="SciPy's isotonic regression")
 
 
 @given_impl(data=st.data())
@@ -80,8 +72,7 @@ def test_certificate_accepts(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     l1 = data.draw(st.sampled_from([0.0, 0.0, 0.1, 10.0])) * scale_of(x, 0.0)
     w = impl.prox(x, lam, l1=l1)
-    cert = wsrbench.certify(x, w, lam, l1=l1)
-    assert cert.ok, cert.message
+    properties.check_certificate(x, w, lam, l1=l1)
 
 
 @pytest.mark.parametrize("family", cases.names())
@@ -90,10 +81,9 @@ def test_families_certified_and_agree_with_reference(impl, family, dtype):
     d = impl.cap(300)
     x, lam = cases.make(family, d, seed=1, dtype=dtype)
     w, info = impl.run(x, lam)
-    cert = wsrbench.certify(x, w, lam)
-    assert cert.ok, cert.message
+    properties.check_certificate(x, w, lam)
     ref, ref_info = wsrbench.prox_info(x, lam, algorithm=impl.algorithm, backend="numpy")
-    np.testing.assert_allclose(w, ref, rtol=0, atol=value_tol(d, dtype, scale_of(x, lam)))
+    properties.check_reference(w, ref, value_tol(d, dtype, scale_of(x, lam)))
     if family != "nearly_sorted":  # its noise sits at rounding level of its ties
         assert info.clusters == ref_info.clusters
         assert info.rounds == ref_info.rounds
@@ -121,24 +111,19 @@ def test_d2_closed_form(impl):
 @given_impl(data=st.data())
 def test_order_ties_and_mean(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
-    w = impl.prox(x, lam).astype(np.float64)
+    w = impl.prox(x, lam)
     tol = value_tol(x.size, x.dtype, scale_of(x, lam))
-    order = np.argsort(x, kind="stable")
-    assert np.all(np.diff(w[order]) >= -tol), "order of x not kept"
-    for v in np.unique(x):
-        tied = w[x == v]
-        assert np.ptp(tied) <= tol, "equal inputs got different outputs"
-    if x.size:
-        assert abs(w.mean() - x.astype(np.float64).mean()) <= tol
+    properties.check_order(x, w, tol)
+    properties.check_ties(x, w)  # bitwise: a cluster has one value
+    properties.check_mean(x, w, tol)
 
 
 @given_impl(data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
 def test_translation(impl, data, shift):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
     w = impl.prox(x, lam)
-    w_shifted = impl.prox(x + shift, lam)
     tol = value_tol(x.size, x.dtype, scale_of(x, lam) + abs(shift))
-    np.testing.assert_allclose(w_shifted, w + shift, rtol=0, atol=2 * tol)
+    properties.check_translation(impl.prox, x, w, lam, shift, 2 * tol, label=repr(impl))
 
 
 @given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
@@ -146,9 +131,8 @@ def test_permutation_equivariance(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     p = np.random.default_rng(seed).permutation(x.size)
     w = impl.prox(x, lam)
-    w_p = impl.prox(x[p], lam)
     tol = value_tol(x.size, x.dtype, scale_of(x, lam))
-    np.testing.assert_allclose(w_p, w[p], rtol=0, atol=tol)
+    properties.check_permutation(impl.prox, x, w, lam, tol, p, label=repr(impl))
 
 
 @given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
@@ -199,13 +183,13 @@ def test_perturbations_never_improve_the_objective(impl, data, seed):
     tol_w = value_tol(x.size, x.dtype, s)
     # |F(w) - F(w*)| <= (|grad| bound) * ||w - w*||_1 with |grad| <= 2s + 2 lam + l1 per entry.
     tol_f = x.size * tol_w * (4 * s + l1) + 8 * x.size * np.finfo(float).eps * s * s
-    base = objective(x, w, lam, l1)
+    base = properties.objective(x, w, lam, l1)
     for eps in [1e-2, 1e-5]:
         for _ in range(10):
             delta = rng.normal(size=x.size) * eps * s
             if rng.random() < 0.5:  # move a single weight: splits or shifts a cluster
                 delta[np.arange(x.size) != rng.integers(x.size)] = 0.0
-            gain = objective(x, w + delta, lam, l1) - base
+            gain = properties.objective(x, w + delta, lam, l1) - base
             assert gain >= 0.5 * np.sum(delta ** 2) * (1 - 1e-6) - tol_f
 
 

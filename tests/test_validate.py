@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wsrbench import validate
+from wsrbench import properties, validate
 
 from . import _candidates as C
 
@@ -56,8 +56,8 @@ def test_structure_check_rejects_a_split_cluster():
     w = ref.copy()
     w[0] = np.nextafter(w[0], 2.0)  # one ulp: within value tolerance, but splits the cluster
     tol, _, _ = validate._tol(x, ref, 4)
-    with pytest.raises(validate.Failure) as exc:
-        validate._check_structure(x, w, ref, lam, tol)
+    with pytest.raises(properties.CheckFailure) as exc:
+        properties.check_structure(x, w, ref, lam, tol)
     assert exc.value.check == "structure"
 
 
@@ -66,16 +66,16 @@ def test_ties_check_rejects_unequal_outputs_for_equal_inputs():
     ref = C.correct(x, 0.0)
     w = ref.copy()
     w[1] = np.nextafter(w[1], 0.0)
-    with pytest.raises(validate.Failure) as exc:
-        validate._check_structure(x, w, ref, 0.0, 1e-12)
+    with pytest.raises(properties.CheckFailure) as exc:
+        properties.check_structure(x, w, ref, 0.0, 1e-12)
     assert exc.value.check == "ties"
 
 
 def test_perturbation_detects_a_non_minimiser():
     x, lam = np.array([0.0, 1.0, 3.0]), 0.5
     w = C.correct(x, lam) + np.array([0.0, 1e-3, 0.0])
-    with pytest.raises(validate.Failure) as exc:
-        validate._check_perturbation(x, w, lam, np.random.default_rng(0), 6.0, 2.2e-16)
+    with pytest.raises(properties.CheckFailure) as exc:
+        properties.check_perturbation(x, w, lam, np.random.default_rng(0), 6.0, 2.2e-16)
     assert exc.value.check == "perturbation"
 
 

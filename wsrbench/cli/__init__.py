@@ -7,7 +7,8 @@ Subcommands:
   compare    time algorithms x backends x families x sizes against the sort floor
   validate   run the exactness battery on a candidate prox MODULE:FUNCTION
 
-Each larger subcommand lives in its own module exposing ``add_arguments(parser)`` and
+Each larger subcommand lives in its own module of this package (``wsrbench.cli.compare``,
+``wsrbench.cli.validate``) exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them up.
 """
 from __future__ import annotations
@@ -21,13 +22,13 @@ import numpy as np
 
 # name -> (module, one-line help); modules are imported only when their subcommand runs
 _EXTERNAL = {
-    "compare": ("wsrbench.compare", "time algorithms x backends x families x sizes against the sort floor"),
-    "validate": ("wsrbench.validate", "check a candidate prox MODULE:FUNCTION for exactness and scaling"),
+    "compare": ("wsrbench.cli.compare", "time algorithms x backends x families x sizes against the sort floor"),
+    "validate": ("wsrbench.cli.validate", "check a candidate prox MODULE:FUNCTION for exactness and scaling"),
 }
 
 
 def _cmd_cases(args) -> int:
-    from . import cases
+    from .. import cases
 
     if args.family:
         x, lam = cases.make(args.family, args.d, seed=args.seed, dtype=np.dtype(args.dtype))
@@ -47,7 +48,7 @@ def _cmd_cases(args) -> int:
 
 
 def _cmd_backends(args) -> int:
-    from .registry import algorithms, backends
+    from ..registry import algorithms, backends
 
     print("backends:")
     for b in backends():
@@ -61,9 +62,9 @@ def _cmd_backends(args) -> int:
 
 
 def _cmd_prox(args) -> int:
-    from . import cases
-    from .api import prox_info
-    from .certificate import certify
+    from .. import cases
+    from ..api import prox_info
+    from ..certificate import certify
 
     if (args.input is None) == (args.family is None):
         print("wsrbench prox: give either an input .npy file or --family NAME", file=sys.stderr)
@@ -104,7 +105,7 @@ def _summary(v) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cases
+    from .. import cases
 
     p = argparse.ArgumentParser(
         prog="wsrbench",

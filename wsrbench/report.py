@@ -1,0 +1,170 @@
+"""What ``wsrbench compare`` writes: the markdown table, CSV, JSON and the scaling plot.
+
+Input: the records of :func:`wsrbench.compare.measure`, their :func:`wsrbench.compare.summarize`
+rows and the :class:`wsrbench.compare.Plan` (for the caps that removed sizes). Files written to
+the output directory: results.md (the table), results.csv and results.json (raw figures, one
+record per measurement) and scaling.png (log-log time vs d, one panel per family, floor drawn
+dashed; needs matplotlib: pip install "wsrbench[bench]").
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from dataclasses import asdict
+
+import numpy as np
+
+from .benchtools import fmt_d, fmt_time
+from .compare import Record
+
+
+def markdown_table(summary, sizes) -> str:
+    head = (["backend", "algorithm", "family"] + [f"d={fmt_d(d)}" for d in sizes]
+            + ["exponent", "x floor (largest d)", "certified"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary:
+        cells = []
+        for d in sizes:
+            v = s["times"].get(d)
+            cells.append("capped" if v is None else (v.upper() if isinstance(v, str) else fmt_time(v)))
+        p = s["exponent"]
+        ratio = s["ratio_to_floor"]
+        ratio_s = f"{ratio:.3g} (d={fmt_d(s['ratio_d'])})" if np.isfinite(ratio) else "-"
+        family = s["family"] + (" (worst)" if s["kind"] == "worst" else "")
+        lines.append("| " + " | ".join([s["backend"], s["algorithm"], family] + cells
+                                        + [f"{p:.2f}" if np.isfinite(p) else "-", ratio_s,
+                                           "yes" if s["certified"] else "NO"]) + " |")
+    return "\n".join(lines)
+
+
+def floor_rows(records) -> list[tuple]:
+    seen = {}
+    for r in records:
+        if np.isfinite(r.floor_seconds):
+            seen[(r.family, r.d, r.floor)] = r.floor_seconds
+    return sorted((f, d, name, t) for (f, d, name), t in seen.items())
+
+
+def caps_applied(plan) -> list[tuple]:
+    """Each cap that removed something, once, with the number of combinations it capped."""
+    counts: dict = {}
+    for _, _, _, _, c in plan.capped:
+        counts[c] = counts.get(c, 0) + 1
+    return list(counts.items())
+
+
+def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    table = markdown_table(summary, sizes)
+    md = ["# wsrbench compare", "", f"`{meta['command']}`", "",
+          f"{meta['machine']}; dtype {meta['dtype']}; min of up to {meta['repeats']} calls after "
+          f"a warm-up; floor: np.argsort of the same input (torch.sort for GPU backends).", "",
+          table, ""]
+    if plan.capped:
+        md += ["Caps (backend/algorithm/family: sizes above the cap are not run):", ""]
+        md += [f"- {c.backend}/{c.algorithm}/{c.family}{' on CPU' if c.device == 'cpu' else ''}: "
+               f"d <= {c.max_d} ({n} combinations): {c.reason}" for c, n in caps_applied(plan)]
+        md.append("")
+    fails = [r for r in records if r.status != "ok"]
+    if fails:
+        md += ["Failures:", ""] + [f"- {r.backend} / {r.algorithm} / {r.family} / d={r.d}: "
+                                   f"{r.status}: {r.message}" for r in fails] + [""]
+    path = os.path.join(out_dir, "results.md")
+    with open(path, "w") as fh:
+        fh.write("\n".join(md))
+    written.append(path)
+
+    path = os.path.join(out_dir, "results.csv")
+    with open(path, "w", newline="") as fh:
+        names = list(asdict(records[0]).keys()) if records else list(Record.__dataclass_fields__)
+        wr = csv.DictWriter(fh, fieldnames=names)
+        wr.writeheader()
+        for r in records:
+            wr.writerow(asdict(r))
+    written.append(path)
+
+    path = os.path.join(out_dir, "results.json")
+    with open(path, "w") as fh:
+        json.dump({"meta": meta, "records": [asdict(r) for r in records],
+                   "summary": [{**s, "times": {str(k): v for k, v in s["times"].items()}}
+                               for s in summary],
+                   "caps": [{"backend": b, "algorithm": a, "family": f, "not_run": over,
+                             "max_d": c.max_d, "reason": c.reason}
+                            for b, a, f, over, c in plan.capped]},
+                  fh, indent=1, default=_json_default)
+    written.append(path)
+
+    if plot:
+        path = os.path.join(out_dir, "scaling.png")
+        if plot_scaling(records, path):
+            written.append(path)
+    return written
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return str(o)
+
+
+def plot_scaling(records, path) -> bool:
+    """Log-log time vs d, one panel per family, one line per (backend, algorithm), floor dashed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("compare: matplotlib is not installed, no plot (pip install \"wsrbench[bench]\")",
+              file=sys.stderr)
+        return False
+    families = list(dict.fromkeys(r.family for r in records))
+    if not families:
+        return False
+    ncol = min(3, len(families))
+    nrow = math.ceil(len(families) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 3.8 * nrow), squeeze=False)
+    pairs = list(dict.fromkeys((r.backend, r.algorithm) for r in records))
+    # colour = algorithm, marker and line style = backend: comparable at a glance both ways
+    algs = list(dict.fromkeys(a for _, a in pairs))
+    bes = list(dict.fromkeys(b for b, _ in pairs))
+    color = {a: plt.cm.tab10(i % 10) for i, a in enumerate(algs)}
+    style = {b: ("os^vD<>px*"[i % 10], ("-", "-.", ":", (0, (5, 1)))[i % 4]) for i, b in enumerate(bes)}
+    for ax, fam in zip(axes.flat, families):
+        for b, a in pairs:
+            rs = sorted((r for r in records if r.family == fam and r.backend == b
+                         and r.algorithm == a and r.status == "ok"), key=lambda r: r.d)
+            if rs:
+                ax.plot([r.d for r in rs], [r.seconds for r in rs], marker=style[b][0],
+                        ls=style[b][1], color=color[a], label=f"{b}/{a}", ms=4)
+        for name in sorted({r.floor for r in records if r.family == fam and r.floor}):
+            fl = sorted({(r.d, r.floor_seconds) for r in records
+                         if r.family == fam and r.floor == name and np.isfinite(r.floor_seconds)})
+            ax.plot([d for d, _ in fl], [t for _, t in fl], color="k", ls="--", lw=2.0,
+                    label=f"floor: {name}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(fam)
+        ax.set_xlabel("d")
+        ax.set_ylabel("seconds")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(families):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in list(axes.flat)[1:len(families)]:
+        h, l = ax.get_legend_handles_labels()
+        for hh, ll in zip(h, l):
+            if ll not in labels:
+                handles.append(hh)
+                labels.append(ll)
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
