@@ -2,7 +2,7 @@
 
 Each test takes the ``impl`` fixture (tests/conftest.py), so a newly registered backend or algorithm
 is covered without writing a test. Expected values come from outside oracles (SciPy's isotonic
-regression, a brute-force enumeration) or from properties of the map (DESIGN.md 2.1), never from
+regression, a brute-force enumeration) or from properties of the map (docs/design.md section 1), never from
 numbers copied out of a previous run.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Projections onto parameter-sharing constraints, numba-cuda kernels (DESIGN.md 2.3).
+"""Projections onto parameter-sharing constraints, numba-cuda kernels (docs/design.md section 5.1).
 
 Same contract as ``wsrbench.backends.numpy.projection`` with device arrays. Ties: float64 group sums
 by atomic adds (one per weight), then a gather of sum / count per weight. Affine: V^T w by one block

@@ -1,4 +1,4 @@
-"""Projections onto parameter-sharing constraints, NumPy reference (DESIGN.md 2.3).
+"""Projections onto parameter-sharing constraints, NumPy reference (docs/design.md section 5.1).
 
 Both operations take flat (1-D, contiguous) float32/float64 arrays already validated by
 ``wsrbench.projection``; sums are accumulated in float64 and the result is rounded once to w's dtype.
