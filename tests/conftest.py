@@ -20,7 +20,7 @@ from wsrbench.numerics import value_tolerance  # noqa: E402
 # The coverage job (.ci/coverage.sh) runs the Numba kernels as Python; a few compiler-level
 # primitives need Python twins there (see tests/_nojit.py).
 if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
-    from ._nojit import install as _install_nojit  # noqa: E402
+    from ._nojit import install as _install_nojit
 
     _install_nojit()
 
