@@ -6,8 +6,8 @@ Python body, because they only exist inside the compiler:
 
 * ``@intrinsic`` bit casts (``sort.f64_bits``, ``bits_f64``, ``f32_bits``, ``bits_f32``): LLVM
   bitcasts. Their twin is a NumPy ``view`` of the same bits, which is the same operation.
-* ``@overload`` dispatch on a dtype (``_core.src_value``, ``src_index``, ``sort.sort_records``): the stubs
-  raise by design. Their twin asks the overload itself for its implementation with
+* ``@overload`` dispatch on a dtype (``_core.src_value``, ``src_index``, ``sort.sort_records``):
+  the stubs raise by design. Their twin asks the overload itself for its implementation with
   ``numba.typeof`` of the arguments, so the branch that runs is the one the compiler would pick.
 
 :func:`install` replaces every module-level reference to those objects in the imported
