@@ -17,6 +17,13 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from wsrbench import registry  # noqa: E402
 from wsrbench.numerics import value_tolerance  # noqa: E402
 
+# The coverage job (.ci/coverage.sh) runs the Numba kernels as Python; a few compiler-level
+# primitives need Python twins there (see tests/_nojit.py).
+if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+    from ._nojit import install as _install_nojit
+
+    _install_nojit()
+
 settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

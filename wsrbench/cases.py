@@ -4,18 +4,18 @@ Typical families model what the prox meets in training; worst-case families driv
 its worst case and say so in ``Family.worst_for``. Every family is deterministic given (d, seed,
 dtype) and returns x of the requested dtype (a float, never mutated later) and lam as a float.
 
-The cascade behind the worst cases (see DESIGN.md 2.2 and ``cascade_mass``): in y-space an
-increasing arithmetic progression of step e below a heavy cluster of m tied inputs. The heavy cluster
-swallows exactly one neighbour per round of ``imminent_collisions`` (d - m rounds in all) as long as
-its momentum m * (its drop below the progression) exceeds e times the progression's extent. One
-dropping particle (m = 1) needs lam/e ~ d^3, which float64 holds up to d of about 1e5 only; a heavier
-cluster needs only d^3/m^2, so choosing the lightest m the dtype can represent keeps Theta(d) rounds
-(d - m of them) far beyond that.
+The cascade behind the worst cases (docs/design.md sections 2.3 and 3.5, and ``cascade_mass``):
+in y-space an increasing arithmetic progression of step e below a heavy cluster of m tied inputs.
+The heavy cluster swallows exactly one neighbour per round of ``imminent_collisions`` (d - m rounds
+in all) as long as its momentum m * (its drop below the progression) exceeds e times the
+progression's extent. One dropping particle (m = 1) needs lam/e ~ d^3, which float64 holds up to d
+of about 1e5 only; a heavier cluster needs only d^3/m^2, so choosing the lightest m the dtype can
+represent keeps Theta(d) rounds (d - m of them) far beyond that.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -26,6 +26,21 @@ CASCADE_ULPS = 16.0
 
 @dataclass(frozen=True)
 class Family:
+    """One input family of :func:`make`.
+
+    Attributes
+    ----------
+    name : str
+        The name ``make`` takes.
+    kind : str
+        "typical" (what the prox meets in training) or "worst" (drives one algorithm to its worst
+        case).
+    description : str
+        One line: the distribution and lam, and for a worst case the mechanism.
+    worst_for : str or None
+        The algorithm this family is the worst case of (a registered algorithm name).
+    """
+
     name: str
     kind: str  # "typical" or "worst"
     description: str
@@ -44,19 +59,63 @@ def _family(name, kind, description, worst_for=None):
 
 
 def families(kind: str | None = None) -> list[Family]:
-    """All families (or only "typical" / "worst" ones), in a stable order."""
+    """The registered input families, in a stable order (the order of definition).
+
+    Parameters
+    ----------
+    kind : {"typical", "worst"} or None, default None
+        Only the families of this kind; None for all.
+
+    Returns
+    -------
+    list of Family
+    """
     return [f for f in _FAMILIES.values() if kind is None or f.kind == kind]
 
 
 def names(kind: str | None = None) -> list[str]:
+    """The names of :func:`families` (same argument, same order): what :func:`make` accepts.
+
+    Parameters
+    ----------
+    kind : {"typical", "worst"} or None, default None
+
+    Returns
+    -------
+    list of str
+    """
     return [f.name for f in families(kind)]
 
 
 def make(family: str, d: int, *, seed: int = 0, dtype=np.float64) -> tuple[np.ndarray, float]:
     """Build the input ``(x, lam)`` of ``family`` with ``d`` weights.
 
-    x is a 1-D array of ``dtype`` (float32 or float64); lam a Python float. Same arguments, same
-    output, on every machine.
+    Deterministic: the random stream is seeded from (seed, d, family), so the same arguments give
+    the same output on every machine, and two families or sizes never share a stream.
+
+    Parameters
+    ----------
+    family : str
+        One of :func:`names`.
+    d : int
+        Number of weights, >= 0.
+    seed : int, default 0
+    dtype : float32 or float64, default float64
+        The dtype of x, rounded to once. Families whose construction depends on it use it:
+        ``gaussian_collapse`` (lam from the rounded x), ``nearly_sorted`` and the cascades (the
+        heavy cluster's mass, ``cascade_mass``).
+
+    Returns
+    -------
+    x : ndarray of shape (d,) and ``dtype``
+    lam : float
+
+    Raises
+    ------
+    ValueError
+        If family is unknown or d is not a non-negative integer.
+    TypeError
+        If dtype is not float32 or float64.
     """
     if family not in _FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {names()}")
@@ -76,10 +135,24 @@ def _stable_hash(name: str) -> int:
 
 
 def collapse_lam(x) -> float:
-    """The smallest lam at which the prox of x is constant (= mean(x)).
+    r"""The smallest lam at which the prox of x is constant (= mean(x)).
 
-    All of x collapses iff every prefix of the sorted y has mean >= mean(y), i.e. for k = 1..d-1:
-    lam (d-k)/(d-1) >= mean(x) - mean(x_(0..k-1)).
+    All of x collapses iff every prefix of the sorted y has mean >= mean(y) (docs/design.md
+    section 1.7), i.e. for k = 1..d-1:
+
+    .. math:: \lambda^* = \max\Big(0,\ \max_{1 \le k < d} \frac{d-1}{d-k}
+              \big(\bar x - \bar x_{(0..k-1)}\big)\Big)
+
+    with x_(0..k-1) the k smallest entries.
+
+    Parameters
+    ----------
+    x : array_like of float, 1-D
+
+    Returns
+    -------
+    float
+        lam*, in float64 (0 when d <= 1).
     """
     xs = np.sort(np.asarray(x, dtype=np.float64))
     d = xs.shape[0]
@@ -114,12 +187,14 @@ def _heavy_tailed(d, rng, dtype):
     return rng.standard_t(1.5, d), 0.1
 
 
-@_family("quantized", "typical", "N(0, 1) rounded to multiples of 1/16: many exact ties, lam = 0.01")
+@_family("quantized", "typical",
+         "N(0, 1) rounded to multiples of 1/16: many exact ties, lam = 0.01")
 def _quantized(d, rng, dtype):
     return np.round(rng.standard_normal(d) * 16.0) / 16.0, 0.01
 
 
-@_family("all_equal", "typical", "every weight 0.5, lam = 0.1: one cluster, the prox is the identity")
+@_family("all_equal", "typical",
+         "every weight 0.5, lam = 0.1: one cluster, the prox is the identity")
 def _all_equal(d, rng, dtype):
     return np.full(d, 0.5), 0.1
 
@@ -185,6 +260,8 @@ def cascade(d: int, m: int, lam: float = 1.0):
 
 
 def cascade_step(d: int, m: int, lam: float = 1.0) -> float:
+    """The progression step e of :func:`cascade`: half the largest e that keeps one merge per
+    round, ``0.5 lam m (m+1) / ((d-1) (c-1) (c/2 + m))`` with c = d - m (lam when c <= 1)."""
     c = d - m
     if c <= 1:
         return lam
@@ -230,7 +307,8 @@ def _shuffled(x, rng):
 
 @_family("worst_imminent_collisions", "worst",
          "heavy-cluster cascade: one merge per round, exactly d - m rounds, m = cascade_mass(d, "
-         "dtype) (m = 1, d - 1 rounds, up to cascade_limit(dtype): ~9e4 in float64, ~90 in float32)",
+         "dtype) (m = 1, d - 1 rounds, up to cascade_limit(dtype): 82570 in float64, 102 in "
+         "float32)",
          worst_for="imminent_collisions")
 def _worst_imminent(d, rng, dtype):
     x, lam, _ = cascade(d, cascade_mass(d, dtype))

@@ -1,15 +1,18 @@
-r"""A 2-D convolution is a fully connected layer with tied, mostly-zero weights (DESIGN.md 2.3).
+r"""A 2-D convolution is a fully connected layer with tied, mostly-zero weights.
 
-For an input of shape (C_in, H, W) and a kernel K of shape (C_out, C_in, KH, KW) with stride (sh, sw),
-zero padding (ph, pw) and dilation (dh, dw), output position (o, p, q) reads input (c, h, w) through
-kernel tap (o, c, kh, kw) exactly when
+The derivation is in docs/design.md section 5.2.
+
+For an input of shape (C_in, H, W) and a kernel K of shape (C_out, C_in, KH, KW) with stride
+(sh, sw), zero padding (ph, pw) and dilation (dh, dw), output position (o, p, q) reads input
+(c, h, w) through kernel tap (o, c, kh, kw) exactly when
 
 .. math:: h = p\,s_h - p_h + k_h d_h, \qquad w = q\,s_w - p_w + k_w d_w
 
-lands inside the input (taps landing in the padding multiply zeros). So the FC matrix M, of shape
-(C_out H_out W_out, C_in H W) with rows and columns in C order, has M[row, col] = K[tap] for at most
-one tap per entry, and 0 elsewhere. :func:`conv2d_ties` returns those tie groups (the flat tap index)
-and the zero mask, with the parameter counts: ``n_free`` taps against ``n_total`` FC entries.
+lands inside the input (taps landing in the padding multiply zeros). So the FC matrix M, of
+shape (C_out H_out W_out, C_in H W) with rows and columns in C order, has M[row, col] = K[tap] for
+at most one tap per entry, and 0 elsewhere. :func:`conv2d_ties` returns those tie groups (the flat
+tap index) and the zero mask, with the parameter counts: ``n_free`` taps against ``n_total`` FC
+entries.
 
 The matrices are dense (n_out x n_in): meant for small layers, tests and teaching.
 """
@@ -25,7 +28,8 @@ from .projection import TieProjector
 
 def _pair(v, name):
     t = (v, v) if np.isscalar(v) else tuple(v)
-    if len(t) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in t):
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in t]
+    if len(t) != 2 or not all(is_int):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
     return int(t[0]), int(t[1])
 
@@ -34,9 +38,22 @@ def _pair(v, name):
 class ConvTies:
     """Tie structure of a conv2d seen as a fully connected layer (see the module docstring).
 
-    groups: int64 (n_out, n_in), the flat kernel-tap index of each entry, -1 where it is zero.
-    mask: bool (n_out, n_in), True where the entry is a kernel tap.
-    bias_groups: int64 (n_out,), the output channel of each FC output (conv bias is per channel).
+    Built by :func:`conv2d_ties`; n_out = C_out H_out W_out, n_in = C_in H W.
+
+    Attributes
+    ----------
+    in_shape : tuple of int
+        (C_in, H, W).
+    out_shape : tuple of int
+        (C_out, H_out, W_out).
+    kernel_shape : tuple of int
+        (C_out, C_in, KH, KW).
+    groups : ndarray of int64, shape (n_out, n_in)
+        The flat kernel-tap index of each FC entry, -1 where the entry is zero.
+    mask : ndarray of bool, shape (n_out, n_in)
+        True where the entry is a kernel tap.
+    bias_groups : ndarray of int64, shape (n_out,)
+        The output channel of each FC output (a conv bias is per channel).
     """
     in_shape: tuple
     out_shape: tuple
@@ -62,9 +79,25 @@ class ConvTies:
         return int(np.unique(self.groups[self.mask]).size)
 
     def fc_weight(self, kernel):
-        """The FC matrix M of a kernel (NumPy or torch, same kind and dtype back; differentiable)."""
+        """The FC matrix M of a kernel: M[row, col] = K.flat[groups[row, col]] on the mask, else 0.
+
+        Parameters
+        ----------
+        kernel : ndarray or torch.Tensor of shape ``kernel_shape``
+
+        Returns
+        -------
+        M : array of kernel's kind and dtype, shape (n_out, n_in)
+            Differentiable with respect to a torch kernel.
+
+        Raises
+        ------
+        ValueError
+            If kernel's shape is not ``kernel_shape``.
+        """
         if tuple(kernel.shape) != self.kernel_shape:
-            raise ValueError(f"kernel must have shape {self.kernel_shape}, got {tuple(kernel.shape)}")
+            raise ValueError(f"kernel must have shape {self.kernel_shape}, "
+                             f"got {tuple(kernel.shape)}")
         rows, cols = np.nonzero(self.mask)
         taps = self.groups[rows, cols]
         if arrays.array_kind(kernel) == "torch":
@@ -81,16 +114,55 @@ class ConvTies:
         return out
 
     def project(self, weight, *, backend="auto"):
-        """Nearest tied FC matrix: taps replaced by their group means, every other entry 0."""
+        """Nearest FC matrix that is a convolution (Euclidean): each tap entry replaced by the mean
+        of its tie group, every other entry 0.
+
+        Parameters
+        ----------
+        weight : array (NumPy, torch or CUDA) of shape (n_out, n_in)
+            float32 and float64 keep their dtype; integers become float64. Never modified.
+        backend : str, default "auto"
+            A registered backend, or "auto" to follow weight's array kind.
+
+        Returns
+        -------
+        array of weight's kind, shape and dtype
+
+        Raises
+        ------
+        ValueError
+            If weight's shape is not (n_out, n_in) or it has a non-finite entry.
+        TypeError
+            If weight's dtype is not float32, float64 or integer.
+        """
         w = checks.as_float(weight, "weight")
         checks.check_same_shape(self.mask, "mask", w, "weight")
         tied = TieProjector(self.groups).project(w, backend=backend, check=False)
         if arrays.array_kind(tied) == "cuda":  # no elementwise ops on device arrays: mask on the host
-            return arrays.like(np.where(self.mask, arrays.to_host(tied), 0).astype(tied.dtype), tied)
+            masked = np.where(self.mask, arrays.to_host(tied), 0).astype(tied.dtype)
+            return arrays.like(masked, tied)
         return tied * arrays.like(self.mask, tied)
 
     def kernel(self, weight):
-        """The kernel of a tied FC matrix (group means of its taps), as a host float array."""
+        """The kernel of a tied FC matrix: the mean of each tap's entries (the inverse of
+        :meth:`fc_weight` on tied matrices).
+
+        Parameters
+        ----------
+        weight : array (NumPy, torch or CUDA) of shape (n_out, n_in)
+
+        Returns
+        -------
+        ndarray of shape ``kernel_shape``, weight's dtype, on the host
+            A tap that only ever meets padding (no entry) is 0.
+
+        Raises
+        ------
+        ValueError
+            If weight's shape is not (n_out, n_in) or it has a non-finite entry.
+        TypeError
+            If weight's dtype is not float32, float64 or integer.
+        """
         w = arrays.to_host(checks.as_float(weight, "weight"))
         checks.check_same_shape(self.mask, "mask", w, "weight")
         size = int(np.prod(self.kernel_shape))
@@ -101,12 +173,41 @@ class ConvTies:
 
 
 def conv2d_ties(in_shape, kernel_shape, *, stride=1, padding=0, dilation=1) -> ConvTies:
-    """Tie groups and zero mask that make a FC layer compute ``conv2d(x, K, stride, padding)``.
+    r"""Tie groups and zero mask that make a FC layer compute ``conv2d(x, K, stride, padding)``.
 
-    in_shape: (C_in, H, W); kernel_shape: (C_out, C_in, KH, KW) (torch's layout, no groups).
-    With M = ``ties.fc_weight(K)``: ``x.reshape(N, -1) @ M.T`` equals
+    FC entry (row, col) = ((o H_out + p) W_out + q, (c H + h) W + w) holds tap (o, c, k_h, k_w) when
+
+    .. math:: h = p\,s_h - p_h + k_h d_h, \qquad w = q\,s_w - p_w + k_w d_w
+
+    lands inside the input, and is 0 otherwise, with
+
+    .. math:: H_{out} = \lfloor (H + 2 p_h - d_h (KH - 1) - 1) / s_h \rfloor + 1
+
+    (and likewise W_out). With M = ``ties.fc_weight(K)``, ``x.reshape(N, -1) @ M.T`` equals
     ``torch.nn.functional.conv2d(x, K, stride=stride, padding=padding, dilation=dilation)``
     flattened per sample (a per-channel bias b becomes the FC bias ``b[ties.bias_groups]``).
+
+    Parameters
+    ----------
+    in_shape : tuple of 3 ints
+        (C_in, H, W).
+    kernel_shape : tuple of 4 ints
+        (C_out, C_in, KH, KW), torch's layout (no channel groups).
+    stride, padding, dilation : int or pair of ints, default 1, 0, 1
+        As in ``torch.nn.functional.conv2d``: (vertical, horizontal), or one int for both.
+
+    Returns
+    -------
+    ConvTies
+        Dense (n_out, n_in) groups and mask: meant for small layers, tests and teaching.
+
+    Raises
+    ------
+    ValueError
+        If a shape has the wrong length or a non-positive entry, the channel counts disagree,
+        stride or dilation < 1, padding < 0, or the dilated kernel does not fit the padded input.
+    TypeError
+        If stride, padding or dilation is not an int or a pair of ints.
     """
     if len(in_shape) != 3:
         raise ValueError(f"in_shape must be (C_in, H, W), got {in_shape!r}")

@@ -1,4 +1,4 @@
-r"""Hard Concrete gates for L0 regularisation (DESIGN.md 2.4).
+r"""Hard Concrete gates for L0 regularisation (docs/design.md section 5.3).
 
 With u ~ U(0, 1), a location log_alpha per gate, temperature beta and stretch interval
 (gamma, zeta) with gamma < 0 < 1 < zeta:
@@ -8,7 +8,8 @@ With u ~ U(0, 1), a location log_alpha per gate, temperature beta and stretch in
     z = \min(1, \max(0, s(\zeta-\gamma) + \gamma)).
 
 Since L = log u - log(1 - u) is standard logistic, z = 0 exactly when
-L <= beta log(-gamma/zeta) - log_alpha and z = 1 exactly when L >= beta log((1-gamma)/(zeta-1)) - log_alpha:
+L <= beta log(-gamma/zeta) - log_alpha and z = 1 exactly when
+L >= beta log((1-gamma)/(zeta-1)) - log_alpha:
 
 .. math::
     P(z = 0) = \sigma(\beta\log(-\gamma/\zeta) - \log\alpha), \quad
@@ -36,8 +37,8 @@ def _params(beta, gamma, zeta):
     if beta <= 0:
         raise ValueError(f"beta (the temperature) must be > 0, got {beta}")
     if gamma >= 0:
-        raise ValueError(f"gamma must be < 0 (the stretch below 0 that makes exact zeros possible), "
-                         f"got {gamma}")
+        raise ValueError(f"gamma must be < 0 (the stretch below 0 that makes exact zeros "
+                         f"possible), got {gamma}")
     if zeta <= 1:
         raise ValueError(f"zeta must be > 1 (the stretch above 1 that makes exact ones possible), "
                          f"got {zeta}")
@@ -45,10 +46,41 @@ def _params(beta, gamma, zeta):
 
 
 def hard_concrete(log_alpha, u, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
-    """A Hard Concrete sample z for each gate, from uniform noise u in the open interval (0, 1).
+    r"""A Hard Concrete sample z for each gate, from uniform noise u in the open interval (0, 1).
 
-    log_alpha and u: same shape; u may be a NumPy array when log_alpha is torch/CUDA (it is moved).
-    The result dtype is the promotion of both (float32 with float32 stays float32).
+    .. math::
+        z = \min\big(1, \max\big(0, \sigma\big((\log u - \log(1-u) + \log\alpha)/\beta\big)
+            (\zeta - \gamma) + \gamma\big)\big)
+
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate. On the torch backend autograd flows into it (the
+        reparameterisation trick).
+    u : array, the shape of log_alpha
+        Uniform noise, every entry in (0, 1). A NumPy array is moved to log_alpha's array kind.
+    beta : float, default 2/3
+        Temperature, > 0.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta: the stretch beyond [0, 1] is what gives z = 0 and
+        z = 1 positive probability.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    z : array of log_alpha's kind and shape
+        Gates in [0, 1], exact zeros and ones included. The dtype is the promotion of log_alpha's
+        and u's (float32 with float32 stays float32); computed in float64, rounded once.
+
+    Raises
+    ------
+    ValueError
+        If beta <= 0, gamma >= 0, zeta <= 1, a parameter or an array entry is not finite, the
+        shapes differ, or u has an entry outside (0, 1).
+    TypeError
+        If an array's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
     """
     beta, gamma, zeta = _params(beta, gamma, zeta)
     la = checks.as_float(log_alpha, "log_alpha")
@@ -63,7 +95,32 @@ def hard_concrete(log_alpha, u, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
 
 
 def hard_concrete_gate(log_alpha, *, gamma=-0.1, zeta=1.1, backend="auto"):
-    """Deterministic test-time gate clip(sigmoid(log_alpha) (zeta - gamma) + gamma, 0, 1)."""
+    r"""Deterministic test-time gate: the sample with the noise replaced by its median.
+
+    .. math:: \hat z = \min(1, \max(0, \sigma(\log\alpha)(\zeta - \gamma) + \gamma))
+
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    gate : array of log_alpha's kind, shape and dtype
+        Values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not finite.
+    TypeError
+        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
+    """
     _, gamma, zeta = _params(1.0, gamma, zeta)
     la = checks.as_float(log_alpha, "log_alpha")
     fn, _ = registry.operation("hard_concrete_gate", backend, la)
@@ -77,18 +134,105 @@ def _prob(log_alpha, scale, offset, backend):
 
 
 def hard_concrete_l0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
-    """P(z != 0) = sigmoid(log_alpha - beta log(-gamma/zeta)) per gate; its sum is E[L0]."""
+    r"""Probability that each gate is nonzero; its sum is the expected L0 norm.
+
+    .. math:: P(z \ne 0) = \sigma(\log\alpha - \beta\log(-\gamma/\zeta))
+
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate; on the torch backend the result is differentiable
+        with respect to it (the L0 penalty of training).
+    beta : float, default 2/3
+        Temperature, > 0.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    p : array of log_alpha's kind, shape and dtype
+        P(z != 0) per gate, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
+        finite.
+    TypeError
+        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
+    """
     beta, gamma, zeta = _params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log(-gamma / zeta), backend)
 
 
 def hard_concrete_p0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
-    """P(z = 0) = sigmoid(beta log(-gamma/zeta) - log_alpha), accurate even when it is tiny."""
+    r"""Probability that each gate is exactly 0.
+
+    .. math:: P(z = 0) = \sigma(\beta\log(-\gamma/\zeta) - \log\alpha)
+
+    Evaluated directly, not as 1 - P(z != 0), so it keeps full relative accuracy when it is tiny.
+
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate.
+    beta : float, default 2/3
+        Temperature, > 0.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    p : array of log_alpha's kind, shape and dtype
+        P(z = 0) per gate, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
+        finite.
+    TypeError
+        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
+    """
     beta, gamma, zeta = _params(beta, gamma, zeta)
     return _prob(log_alpha, -1.0, beta * math.log(-gamma / zeta), backend)
 
 
 def hard_concrete_p1(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
-    """P(z = 1) = sigmoid(log_alpha - beta log((1 - gamma)/(zeta - 1)))."""
+    r"""Probability that each gate is exactly 1.
+
+    .. math:: P(z = 1) = \sigma\Big(\log\alpha - \beta\log\frac{1-\gamma}{\zeta-1}\Big)
+
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate.
+    beta : float, default 2/3
+        Temperature, > 0.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    p : array of log_alpha's kind, shape and dtype
+        P(z = 1) per gate, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
+        finite.
+    TypeError
+        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
+    """
     beta, gamma, zeta = _params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log((1.0 - gamma) / (zeta - 1.0)), backend)

@@ -1,12 +1,12 @@
-r"""Orthogonal projections onto parameter-sharing constraints (DESIGN.md 2.3).
+r"""Orthogonal projections onto parameter-sharing constraints (docs/design.md section 5.1).
 
 Two kinds of constraint sets, both affine subspaces of R^n (n = number of weights):
 
-* **ties** ``{w : w_i = w_j whenever groups_i = groups_j}``. The orthogonal projection replaces each
-  weight by the mean of its group (the least-squares fit with one free value per group). The set is
-  a linear subspace, so projecting a gradient is the same map.
-* **affine** ``{w : A w = c}``. With the thin SVD A = U S V^T restricted to the r numerically nonzero
-  singular values, the projection is
+* **ties** ``{w : w_i = w_j whenever groups_i = groups_j}``. The orthogonal projection replaces
+  each weight by the mean of its group (the least-squares fit with one free value per group). The
+  set is a linear subspace, so projecting a gradient is the same map.
+* **affine** ``{w : A w = c}``. With the thin SVD A = U S V^T restricted to the r numerically
+  nonzero singular values, the projection is
 
   .. math:: P(w) = w - A^T (A A^T)^+ (A w - c) = w - V (V^T w - S^{-1} U^T c),
 
@@ -18,8 +18,8 @@ Two kinds of constraint sets, both affine subspaces of R^n (n = number of weight
 Training projects at every step, so :class:`TieProjector` and :class:`AffineProjector` factor
 once (relabelling, SVD, consistency check) and cache the factors per device; ``project_ties`` and
 ``project_affine`` are one-shot conveniences built on them. Every call dispatches through
-``wsrbench.registry.operation`` and returns the input's array kind (NumPy, torch on the same device,
-CUDA arrays) and float dtype; sums are accumulated in float64.
+``wsrbench.registry.operation`` and returns the input's array kind (NumPy, torch on the same
+device, CUDA arrays) and float dtype; sums are accumulated in float64.
 """
 from __future__ import annotations
 
@@ -32,10 +32,32 @@ EPS64 = float(np.finfo(np.float64).eps)
 
 
 class TieProjector:
-    """Projection onto ``{w : w_i = w_j whenever groups_i = groups_j}`` with the labels prepared once.
+    r"""Projection onto ``{w : w_i = w_j whenever groups_i = groups_j}``, labels prepared once.
 
-    groups: integer array (any values, e.g. -3, 7, 10**12; not necessarily 0..k-1), the shape of the
-    weights it will project. ``n_groups`` is the number of free values (distinct labels).
+    .. math:: P(w)_i = \frac{1}{|G(i)|} \sum_{j \in G(i)} w_j, \qquad
+              G(i) = \{j : \mathrm{groups}_j = \mathrm{groups}_i\}
+
+    Parameters
+    ----------
+    groups : array of integers, any shape
+        Group label of each weight (any values, e.g. -3, 7, 10**12; not necessarily 0..k-1), the
+        shape of the weights it will project. NumPy, torch or CUDA (copied to the host once).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The shape of ``groups``, which every projected array must have.
+    labels : ndarray
+        The distinct labels, sorted.
+    n_groups : int
+        The number of free values (distinct labels).
+
+    Raises
+    ------
+    TypeError
+        If groups is not an integer array.
+    ValueError
+        If an unsigned label exceeds 2**63 - 1.
     """
 
     def __init__(self, groups):
@@ -67,24 +89,79 @@ class TieProjector:
         return arrays.match_kind(fn(arrays.flat(w), inverse, counts).reshape(tuple(w.shape)), w)
 
     def project(self, w, *, backend="auto", check=True):
-        """Each weight replaced by its group mean. ``check=False`` skips validation (hot loops)."""
+        """Each weight replaced by its group mean (a float64 sum per group, one rounding).
+
+        Parameters
+        ----------
+        w : array (NumPy, torch or CUDA) of shape ``self.shape``
+            float32 and float64 keep their dtype; integers become float64. Never modified.
+        backend : str, default "auto"
+            A registered backend, or "auto" to follow w's array kind.
+        check : bool, default True
+            False skips the input checks (dtype, finiteness, shape): for hot loops on arrays
+            already known to be valid.
+
+        Returns
+        -------
+        array of w's kind, shape and dtype
+
+        Raises
+        ------
+        ValueError
+            If w's shape is not ``self.shape`` or w has a non-finite entry (with check=True).
+        TypeError
+            If w's dtype is not float32, float64 or integer (with check=True).
+        """
         return self._apply(w, "w", backend, check)
 
     def project_gradient(self, g, *, backend="auto", check=True):
-        """The tied subspace is linear: the gradient projection is the same group-mean map."""
+        """Projection of a gradient onto the tied subspace: the same group-mean map as
+        :meth:`project` (the subspace is linear). Same parameters, returns and errors."""
         return self._apply(g, "g", backend, check)
 
     def values(self, w, *, backend="auto"):
-        """The n_groups free values (group means, in the order of ``labels``) as a host array."""
+        """The free values: the group means of w, in the order of ``labels``.
+
+        Parameters
+        ----------
+        w : array (NumPy, torch or CUDA) of shape ``self.shape``
+        backend : str, default "auto"
+
+        Returns
+        -------
+        ndarray of shape (n_groups,), w's dtype, on the host
+        """
         return arrays.to_host(self.project(w, backend=backend)).reshape(-1)[self._first]
 
 
 def project_ties(w, groups, *, backend="auto"):
-    """Orthogonal projection of w onto the tied subspace: every weight becomes its group's mean.
+    r"""Orthogonal projection of w onto the tied subspace: every weight becomes its group's mean.
 
-    w: float32/float64 array of any shape (NumPy, torch or CUDA); groups: integer labels of the same
-    shape (arbitrary values). Returns w's kind, dtype and shape; w is never modified. For repeated
-    projections with the same groups (training), build a :class:`TieProjector` once.
+    .. math:: \operatorname{argmin}_{v:\ v_i = v_j \text{ when groups}_i = \text{groups}_j}
+              \|v - w\|_2, \qquad v_i = \operatorname{mean}\{w_j : \text{groups}_j =
+              \text{groups}_i\}
+
+    For repeated projections with the same groups (training), build a :class:`TieProjector` once.
+
+    Parameters
+    ----------
+    w : array (NumPy, torch or CUDA), any shape
+        float32 and float64 keep their dtype; integers become float64. Never modified.
+    groups : array of integers, the shape of w
+        Group label of each weight (arbitrary values).
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow w's array kind.
+
+    Returns
+    -------
+    array of w's kind, shape and dtype
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or w has a non-finite entry.
+    TypeError
+        If w's dtype is not float32, float64 or integer, or groups is not an integer array.
     """
     w = checks.as_float(w, "w")
     proj = TieProjector(groups)
@@ -97,13 +174,41 @@ def project_ties(w, groups, *, backend="auto"):
 class AffineProjector:
     r"""Projection onto ``{w : A w = c}`` with the SVD of A and the consistency check done once.
 
-    A: (m, n) real matrix; c: length-m vector (default 0: the linear subspace null(A)). Weights
-    of any shape with n entries are projected through their C-order flattening.
+    With the thin SVD A = U S V^T truncated to its r numerically nonzero singular values,
 
-    rcond: singular values below ``rcond * s_max`` count as zero (default ``max(m, n) * eps`` of A's
-    dtype, NumPy's matrix_rank rule). The constraints are inconsistent, and the constructor raises,
-    when c has a component outside range(A) larger than ``4 max(m, n) eps (||c|| + ||A||_F ||A^+ c||)``:
-    the error of forming c = A x in floating point for the minimum-norm x.
+    .. math:: P(w) = w - A^T (A A^T)^+ (A w - c) = w - V (V^T w - S^{-1} U^T c).
+
+    Parameters
+    ----------
+    A : array (NumPy, torch or CUDA) of shape (m, n)
+        One constraint per row. Factored in float64 on the host.
+    c : array of shape (m,) or (m, 1), optional
+        Right-hand side; default 0 (the linear subspace null(A)).
+    rcond : float, optional
+        Singular values below ``rcond * s_max`` count as zero. Default ``max(m, n) * eps`` of A's
+        dtype (NumPy's matrix_rank rule).
+
+    Attributes
+    ----------
+    m, n : int
+        A's shape. Weights of any shape with n entries are projected through their C-order
+        flattening.
+    rank : int
+        The numerical rank r.
+    singular_values : ndarray
+        All singular values of A (float64, descending).
+    residual : float
+        ||c - U_r U_r^T c||: the part of c outside range(A) (rounding only, once accepted).
+
+    Raises
+    ------
+    ValueError
+        If A is not 2-D, c does not have one entry per row, an entry is not finite, or the
+        constraints are inconsistent: c has a component outside range(A) larger than
+        ``4 max(m, n) eps (||c|| + ||A||_F ||A^+ c||)``, the error of forming c = A x in floating
+        point for the minimum-norm x.
+    TypeError
+        If A's or c's dtype is not float32, float64 or integer.
     """
 
     def __init__(self, A, c=None, *, rcond=None):
@@ -144,9 +249,9 @@ class AffineProjector:
                                           + a_norm * float(np.linalg.norm(self._b)))
         if residual > tol:
             raise ValueError(
-                f"the constraints A w = c are inconsistent (no w satisfies them): c has a component "
-                f"of norm {residual:.3g} outside the range of A (rank {r} of {m} rows), above the "
-                f"rounding tolerance {tol:.3g}; fix c or drop the conflicting rows of A")
+                f"the constraints A w = c are inconsistent (no w satisfies them): c has a "
+                f"component of norm {residual:.3g} outside the range of A (rank {r} of {m} rows), "
+                f"above the rounding tolerance {tol:.3g}; fix c or drop the conflicting rows of A")
         self.residual = residual
         self._A = A64
         self._c = c64
@@ -183,40 +288,123 @@ class AffineProjector:
         return arrays.match_kind(fn(arrays.flat(w), V, b).reshape(tuple(w.shape)), w)
 
     def project(self, w, *, backend="auto", check=True):
-        """Nearest point of {w : A w = c} (Euclidean). ``check=False`` skips validation."""
+        """Nearest point of {w : A w = c} (Euclidean): w - V (V^T w - S^-1 U^T c).
+
+        Parameters
+        ----------
+        w : array (NumPy, torch or CUDA) with n entries, any shape
+            float32 and float64 keep their dtype; integers become float64. Never modified.
+        backend : str, default "auto"
+            A registered backend, or "auto" to follow w's array kind.
+        check : bool, default True
+            False skips the dtype and finiteness checks (hot loops); the size is always checked.
+
+        Returns
+        -------
+        array of w's kind, shape and dtype
+
+        Raises
+        ------
+        ValueError
+            If w does not have n entries, or has a non-finite one (with check=True).
+        TypeError
+            If w's dtype is not float32, float64 or integer (with check=True).
+        """
         return self._apply(w, "w", backend, check, gradient=False)
 
     def project_gradient(self, g, *, backend="auto", check=True):
-        """g - A^+ A g: the component of g in null(A), the directions that keep A w = c."""
+        """g - A^+ A g = g - V V^T g: the component of g in null(A), the directions that keep
+        A w = c. Same parameters, returns and errors as :meth:`project`."""
         return self._apply(g, "g", backend, check, gradient=True)
 
     def residual_of(self, w) -> float:
         """||A w - c||_2 (float64, host), to check a point."""
-        return float(np.linalg.norm(self._A @ arrays.to_host(w).reshape(-1).astype(np.float64) - self._c))
+        w64 = arrays.to_host(w).reshape(-1).astype(np.float64)
+        return float(np.linalg.norm(self._A @ w64 - self._c))
 
 
 def project_affine(w, A, c, *, backend="auto"):
-    """Nearest point to w with A w = c: w - A^T (A A^T)^+ (A w - c).
+    r"""Nearest point to w with A w = c.
 
-    A: (m, n); c: (m,); w: any shape with n entries (flattened in C order), NumPy, torch or CUDA.
-    Rank-deficient A works (pseudo-inverse); inconsistent constraints raise ValueError. Returns w's
-    kind, shape and dtype. Build an :class:`AffineProjector` once to project repeatedly.
+    .. math:: P(w) = w - A^T (A A^T)^+ (A w - c)
+
+    Rank-deficient A works (pseudo-inverse, truncated SVD). Build an :class:`AffineProjector` once
+    to project repeatedly.
+
+    Parameters
+    ----------
+    w : array (NumPy, torch or CUDA) with n entries, any shape
+        Flattened in C order. float32 and float64 keep their dtype; integers become float64.
+        Never modified.
+    A : array of shape (m, n)
+    c : array of shape (m,), or None for 0
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow w's array kind.
+
+    Returns
+    -------
+    array of w's kind, shape and dtype
+
+    Raises
+    ------
+    ValueError
+        If the constraints are inconsistent (see :class:`AffineProjector`), the shapes do not
+        match, or an entry is not finite.
+    TypeError
+        If a dtype is not float32, float64 or integer.
     """
     w = checks.as_float(w, "w")
     return AffineProjector(A, c).project(w, backend=backend, check=False)
 
 
 def null_space(A):
-    """Orthonormal basis B (n, n - rank) of null(A), in A's array kind (float64)."""
+    """Orthonormal basis of null(A): B with A B = 0 and B^T B = I.
+
+    Parameters
+    ----------
+    A : array (NumPy, torch or CUDA) of shape (m, n)
+
+    Returns
+    -------
+    B : array of A's kind, float64, shape (n, n - rank)
+        The last n - rank right singular vectors of A.
+
+    Raises
+    ------
+    ValueError
+        If A is not 2-D or has a non-finite entry.
+    TypeError
+        If A's dtype is not float32, float64 or integer.
+    """
     proj = AffineProjector(A)
     return arrays.like(proj.null_space(), A)
 
 
 def reparameterize(A, c):
-    """(B, w0) with {w : A w = c} = {B v + w0 : v free}: optimise v without constraints.
+    r"""The affine set as a free parameterisation: optimise v without constraints.
 
-    B: orthonormal basis of null(A) (n, n - rank); w0 = A^+ c, the minimum-norm solution (so
-    B^T w0 = 0). Both float64 in A's array kind. Inconsistent constraints raise ValueError.
+    .. math:: \{w : A w = c\} = \{B v + w_0 : v \in \mathbb{R}^{n - r}\}, \qquad
+              w_0 = A^+ c, \quad B^T w_0 = 0
+
+    Parameters
+    ----------
+    A : array (NumPy, torch or CUDA) of shape (m, n)
+    c : array of shape (m,), or None for 0
+
+    Returns
+    -------
+    B : array of A's kind, float64, shape (n, n - rank)
+        Orthonormal basis of null(A).
+    w0 : array of A's kind, float64, shape (n,)
+        The minimum-norm solution A^+ c.
+
+    Raises
+    ------
+    ValueError
+        If the constraints are inconsistent (see :class:`AffineProjector`), the shapes do not
+        match, or an entry is not finite.
+    TypeError
+        If a dtype is not float32, float64 or integer.
     """
     proj = AffineProjector(A, c)
     return arrays.like(proj.null_space(), A), arrays.like(proj.w0, A)
@@ -225,11 +413,37 @@ def reparameterize(A, c):
 def project_gradient(g, *, groups=None, A=None, projector=None, backend="auto"):
     """Project a gradient onto the tangent space of a constraint set (projected gradient descent).
 
-    Give exactly one of: ``groups`` (ties: group means of g), ``A`` (g - A^+ A g, the part of g in
-    null(A)), or a prepared ``projector`` (:class:`TieProjector` or :class:`AffineProjector`).
     A step w - lr * project_gradient(g, ...) from a feasible w stays feasible.
+
+    Parameters
+    ----------
+    g : array (NumPy, torch or CUDA)
+        The gradient; float32 and float64 keep their dtype. Never modified.
+    groups : array of integers, the shape of g, optional
+        Ties: each entry of g becomes its group's mean.
+    A : array of shape (m, n), optional
+        Affine constraints: g - A^+ A g, the part of g in null(A) (g has n entries).
+    projector : TieProjector or AffineProjector, optional
+        A prepared projector (factored once, for training loops).
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow g's array kind.
+
+    Give exactly one of ``groups``, ``A`` and ``projector``.
+
+    Returns
+    -------
+    array of g's kind, shape and dtype
+
+    Raises
+    ------
+    ValueError
+        If not exactly one of groups, A and projector is given, the shapes do not match, or an
+        entry is not finite.
+    TypeError
+        If projector is of another type, or a dtype is not float32, float64 or integer.
     """
-    given = [n for n, v in (("groups", groups), ("A", A), ("projector", projector)) if v is not None]
+    options = (("groups", groups), ("A", A), ("projector", projector))
+    given = [n for n, v in options if v is not None]
     if len(given) != 1:
         raise ValueError(f"give exactly one of groups=, A= or projector=; got {given or 'none'}")
     g = checks.as_float(g, "g")

@@ -1,4 +1,4 @@
-r"""Soft weight sharing: a Gaussian mixture prior over the weights (DESIGN.md 2.5).
+r"""Soft weight sharing: a Gaussian mixture prior over the weights (docs/design.md section 5.4).
 
 .. math::
     \Omega(w) = -\sum_i \log \sum_j \pi_j\, \mathcal N(w_i;\ \mu_j, \sigma_j^2),
@@ -23,6 +23,8 @@ from . import arrays, checks, numerics, registry
 
 
 class SoftSharingGrad(NamedTuple):
+    """The partial derivatives of the soft-sharing penalty (:func:`soft_sharing_grad`)."""
+
     w: object
     pi: object
     mu: object
@@ -57,10 +59,46 @@ def _mixture(w, pi, mu, sigma):
 
 
 def soft_sharing_penalty(w, pi, mu, sigma, *, backend="auto"):
-    """-sum_i log sum_j pi_j N(w_i; mu_j, sigma_j^2).
+    r"""Negative log-likelihood of the weights under a Gaussian mixture prior.
 
-    NumPy input: a float64 scalar. torch input: a 0-d tensor of w's dtype that autograd
-    differentiates with respect to w and any mixture tensor that requires grad.
+    .. math::
+        \Omega(w) = -\sum_i \log \sum_j \pi_j\, \mathcal N(w_i;\ \mu_j, \sigma_j^2)
+                  = -\sum_i \operatorname{logsumexp}_j \Big(\log\pi_j
+                    - \frac{(w_i - \mu_j)^2}{2\sigma_j^2} - \log\sigma_j
+                    - \tfrac12 \log 2\pi\Big)
+
+    The logsumexp form keeps weights far from every mean finite; float64 throughout.
+
+    Parameters
+    ----------
+    w : array (NumPy or torch), any shape
+        The weights; all entries share the prior.
+    pi : 1-D array of length K >= 1
+        Mixture weights, pi >= 0, sum(pi) = 1 within 4 K eps of pi's dtype.
+    mu : 1-D array of length K
+        Component means.
+    sigma : 1-D array of length K
+        Component standard deviations, > 0.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow w's array kind. Mixture parameters of another
+        array kind are moved to w's.
+
+    Returns
+    -------
+    float or tensor
+        NumPy input: a float64 scalar. torch input: a 0-d tensor of w's dtype that autograd
+        differentiates with respect to w and any mixture tensor that requires grad.
+
+    Raises
+    ------
+    ValueError
+        If a mixture parameter is not a non-empty 1-D array, their lengths differ, sigma <= 0,
+        pi is outside [0, 1] or does not sum to 1, or an entry is not finite.
+    TypeError
+        If a dtype is not float32, float64 or integer.
+    RuntimeError
+        If no available backend implements the operation for w's array kind (CUDA arrays: none
+        does yet).
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("soft_sharing_penalty", backend, w)
@@ -68,12 +106,40 @@ def soft_sharing_penalty(w, pi, mu, sigma, *, backend="auto"):
 
 
 def soft_sharing_grad(w, pi, mu, sigma, *, backend="auto") -> SoftSharingGrad:
-    """Partials of :func:`soft_sharing_penalty`: ``(w, pi, mu, sigma)`` fields.
+    r"""Partial derivatives of :func:`soft_sharing_penalty`.
 
-    The w-gradient has w's shape and dtype; the others are float64 (NumPy) or the mixture
-    parameters' dtype (torch), one entry per component. With r_ij the responsibilities:
-    d/dw_i = sum_j r_ij (w_i - mu_j)/sigma_j^2, d/dmu_j = -sum_i r_ij (w_i - mu_j)/sigma_j^2,
-    d/dsigma_j = sum_i r_ij (1 - (w_i - mu_j)^2/sigma_j^2)/sigma_j, d/dpi_j = -sum_i N_ij / p(w_i).
+    With responsibilities r_ij = pi_j N(w_i; mu_j, sigma_j^2) / p(w_i), where
+    p(w_i) = sum_j pi_j N(w_i; mu_j, sigma_j^2):
+
+    .. math::
+        \frac{\partial\Omega}{\partial w_i} = \sum_j r_{ij} \frac{w_i - \mu_j}{\sigma_j^2},
+        \qquad
+        \frac{\partial\Omega}{\partial \mu_j} = -\sum_i r_{ij} \frac{w_i - \mu_j}{\sigma_j^2},
+
+        \frac{\partial\Omega}{\partial \sigma_j}
+            = \sum_i \frac{r_{ij}}{\sigma_j}\Big(1 - \frac{(w_i - \mu_j)^2}{\sigma_j^2}\Big),
+        \qquad
+        \frac{\partial\Omega}{\partial \pi_j}
+            = -\sum_i \frac{\mathcal N(w_i; \mu_j, \sigma_j^2)}{p(w_i)}.
+
+    pi is treated as free coordinates (the derivative is exact also where pi_j = 0): project or
+    reparameterise it, e.g. through a softmax, to stay on the simplex.
+
+    Parameters
+    ----------
+    w, pi, mu, sigma, backend
+        As in :func:`soft_sharing_penalty`.
+
+    Returns
+    -------
+    SoftSharingGrad
+        Fields ``w`` (w's kind, shape and dtype), ``pi``, ``mu``, ``sigma`` (one entry per
+        component; float64 for NumPy input, the mixture parameters' dtype for torch).
+
+    Raises
+    ------
+    ValueError, TypeError, RuntimeError
+        As in :func:`soft_sharing_penalty`.
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("soft_sharing_grad", backend, w)
@@ -82,9 +148,30 @@ def soft_sharing_grad(w, pi, mu, sigma, *, backend="auto") -> SoftSharingGrad:
 
 
 def quantize(w, pi, mu, sigma, *, return_index=False, backend="auto"):
-    """Each weight replaced by mu_j of its most responsible component (w's shape, dtype, kind).
+    r"""Each weight replaced by the mean of its most responsible mixture component.
 
-    return_index=True also returns the component index per weight (int64, w's shape and kind).
+    .. math:: q_i = \mu_{j^*(i)}, \qquad
+              j^*(i) = \operatorname{argmax}_j \pi_j\, \mathcal N(w_i; \mu_j, \sigma_j^2)
+
+    (compared as log-densities; the first component on exact ties).
+
+    Parameters
+    ----------
+    w, pi, mu, sigma, backend
+        As in :func:`soft_sharing_penalty`.
+    return_index : bool, default False
+        Also return j*(i) per weight.
+
+    Returns
+    -------
+    q : array of w's kind, shape and dtype
+    index : array of int64, w's kind and shape
+        Only with ``return_index=True``: the component of each weight.
+
+    Raises
+    ------
+    ValueError, TypeError, RuntimeError
+        As in :func:`soft_sharing_penalty`.
     """
     w, pi, mu, sigma = _mixture(w, pi, mu, sigma)
     fn, _ = registry.operation("quantize", backend, w)

@@ -33,11 +33,6 @@ def rec_value(rec, k):
     return bits_f64(rec[2 * k])
 
 
-@njit(cache=True, inline="always")
-def rec_index(rec, k):
-    return np.int64(rec[2 * k + 1])
-
-
 def src_value(src, k):
     """k-th smallest x: from sort records (uint64), or from a row that is already sorted."""
     raise NotImplementedError  # only callable from jitted code

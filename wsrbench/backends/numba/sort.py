@@ -44,7 +44,6 @@ SIGN32 = np.uint32(1 << 31)
 ALL32 = np.uint32(0xFFFFFFFF)
 LOW32 = np.uint64(0xFFFFFFFF)
 U64_1 = np.uint64(1)
-U64_0 = np.uint64(0)
 U32_1 = np.uint32(1)
 INSERTION_MAX = 32
 BITS = 8
@@ -112,11 +111,6 @@ def unkey32(k):
 def packed_value(p):
     """float64 value of a packed float32 record (key << 32 | index)."""
     return np.float64(unkey32(np.uint32(p >> np.uint64(32))))
-
-
-@njit(cache=True, inline="always")
-def packed_index(p):
-    return np.int64(p & LOW32)
 
 
 @njit(cache=True)

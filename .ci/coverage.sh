@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Coverage of the NumPy, Numba and numba_cuda code, as STUMPY does it: the Numba JIT off
+# (NUMBA_DISABLE_JIT=1: every @njit kernel runs as its Python source, prange as range) and the
+# CUDA simulator on (NUMBA_ENABLE_CUDASIM=1: every CUDA kernel runs as Python, one thread at a time).
+# tests/_nojit.py gives the few compiler-only primitives (@intrinsic bit casts, @overload
+# dispatch) Python twins; tests/conftest.py installs them when the JIT is off.
+#
+# Usage: [PYTHON=...] .ci/coverage.sh [extra pytest arguments]
+# (default PYTHON=.venv/bin/python, with the "test" and "cov" extras installed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
+
+# Left out, with the reason:
+# - torch parametrisations and tests/test_nn.py (-k "not torch"): torch code is neither JIT nor
+#   simulator code; the regular suite runs it.
+# - the two tests of the compiled artefact, meaningless without the JIT: the dispatchers'
+#   signature count (no recompilation) and the NRT allocation counters (memory per call, d = 2e5
+#   as Python loops).
+# The overflow RuntimeWarning is the key flip's intended unsigned wrap-around in sort.py, which
+# compiled code does silently and NumPy scalars do with a warning.
+"$PY" -m coverage erase
+"$PY" -m coverage run -m pytest -q -p no:cacheprovider \
+    -k "not torch" --ignore=tests/test_nn.py \
+    --deselect tests/test_numba_backend.py::test_no_recompilation_after_warm_up \
+    --deselect tests/test_numba_backend.py::test_memory_per_call \
+    -W "ignore:overflow encountered in scalar:RuntimeWarning" \
+    "$@"
+# Every module but the torch-only ones ([tool.coverage.run] omit); fails under fail_under.
+"$PY" -m coverage report
