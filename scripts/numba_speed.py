@@ -45,7 +45,7 @@ def table(sizes, families, dtypes, runs):
           f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
     for dt in dtypes:
         print(f"\n{np.dtype(dt).name}")
-        print(f"{'family':28s}" + "".join(f"{'d=%.0e' % d:>10s}" for d in sizes))
+        print(f"{'family':28s}" + "".join(f"{f'd={d:.0e}':>10s}" for d in sizes))
         for fam in families:
             row = f"{fam:28s}"
             for d in sizes:

@@ -10,12 +10,12 @@ import shutil
 if shutil.which("nvidia-smi") is None:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
 
-from wsrbench import registry  # noqa: E402
-from wsrbench.numerics import value_tolerance  # noqa: E402
+from wsrbench import registry
+from wsrbench.numerics import value_tolerance
 
 # The coverage job (.ci/coverage.sh) runs the Numba kernels as Python; a few compiler-level
 # primitives need Python twins there (see tests/_nojit.py).

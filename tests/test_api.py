@@ -10,7 +10,6 @@ import pytest
 import wsrbench
 from wsrbench import registry
 
-
 # -------------------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("x, exc, name", [
@@ -56,9 +55,9 @@ def test_numpy_scalar_parameters_accepted():
 
 
 def test_unknown_names_list_what_exists():
-    with pytest.raises(ValueError, match="choose one of .*pava"):
+    with pytest.raises(ValueError, match=r"choose one of .*pava"):
         wsrbench.prox([0.0, 1.0], 0.1, algorithm="bogosort")
-    with pytest.raises(ValueError, match="choose one of .*numpy"):
+    with pytest.raises(ValueError, match=r"choose one of .*numpy"):
         wsrbench.prox([0.0, 1.0], 0.1, backend="abacus")
 
 
@@ -78,7 +77,7 @@ def test_unavailable_backend_raises_with_reason(monkeypatch):
     monkeypatch.setitem(registry._BACKENDS, "ghost", ghost)
     info = {b.name: b for b in wsrbench.list_backends()}["ghost"]
     assert not info.available and "no_such_module_xyz" in info.reason
-    with pytest.raises(RuntimeError, match="ghost.*unavailable.*pip install no-such-module"):
+    with pytest.raises(RuntimeError, match=r"ghost.*unavailable.*pip install no-such-module"):
         wsrbench.prox([0.0, 1.0], 0.1, backend="ghost")
 
 

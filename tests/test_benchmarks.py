@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_input_cache_round_trips(tmp_path, monkeypatch):
 
 def test_asv_conf_points_at_the_suites():
     root = os.path.join(os.path.dirname(__file__), os.pardir)
-    text = open(os.path.join(root, "asv.conf.json")).read()
+    text = Path(root, "asv.conf.json").read_text()
     conf = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))  # asv allows // comments
     assert conf["benchmark_dir"] == "benchmarks" and conf["version"] == 1
     assert os.path.isfile(os.path.join(root, conf["benchmark_dir"], "__init__.py"))

@@ -23,7 +23,7 @@ def test_deterministic_and_typed(family, dtype):
 
 def test_catalogue():
     fams = cases.families()
-    assert {f.kind for f in fams} == {"typical", "worst"}
+    assert {f.regime for f in fams} == {"typical", "worst"}
     assert {"worst_imminent_collisions", "worst_end_collisions", "worst_pava"} <= set(cases.names("worst"))
     algs = {a.name for a in wsrbench.list_algorithms()}
     for f in cases.families("worst"):

@@ -80,7 +80,7 @@ def test_run_writes_table_csv_json(tmp_path, capsys):
     d = tmp_path / "out"
     md = (d / "results.md").read_text()
     assert "worst_pava (worst)" in md
-    rows = list(csv.DictReader(open(d / "results.csv")))
+    rows = list(csv.DictReader((d / "results.csv").read_text().splitlines()))
     assert len(rows) == 2 * 2 * 2 and all(r["certified"] == "True" for r in rows)
     js = json.loads((d / "results.json").read_text())
     assert js["meta"]["sizes"] == [200, 2000] and len(js["summary"]) == 4

@@ -115,9 +115,9 @@ def test_torch_batch_equals_rows_and_counts_syncs(algorithm):
 def test_torch_pava_runs_on_the_tensors_memory(dtype, monkeypatch):
     """pava on a CPU tensor hands the CPU kernel a view of the tensor's memory (zero copy) and
     returns a tensor."""
-    import torch
-
     import importlib
+
+    import torch
 
     name = "numba" if _available("numba") else "numpy"
     registry.get_backend(name).load()
@@ -250,7 +250,7 @@ def test_numba_cuda_unavailable_says_how_to_enable(monkeypatch):
         __cuda_array_interface__ = {"shape": (3,), "typestr": "<f8", "data": (0, False),
                                     "version": 3}
 
-    with pytest.raises(RuntimeError, match="numba_cuda.*NUMBA_ENABLE_CUDASIM=1"):
+    with pytest.raises(RuntimeError, match=r"numba_cuda.*NUMBA_ENABLE_CUDASIM=1"):
         wsrbench.prox(Fake(), 0.1, backend="numba_cuda")
     with pytest.raises(RuntimeError, match="no available backend"):
         wsrbench.prox(Fake(), 0.1)  # "auto" finds nothing for CUDA arrays either

@@ -13,7 +13,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
-from torch.nn.utils import parametrize  # noqa: E402
 
 from wsrbench import registry  # noqa: E402
 from wsrbench.conv_ties import conv2d_ties  # noqa: E402

@@ -219,8 +219,13 @@ def test_importing_wsrbench_compiles_and_imports_no_numba():
 
 
 def test_no_recompilation_after_warm_up():
-    from wsrbench.backends.numba import end_collisions, imminent_collisions, pava, \
-        search_collisions, warm
+    from wsrbench.backends.numba import (
+        end_collisions,
+        imminent_collisions,
+        pava,
+        search_collisions,
+        warm,
+    )
 
     dispatchers = [pava.prox_row, pava.prox_rows, imminent_collisions.prox_row,
                    imminent_collisions.prox_rows, end_collisions.prox_row,

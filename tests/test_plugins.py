@@ -5,6 +5,7 @@ import os
 import sys
 import warnings
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_example_plugin_registers_through_its_entry_point(example_on_path):
 
 
 def test_example_pyproject_declares_the_entry_point():
-    text = open(os.path.join(EXAMPLE, "pyproject.toml")).read()
+    text = Path(EXAMPLE, "pyproject.toml").read_text()
     assert '[project.entry-points."wsrbench.algorithms"]' in text
     assert 'reverse_pava = "wsrbench_reverse_pava:plugin"' in text
 

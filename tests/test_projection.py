@@ -211,7 +211,7 @@ def test_bad_input_torch():
         pytest.skip("no torch implementation registered")
     with pytest.raises(ValueError, match="w contains NaN"):
         P.project_ties(torch.tensor([1.0, float("nan")]), np.zeros(2, int))
-    with pytest.raises(TypeError, match="w has dtype torch.float16"):
+    with pytest.raises(TypeError, match=r"w has dtype torch\.float16"):
         P.project_ties(torch.zeros(2, dtype=torch.float16), np.zeros(2, int))
     with pytest.raises(TypeError, match="groups must be an integer"):
         P.project_ties(torch.zeros(2), torch.zeros(2))

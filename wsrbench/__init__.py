@@ -11,8 +11,14 @@ from .api import ProxInfo, penalty, prox, prox_info
 from .certificate import Certificate, certify
 from .conv_ties import conv2d_ties
 from .gates import hard_concrete, hard_concrete_gate, hard_concrete_l0
-from .projection import (AffineProjector, TieProjector, project_affine, project_gradient,
-                         project_ties, reparameterize)
+from .projection import (
+    AffineProjector,
+    TieProjector,
+    project_affine,
+    project_gradient,
+    project_ties,
+    reparameterize,
+)
 from .registry import algorithms as list_algorithms
 from .registry import backends as list_backends
 from .soft_sharing import quantize, soft_sharing_grad, soft_sharing_penalty

@@ -32,9 +32,9 @@ class Family:
     ----------
     name : str
         The name ``make`` takes.
-    kind : str
+    regime : str
         "typical" (what the prox meets in training) or "worst" (drives one algorithm to its worst
-        case).
+        case). ("Kind" in wsrbench means only an array kind.)
     description : str
         One line: the distribution and lam, and for a worst case the mechanism.
     worst_for : str or None
@@ -42,49 +42,58 @@ class Family:
     """
 
     name: str
-    kind: str  # "typical" or "worst"
+    regime: str  # "typical" or "worst"
     description: str
     worst_for: str | None
     _make: Callable[[int, np.random.Generator], tuple[np.ndarray, float]]
+
+    @property
+    def kind(self) -> str:
+        """Deprecated name of :attr:`regime`."""
+        import warnings
+
+        warnings.warn("Family.kind is deprecated; use Family.regime", DeprecationWarning,
+                      stacklevel=2)
+        return self.regime
 
 
 _FAMILIES: dict[str, Family] = {}
 
 
-def _family(name, kind, description, worst_for=None):
+def _family(name, regime, description, worst_for=None):
     def deco(fn):
-        _FAMILIES[name] = Family(name, kind, description, worst_for, fn)
+        _FAMILIES[name] = Family(name, regime, description, worst_for, fn)
         return fn
     return deco
 
 
-def families(kind: str | None = None) -> list[Family]:
+def families(regime: str | None = None) -> list[Family]:
     """The registered input families, in a stable order (the order of definition).
 
     Parameters
     ----------
-    kind : {"typical", "worst"} or None, default None
-        Only the families of this kind; None for all.
+    regime : {"typical", "worst"} or None, default None
+        Only the families of this regime; None for all.
 
     Returns
     -------
     list of Family
     """
-    return [f for f in _FAMILIES.values() if kind is None or f.kind == kind]
+    return [f for f in _FAMILIES.values() if regime is None or f.regime == regime]
 
 
-def names(kind: str | None = None) -> list[str]:
+def names(regime: str | None = None) -> list[str]:
     """The names of :func:`families` (same argument, same order): what :func:`make` accepts.
 
     Parameters
     ----------
-    kind : {"typical", "worst"} or None, default None
+    regime : {"typical", "worst"} or None, default None
 
     Returns
     -------
     list of str
     """
-    return [f.name for f in families(kind)]
+    return [f.name for f in families(regime)]
 
 
 def make(family: str, d: int, *, seed: int = 0, dtype=np.float64) -> tuple[np.ndarray, float]:

@@ -48,7 +48,7 @@ class Record:
     backend: str
     algorithm: str
     family: str
-    kind: str
+    regime: str
     d: int
     dtype: str
     status: str  # "ok", "failed" (certificate), "error" (raised)
@@ -80,7 +80,7 @@ def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float
 
     fam = {f.name: f for f in cases.families()}[family]
     x, lam = cases.make(family, d, seed=seed, dtype=dtype)
-    rec = Record(backend, algorithm, family, fam.kind, d, np.dtype(dtype).name, "ok")
+    rec = Record(backend, algorithm, family, fam.regime, d, np.dtype(dtype).name, "ok")
     try:
         mod = registry.get_backend(backend).load()
         xb = mod.from_numpy(x)
@@ -164,7 +164,7 @@ def summarize(records) -> list[dict]:
         p, n = fit_exponent([r.d for r in ok], [r.seconds for r in ok])
         last = max(ok, key=lambda r: r.d) if ok else None
         out.append({
-            "backend": b, "algorithm": a, "family": f, "kind": rs[0].kind,
+            "backend": b, "algorithm": a, "family": f, "regime": rs[0].regime,
             "times": {r.d: (r.seconds if r.status == "ok" else r.status) for r in rs},
             "exponent": p, "fit_points": n,
             "ratio_to_floor": last.ratio_to_floor if last else math.nan,

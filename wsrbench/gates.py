@@ -30,7 +30,14 @@ from . import arrays, checks, registry
 from .checks import check_scalar
 
 
-def _params(beta, gamma, zeta):
+def check_gate_params(beta, gamma, zeta) -> tuple[float, float, float]:
+    """(beta, gamma, zeta) checked: beta > 0, gamma < 0, zeta > 1 (docs/design.md section 5.3).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the parameter and the interval it must lie in.
+    """
     beta = check_scalar(beta, "beta", low=-math.inf)
     gamma = check_scalar(gamma, "gamma", low=-math.inf)
     zeta = check_scalar(zeta, "zeta", low=-math.inf)
@@ -82,7 +89,7 @@ def hard_concrete(log_alpha, u, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
         If an array's dtype is not float32, float64 or integer (integers become float64), or a
         parameter is not a real scalar.
     """
-    beta, gamma, zeta = _params(beta, gamma, zeta)
+    beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     la = checks.as_float(log_alpha, "log_alpha")
     if arrays.array_kind(u) != arrays.array_kind(la):
         u = arrays.like(arrays.to_host(u), la)
@@ -121,7 +128,7 @@ def hard_concrete_gate(log_alpha, *, gamma=-0.1, zeta=1.1, backend="auto"):
         If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
         parameter is not a real scalar.
     """
-    _, gamma, zeta = _params(1.0, gamma, zeta)
+    _, gamma, zeta = check_gate_params(1.0, gamma, zeta)
     la = checks.as_float(log_alpha, "log_alpha")
     fn, _ = registry.operation("hard_concrete_gate", backend, la)
     return arrays.match_kind(fn(arrays.flat(la), gamma, zeta).reshape(tuple(la.shape)), la)
@@ -164,7 +171,7 @@ def hard_concrete_l0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
         If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
         parameter is not a real scalar.
     """
-    beta, gamma, zeta = _params(beta, gamma, zeta)
+    beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log(-gamma / zeta), backend)
 
 
@@ -200,7 +207,7 @@ def hard_concrete_p0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
         If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
         parameter is not a real scalar.
     """
-    beta, gamma, zeta = _params(beta, gamma, zeta)
+    beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, -1.0, beta * math.log(-gamma / zeta), backend)
 
 
@@ -234,5 +241,5 @@ def hard_concrete_p1(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="au
         If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
         parameter is not a real scalar.
     """
-    beta, gamma, zeta = _params(beta, gamma, zeta)
+    beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log((1.0 - gamma) / (zeta - 1.0)), backend)

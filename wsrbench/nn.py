@@ -32,7 +32,7 @@ import numpy as np
 from . import arrays, checks
 from .backends.torch import gates as _tgates
 from .backends.torch import soft_sharing as _tsoft
-from .gates import _params as _gate_params
+from .gates import check_gate_params
 from .projection import AffineProjector, TieProjector
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
@@ -176,7 +176,7 @@ class HardConcreteGate(nn.Module):
     def __init__(self, shape, *, init_keep: float = 0.9, beta: float = 2 / 3, gamma: float = -0.1,
                  zeta: float = 1.1, dtype=None, device=None):
         super().__init__()
-        self.beta, self.gamma, self.zeta = _gate_params(beta, gamma, zeta)
+        self.beta, self.gamma, self.zeta = check_gate_params(beta, gamma, zeta)
         if not 0.0 < init_keep < 1.0:
             raise ValueError(f"init_keep must be in (0, 1), got {init_keep}")
         self._l0_offset = -self.beta * math.log(-self.gamma / self.zeta)

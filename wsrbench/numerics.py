@@ -12,8 +12,8 @@ Shift sums. With v_k = lam (d-1-2k)/(d-1) for rank k = 0..d-1,
 
 evaluated as ``c * float(P)`` with c = lam / (d-1) (``shift_unit``, once per row: hot loops pay a
 multiplication, not a division) and the integer product P = (b-a)(d-a-b) exact (|P| <= d^2/4 <
-2^53 for every d that fits in memory). c P overflows only where the true sum does. The sum over the whole row is exactly 0,
-so a collapsing lam of 1e30 still returns mean(x).
+2^53 for every d that fits in memory). c P overflows only where the true sum does. The sum over
+the whole row is exactly 0, so a collapsing lam of 1e30 still returns mean(x).
 
 Tolerances. A careful solver rounds each value once to the output dtype (eps_out/2 relative)
 after float64 sums of at most d terms ((d-1) eps64 relative, worst case); a check that re-sums

@@ -33,7 +33,7 @@ def markdown_table(summary, sizes) -> str:
         p = s["exponent"]
         ratio = s["ratio_to_floor"]
         ratio_s = f"{ratio:.3g} (d={fmt_d(s['ratio_d'])})" if np.isfinite(ratio) else "-"
-        family = s["family"] + (" (worst)" if s["kind"] == "worst" else "")
+        family = s["family"] + (" (worst)" if s["regime"] == "worst" else "")
         lines.append("| " + " | ".join([s["backend"], s["algorithm"], family] + cells
                                         + [f"{p:.2f}" if np.isfinite(p) else "-", ratio_s,
                                            "yes" if s["certified"] else "NO"]) + " |")
@@ -157,8 +157,8 @@ def plot_scaling(records, path) -> bool:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     for ax in list(axes.flat)[1:len(families)]:
-        h, l = ax.get_legend_handles_labels()
-        for hh, ll in zip(h, l):
+        handles_i, labels_i = ax.get_legend_handles_labels()
+        for hh, ll in zip(handles_i, labels_i):
             if ll not in labels:
                 handles.append(hh)
                 labels.append(ll)

@@ -195,7 +195,7 @@ def time_candidate(fn, sizes, budget, *, family="gaussian", repeats=3):
     out, t_start = [], time.perf_counter()
     for d in sizes:
         x, lam = cases.make(family, d)
-        t = best_time(lambda: fn(x, lam), repeats)  # noqa: B023 (called within this iteration)
+        t = best_time(lambda: fn(x, lam), repeats)
         floor, _ = floor_seconds(x, "cpu", repeats)
         out.append((d, t, floor))
         spent = time.perf_counter() - t_start

@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry
-from .checks import as_float_array, as_rows, check_scalar
 from .api import result_and_info
+from .checks import as_float_array, as_rows, check_scalar
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
 #: radix sort measured on the dev VM (scripts/numba_speed.py). With the hint exact (0 moves) the
@@ -125,7 +125,7 @@ class ProxState:
         budget = self.moves_per_element
         if budget is None:
             budget = MOVES_PER_ELEMENT[X.dtype]
-        res, moves, self._work = mod.warm.run(X, lam, l1, rho, self._recs, self._have_hint,
+        res, moves, self._work = mod.warm_prox_rows(X, lam, l1, rho, self._recs, self._have_hint,
                                               float(budget), self._work)
         self._have_hint = d > 0
         self.last_moves = moves

@@ -22,7 +22,8 @@ import numpy as np
 
 # name -> (module, one-line help); modules are imported only when their subcommand runs
 _EXTERNAL = {
-    "compare": ("wsrbench.cli.compare", "time algorithms x backends x families x sizes against the sort floor"),
+    "compare": ("wsrbench.cli.compare",
+                "time algorithms x backends x families x sizes against the sort floor"),
     "validate": ("wsrbench.cli.validate", "check a candidate prox MODULE:FUNCTION for exactness and scaling"),
 }
 
@@ -39,9 +40,9 @@ def _cmd_cases(args) -> int:
             print(f"{args.family}: d={args.d} lam={lam!r} x[:8]={np.array2string(x[:8], precision=4)}")
         return 0
     width = max(len(n) for n in cases.names())
-    for kind in ("typical", "worst"):
-        print(f"{kind} families:")
-        for f in cases.families(kind):
+    for regime in ("typical", "worst"):
+        print(f"{regime} families:")
+        for f in cases.families(regime):
             tag = f" [worst case of {f.worst_for}]" if f.worst_for else ""
             print(f"  {f.name:<{width}}  {f.description}{tag}")
     return 0
@@ -85,8 +86,10 @@ def _cmd_prox(args) -> int:
     elapsed = time.perf_counter() - t0
     cert = certify(x, w, lam, l1=args.l1) if args.rho == 0.0 else None
     shape = "x".join(str(s) for s in np.shape(x))
-    print(f"input     {source}: shape {shape}, dtype {np.asarray(x).dtype}, lam={lam:g}, l1={args.l1:g}, rho={args.rho:g}")
-    print(f"backend   {info.backend}, algorithm {info.algorithm}, {elapsed * 1e3:.2f} ms (first call includes any JIT compile)")
+    print(f"input     {source}: shape {shape}, dtype {np.asarray(x).dtype}, lam={lam:g}, "
+          f"l1={args.l1:g}, rho={args.rho:g}")
+    print(f"backend   {info.backend}, algorithm {info.algorithm}, {elapsed * 1e3:.2f} ms "
+          f"(first call includes any JIT compile)")
     print(f"clusters  {_summary(info.clusters)}")
     print(f"rounds    {_summary(info.rounds)}")
     if cert is not None:
@@ -138,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lam", type=float, help="regularization strength (default: the family's)")
     r.add_argument("--l1", type=float, default=0.0, help="L1 weight mu (default 0)")
     r.add_argument("--rho", type=float, default=0.0, help="training interpolation in [0, 1] (default 0)")
-    r.add_argument("--algorithm", default="auto", help="pava, end_collisions, imminent_collisions, search_collisions or auto")
+    r.add_argument("--algorithm", default="auto",
+                   help="an algorithm of 'wsrbench backends' (pava, search_collisions, ...) or auto")
     r.add_argument("--backend", default="auto", help="numpy, numba, ... or auto (see 'wsrbench backends')")
     r.set_defaults(func=_cmd_prox)
 

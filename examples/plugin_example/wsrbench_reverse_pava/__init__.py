@@ -31,7 +31,8 @@ def partition(xs: np.ndarray, lam: float):
         starts.append(k)
         ends.append(k + 1)
         sums.append(float(xs[k]))
-        while len(starts) > 1 and mean(sums[-1], starts[-1], ends[-1]) >= mean(sums[-2], starts[-2], ends[-2]):
+        while (len(starts) > 1
+               and mean(sums[-1], starts[-1], ends[-1]) >= mean(sums[-2], starts[-2], ends[-2])):
             s = sums.pop()
             a = starts.pop()
             ends.pop()

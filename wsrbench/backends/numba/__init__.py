@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -29,8 +30,8 @@ import numpy as np
 # makes them sleep. Read once, when numba first loads the OpenMP layer; a user's setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ...contract import RowsResult  # noqa: E402
-from . import end_collisions, imminent_collisions, pava, search_collisions, sort, warm  # noqa: E402
+from ...contract import RowsResult
+from . import end_collisions, imminent_collisions, pava, search_collisions, sort, warm
 
 MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
 
@@ -178,6 +179,12 @@ ALGORITHMS = {
     "search_collisions": _Impl(_search_row, _search_serial.rows),
     "end_collisions": _plain(end_collisions),
 }
+
+
+def warm_prox_rows(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
+    """The prox of X sorted along a hint (``wsrbench.warm_start.ProxState``; see ``warm.run``)."""
+    return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, have_hint,
+                    moves_per_element, scratch)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ def rank_sort(X, keys, order):
 
 
 @cuda.jit(cache=True)
-def bitonic_init(X, K, I):
+def bitonic_init(X, K, idx):
     t = cuda.grid(1)
     n, d = X.shape
     L = K.shape[1]
@@ -59,11 +59,11 @@ def bitonic_init(X, K, I):
         K[r, k] = X[r, k]
     else:
         K[r, k] = math.inf  # padding sorts last: (inf, k >= d) follows every (finite x, col < d)
-    I[r, k] = k
+    idx[r, k] = k
 
 
 @cuda.jit(cache=True)
-def bitonic_stage(K, I, k, j):
+def bitonic_stage(K, idx, k, j):
     """One compare-exchange stage of the network: partner p ^ j, direction from bit k of p."""
     t = cuda.grid(1)
     n, L = K.shape
@@ -76,28 +76,28 @@ def bitonic_stage(K, I, k, j):
         return
     ascending = (p & k) == 0
     kp, kq = K[r, p], K[r, q]
-    ip, iq = I[r, p], I[r, q]
+    ip, iq = idx[r, p], idx[r, q]
     greater = kp > kq or (kp == kq and ip > iq)
     if greater == ascending:
         K[r, p], K[r, q] = kq, kp
-        I[r, p], I[r, q] = iq, ip
+        idx[r, p], idx[r, q] = iq, ip
 
 
 def _bitonic(X):
     n, d = X.shape
     L = 1 << max(0, (d - 1).bit_length())
     K = cuda.device_array((n, L), dtype=X.dtype)
-    I = cuda.device_array((n, L), dtype="int64")
+    idx = cuda.device_array((n, L), dtype="int64")
     g = grid(n * L)
-    bitonic_init[g](X, K, I)
+    bitonic_init[g](X, K, idx)
     k = 2
     while k <= L:
         j = k // 2
         while j >= 1:
-            bitonic_stage[g](K, I, k, j)
+            bitonic_stage[g](K, idx, k, j)
             j //= 2
         k *= 2
-    return K[:, :d], I[:, :d]
+    return K[:, :d], idx[:, :d]
 
 
 def _torch_sort(X):

@@ -1,4 +1,5 @@
-"""Soft weight sharing (Gaussian mixture prior over the weights), NumPy reference (docs/design.md section 5.4).
+"""Soft weight sharing (Gaussian mixture prior over the weights), NumPy reference
+(docs/design.md section 5.4).
 
 With log-joint terms l_ij = log pi_j + log N(w_i; mu_j, sigma_j^2) and L_i = logsumexp_j l_ij:
     penalty  = -sum_i L_i
