@@ -1,0 +1,76 @@
+"""The local exact fit of one rank's range of the global order (docs/design.md 15.2).
+
+A rank holds the sorted, centred values of positions [o, o + n) of the whole sorted vector
+(length d). Their shifts are the global ones, v_K = lam (d - 1 - 2K)/(d - 1) for K = o + k, so the
+fit is PAVA over the range with the global positions in the closed-form shift sums: the mean of y
+over the global positions [a, b) is
+
+    (S + lam/(d-1) (b - a)(d - a - b)) / (b - a),     S = sum of the centred x over [a, b),
+
+exactly the reference's formula (wsrbench/backends/numpy/pava.py), so inside a range the
+decisions are the reference's own. The blocks found are those of the range alone; the merge across
+ranks (``_merge``) only ever joins some of them (a vertex of the global minorant is a vertex of
+the range's minorant).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from numba import njit
+except ImportError:  # numba is a core dependency; this keeps the module importable without it
+    def njit(*args, **kwargs):
+        return args[0] if args and callable(args[0]) else (lambda f: f)
+
+# Below this many elements the interpreted loop is faster than loading the compiled kernel
+# (a spawned process pays the load once per kernel).
+JIT_MIN_N = 4096
+
+
+def _pava_offset_py(xs, o, d, lam, starts, sums):
+    """PAVA over xs (sorted, centred, float64) at global offset o; returns the number of blocks.
+
+    starts[j] (local index) and sums[j] (float64 sum of xs over the block, pooled sums added left
+    + right as in the reference) for j < nblk. Equal means pool, so blocks are maximal (9.2).
+    """
+    n = len(xs)
+    c = lam / (d - 1) if d > 1 else 0.0
+    means = np.empty(n)
+    top = -1
+    for k in range(n):
+        a = o + k
+        b = a + 1
+        s = xs[k]
+        st = a
+        m = (s + c * ((b - a) * (d - a - b))) / (b - a)
+        while top >= 0 and means[top] >= m:
+            s = sums[top] + s
+            st = starts[top] + o
+            top -= 1
+            m = (s + c * ((b - st) * (d - st - b))) / (b - st)
+        top += 1
+        starts[top] = st - o
+        sums[top] = s
+        means[top] = m
+    return top + 1
+
+
+_pava_offset_jit = njit(cache=True)(_pava_offset_py)
+
+
+def local_fit(xs: np.ndarray, o: int, d: int, lam: float, *, jit: bool | None = None):
+    """(starts, sums): the maximal PAVA blocks of the range, local starts (int64) and x sums.
+
+    ``jit`` None picks the compiled kernel for ranges of at least JIT_MIN_N elements.
+    """
+    n = xs.shape[0]
+    starts = np.empty(n, dtype=np.int64)
+    sums = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return starts, sums
+    use_jit = n >= JIT_MIN_N if jit is None else jit
+    if use_jit:
+        nblk = _pava_offset_jit(xs, np.int64(o), np.int64(d), np.float64(lam), starts, sums)
+    else:
+        nblk = _pava_offset_py(xs.tolist(), int(o), int(d), float(lam), starts, sums)
+    return starts[:nblk].copy(), sums[:nblk].copy()
