@@ -1,0 +1,244 @@
+"""The sharded prox (wsrbench.distributed) on 1, 2, 3 and 4 gloo processes spawned here.
+
+One group of processes per world size runs every case (process start-up, mostly importing torch,
+is the cost); the answers are checked here against the single-process NumPy reference, the
+certificate and the counters' bounds (docs/design.md section 15). Every spawned run has a
+timeout: a rank left waiting in a collective fails the test instead of hanging it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import wsrbench
+from wsrbench import cases as families
+
+from .conftest import value_tol
+
+torch = pytest.importorskip("torch")
+dist = pytest.importorskip("torch.distributed")
+if not dist.is_available():  # pragma: no cover
+    pytest.skip("torch.distributed is not available", allow_module_level=True)
+
+from wsrbench.distributed import _local, launch
+
+from . import _distributed_worker
+
+WORLDS = [1, 2, 3, 4]
+BAD = ["dtype", "lam", "nan", "negative_lam", "ndim", "int_tensor"]
+NEEDS_TWO = {"dtype", "lam"}  # a disagreement needs two ranks
+
+
+def _bounds(d, p, split, rng):
+    if split == "even":
+        return [(d * r) // p for r in range(p + 1)]
+    if split == "one":  # everything on the last rank
+        return [0] * p + [d]
+    if split == "empty_first":
+        inner = np.sort(rng.integers(0, d + 1, p - 1)).tolist() if p > 1 else []
+        return [0, 0] + inner[1:] + [d] if p > 1 else [0, d]
+    cuts = np.sort(rng.integers(0, d + 1, p - 1)).tolist()  # uneven, empty shards possible
+    return [0] + cuts + [d]
+
+
+def build_cases(p):
+    """(name, case) pairs for world size p; every input is deterministic."""
+    rng = np.random.default_rng([14, p])
+    out = []
+
+    def add(name, x, lam, *, l1=0.0, rho=0.0, split="random", **extra):
+        x = np.asarray(x)
+        out.append((name, {"x": x, "lam": float(lam), "l1": float(l1), "rho": float(rho),
+                           "bounds": _bounds(x.shape[0], p, split, rng), **extra}))
+
+    g = rng.standard_normal(257)
+    for lam in [0.0, 1e-3, 0.05, 1.0, 1e30]:
+        add(f"gaussian-lam{lam:g}", g, lam)
+    add("gaussian-collapse", g, 1.01 * families.collapse_lam(g))
+    # exactly at the collapse the last two blocks have equal means in exact arithmetic: which side
+    # of the tie rounding lands on is not defined, so only the values are compared
+    add("gaussian-at-collapse", g, families.collapse_lam(g), rounding_tie=True)
+    add("gaussian-even", g, 0.2, split="even")
+    add("gaussian-one-rank", g, 0.2, split="one")
+    add("gaussian-empty-first", g, 0.2, split="empty_first")
+    for lam in [1e-3, 0.3]:
+        add(f"float32-lam{lam:g}", g.astype(np.float32), lam)
+    q = rng.integers(-3, 4, size=240) * 0.5  # exact ties, across every rank boundary
+    add("ties-random", q, 0.01)
+    add("ties-even", q, 0.3, split="even")
+    add("ties-float32", q.astype(np.float32), 0.02, split="even")
+    add("all-equal", np.full(100, 2.5), 1.0)
+    add("all-equal-lam0", np.full(100, -0.75), 0.0, split="even")
+    add("all-equal-float32", np.full(64, 3.0, dtype=np.float32), 0.5)
+    for fam in families.names():
+        for dtype in (np.float64, np.float32):
+            x, lam = families.make(fam, 300, seed=p, dtype=dtype)
+            add(f"family-{fam}-{np.dtype(dtype).name}", x, lam)
+    add("l1", g, 0.05, l1=0.1)
+    add("rho", g, 0.05, rho=0.5)
+    add("l1-rho", g, 0.5, l1=0.2, rho=1.0)
+    for d in [0, 1, 2, 3]:
+        add(f"tiny-d{d}", g[:d], 0.4)
+    add("torch-float32", g.astype(np.float32), 0.05, torch=True)
+    add("gather-baseline", g, 0.05, gather=True)
+    for bad in BAD:
+        if p > 1 or bad not in NEEDS_TWO:
+            add(f"bad-{bad}", g, 0.05, bad=bad, split="even")
+    add("after-errors", g, 0.05)  # the group still works after every rank raised together
+    return out
+
+
+@pytest.fixture(scope="module", params=WORLDS, ids=[f"p{p}" for p in WORLDS])
+def world(request):
+    """(p, [(name, case, [result of each rank])]) with every case run in one group of p processes."""
+    p = request.param
+    named = build_cases(p)
+    per_rank = launch.run(_distributed_worker.run_cases, p, [c for _, c in named],
+                          timeout=240.0, collective_timeout=60.0)
+    return p, [(name, case, [per_rank[r][i] for r in range(p)])
+               for i, (name, case) in enumerate(named)]
+
+
+def _ok_cases(world):
+    _p, runs = world
+    for name, case, res in runs:
+        if case.get("bad"):
+            continue
+        assert all(r[0] == "ok" for r in res), f"{name}: {[r for r in res if r[0] != 'ok']}"
+        yield name, case, res
+
+
+def test_matches_single_process_reference(world):
+    for name, case, res in _ok_cases(world):
+        x, lam, l1, rho = case["x"], case["lam"], case["l1"], case["rho"]
+        b = case["bounds"]
+        for r, (_, w, info) in enumerate(res):
+            assert w.shape == (b[r + 1] - b[r],), name
+            assert w.dtype == x.dtype, name
+            assert info["kind"] == ("torch" if case.get("torch") else "numpy"), name
+        w = np.concatenate([r[1] for r in res])
+        ref, ref_info = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numpy")
+        scale = float(np.max(np.abs(x), initial=0.0)) + lam
+        np.testing.assert_allclose(w, ref, rtol=0, atol=value_tol(x.size, x.dtype, scale),
+                                   err_msg=name)
+        clusters = {r[2]["clusters"] for r in res}
+        assert len(clusters) == 1, f"{name}: ranks disagree on the cluster count {clusters}"
+        # nearly_sorted: its noise sits at the rounding level of its ties
+        if "nearly_sorted" not in name and not case.get("rounding_tie"):
+            assert clusters == {ref_info.clusters}, name
+            # the same partition, not only the same count: equal neighbours in sorted order
+            order = np.argsort(x, kind="stable")
+            if lam < 1e29:  # (at 1e30 the whole vector is one block; values equal up to rounding)
+                assert np.array_equal(np.diff(w[order]) == 0, np.diff(ref[order]) == 0), name
+
+
+def test_certificate_accepts_gathered_answer(world):
+    for name, case, res in _ok_cases(world):
+        if case["rho"] > 0:
+            continue  # the certificate checks the prox itself (rho = 0)
+        w = np.concatenate([r[1] for r in res])
+        cert = wsrbench.certify(case["x"], w, case["lam"], l1=case["l1"])
+        assert cert.ok, f"{name}: {cert.message}"
+
+
+def test_bad_input_same_error_on_every_rank(world):
+    p, runs = world
+    seen = set()
+    for name, case, res in runs:
+        if not case.get("bad"):
+            continue
+        seen.add(case["bad"])
+        assert all(r[0] == "error" for r in res), f"{name}: some rank did not raise: {res}"
+        assert len({(r[1], r[2]) for r in res}) == 1, f"{name}: ranks raised different errors"
+        kind, msg = res[0][1], res[0][2]
+        want = {"dtype": ("ValueError", "dtype differs across ranks"),
+                "lam": ("ValueError", "lam differs across ranks"),
+                "nan": ("ValueError", "contains NaN"),
+                "negative_lam": ("ValueError", "lam must be >= 0"),
+                "ndim": ("ValueError", "must be"),
+                "int_tensor": ("TypeError", "only torch.float32 and torch.float64")}[case["bad"]]
+        assert kind == want[0] and want[1] in msg, f"{name}: {kind}: {msg}"
+        assert "rank" in msg, f"{name}: the message must name the rank: {msg}"
+    assert seen == {b for b in BAD if p > 1 or b not in NEEDS_TWO}
+
+
+def test_counters(world):
+    """Rounds and collectives within their bounds; the payload within the issue's target."""
+    p, _runs = world
+    levels = math.ceil(math.log2(p)) if p > 1 else 0
+    for name, case, res in _ok_cases(world):
+        if case.get("gather"):
+            continue
+        x = case["x"]
+        d = x.shape[0]
+        infos = [r[2] for r in res]
+        assert len({i["rounds"] for i in infos}) == 1 and len({i["levels"] for i in infos}) == 1
+        if d == 0:
+            continue
+        assert infos[0]["levels"] == levels, name
+        # per level: ceil(log2(candidates + 1)) search steps, plus one for the bridge's right end
+        assert infos[0]["rounds"] <= levels * (math.ceil(math.log2(d + 1)) + 1), name
+        for info in infos:
+            calls = info["calls"]
+            assert calls["all_to_all"] == 3, name  # counts, values there, values back
+            # check + samples + counts + median + totals + crossing sums, and per level one
+            # all_gather of counts, 2 per search step and 3 for the bridge's ends
+            assert info["collectives"] <= 9 + 4 * levels + 2 * info["rounds"], name
+            payload = info["sent_by_kind"]["all_to_all"]
+            bound = x.itemsize * (np.diff(case["bounds"]).max() + info["stats"]["range"]) + 8 * p
+            assert payload <= bound, name
+
+
+def test_gather_baseline_moves_everything_through_rank0(world):
+    _p, runs = world
+    for name, case, res in runs:
+        if not case.get("gather"):
+            continue
+        d, n0 = case["x"].shape[0], np.diff(case["bounds"])[0]
+        sent0 = res[0][2]["sent_by_kind"]["all_to_all"]
+        assert sent0 == case["x"].itemsize * (d - n0), name
+
+
+def test_same_answer_as_gather_baseline(world):
+    _p, runs = world
+    by_name = {name: res for name, _, res in runs}
+    a = np.concatenate([r[1] for r in by_name["gather-baseline"]])
+    b = np.concatenate([r[1] for r in by_name["gaussian-lam0.05"]])
+    # different splits of the same vector: the answers agree to rounding
+    x = next(c for n, c, _ in runs if n == "gather-baseline")["x"]
+    np.testing.assert_allclose(a, b, rtol=0, atol=value_tol(x.size, x.dtype, np.abs(x).max() + 0.05))
+
+
+# ------------------------------------------------------------------- in-process: the local fit
+
+@pytest.mark.parametrize("lam", [0.0, 0.01, 0.5, 5.0])
+def test_local_fit_is_the_reference_pava_on_a_whole_vector(lam):
+    from wsrbench.backends.numpy import pava
+
+    rng = np.random.default_rng(3)
+    xs = np.sort(rng.standard_normal(500))
+    xs -= xs[250]
+    ref_starts, _, _ = pava.partition(xs, lam)
+    for jit in (False, True):
+        starts, sums = _local.local_fit(xs, 0, 500, lam, jit=jit)
+        np.testing.assert_array_equal(starts, ref_starts)
+        ends = np.append(starts[1:], 500)
+        np.testing.assert_allclose(sums, [xs[a:b].sum() for a, b in zip(starts, ends)],
+                                   rtol=0, atol=1e-12)
+
+
+def test_local_fit_with_offset_uses_global_shifts():
+    """A range at offset o fits y_k = x_k + v_{o+k}: the same blocks as isotonic regression of it."""
+    from scipy.optimize import isotonic_regression
+
+    rng = np.random.default_rng(4)
+    d, o, n, lam = 400, 150, 120, 0.7
+    xs = np.sort(rng.standard_normal(n))
+    y = xs + lam * (d - 1 - 2 * (o + np.arange(n))) / (d - 1)
+    fit = isotonic_regression(y).x
+    expect = np.flatnonzero(np.r_[True, np.diff(fit) > 1e-12])
+    for jit in (False, True):
+        starts, _ = _local.local_fit(xs, o, d, lam, jit=jit)
+        np.testing.assert_array_equal(starts, expect)
