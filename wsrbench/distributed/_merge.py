@@ -3,36 +3,36 @@
 In the cumulative sum diagram of y (points (K, S_K), S_K = sum of y over [0, K)) the fit is the
 slope of the greatest convex minorant; its vertices are the cluster starts. A vertex of the global
 minorant is a vertex of the minorant of any range containing it, so each rank starts from its local
-PAVA blocks (their starts are its vertices) and the merge only deletes vertices. Ownership: rank r
-owns the starts of its blocks; the end point of a group of ranks (the next group's first point) is
-a "virtual" vertex whose coordinates every rank computes from the gathered range totals.
+PAVA blocks (their starts are its vertices) and the merge only deletes vertices.
 
-Level l joins neighbouring groups A = ranks [ja, jb) and B = [jb, je) of 2^l ranks each, all pairs
-in lockstep, exactly as one level of search_collisions (wsrbench/backends/numpy/search_collisions.py)
-joins two halves: with M the first point of B, candidates a are A's vertices then M itself, and
+Ownership: rank r owns the starts of its surviving blocks, a run [lo, hi) of its local blocks. A
+group of ranks G = [j0, j1) has the lower hull "G's owned vertices, then G's end point offs[j1]";
+the end point is the next group's first point, owned there, and every rank computes its
+coordinates from the gathered range totals (a "virtual" vertex).
 
-    in(a) = slope of the A-edge ending at a (-inf for A's first vertex),
-    T(a)  = min over B's vertices v beyond M (and B's end point) of slope(a, v),
-    P(a)  = in(a) < T(a) holds up to the bridge's left end a* and fails after it (convexity),
+Level l joins neighbouring groups A = [ja, jb) and B = [jb, je) of 2^l ranks, all pairs in
+lockstep. The hull of A u B is A's owned vertices up to the bridge's left end, the bridge, and B's
+hull from its right end (the lower hulls of two chains separated in x), where the left hull is A's
+owned vertices (all left of M = offs[jb]) and the right hull is B's owned vertices (the first is M)
+then B's end point: the split between them is strict, as wsrbench.bridge requires. The bridge is
+found by wsrbench.bridge.bridge_step, the simultaneous binary search of docs/design.md 9.4: each
+step probes vertex i of A and j of B, and one all_reduce (SUM) fetches the six vertices the step
+reads (l_{i-1}, l_i, l_{i+1}, r_{j-1}, r_j, r_{j+1}: 12 float64 per pair, each filled by its
+owner); every rank then takes the same decision for every pair. At most floor(log2 |A|) +
+floor(log2 |B|) steps per level. Afterwards ranks of A keep a prefix of their run, ranks of B a
+suffix, so each rank's surviving vertices stay one contiguous run of its local blocks. Collinear
+ties go to the outermost vertices (smallest i, largest j): merged blocks are maximal, as the
+canonical partition (docs/design.md 9.2) requires.
 
-so a* is found by binary search over the candidate index, and the right end b* is the largest
-argmin of slope(a*, v). Vertices strictly between a* and b* are deleted: ranks of A lose a suffix,
-ranks of B a prefix, ranks in between everything, so each rank's surviving vertices stay one
-contiguous run of its local blocks. Strict < and the largest argmin make the merged block maximal
-(equal slopes pool), as the canonical partition (docs/design.md 9.2) requires.
-
-Communication per binary-search step: one all_reduce (SUM) that fetches the candidate and its
-predecessor (4 float64 per pair, filled by their owners) and one all_reduce (MIN) of T(a), which
-each rank of B evaluates over its own vertices. Coordinates are relative to the split M (positions
-K - M, sums S_K - S_M), so the slopes are well scaled, as 9.4 asks of the bridge step.
+Coordinates are relative to the split M (x = K - M, S_K - S_M), so the slopes are well scaled, as
+9.4 asks.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-INF = float("inf")
+from ..bridge import bridge_probe, bridge_step
 
 
 class RankHull:
@@ -54,9 +54,14 @@ class RankHull:
 
 
 def _shift(K, M, d, lam):
-    """sum of v over [M, K) (negative of the sum over [K, M) when K < M), closed form."""
+    """sum of v over [M, K) (minus the sum over [K, M) when K < M), in closed form."""
     K = np.asarray(K, dtype=np.int64)
     return lam * ((K - M) * (d - K - M)).astype(np.float64) / max(d - 1, 1)
+
+
+def _span(totals, q0, q1):
+    """Sum of the range totals of ranks [q0, q1), in rank order (float64)."""
+    return float(np.sum(totals[q0:q1])) if q1 > q0 else 0.0
 
 
 def merge(comm, hull: RankHull, offs: list[int], totals: list[float], d: int, lam: float):
@@ -77,114 +82,82 @@ def merge(comm, hull: RankHull, offs: list[int], totals: list[float], d: int, la
     return levels, steps
 
 
-def _span(totals, q0, q1):
-    """Sum of the range totals of ranks [q0, q1), in rank order (float64)."""
-    return float(np.sum(totals[q0:q1])) if q1 > q0 else 0.0
-
-
 def _level(comm, hull, pairs, counts, offs, totals, d, lam):
+    """One level: every pair's bridge, in lockstep; returns the number of steps taken."""
     r = comm.rank
     npairs = len(pairs)
-    mine, role = None, None
-    for t, (ja, jb, je) in enumerate(pairs):
-        if ja <= r < je:
-            mine, role = t, ("A" if r < jb else "B")
-    nA = [sum(counts[ja:jb]) for ja, jb, _ in pairs]
+    mine = next((t for t, (ja, _, je) in enumerate(pairs) if ja <= r < je), None)
+    n_left = [sum(counts[ja:jb]) for ja, jb, _ in pairs]
+    n_right = [sum(counts[jb:je]) for _, jb, je in pairs]  # owned; the end point comes on top
     M = [offs[jb] for _, jb, _ in pairs]
+    # the virtual last vertex of each right hull: B's end point, (x, S) relative to M
+    ends = [(float(offs[je] - offs[jb]),
+             _span(totals, jb, je) + float(_shift(offs[je], offs[jb], d, lam)))
+            for _, jb, je in pairs]
+    # a pair merges when both sides hold points: A some owned vertex, B some element
+    active = [n_left[t] > 0 and offs[pairs[t][2]] > M[t] for t in range(npairs)]
 
-    # My surviving vertices in the coordinates of my pair's split.
-    Kv = Sv = None
+    Kv = xv = Sv = None
+    role = pre = None
     if mine is not None:
-        ja, jb, je = pairs[mine]
+        ja, jb, _ = pairs[mine]
+        role = "A" if r < jb else "B"
         k = hull.K[hull.lo:hull.hi] - hull.o
         if role == "B":
             X = _span(totals, jb, r) + hull.prefix[k]
+            pre = sum(counts[jb:r])  # B-index of my first surviving vertex
         else:
             X = -(hull.suffix[k] + _span(totals, r + 1, jb))
+            pre = sum(counts[ja:r])  # A-index of my first surviving vertex
         Kv = hull.K[hull.lo:hull.hi]
+        xv = (Kv - M[mine]).astype(np.float64)
         Sv = X + _shift(Kv, M[mine], d, lam)
-        pre = sum(counts[ja:r])  # index of my first surviving vertex among A's candidates
-    # B's candidates for T: its vertices beyond M, and its end point (added by B's last rank).
-    Kt = St = None
-    if role == "B":
-        ja, jb, je = pairs[mine]
-        keep = Kv > M[mine]
-        Kt, St = Kv[keep], Sv[keep]
-        if r == je - 1 and offs[je] > M[mine]:
-            e = offs[je]
-            Se = _span(totals, jb, je) + float(_shift(e, M[mine], d, lam))
-            Kt, St = np.append(Kt, e), np.append(St, Se)
 
-    def fetch(indices):
-        """Coordinates (K, S) of A-candidate indices, one list per slot; M itself is (M, 0)."""
-        buf = np.zeros((npairs, 2 * len(indices)))
-        if role == "A":
-            for slot, idx in enumerate(indices):
-                i = idx[mine]
-                if i is not None and 0 <= i - pre < hull.count:
-                    buf[mine, 2 * slot] = Kv[i - pre]
-                    buf[mine, 2 * slot + 1] = Sv[i - pre]
-        got = comm.all_reduce(torch.from_numpy(buf)).cpu().numpy()
-        out = []
-        for slot, idx in enumerate(indices):
-            pts = []
-            for t in range(npairs):
-                if idx[t] is None:
-                    pts.append(None)
-                elif idx[t] == nA[t]:
-                    pts.append((float(M[t]), 0.0))
-                else:
-                    pts.append((got[t, 2 * slot], got[t, 2 * slot + 1]))
-            out.append(pts)
-        return out
+    # The last vertex of A (for the split) comes from its owner: one more small collective.
+    last = np.zeros((npairs, 2))
+    if role == "A" and pre + hull.count == n_left[mine] and hull.count:
+        last[mine] = (xv[-1], Sv[-1])
+    last = comm.all_reduce(torch.from_numpy(last)).cpu().numpy()
 
-    def tangent_min(points):
-        """min over B's candidates of slope(a, v) for each pair's point a (MIN all_reduce)."""
-        buf = np.full(npairs, INF)
-        if role == "B" and points[mine] is not None and Kt.shape[0]:
-            Ka, Sa = points[mine]
-            buf[mine] = np.min((St - Sa) / (Kt - Ka))
-        return comm.all_reduce(torch.from_numpy(buf), op=dist.ReduceOp.MIN).cpu().numpy()
-
-    i_lo = [0] * npairs
-    i_hi = list(nA)
+    ranges = [[0, n_left[t] - 1, 0, n_right[t]] for t in range(npairs)]  # j = n_right: end point
     steps = 0
-    while any(lo < hi for lo, hi in zip(i_lo, i_hi)):
-        i_mid = [(lo + hi + 1) // 2 if lo < hi else None for lo, hi in zip(i_lo, i_hi)]
-        cand, prev = fetch([i_mid, [None if i is None else i - 1 for i in i_mid]])
-        T = tangent_min(cand)
+    while True:
+        todo = [t for t in range(npairs)
+                if active[t] and (ranges[t][0] < ranges[t][1] or ranges[t][2] < ranges[t][3])]
+        if not todo:
+            break
+        want = []  # per pair: A-indices (i-1, i, i+1), B-indices (j-1, j, j+1), clamped
         for t in range(npairs):
-            if i_mid[t] is None:
+            if t not in todo:
+                want.append(None)
                 continue
-            (Ka, Sa), (Kp, Sp) = cand[t], prev[t]
-            if (Sa - Sp) / (Ka - Kp) < T[t]:
-                i_lo[t] = i_mid[t]
-            else:
-                i_hi[t] = i_mid[t] - 1
+            il, ih, jl, jh = ranges[t]
+            i, j = bridge_probe(il, ih, jl, jh)
+            want.append(([max(i - 1, 0), i, min(i + 1, n_left[t] - 1)],
+                         [max(j - 1, 0), j, min(j + 1, n_right[t])]))
+        buf = np.zeros((npairs, 12))
+        if mine is not None and want[mine] is not None:
+            side = want[mine][0 if role == "A" else 1]
+            for s, idx in enumerate(side):
+                if 0 <= idx - pre < hull.count:
+                    col = (0 if role == "A" else 6) + 2 * s
+                    buf[mine, col] = xv[idx - pre]
+                    buf[mine, col + 1] = Sv[idx - pre]
+        got = comm.all_reduce(torch.from_numpy(buf)).cpu().numpy()
+        for t in todo:
+            v = got[t].copy()
+            for s, idx in enumerate(want[t][1]):
+                if idx == n_right[t]:  # B's end point: known to every rank
+                    v[6 + 2 * s], v[7 + 2 * s] = ends[t]
+            split = 0.5 * last[t, 0]  # midway between A's last vertex and M (x = 0)
+            ranges[t] = list(bridge_step(*ranges[t], *v.tolist(), split))
         steps += 1
 
-    merging = [i_lo[t] < nA[t] for t in range(npairs)]
-    if not any(merging):
-        return steps
-    # The bridge: a* = the last candidate with P true; b* = the largest argmin of slope(a*, v).
-    (a_star,) = fetch([[i_lo[t] if merging[t] else None for t in range(npairs)]])
-    T = tangent_min(a_star)
-    buf = np.full(npairs, -1.0)
-    if role == "B" and merging[mine] and Kt.shape[0]:
-        Ka, Sa = a_star[mine]
-        at_min = (St - Sa) / (Kt - Ka) == T[mine]
-        if at_min.any():
-            buf[mine] = float(Kt[at_min].max())
-    b_star = comm.all_reduce(torch.from_numpy(buf), op=dist.ReduceOp.MAX).cpu().numpy()
-    steps += 1
-
-    if mine is not None and merging[mine]:
+    if mine is not None and active[mine]:
+        i_star, _, j_star, _ = ranges[mine]
         if role == "A":
-            i_star = i_lo[mine]
-            if i_star < pre:
-                hull.hi = hull.lo  # every vertex of mine lies between a* and M
-            elif i_star < pre + hull.count:
-                hull.hi = hull.lo + (i_star - pre) + 1
+            keep = min(max(i_star - pre + 1, 0), hull.count)
+            hull.hi = hull.lo + keep
         else:
-            hull.lo += int(np.count_nonzero(Kv < b_star[mine]))
+            hull.lo += min(max(j_star - pre, 0), hull.count)
     return steps
