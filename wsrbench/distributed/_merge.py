@@ -16,9 +16,10 @@ hull from its right end (the lower hulls of two chains separated in x), where th
 owned vertices (all left of M = offs[jb]) and the right hull is B's owned vertices (the first is M)
 then B's end point: the split between them is strict, as wsrbench.bridge requires. The bridge is
 found by wsrbench.bridge.bridge_step, the simultaneous binary search of docs/design.md 9.4: each
-step probes vertex i of A and j of B, and one all_reduce (SUM) fetches the six vertices the step
-reads (l_{i-1}, l_i, l_{i+1}, r_{j-1}, r_j, r_{j+1}: 12 float64 per pair, each filled by its
-owner); every rank then takes the same decision for every pair. At most floor(log2 |A|) +
+step probes vertex i of A and j of B, and fetches the six vertices the step
+reads (l_{i-1}, l_i, l_{i+1}, r_{j-1}, r_j, r_{j+1}) in one all_gather of 6 float64 per rank
+(a rank holds vertices of one side of one pair only, so at most three of them); every rank then
+takes the same decision for every pair. At most floor(log2 |A|) +
 floor(log2 |B|) steps per level. Afterwards ranks of A keep a prefix of their run, ranks of B a
 suffix, so each rank's surviving vertices stay one contiguous run of its local blocks. Collinear
 ties go to the outermost vertices (smallest i, largest j): merged blocks are maximal, as the
@@ -75,18 +76,52 @@ def merge(comm, hull: RankHull, offs: list[int], totals: list[float], d: int, la
     g = 1
     while g < p:
         pairs = [(ja, ja + g, min(ja + 2 * g, p)) for ja in range(0, p - g, 2 * g)]
-        counts = comm.all_gather(torch.tensor([hull.count], dtype=torch.int64)).reshape(-1).tolist()
-        steps += _level(comm, hull, pairs, counts, offs, totals, d, lam)
+        steps += _level(comm, hull, pairs, offs, totals, d, lam)
         levels += 1
         g *= 2
     return levels, steps
 
 
-def _level(comm, hull, pairs, counts, offs, totals, d, lam):
-    """One level: every pair's bridge, in lockstep; returns the number of steps taken."""
+def _coords(hull, r, pair, offs, totals, d, lam):
+    """(x, S) of my surviving vertices relative to my pair's split M = offs[jb]."""
+    _, jb, _ = pair
+    M = offs[jb]
+    k = hull.K[hull.lo:hull.hi] - hull.o
+    if r >= jb:
+        X = _span(totals, jb, r) + hull.prefix[k]
+    else:
+        X = -(hull.suffix[k] + _span(totals, r + 1, jb))
+    Kv = hull.K[hull.lo:hull.hi]
+    return (Kv - M).astype(np.float64), X + _shift(Kv, M, d, lam)
+
+
+def _owner(counts, q0, q1, idx):
+    """(rank, index within its run) of vertex ``idx`` of the concatenated runs of ranks [q0, q1)."""
+    for q in range(q0, q1):
+        if idx < counts[q]:
+            return q, idx
+        idx -= counts[q]
+    return None, None
+
+
+def _level(comm, hull, pairs, offs, totals, d, lam):
+    """One level: every pair's bridge, in lockstep; returns the number of steps taken.
+
+    One all_gather of (count, x, S of my last vertex) per rank, then one all_gather of 6 numbers
+    per rank and step: the (x, S) of up to three probed vertices that the rank owns.
+    """
     r = comm.rank
     npairs = len(pairs)
     mine = next((t for t, (ja, _, je) in enumerate(pairs) if ja <= r < je), None)
+    xv = Sv = None
+    if mine is not None:
+        xv, Sv = _coords(hull, r, pairs[mine], offs, totals, d, lam)
+    row = torch.zeros(3, dtype=torch.float64)
+    row[0] = hull.count
+    if mine is not None and hull.count:
+        row[1], row[2] = float(xv[-1]), float(Sv[-1])
+    table = comm.all_gather(row).cpu().numpy()
+    counts = table[:, 0].astype(np.int64).tolist()
     n_left = [sum(counts[ja:jb]) for ja, jb, _ in pairs]
     n_right = [sum(counts[jb:je]) for _, jb, je in pairs]  # owned; the end point comes on top
     M = [offs[jb] for _, jb, _ in pairs]
@@ -96,28 +131,16 @@ def _level(comm, hull, pairs, counts, offs, totals, d, lam):
             for _, jb, je in pairs]
     # a pair merges when both sides hold points: A some owned vertex, B some element
     active = [n_left[t] > 0 and offs[pairs[t][2]] > M[t] for t in range(npairs)]
-
-    Kv = xv = Sv = None
+    # the split: midway between A's last vertex (on the last rank of A holding one) and M (x = 0)
+    split = []
+    for ja, jb, _ in pairs:
+        q = max((q for q in range(ja, jb) if counts[q]), default=None)
+        split.append(0.5 * table[q, 1] if q is not None else -0.5)
     role = pre = None
     if mine is not None:
-        ja, jb, _ = pairs[mine]
+        ja, jb, je = pairs[mine]
         role = "A" if r < jb else "B"
-        k = hull.K[hull.lo:hull.hi] - hull.o
-        if role == "B":
-            X = _span(totals, jb, r) + hull.prefix[k]
-            pre = sum(counts[jb:r])  # B-index of my first surviving vertex
-        else:
-            X = -(hull.suffix[k] + _span(totals, r + 1, jb))
-            pre = sum(counts[ja:r])  # A-index of my first surviving vertex
-        Kv = hull.K[hull.lo:hull.hi]
-        xv = (Kv - M[mine]).astype(np.float64)
-        Sv = X + _shift(Kv, M[mine], d, lam)
-
-    # The last vertex of A (for the split) comes from its owner: one more small collective.
-    last = np.zeros((npairs, 2))
-    if role == "A" and pre + hull.count == n_left[mine] and hull.count:
-        last[mine] = (xv[-1], Sv[-1])
-    last = comm.all_reduce(torch.from_numpy(last)).cpu().numpy()
+        pre = sum(counts[ja:r]) if role == "A" else sum(counts[jb:r])
 
     ranges = [[0, n_left[t] - 1, 0, n_right[t]] for t in range(npairs)]  # j = n_right: end point
     steps = 0
@@ -135,22 +158,23 @@ def _level(comm, hull, pairs, counts, offs, totals, d, lam):
             i, j = bridge_probe(il, ih, jl, jh)
             want.append(([max(i - 1, 0), i, min(i + 1, n_left[t] - 1)],
                          [max(j - 1, 0), j, min(j + 1, n_right[t])]))
-        buf = np.zeros((npairs, 12))
+        buf = torch.zeros(6, dtype=torch.float64)
         if mine is not None and want[mine] is not None:
-            side = want[mine][0 if role == "A" else 1]
-            for s, idx in enumerate(side):
+            for s, idx in enumerate(want[mine][0 if role == "A" else 1]):
                 if 0 <= idx - pre < hull.count:
-                    col = (0 if role == "A" else 6) + 2 * s
-                    buf[mine, col] = xv[idx - pre]
-                    buf[mine, col + 1] = Sv[idx - pre]
-        got = comm.all_reduce(torch.from_numpy(buf)).cpu().numpy()
+                    buf[2 * s], buf[2 * s + 1] = float(xv[idx - pre]), float(Sv[idx - pre])
+        got = comm.all_gather(buf).cpu().numpy()
         for t in todo:
-            v = got[t].copy()
-            for s, idx in enumerate(want[t][1]):
-                if idx == n_right[t]:  # B's end point: known to every rank
-                    v[6 + 2 * s], v[7 + 2 * s] = ends[t]
-            split = 0.5 * last[t, 0]  # midway between A's last vertex and M (x = 0)
-            ranges[t] = list(bridge_step(*ranges[t], *v.tolist(), split))
+            ja, jb, je = pairs[t]
+            v = []
+            for side, (q0, q1) in enumerate(((ja, jb), (jb, je))):
+                for s, idx in enumerate(want[t][side]):
+                    if side == 1 and idx == n_right[t]:  # B's end point: known to every rank
+                        v += ends[t]
+                    else:
+                        q, _ = _owner(counts, q0, q1, idx)
+                        v += [got[q, 2 * s], got[q, 2 * s + 1]]
+            ranges[t] = list(bridge_step(*ranges[t], *v, split[t]))
         steps += 1
 
     if mine is not None and active[mine]:
