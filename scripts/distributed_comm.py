@@ -22,26 +22,6 @@ import sys
 import numpy as np
 
 
-def measure(sizes, dtypes, family, seed):
-    """Runs in every rank: [(d, dtype, rank, sharded info, baseline info, max |w - w_base|)]."""
-    import torch.distributed as dist
-
-    from wsrbench import cases
-    from wsrbench.distributed import gather_prox_info, prox_info
-
-    r, p = dist.get_rank(), dist.get_world_size()
-    rows = []
-    for d in sizes:
-        for dtype in dtypes:
-            x, lam = cases.make(family, d, seed=seed, dtype=dtype)
-            shard = x[(d * r) // p: (d * (r + 1)) // p]
-            w, info = prox_info(shard, lam)
-            wb, base = gather_prox_info(shard, lam)
-            diff = float(np.max(np.abs(w.astype(np.float64) - wb), initial=0.0))
-            rows.append((d, dtype, r, vars(info), vars(base), diff, float(np.max(np.abs(x))) + lam))
-    return rows
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1e4,1e5,1e6,1e7")
@@ -55,7 +35,7 @@ def main(argv=None):
     worlds = [int(s) for s in args.worlds.split(",")]
     dtypes = args.dtypes.split(",")
 
-    from wsrbench.distributed import launch
+    from wsrbench.distributed.benchmark import table
 
     print(f"family {args.family}, even shards, gloo on one machine; bytes are payload to/from "
           f"other ranks; target = 2 (d/p) (itemsize + 8)")
@@ -65,12 +45,10 @@ def main(argv=None):
     print(head)
     print("-" * len(head))
     ok = True
-    for p in worlds:
-        rows = launch.run(measure, p, sizes, dtypes, args.family, args.seed,
-                          timeout=args.timeout, collective_timeout=args.timeout)
-        flat = sorted((row for per_rank in rows for row in per_rank),
-                      key=lambda t: (t[0], dtypes.index(t[1]), t[2]))
-        for d, dtype, r, info, base, diff, scale in flat:
+    results = table(worlds, sizes, dtypes, args.family, args.seed, timeout=args.timeout)
+    for (p, _, _), rows in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                   dtypes.index(kv[0][2]))):
+        for d, dtype, r, info, base, diff, scale in rows:
             item = np.dtype(dtype).itemsize
             target = 2 * (d / p) * (item + 8)
             small = info["bytes_sent"] - info["sent_by_kind"].get("all_to_all", 0)

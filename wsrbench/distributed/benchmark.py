@@ -1,0 +1,46 @@
+"""Counters of the sharded prox and of the gather baseline, shared by scripts/distributed_comm.py
+and the asv suite benchmarks/bench_distributed.py (docs/design.md 15.4)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def measure(sizes, dtypes, family="gaussian", seed=0):
+    """Run in every rank (wsrbench.distributed.launch.run): for each d and dtype, the vector of
+    ``wsrbench.cases.make(family, d)`` split evenly over the ranks, through the sharded prox and
+    through the gather baseline. Returns [(d, dtype, rank, info, baseline info, max |w - w_base|,
+    scale)] with the infos as dicts; scale = max|x| + lam bounds the values (for tolerances)."""
+    import torch.distributed as dist
+
+    from .. import cases
+    from . import gather_prox_info, prox_info
+
+    r, p = dist.get_rank(), dist.get_world_size()
+    rows = []
+    for d in sizes:
+        for dtype in dtypes:
+            x, lam = cases.make(family, int(d), seed=seed, dtype=dtype)
+            shard = x[(d * r) // p: (d * (r + 1)) // p]
+            w, info = prox_info(shard, lam)
+            wb, base = gather_prox_info(shard, lam)
+            diff = float(np.max(np.abs(w.astype(np.float64) - wb), initial=0.0))
+            rows.append((int(d), str(np.dtype(dtype)), r, vars(info), vars(base), diff,
+                         float(np.max(np.abs(x), initial=0.0)) + lam))
+    return rows
+
+
+def table(worlds, sizes, dtypes, family="gaussian", seed=0, timeout=1800.0):
+    """{(p, d, dtype): [row of rank 0, ..., row of rank p-1]} over the world sizes (one group of
+    local gloo processes per p)."""
+    from . import launch
+
+    out = {}
+    for p in worlds:
+        per_rank = launch.run(measure, p, list(sizes), list(dtypes), family, seed,
+                              timeout=timeout, collective_timeout=timeout)
+        for rows in per_rank:
+            for row in rows:
+                out.setdefault((p, row[0], row[1]), []).append(row)
+    for rows in out.values():
+        rows.sort(key=lambda row: row[2])
+    return out
