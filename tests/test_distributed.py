@@ -7,6 +7,7 @@ timeout: a rank left waiting in a collective fails the test instead of hanging i
 """
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -23,6 +24,7 @@ if not dist.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 from wsrbench.distributed import _local, launch
+from wsrbench.distributed.benchmark import summarize
 
 from . import _distributed_worker
 
@@ -87,6 +89,7 @@ def build_cases(p):
         if p > 1 or bad not in NEEDS_TWO:
             add(f"bad-{bad}", g, 0.05, bad=bad, split="even")
     add("after-errors", g, 0.05)  # the group still works after every rank raised together
+    out.append(("measure", {"measure": ([3000], ["float32", "float64"]), "bounds": None}))
     return out
 
 
@@ -104,7 +107,7 @@ def world(request):
 def _ok_cases(world):
     _p, runs = world
     for name, case, res in runs:
-        if case.get("bad"):
+        if case.get("bad") or case.get("measure"):
             continue
         assert all(r[0] == "ok" for r in res), f"{name}: {[r for r in res if r[0] != 'ok']}"
         yield name, case, res
@@ -194,7 +197,7 @@ def test_counters(world):
 def test_gather_baseline_moves_everything_through_rank0(world):
     _p, runs = world
     for name, case, res in runs:
-        if not case.get("gather"):
+        if not case.get("gather") or case.get("measure"):
             continue
         d, n0 = case["x"].shape[0], np.diff(case["bounds"])[0]
         sent0 = res[0][2]["sent_by_kind"]["all_to_all"]
@@ -209,6 +212,35 @@ def test_same_answer_as_gather_baseline(world):
     # different splits of the same vector: the answers agree to rounding
     x = next(c for n, c, _ in runs if n == "gather-baseline")["x"]
     np.testing.assert_allclose(a, b, rtol=0, atol=value_tol(x.size, x.dtype, np.abs(x).max() + 0.05))
+
+
+def test_communication_within_target_and_asv_suite_reads_it(world):
+    """The issue's target: per rank, the payload (values there and back) is at most
+    2 (d/p) (itemsize + 8) bytes each way, and rank 0 of the baseline moves d - n_0 values."""
+    p, runs = world
+    res = next(res for _, case, res in runs if case.get("measure"))
+    tab = {}
+    for _, rows in res:
+        for row in rows:
+            tab.setdefault((p, row[0], row[1]), []).append(row)
+    for (_, d, dtype), rows in tab.items():
+        item = np.dtype(dtype).itemsize
+        for _, _, _, info, base, diff, scale in rows:
+            small = info["bytes_sent"] - info["sent_by_kind"]["all_to_all"]
+            assert info["bytes_sent"] - small <= 2 * (d / p) * (item + 8)
+            assert info["bytes_received"] - small <= 2 * (d / p) * (item + 8)  # symmetric counts
+            assert diff <= 2 * value_tol(d, dtype, scale)  # both are the prox, to rounding
+        assert rows[0][4]["sent_by_kind"]["all_to_all"] == item * (d - d // p)
+    bench = importlib.import_module("benchmarks.bench_distributed")
+    cache = summarize(tab)
+    obj = bench.Communication()
+    for key in cache:
+        obj.setup(cache, *key)
+        for m in [m for m in dir(obj) if m.startswith("track_")]:
+            out = getattr(obj, m)(cache, *key)
+            assert isinstance(out, int) and out >= 0, m
+    with pytest.raises(NotImplementedError):
+        obj.setup(None, p, 3000, "float32")
 
 
 # ------------------------------------------------------------------- in-process: the local fit

@@ -44,3 +44,21 @@ def table(worlds, sizes, dtypes, family="gaussian", seed=0, timeout=1800.0):
     for rows in out.values():
         rows.sort(key=lambda row: row[2])
     return out
+
+
+def summarize(tab):
+    """{(p, d, dtype): per-call figures}: the largest over the ranks of bytes sent and received,
+    small-message bytes (everything but the all-to-alls) and collectives; the merge rounds (the same
+    on every rank); and the baseline's rank-0 traffic (the larger direction)."""
+    out = {}
+    for key, rows in tab.items():
+        out[key] = {
+            "sent": max(row[3]["bytes_sent"] for row in rows),
+            "received": max(row[3]["bytes_received"] for row in rows),
+            "small": max(row[3]["bytes_sent"] - row[3]["sent_by_kind"].get("all_to_all", 0)
+                         for row in rows),
+            "collectives": max(row[3]["collectives"] for row in rows),
+            "rounds": rows[0][3]["rounds"],
+            "baseline_rank0": max(rows[0][4]["bytes_sent"], rows[0][4]["bytes_received"]),
+        }
+    return out
