@@ -88,6 +88,19 @@ def build_cases(p):
     for bad in BAD:
         if p > 1 or bad not in NEEDS_TWO:
             add(f"bad-{bad}", g, 0.05, bad=bad, split="even")
+    # random small vectors (as tests/test_prox.py draws them): many exact ties or none,
+    # magnitudes from 1e-8 to 1e8, lam from 0 to collapsing, random (often empty) shards
+    for i in range(24):
+        d = int(rng.integers(0, 48))
+        dtype = (np.float64, np.float32)[i % 2]
+        mag = float(rng.choice([1e-8, 1.0, 1e8]))
+        if i % 3 == 0:
+            base = rng.choice(rng.integers(-4, 5, size=int(rng.integers(1, 5))), size=d)
+        else:
+            base = rng.uniform(-1.0, 1.0, size=d)
+        x = (base * mag).astype(dtype)
+        lam = float(rng.choice([0.0, 1e-6, 1e-2, 0.3, 3.0, 1e6])) * mag
+        add(f"random-{i}", x, lam, l1=(0.1 * mag if i % 5 == 0 else 0.0))
     add("after-errors", g, 0.05)  # the group still works after every rank raised together
     out.append(("measure", {"measure": ([3000], ["float32", "float64"]), "bounds": None}))
     return out
