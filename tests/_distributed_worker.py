@@ -23,9 +23,9 @@ def shard_of(case, rank, world):
         lam = -1.0
     elif bad == "ndim" and rank == last:
         x = x.reshape(1, -1)
-    elif bad == "int_tensor" and rank == last:
+    elif bad == "float16_tensor" and rank == last:
         import torch
-        x = torch.zeros(x.shape[0], dtype=torch.int32)
+        x = torch.zeros(x.shape[0], dtype=torch.float16)
     if case.get("torch") and not bad:
         import torch
         x = torch.from_numpy(np.array(x))

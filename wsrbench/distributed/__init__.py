@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import as_float_array, check_scalar
-from ..sorted_space import shift_sum, soft_threshold
+from ..checks import as_float, check_scalar
+from ..numerics import shift_sum
+from ..sorted_space import soft_threshold
 
 __all__ = ["ShardedProxInfo", "gather_prox", "gather_prox_info", "prox", "prox_info"]
 
@@ -67,29 +68,16 @@ def _local_check(shard, lam, l1, rho):
     import torch
 
     try:
-        if isinstance(shard, torch.Tensor):
-            t = shard.detach()
-            if t.dtype not in (torch.float32, torch.float64):
-                raise TypeError(f"shard has dtype {t.dtype}; only torch.float32 and torch.float64 "
-                                f"are supported (cast it with shard.float() or shard.double())")
-            if t.dim() != 1:
-                raise ValueError(f"shard must be 1-D (this rank's piece of one flat vector), got "
-                                 f"shape {tuple(t.shape)}; pass shard.reshape(-1)")
-            bad = ~torch.isfinite(t)
-            if bool(bad.any()):
-                i = int(torch.nonzero(bad)[0, 0])
-                kind = "NaN" if bool(torch.isnan(t[i])) else "Inf"
-                raise ValueError(f"shard contains {kind} at index {i}; every entry must be finite")
-            kind, device = "torch", t.device
+        arr = as_float(shard, "shard", max_ndim=1)  # integers -> float64, NaN/Inf named
+        if arr.ndim != 1:
+            raise ValueError("shard must be 1-D (this rank's piece of one flat vector), got a "
+                             "scalar; wrap it as [x]")
+        if isinstance(arr, torch.Tensor):
+            t, kind, device = arr.detach(), "torch", arr.device
         else:
-            arr = as_float_array(shard, "shard", max_ndim=1)
-            if arr.ndim != 1:
-                raise ValueError("shard must be 1-D (this rank's piece of one flat vector), got a "
-                                 "scalar; wrap it as [x]")
             if not arr.flags.writeable or not arr.flags.c_contiguous:
                 arr = np.array(arr, order="C")  # torch wraps writeable memory only; x is not mutated
-            t = torch.from_numpy(arr)
-            kind, device = "numpy", None
+            t, kind, device = torch.from_numpy(arr), "numpy", None
         params = (check_scalar(lam, "lam"), check_scalar(l1, "l1"),
                   check_scalar(rho, "rho", low=0.0, high=1.0))
         return t, kind, device, params, None

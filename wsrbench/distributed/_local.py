@@ -7,20 +7,20 @@ over the global positions [a, b) is
 
     (S + lam/(d-1) (b - a)(d - a - b)) / (b - a),     S = sum of the centred x over [a, b),
 
-exactly the reference's formula (wsrbench/backends/numpy/pava.py), so inside a range the
+exactly the reference's formula (wsrbench.numerics.block_mean_scalar, as in
+wsrbench/backends/numpy/pava.py), so inside a range the
 decisions are the reference's own. The blocks found are those of the range alone; the merge across
 ranks (``_merge``) only ever joins some of them (a vertex of the global minorant is a vertex of
 the range's minorant).
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
-try:
-    from numba import njit
-except ImportError:  # numba is a core dependency; this keeps the module importable without it
-    def njit(*args, **kwargs):
-        return args[0] if args and callable(args[0]) else (lambda f: f)
+from ..numerics import block_mean_scalar as block_mean
+from ..numerics import compile_scalars, shift_unit
 
 # Below this many elements the interpreted loop is faster than loading the compiled kernel
 # (a spawned process pays the load once per kernel).
@@ -32,22 +32,22 @@ def _pava_offset_py(xs, o, d, lam, starts, sums):
 
     starts[j] (local index) and sums[j] (float64 sum of xs over the block, pooled sums added left
     + right as in the reference) for j < nblk. Equal means pool, so blocks are maximal (9.2).
+    The block means are wsrbench.numerics.block_mean_scalar, the reference's formula.
     """
     n = len(xs)
-    c = lam / (d - 1) if d > 1 else 0.0
+    c = shift_unit(lam, d)
     means = np.empty(n)
     top = -1
     for k in range(n):
         a = o + k
-        b = a + 1
         s = xs[k]
         st = a
-        m = (s + c * ((b - a) * (d - a - b))) / (b - a)
+        m = block_mean(s, a, a + 1, d, c)
         while top >= 0 and means[top] >= m:
             s = sums[top] + s
             st = starts[top] + o
             top -= 1
-            m = (s + c * ((b - st) * (d - st - b))) / (b - st)
+            m = block_mean(s, st, a + 1, d, c)
         top += 1
         starts[top] = st - o
         sums[top] = s
@@ -55,7 +55,20 @@ def _pava_offset_py(xs, o, d, lam, starts, sums):
     return top + 1
 
 
-_pava_offset_jit = njit(cache=True)(_pava_offset_py)
+def _compile():
+    """The same source compiled by Numba, its scalar formulas bound to their compiled versions
+    (as wsrbench.numerics.compile_scalars does for the backends)."""
+    from numba import njit
+
+    scalars = compile_scalars(njit(cache=True, inline="always"))
+    env = dict(globals(), block_mean=scalars.block_mean, shift_unit=scalars.shift_unit)
+    f = _pava_offset_py
+    clone = types.FunctionType(f.__code__, env, "_pava_offset", f.__defaults__, f.__closure__)
+    clone.__module__, clone.__qualname__ = f.__module__, "_pava_offset"
+    return njit(cache=True)(clone)
+
+
+_jit_kernel = None
 
 
 def local_fit(xs: np.ndarray, o: int, d: int, lam: float, *, jit: bool | None = None):
@@ -70,7 +83,11 @@ def local_fit(xs: np.ndarray, o: int, d: int, lam: float, *, jit: bool | None = 
         return starts, sums
     use_jit = n >= JIT_MIN_N if jit is None else jit
     if use_jit:
-        nblk = _pava_offset_jit(xs, np.int64(o), np.int64(d), np.float64(lam), starts, sums)
+        global _jit_kernel
+        if _jit_kernel is None:
+            _jit_kernel = _compile()
+        nblk = _jit_kernel(np.ascontiguousarray(xs, dtype=np.float64), np.int64(o), np.int64(d),
+                           np.float64(lam), starts, sums)
     else:
         nblk = _pava_offset_py(xs.tolist(), int(o), int(d), float(lam), starts, sums)
     return starts[:nblk].copy(), sums[:nblk].copy()

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..bridge import bridge_probe, bridge_step
+from ..numerics import shift_sum
 
 
 class RankHull:
@@ -55,9 +56,8 @@ class RankHull:
 
 
 def _shift(K, M, d, lam):
-    """sum of v over [M, K) (minus the sum over [K, M) when K < M), in closed form."""
-    K = np.asarray(K, dtype=np.int64)
-    return lam * ((K - M) * (d - K - M)).astype(np.float64) / max(d - 1, 1)
+    """sum of v over [M, K) (minus the sum over [K, M) when K < M): numerics.shift_sum, signed."""
+    return shift_sum(M, K, d, lam)
 
 
 def _span(totals, q0, q1):
