@@ -50,6 +50,16 @@ def run_cases(cases):
             from wsrbench.distributed import benchmark
             out.append(("measure", benchmark.measure(*case["measure"])))
             continue
+        if case.get("subgroup"):  # ranks 1..p-1 only: the vector is their shards in group order
+            members = list(range(1, world))
+            sub = dist.new_group(members)  # every rank takes part in creating it
+            if rank not in members:
+                out.append(("ok", None, None))
+                continue
+            x, lam, l1, rho = shard_of(case, members.index(rank), world - 1)
+            w, info = distributed.prox_info(x, lam, l1=l1, rho=rho, group=sub)
+            out.append(("ok", w, dict(vars(info), kind="numpy")))
+            continue
         x, lam, l1, rho = shard_of(case, rank, world)
         fn = distributed.gather_prox_info if case.get("gather") else distributed.prox_info
         kw = {"backend": "numpy"} if case.get("gather") else {}

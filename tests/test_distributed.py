@@ -103,6 +103,10 @@ def build_cases(p):
         add(f"random-{i}", x, lam, l1=(0.1 * mag if i % 5 == 0 else 0.0))
     add("after-errors", g, 0.05)  # the group still works after every rank raised together
     out.append(("measure", {"measure": ([3000], ["float32", "float64"]), "bounds": None}))
+    if p > 1:  # a process group other than the default one (ranks 1..p-1)
+        x = rng.standard_normal(150)
+        out.append(("subgroup", {"subgroup": True, "x": x, "lam": 0.1, "l1": 0.0, "rho": 0.0,
+                                 "bounds": _bounds(150, p - 1, "random", rng)}))
     return out
 
 
@@ -120,7 +124,7 @@ def world(request):
 def _ok_cases(world):
     _p, runs = world
     for name, case, res in runs:
-        if case.get("bad") or case.get("measure"):
+        if case.get("bad") or case.get("measure") or case.get("subgroup"):
             continue
         assert all(r[0] == "ok" for r in res), f"{name}: {[r for r in res if r[0] != 'ok']}"
         yield name, case, res
@@ -254,6 +258,22 @@ def test_communication_within_target_and_asv_suite_reads_it(world):
             assert isinstance(out, int) and out >= 0, m
     with pytest.raises(NotImplementedError):
         obj.setup(None, p, 3000, "float32")
+
+
+def test_subgroup(world):
+    """group=: the vector is the concatenation over the group's ranks, in group-rank order."""
+    p, runs = world
+    for name, case, res in runs:
+        if not case.get("subgroup"):
+            continue
+        assert res[0][1] is None  # rank 0 is not a member
+        w = np.concatenate([r[1] for r in res[1:]])
+        ref, ref_info = wsrbench.prox_info(case["x"], case["lam"], backend="numpy")
+        x = case["x"]
+        np.testing.assert_allclose(w, ref, rtol=0,
+                                   atol=value_tol(x.size, x.dtype, np.abs(x).max() + case["lam"]))
+        assert {r[2]["clusters"] for r in res[1:]} == {ref_info.clusters}
+        assert res[1][2]["stats"]["world_size"] == p - 1
 
 
 # ------------------------------------------------------------------- in-process: the local fit

@@ -209,7 +209,7 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
     q_med = int(np.searchsorted(offs, d // 2, side="right")) - 1
     med = torch.zeros(1, dtype=torch.float64)
     if comm.rank == q_med:
-        med[0] = xs_t[d // 2 - o].to(torch.float64)
+        med[0] = float(xs_t[d // 2 - o])  # exact: a float32 value is a float64 value
     center = float(comm.broadcast(med, q_med)[0])
 
     # 2. the local fit (host, float64: the prox commutes with translation; centring at the global
