@@ -181,6 +181,29 @@ def _crossing_blocks(comm, hull, xc, offs, d):
     return head, tail, int(table[:, 5].sum())
 
 
+def _my_blocks(hull, sums, head, tail, o, B):
+    """The blocks meeting this rank's range [o, o + B), in order: (starts, ends, x sums) over the
+    global positions and how many of this rank's elements each holds. Between its surviving
+    vertices they are the local PAVA blocks; the head and tail may cross to other ranks."""
+    if hull.count == 0:  # the range lies inside one block (B > 0) or is empty
+        parts = [(head, B)] if B else []
+        K = np.zeros(0, dtype=np.int64)
+    else:
+        K = hull.K[hull.lo:hull.hi]
+        parts = [(head, int(K[0]) - o)] if head is not None else []
+    a = [blk[0] for blk, _ in parts]
+    b = [blk[1] for blk, _ in parts]
+    sx = [blk[2] for blk, _ in parts]
+    sizes = [size for _, size in parts]
+    if hull.count:
+        a += K[:-1].tolist() + [tail[0]]
+        b += K[1:].tolist() + [tail[1]]
+        sx += sums[hull.lo:hull.hi - 1].tolist() + [tail[2]]
+        sizes += np.diff(K).tolist() + [o + B - int(K[-1])]
+    return (np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
+            np.asarray(sx, dtype=np.float64), np.asarray(sizes, dtype=np.int64))
+
+
 def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
     r"""Like :func:`prox`, and also return a :class:`ShardedProxInfo`: ``(w_shard, info)``."""
     import torch
@@ -225,28 +248,8 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
     # 4. block sums of the crossing clusters, block values, and back to the owners.
     head, tail, clusters = _crossing_blocks(comm, hull, xc, offs, d)
     B = xc.shape[0]
-    a_list, b_list, s_list, c_list = [], [], [], []
-    if hull.count == 0:
-        if B:
-            a_list, b_list, s_list, c_list = [head[0]], [head[1]], [head[2]], [B]
-    else:
-        K = hull.K[hull.lo:hull.hi]
-        if head is not None:
-            a_list, b_list, s_list, c_list = [head[0]], [head[1]], [head[2]], [int(K[0]) - o]
-        inner_a = K[:-1]
-        inner_b = K[1:]
-        a_list += inner_a.tolist()
-        b_list += inner_b.tolist()
-        s_list += sums[hull.lo:hull.hi - 1].tolist()
-        c_list += (inner_b - inner_a).tolist()
-        a_list.append(tail[0])
-        b_list.append(tail[1])
-        s_list.append(tail[2])
-        c_list.append(o + B - int(K[-1]))
-    a = np.asarray(a_list, dtype=np.int64)
-    b = np.asarray(b_list, dtype=np.int64)
-    vals = _values(np.asarray(s_list, dtype=np.float64), a, b, d, lam, l1, rho, center)
-    w_sorted = np.repeat(vals, np.asarray(c_list, dtype=np.int64))
+    a, b, sums_x, sizes = _my_blocks(hull, sums, head, tail, o, B)
+    w_sorted = np.repeat(_values(sums_x, a, b, d, lam, l1, rho, center), sizes)
     w_sorted_t = torch.from_numpy(w_sorted).to(dtype=x.dtype, device=comm.device)
     w = _sort.send_back(comm, w_sorted_t, back, n)
 
@@ -273,7 +276,7 @@ def prox(shard, lam, *, l1=0.0, rho=0.0, group=None):
     ----------
     shard : 1-D NumPy array or torch tensor
         This rank's contiguous piece of x (may be empty; sizes may differ between ranks). float32
-        stays float32, float64 stays float64 (NumPy integers become float64). Never modified.
+        stays float32, float64 stays float64 (integers become float64). Never modified.
         Under NCCL pass CUDA tensors; under gloo CPU tensors or NumPy arrays.
     lam, l1, rho : float
         As in :func:`wsrbench.prox` (lam >= 0, l1 >= 0, rho in [0, 1]).
