@@ -23,10 +23,10 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
-from wsrbench.distributed import _local, launch
-from wsrbench.distributed.benchmark import summarize
+from wsrbench.distributed import _local, launch  # noqa: E402
+from wsrbench.distributed.benchmark import summarize  # noqa: E402
 
-from . import _distributed_worker
+from . import _distributed_worker  # noqa: E402
 
 WORLDS = [1, 2, 3, 4]
 BAD = ["dtype", "lam", "nan", "negative_lam", "ndim", "float16_tensor"]
@@ -242,7 +242,7 @@ def test_communication_within_target_and_asv_suite_reads_it(world):
             tab.setdefault((p, row[0], row[1]), []).append(row)
     for (_, d, dtype), rows in tab.items():
         item = np.dtype(dtype).itemsize
-        for _, _, _, info, base, diff, scale in rows:
+        for _, _, _, info, _base, diff, scale in rows:
             small = info["bytes_sent"] - info["sent_by_kind"]["all_to_all"]
             assert info["bytes_sent"] - small <= 2 * (d / p) * (item + 8)
             assert info["bytes_received"] - small <= 2 * (d / p) * (item + 8)  # symmetric counts
@@ -263,7 +263,7 @@ def test_communication_within_target_and_asv_suite_reads_it(world):
 def test_subgroup(world):
     """group=: the vector is the concatenation over the group's ranks, in group-rank order."""
     p, runs = world
-    for name, case, res in runs:
+    for _, case, res in runs:
         if not case.get("subgroup"):
             continue
         assert res[0][1] is None  # rank 0 is not a member

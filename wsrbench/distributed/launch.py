@@ -38,7 +38,7 @@ def _child(rank, world, store_path, fn, args, out, collective_timeout):
             out.put((rank, True, fn(*args)))
         finally:
             dist.destroy_process_group()
-    except BaseException as exc:  # noqa: BLE001 -- report everything: the parent decides
+    except BaseException as exc:  # report everything: the parent decides
         out.put((rank, False, (type(exc).__name__, str(exc))))
 
 
