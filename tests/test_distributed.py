@@ -256,8 +256,8 @@ def test_communication_within_target_and_asv_suite_reads_it(world):
         for m in [m for m in dir(obj) if m.startswith("track_")]:
             out = getattr(obj, m)(cache, *key)
             assert isinstance(out, int) and out >= 0, m
-    with pytest.raises(NotImplementedError):
-        obj.setup(None, p, 3000, "float32")
+    with pytest.raises(NotImplementedError, match="torch"):
+        obj.setup({"unavailable": "no torch here"}, p, 3000, "float32")
 
 
 def test_subgroup(world):
