@@ -63,6 +63,7 @@ def run_cases(cases):
         x, lam, l1, rho = shard_of(case, rank, world)
         fn = distributed.gather_prox_info if case.get("gather") else distributed.prox_info
         kw = {"backend": "numpy"} if case.get("gather") else {}
+        before = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
         try:
             w, info = fn(x, lam, l1=l1, rho=rho, **kw)
         except (TypeError, ValueError) as exc:
@@ -70,5 +71,7 @@ def run_cases(cases):
             continue
         kind = "torch" if isinstance(w, torch.Tensor) else "numpy"
         w = w.numpy() if kind == "torch" else w
-        out.append(("ok", w, dict(vars(info), kind=kind)))
+        unchanged = bool((x == before).all()) if isinstance(x, torch.Tensor) else \
+            np.array_equal(x, before)
+        out.append(("ok", w, dict(vars(info), kind=kind, input_unchanged=unchanged)))
     return out

@@ -138,6 +138,7 @@ def test_matches_single_process_reference(world):
             assert w.shape == (b[r + 1] - b[r],), name
             assert w.dtype == x.dtype, name
             assert info["kind"] == ("torch" if case.get("torch") else "numpy"), name
+            assert info["input_unchanged"], f"{name}: rank {r} had its shard modified"
         w = np.concatenate([r[1] for r in res])
         ref, ref_info = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numpy")
         scale = float(np.max(np.abs(x), initial=0.0)) + lam
