@@ -291,8 +291,8 @@ def prox(shard, lam, *, l1=0.0, rho=0.0, group=None):
     ------
     TypeError, ValueError
         On every rank alike, when any rank's input is bad (float16 or another non-real dtype, not
-        1-D, NaN or Inf)
-        or the ranks disagree on dtype, lam, l1 or rho; the message names the rank and the fix.
+        1-D, NaN or Inf) or the ranks disagree on dtype, lam, l1 or rho; the message names the
+        rank and the fix.
     RuntimeError
         When torch.distributed is not initialised.
 
