@@ -1,7 +1,7 @@
 """The prox of a vector sharded over processes (wsrbench.distributed); run it with torchrun:
 
     torchrun --nproc-per-node 4 examples/sharded_prox.py                 # CPU, gloo
-    torchrun --nproc-per-node 8 examples/sharded_prox.py --d 100000000   # one GPU per process, NCCL
+    torchrun --nproc-per-node 8 examples/sharded_prox.py --length 100000000   # one GPU per process, NCCL
 
 Each process builds the same x from a seed (only to check the answer at the end: a real job would
 hold its shard only), keeps its piece, and calls wsrbench.distributed.prox_info. Rank 0 then
@@ -22,7 +22,7 @@ from wsrbench import distributed
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--d", type=int, default=1_000_000)
+    ap.add_argument("--length", type=int, default=1_000_000, help="d, the length of x")
     ap.add_argument("--lam", type=float, default=0.05)
     args = ap.parse_args()
 
@@ -32,8 +32,8 @@ def main():
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, p = dist.get_rank(), dist.get_world_size()
 
-    x = torch.randn(args.d, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
-    lo, hi = args.d * rank // p, args.d * (rank + 1) // p
+    x = torch.randn(args.length, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    lo, hi = args.length * rank // p, args.length * (rank + 1) // p
     shard = x[lo:hi].to("cuda" if cuda else "cpu")
 
     w, info = distributed.prox_info(shard, args.lam)  # every rank calls it: a collective
