@@ -22,6 +22,11 @@ class ProxInfo:
     depth: parallel depth (docs/design.md section 2), same shape convention; None where the
         backend does not count it.
     counters: per-call cost counters of the backend (GPU backends: host synchronisations, ...).
+    labels: with ``labels=True``, one int64 per weight (x's shape and array kind): the cluster
+        of the partition that weight belongs to, numbered 0, 1, ... in increasing value (per row
+        for 2-D input). Taken from the partition, not from the output values, so clusters that
+        L1 sets to zero, or that rho or rounding leave equal, keep distinct labels; weights with
+        equal labels always have equal outputs. None unless asked (docs/design.md 11.2).
     """
     rounds: int | np.ndarray
     clusters: int | np.ndarray
@@ -30,6 +35,7 @@ class ProxInfo:
     stats: list = field(default_factory=list)
     depth: int | np.ndarray | None = None
     counters: dict = field(default_factory=dict)
+    labels: object = None
 
 
 def _check_params(lam, l1, rho):
@@ -37,27 +43,35 @@ def _check_params(lam, l1, rho):
             check_scalar(rho, "rho", low=0.0, high=1.0))
 
 
-def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
-    """Like :func:`prox`, and also return a :class:`ProxInfo` ``(w, info)``."""
+def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labels=False):
+    """Like :func:`prox`, and also return a :class:`ProxInfo` ``(w, info)``.
+
+    labels=True also fills ``info.labels`` (the cluster of every weight; see :class:`ProxInfo`).
+    """
     lam, l1, rho = _check_params(lam, l1, rho)
     be, alg = registry.resolve(backend, algorithm, x)
     mod = be.load()
     arr, X = as_prox_input(x, "x")
-    res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg)
+    if labels:
+        res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg, labels=True)
+    else:  # plugins written before labels existed take no labels argument
+        res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg)
     return result_and_info(arr, res, alg, be.name)
 
 
 def result_and_info(arr, res, algorithm: str, backend: str):
     """(w in arr's shape, ProxInfo) from a backend's RowsResult."""
     depth = res.depth
+    labels = getattr(res, "labels", None)
     if arr.ndim == 1:
         if depth is not None:
             depth = int(depth[0])
         info = ProxInfo(int(res.rounds[0]), int(res.clusters[0]), algorithm, backend, res.stats,
-                        depth, dict(res.counters))
+                        depth, dict(res.counters),
+                        None if labels is None else labels.reshape(arr.shape))
         return res.W.reshape(arr.shape), info
     return res.W, ProxInfo(res.rounds, res.clusters, algorithm, backend, res.stats, depth,
-                           dict(res.counters))
+                           dict(res.counters), labels)
 
 
 def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):

@@ -41,6 +41,10 @@ class RowsResult(NamedTuple):
         Parallel depth per row, where the backend counts it.
     counters : dict
         Per call, cost counters (GPU backends: host synchronisations, ...); may be empty.
+    labels : array of int64, or None
+        With ``prox_rows(..., labels=True)``: X's shape and kind, the block of the canonical
+        partition of every weight, numbered 0, 1, ... in increasing value per row (docs/design.md
+        section 11.2); None unless asked.
     """
 
     W: Any
@@ -49,13 +53,15 @@ class RowsResult(NamedTuple):
     stats: list
     depth: np.ndarray | None = None
     counters: dict = {}
+    labels: Any = None
 
 
 @runtime_checkable
 class ProxRows(Protocol):
     def __call__(self, X: Any, lam: float, *, l1: float, rho: float,
-                 algorithm: str) -> RowsResult:
-        """Prox of every row of the 2-D float32/float64 array X (the backend's kind)."""
+                 algorithm: str, labels: bool = False) -> RowsResult:
+        """Prox of every row of the 2-D float32/float64 array X (the backend's kind); with
+        ``labels`` also ``RowsResult.labels``."""
 
 
 class Partitioner(Protocol):
@@ -74,7 +80,7 @@ class ProxBackend(Protocol):
     ALGORITHMS: dict
 
     def prox_rows(self, X: Any, lam: float, *, l1: float, rho: float,
-                  algorithm: str) -> RowsResult: ...
+                  algorithm: str, labels: bool = False) -> RowsResult: ...
 
     def from_numpy(self, a: np.ndarray) -> Any: ...
 

@@ -10,6 +10,8 @@
   leave an affine subspace).
 * :class:`HardConcreteGate`: L0 gates with reparameterised sampling in training, the deterministic
   gate in eval, and the expected-L0 penalty (sum of P(z != 0)) (:mod:`wsrbench.gates`).
+* :class:`WeightSharingProx`, :func:`freeze_sharing`, :func:`weight_sharing_penalty`: proximal
+  training with weight sharing (:mod:`wsrbench.training`, docs/design.md 11).
 * :class:`SoftSharingPenalty`: a Gaussian mixture prior with learnable weights (softmax logits),
   means and standard deviations (log-parametrised) (:mod:`wsrbench.soft_sharing`).
 
@@ -36,7 +38,8 @@ from .gates import check_gate_params
 from .projection import AffineProjector, TieProjector
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
-           "HardConcreteGate", "SoftSharingPenalty"]
+           "HardConcreteGate", "SoftSharingPenalty", "WeightSharingProx", "freeze_sharing",
+           "weight_sharing_penalty"]
 
 
 class Tied(nn.Module):
@@ -247,3 +250,42 @@ class SoftSharingPenalty(nn.Module):
         pi, mu, sigma = self.mixture()
         q, _ = _tsoft.quantize(tensor.reshape(-1), pi, mu, sigma)
         return q.reshape(tensor.shape)
+
+
+# Proximal training lives in its own module (wsrbench.training); the bridge from its clusters to
+# tied parameters is here, next to tie_parameter.
+from .training import WeightSharingProx, weight_sharing_penalty  # noqa: E402
+
+
+def freeze_sharing(model: nn.Module, prox, *, pin_zeros: bool = True) -> list[nn.Parameter]:
+    """Tie every parameter of ``prox`` (a :class:`WeightSharingProx`) by its clusters, in place.
+
+    Afterwards each parameter is a ``Tied`` parametrisation: one free value per cluster, so
+    fine-tuning (with any optimiser, no prox) keeps the sharing exactly; with ``pin_zeros`` the
+    clusters that are exactly 0 (L1) stay 0 (``Tied``'s mask). Clusters come from the last step's
+    labels when ``prox`` records them, else from equal values (what the prox leaves equal).
+    A group of scope "joint" is tied per tensor (a tie across tensors is not a parametrisation of
+    one tensor). Returns the new free parameters; build a new optimiser over the model's
+    parameters afterwards (the tied tensors are no longer the optimiser's parameters).
+    """
+    owners = {}
+    for mod_name, module in model.named_modules():
+        for pname, par in module.named_parameters(recurse=False):
+            owners[id(par)] = (module, pname)
+    out = []
+    for p in prox.params:
+        if id(p.tensor) not in owners:
+            raise ValueError(f"{p.name} is not a parameter of the model")
+        module, pname = owners[id(p.tensor)]
+        w = p.tensor.detach()
+        if p.labels is not None:
+            groups = p.labels.cpu().numpy()
+        else:
+            _, inv = torch.unique(w.reshape(-1), return_inverse=True)
+            groups = inv.reshape(w.shape).cpu().numpy()
+        mask = (w != 0).cpu().numpy() if pin_zeros else None
+        if mask is not None and not mask.any():
+            mask = None  # an all-zero tensor: nothing free; keep one tied zero instead
+        tie_parameter(module, pname, np.asarray(groups, dtype=np.int64), mask)
+        out.append(module.parametrizations[pname].original)
+    return out

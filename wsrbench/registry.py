@@ -6,8 +6,9 @@ is all it takes for it to be tested, benchmarked and compared.
 A backend is a module under ``wsrbench.backends`` imported lazily (importing wsrbench imports no
 backend, compiles nothing and touches no GPU). Its module implements the backend contract,
 ``wsrbench.contract.ProxBackend``: a table ``ALGORITHMS`` of the algorithms listed here for it,
-``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` on 2-D input of its own array kind
-(already checked by ``wsrbench.checks``), and ``from_numpy`` / ``to_numpy``.
+``prox_rows(X, lam, *, l1, rho, algorithm, labels=False) -> RowsResult`` on 2-D input of its own
+array kind (already checked by ``wsrbench.checks``; ``labels=True`` fills ``RowsResult.labels``),
+and ``from_numpy`` / ``to_numpy``.
 
 Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
 name -> {backend: "module:function"}; ``operation()`` picks and imports the implementation.
@@ -49,6 +50,9 @@ class Backend:
     install_hint: str = ""
     probe: Callable[[], str | None] | None = None  # extra check: None if usable, else why not
     max_test_d: int | None = None  # cap on vector sizes in the generic tests (e.g. a slow simulator)
+    # algorithm="auto" for a given input when the default depends on it (e.g. the device of a
+    # tensor); None: the first listed algorithm
+    auto_algorithm: Callable[[object], str] | None = None
     _module: object = field(default=None, repr=False)
 
     @property
@@ -227,11 +231,20 @@ class _PluginDispatch:
     def __getattr__(self, name):
         return getattr(self._wrapped, name)
 
-    def prox_rows(self, X, lam, *, l1, rho, algorithm):
+    def prox_rows(self, X, lam, *, l1, rho, algorithm, labels=False):
         fn = self._impls.get(algorithm)
         if fn is None:
-            return self._wrapped.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm)
-        return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+            return self._wrapped.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm,
+                                           labels=labels)
+        if not labels:  # plugins written before labels existed keep working
+            return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+        import inspect
+
+        if "labels" not in inspect.signature(fn).parameters:
+            raise ValueError(f"the plugin implementation of {algorithm!r} does not return "
+                             f"cluster labels; give its prox_rows a labels=False keyword that "
+                             f"fills RowsResult.labels (wsrbench.contract)")
+        return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm, labels=True)
 
 
 _LOADERS: list[Callable[[], None]] = []
@@ -311,7 +324,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
             raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
                             f"array; pass backend='auto' or convert the input")
     if algorithm == "auto":
-        return be, be.default_algorithm
+        return be, (be.auto_algorithm(x) if be.auto_algorithm else be.default_algorithm)
     get_algorithm(algorithm)
     if algorithm not in be.algorithms:
         raise ValueError(f"backend {be.name!r} does not implement algorithm {algorithm!r}; "
@@ -354,11 +367,20 @@ for _op in ("soft_sharing_penalty", "soft_sharing_grad", "quantize"):
     OPERATIONS[_op] = _ops("soft_sharing", _op, ("numpy", "numba", "torch"))
 del _op
 
+def _torch_auto(x) -> str:
+    """CPU tensors: ``pava`` (the Numba kernel on the tensor's memory; the parallel algorithms'
+    tensor ops cost ~100x more per call on a CPU); GPU tensors: ``search_collisions`` (no host
+    syncs). docs/design.md 11.3."""
+    dev = getattr(x, "device", None)
+    return "pava" if getattr(dev, "type", "cpu") == "cpu" else "search_collisions"
+
+
 register_backend(Backend(
     "torch", "wsrbench.backends.torch",
     "PyTorch tensor ops, batched rows, CPU or CUDA tensors (same code); data stay on the device",
     algorithms=("search_collisions", "imminent_collisions", "pava"),
-    kinds=("torch",), requires=("torch",), install_hint="pip install torch"))
+    kinds=("torch",), requires=("torch",), install_hint="pip install torch",
+    auto_algorithm=_torch_auto))
 
 
 def _numba_cuda_probe() -> str | None:

@@ -29,6 +29,11 @@ A known order can also be passed in: ``ProxState(order=np.argsort(x_prev))`` (a 
 row; for 2-D input an (n, d) array).
 
 Runs on the numba backend (``pava``); it needs numba installed (the registry's "numba" backend).
+The result has the input's kind, device and dtype, as ``wsrbench.prox`` (docs/design.md 9.3): a
+CPU torch tensor is read and written through its NumPy view (no copy) and comes back a tensor;
+GPU arrays (CUDA tensors, numba device arrays) have no warm start (the hint is a host-side
+insertion sort) and go to ``wsrbench.prox_info`` with ``algorithm="auto"`` on their own device, so
+a training loop written with ``ProxState`` runs unchanged on a GPU.
 """
 from __future__ import annotations
 
@@ -106,14 +111,35 @@ class ProxState:
         self._work = None
 
     def prox(self, x, lam, *, l1=0.0, rho=0.0):
-        """Same as ``wsrbench.prox(x, lam, l1=l1, rho=rho, algorithm="pava", backend="numba")``."""
+        """Same as ``wsrbench.prox(x, lam, l1=l1, rho=rho, algorithm="pava", backend="numba")``
+        for NumPy arrays and CPU tensors (the result has x's kind, device and dtype)."""
         return self.prox_info(x, lam, l1=l1, rho=rho)[0]
 
-    def prox_info(self, x, lam, *, l1=0.0, rho=0.0):
-        """Like :meth:`prox`, also returning a ``ProxInfo`` (stats carry ``hint_moves``)."""
+    def prox_info(self, x, lam, *, l1=0.0, rho=0.0, labels=False):
+        """Like :meth:`prox`, also returning a ``ProxInfo`` (stats carry ``hint_moves``;
+        ``labels=True`` fills ``info.labels`` as :func:`wsrbench.prox_info` does)."""
         lam = check_scalar(lam, "lam")
         l1 = check_scalar(l1, "l1")
         rho = check_scalar(rho, "rho", low=0.0, high=1.0)
+        kind = registry.array_kind(x)
+        if kind == "torch" and x.device.type == "cpu":
+            import torch
+
+            if x.dtype not in (torch.float32, torch.float64):
+                x = x.to(torch.float64)  # integers and booleans, as wsrbench.prox does
+            # the NumPy view shares the tensor's memory; _numpy_info checks it (float, finite,
+            # at most 2-D) with wsrbench.checks' messages
+            W, info = self._numpy_info(x.detach().numpy(), lam, l1, rho, labels)
+            if info.labels is not None:
+                info.labels = torch.from_numpy(info.labels)
+            return torch.from_numpy(W), info
+        if kind != "numpy":
+            from .api import prox_info
+
+            return prox_info(x, lam, l1=l1, rho=rho, labels=labels)
+        return self._numpy_info(x, lam, l1, rho, labels)
+
+    def _numpy_info(self, x, lam, l1, rho, labels):
         be = registry.get_backend("numba")
         mod = be.load()  # RuntimeError saying why when numba is missing
         arr = as_float_array(x, "x")
@@ -125,8 +151,12 @@ class ProxState:
         budget = self.moves_per_element
         if budget is None:
             budget = MOVES_PER_ELEMENT[X.dtype]
+        # labels travel as (n, d) int64, or (n, 0) when not asked: one compiled signature
+        L = np.zeros((n, d if labels else 0), dtype=np.int64)
         res, moves, self._work = mod.warm_prox_rows(X, lam, l1, rho, self._recs, self._have_hint,
-                                              float(budget), self._work)
+                                                    float(budget), self._work, L)
+        if labels:
+            res = res._replace(labels=L)
         self._have_hint = d > 0
         self.last_moves = moves
         self.calls += 1

@@ -81,11 +81,20 @@ def release_workspace() -> None:
         _workspace = np.empty((0, 0), dtype=np.uint64)
 
 
-def prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult:
+def prox_rows(X, lam, *, l1, rho, algorithm, labels=False) -> RowsResult:
     """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 NumPy array."""
     X = prepare_rows(X)
     n, d = X.shape
     W = np.empty_like(X)
+    # Labels travel as an (n, d) int64 array, or (n, 0) when not asked: one compiled signature,
+    # and the kernels skip the label scatter on an empty row.
+    L = np.zeros((n, d if labels else 0), dtype=np.int64)
+    res = _prox_rows(X, W, L, lam, l1, rho, algorithm)
+    return res._replace(labels=L) if labels else res
+
+
+def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
+    n, d = X.shape
     rounds = np.zeros(n, dtype=np.int64)
     clusters = np.zeros(n, dtype=np.int64)
     lam, l1, rho = float(lam), float(l1), float(rho)
@@ -103,9 +112,9 @@ def prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult:
     try:
         if n == 1:
             hist = _hist if shared else np.empty(sort.HIST_SIZE, dtype=np.int64)
-            stats = [impl.row(X[0], W[0], lam, l1, rho, work, hist, rounds, clusters)]
+            stats = [impl.row(X[0], W[0], L[0], lam, l1, rho, work, hist, rounds, clusters)]
         else:
-            stats = impl.rows(X, W, lam, l1, rho, rounds, clusters, work)
+            stats = impl.rows(X, W, L, lam, l1, rho, rounds, clusters, work)
         return RowsResult(W, rounds, clusters, stats)
     finally:
         if shared:
@@ -126,46 +135,47 @@ def _pava_stats(d, merges, deepest, longest) -> dict:
     return {"merges": merges, "max_stack": deepest, "longest_backmerge": longest} if d > 1 else {}
 
 
-def _pava_row(x, w, lam, l1, rho, work, hist, rounds, clusters):
+def _pava_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
     d = x.shape[0]
     nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
-                                                   work[0, 2 * d: 4 * d], hist)
+                                                   work[0, 2 * d: 4 * d], hist, lab)
     rounds[0] = d + merges if d > 1 else 0
     clusters[0] = nblk
     return _pava_stats(d, merges, deepest, longest)
 
 
-def _pava_rows(X, W, lam, l1, rho, rounds, clusters, work):
+def _pava_rows(X, W, L, lam, l1, rho, rounds, clusters, work):
     n, d = X.shape
     merges, max_stack, longest = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work)
+    pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work, L)
     return [_pava_stats(d, int(m), int(s), int(g))
             for m, s, g in zip(merges.tolist(), max_stack.tolist(), longest.tolist())]
 
 
 def _plain(module, *scratch):
     """Drivers for an algorithm module with prox_row(x, w, lam, l1, rho, rec, spare, xs, hist,
-    *scratch) and prox_rows(X, W, lam, l1, rho, rounds, clusters, work); no stats."""
+    *scratch, lab) and prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L); no stats."""
 
-    def row(x, w, lam, l1, rho, work, hist, rounds, clusters):
+    def row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
         d = x.shape[0]
         extra = tuple(make(d) for make in scratch)
         clusters[0], rounds[0] = module.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
-                                                 work[0, 2 * d: 4 * d], np.empty(d), hist, *extra)
+                                                 work[0, 2 * d: 4 * d], np.empty(d), hist, *extra,
+                                                 lab)
         return {}
 
-    def rows(X, W, lam, l1, rho, rounds, clusters, work):
-        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, work)
+    def rows(X, W, L, lam, l1, rho, rounds, clusters, work):
+        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L)
         return [{} for _ in range(X.shape[0])]
 
     return _Impl(row, rows)
 
 
-def _search_row(x, w, lam, l1, rho, work, hist, rounds, clusters):
+def _search_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
     if x.shape[0] >= search_collisions.PARALLEL_MIN_D:  # the pairs of each level in parallel
-        clusters[0], rounds[0] = search_collisions.prox_long_row(x, w, lam, l1, rho, work)
+        clusters[0], rounds[0] = search_collisions.prox_long_row(x, w, lam, l1, rho, work, lab)
         return {}
-    return _search_serial.row(x, w, lam, l1, rho, work, hist, rounds, clusters)
+    return _search_serial.row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters)
 
 
 _search_serial = _plain(search_collisions,
@@ -181,10 +191,11 @@ ALGORITHMS = {
 }
 
 
-def warm_prox_rows(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
-    """The prox of X sorted along a hint (``wsrbench.warm_start.ProxState``; see ``warm.run``)."""
+def warm_prox_rows(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
+    """The prox of X sorted along a hint (``wsrbench.warm_start.ProxState``; see ``warm.run``);
+    L: int64 labels out, (n, d), or (n, 0) when not asked."""
     return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, have_hint,
-                    moves_per_element, scratch)
+                    moves_per_element, scratch, L)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

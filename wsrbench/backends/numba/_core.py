@@ -99,8 +99,11 @@ def block_value(sums, starts, nblk, j, d, lam, l1, rho, center):
 
 
 @njit(cache=True)
-def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w):
+def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     """Block values (closed-form shifts, L1, rho) written to w at the original positions.
+
+    lab: int64 labels out (length d: lab[i] = the block of x_i, blocks numbered in increasing
+    value, docs/design.md 9.2), or an empty array when the caller did not ask for them.
 
     rec: the sort records, or the row itself when it was already sorted (then w[a:b] is written
     in order, no scatter). A block of at least a quarter of the row (large lam, massive ties) is
@@ -124,6 +127,19 @@ def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w):
         value, a, b = block_value(sums, starts, nblk, j, d, lam, l1, rho, center)
         for k in range(a, b):
             w[src_index(rec, k)] = value
+    if lab.shape[0]:
+        scatter_labels(rec, starts, nblk, d, lab)
+
+
+@njit(cache=True)
+def scatter_labels(rec, starts, nblk, d, lab):
+    """lab[original position of the k-th smallest x] = its block (the partition, not the values:
+    blocks that L1 zeroes or that rounding makes equal keep distinct labels)."""
+    for j in range(nblk):
+        a = np.int64(starts[j])
+        b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+        for k in range(a, b):
+            lab[src_index(rec, k)] = j
 
 
 @njit(cache=True)

@@ -67,7 +67,7 @@ def partition(xs, lam, sums, starts):
 
 
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist):
+def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
     d = x.shape[0]
     if d == 0:
         return 0, 0
@@ -77,12 +77,12 @@ def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist):
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
     nblk, rounds = partition(xs, lam, sums, starts)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     return nblk, rounds
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
     for c in prange(nchunks):
@@ -92,6 +92,6 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
         xs = np.empty(d, dtype=np.float64)
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
-            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist)
+            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
             clusters[i] = nb
             rounds[i] = r

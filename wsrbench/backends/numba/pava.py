@@ -88,7 +88,7 @@ def pava_stack(src, d, lam, center, sums, starts, means):
 
 
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, hist):
+def prox_row(x, w, lam, l1, rho, rec, spare, hist, lab):
     """Prox of one row x into w; rec/spare are uint64[2d] scratch.
 
     Returns (nblk, merges, max_stack, longest_backmerge)."""
@@ -109,17 +109,17 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist):
         else:
             # no sort, no scatter: PAVA reads x, the blocks are written to w in order
             nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts, means)
-        finish_scatter(x, sums, starts, nblk, d, lam, l1, rho, center, w)
+        finish_scatter(x, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     else:
         sort_records(x, rec, spare, hist)
         center = rec_value(rec, d // 2)
         nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts, means)
-        finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+        finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     return nblk, merges, deepest, longest
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work, L):
     """Rows in parallel: a thread takes a chunk of rows and reuses its scratch for all of them."""
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
@@ -129,7 +129,7 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, 
         spare = work[c][2 * d: 4 * d]
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
-            nb, mg, dp, lg = prox_row(X[i], W[i], lam, l1, rho, rec, spare, hist)
+            nb, mg, dp, lg = prox_row(X[i], W[i], lam, l1, rho, rec, spare, hist, L[i])
             clusters[i] = nb
             # d pushes + poolings; a single element is not partitioned at all (as the reference)
             rounds[i] = d + mg if d > 1 else 0

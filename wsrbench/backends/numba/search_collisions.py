@@ -140,27 +140,27 @@ def _sorted_row(x, rec, spare, xs, hist):
 
 
 @njit(cache=True)
-def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w):
+def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
     block_sums(xs, starts, nblk, d, sums)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
 
 
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps):
+def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps, lab):
     d = x.shape[0]
     if d == 0:
         return 0, 0
     center = _sorted_row(x, rec, spare, xs, hist)
     starts = spare[d: 2 * d]
     nblk, rounds = partition(xs, lam, starts, is_start, cand, loc, steps)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
     for c in prange(nchunks):
@@ -175,12 +175,12 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, work):
         steps = np.zeros(d // 2 + 1, dtype=np.int64)
         for i in range(lo, hi):
             nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, is_start, cand,
-                             loc, steps)
+                             loc, steps, L[i])
             clusters[i] = nb
             rounds[i] = r
 
 
-def prox_long_row(x, w, lam, l1, rho, work):
+def prox_long_row(x, w, lam, l1, rho, work, lab):
     """One long row with the pairs of each level in parallel; returns (clusters, rounds)."""
     d = x.shape[0]
     rec = work[0][: 2 * d]
@@ -193,5 +193,5 @@ def prox_long_row(x, w, lam, l1, rho, work):
     loc = np.empty(2 * d + 2, dtype=np.float64)
     steps = np.zeros(d // 2 + 1, dtype=np.int64)
     nblk, rounds = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds

@@ -91,7 +91,7 @@ def hinted_sort(x, rec, moves_per_element):
 
 
 @njit(cache=True)
-def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element):
+def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element, lab):
     """Prox of one row using (and then updating) the hint in rec.
 
     Returns (nblk, merges, max_stack, longest_backmerge, moves): moves = -1 when the row was
@@ -116,13 +116,13 @@ def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element)
     # are left intact
     nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts,
                                                 rec.view(np.float64))
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     return nblk, merges, deepest, longest, moves
 
 
 @njit(cache=True, parallel=True)
 def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
-              rounds, clusters, merges, max_stack, longest, moves):
+              rounds, clusters, merges, max_stack, longest, moves, L):
     """Rows in parallel (chunks of rows per thread); recs[i] is row i's hint, updated in place."""
     n, d = X.shape
     nchunks = work.shape[0]
@@ -132,7 +132,7 @@ def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
             nb, mg, dp, lg, mv = warm_row(X[i], W[i], lam, l1, rho, recs[i], spare, hist,
-                                          have_hint, moves_per_element)
+                                          have_hint, moves_per_element, L[i])
             clusters[i] = nb
             rounds[i] = d + mg if d > 1 else 0
             merges[i] = mg
@@ -141,11 +141,12 @@ def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
             moves[i] = mv
 
 
-def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
+def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
     """Python driver for wsrbench.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64).
 
     ``scratch``: the caller's uint64 scratch from the previous call (2 words per element and
-    thread), or None; it is reused when large enough. Returns (RowsResult, moves, scratch).
+    thread), or None; it is reused when large enough. L: int64 (n, d) labels out, or (n, 0) when
+    not asked. Returns (RowsResult, moves, scratch).
     """
     n, d = X.shape
     W = np.empty_like(X)
@@ -155,7 +156,7 @@ def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
             work = np.empty((1, 2 * d), dtype=np.uint64)
         nb, mg, dp, lg, mv = warm_row(X[0], W[0], lam, l1, rho, recs[0], work[0, : 2 * d],
                                       np.empty(HIST_SIZE, dtype=np.int64), have_hint,
-                                      moves_per_element)
+                                      moves_per_element, L[0])
         st = ({"merges": mg, "max_stack": dp, "longest_backmerge": lg, "hint_moves": mv}
               if d > 1 else {"hint_moves": mv})
         return (RowsResult(W, np.array([d + mg if d > 1 else 0]), np.array([nb]), [st]),
@@ -174,7 +175,7 @@ def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch):
         if work is None or work.shape[0] < nchunks or work.shape[1] < 2 * d:
             work = np.empty((nchunks, 2 * d), dtype=np.uint64)
         warm_rows(X, W, lam, l1, rho, recs, work[:nchunks], have_hint, moves_per_element,
-                  rounds, clusters, merges, max_stack, longest, moves)
+                  rounds, clusters, merges, max_stack, longest, moves, L)
     stats = [{"merges": int(m), "max_stack": int(s), "longest_backmerge": int(g),
               "hint_moves": int(v)} if d > 1 else {"hint_moves": int(v)}
              for m, s, g, v in zip(merges.tolist(), max_stack.tolist(), longest.tolist(),

@@ -48,8 +48,11 @@ HOST_SYNCS = {
 }
 
 
-def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 CUDA array."""
+def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
+              labels: bool = False) -> RowsResult:
+    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 CUDA array.
+
+    ``labels``: ``finish.block_labels`` on the device (no extra host sync)."""
     partition = ALGORITHMS[algorithm]
     like = X
     X = device_array(X)
@@ -57,8 +60,9 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsRe
     W = cuda.device_array((n, d), dtype=X.dtype)
     if n == 0 or d == 0:
         z = np.zeros(n, dtype=np.int64)
+        L = same_kind(like, cuda.device_array((n, d), "int64")) if labels else None
         return RowsResult(same_kind(like, W), z, z.copy(), [{} for _ in range(n)], None,
-                          {"partition_syncs": 0})
+                          {"partition_syncs": 0}, L)
     g = grid(n * d)
     keys, order = sort_rows(X)
     xs = cuda.device_array((n, d), "float64")
@@ -79,8 +83,13 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsRe
     _stack_rows[grid(k * n)](rounds, clusters, *more, counts)
     host = counts.copy_to_host()
     stats = [{name: int(host[2 + i, r]) for i, name in enumerate(extra)} for r in range(n)]
+    L = None
+    if labels:
+        L = cuda.device_array((n, d), "int64")
+        _finish.block_labels[grid(n)](is_start, order, L)
+        L = same_kind(like, L)
     return RowsResult(same_kind(like, W), host[0].copy(), host[1].copy(), stats, None,
-                      {"partition_syncs": syncs})
+                      {"partition_syncs": syncs}, L)
 
 
 @cuda.jit(cache=True)

@@ -153,3 +153,20 @@ def finish(is_start, xs, order, center, lam, l1, rho, W, clusters):
     val = cuda.device_array((n, d), "float64")
     block_values[g](is_start, S, A, center, lam, l1, rho, val, clusters)
     scatter[g](order, A, val, W)
+
+
+@cuda.jit(cache=True)
+def block_labels(is_start, order, L):
+    """L[r, order[r, k]] = the block of sorted position k (blocks numbered in increasing value).
+
+    One thread per row, a sequential count of block starts: labels are asked for rarely (a
+    training step's metrics, docs/design.md 11.2), so an O(d)-depth pass costs less than code."""
+    r = cuda.grid(1)
+    n, d = order.shape
+    if r >= n:
+        return
+    c = -1
+    for k in range(d):
+        if is_start[r, k]:
+            c += 1
+        L[r, order[r, k]] = c

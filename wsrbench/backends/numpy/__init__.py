@@ -22,8 +22,11 @@ ALGORITHMS = {
 }
 
 
-def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition):
-    """Prox of one 1-D row; returns (w in float64, rounds, clusters, stats)."""
+def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition, labels=None):
+    """Prox of one 1-D row; returns (w in float64, rounds, clusters, stats).
+
+    labels (optional int64 (d,) out): the block of each x_i, blocks numbered in increasing value.
+    """
     d = x.shape[0]
     if d == 0:
         return np.zeros(0), 0, 0, {}
@@ -38,10 +41,13 @@ def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition):
         starts, rounds, stats = partition(xs, lam)
     w = np.empty(d)
     w[order] = finish(xs, starts, lam, l1, rho, center)
+    if labels is not None:
+        labels[order] = np.repeat(np.arange(starts.shape[0]), np.diff(starts, append=d))
     return w, rounds, starts.shape[0], stats
 
 
-def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsResult:
+def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: str,
+              labels: bool = False) -> RowsResult:
     """Backend contract (``wsrbench.contract.ProxRows``): every row of X, one at a time."""
     partition = ALGORITHMS[algorithm]
     n = X.shape[0]
@@ -49,11 +55,13 @@ def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: st
     rounds = np.zeros(n, dtype=np.int64)
     clusters = np.zeros(n, dtype=np.int64)
     stats = []
+    L = np.zeros(X.shape, dtype=np.int64) if labels else None
     for i in range(n):
-        w, rounds[i], clusters[i], st = prox_row(X[i], lam, l1, rho, partition)
+        w, rounds[i], clusters[i], st = prox_row(X[i], lam, l1, rho, partition,
+                                                 None if L is None else L[i])
         W[i] = w
         stats.append(st)
-    return RowsResult(W, rounds, clusters, stats)
+    return RowsResult(W, rounds, clusters, stats, labels=L)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

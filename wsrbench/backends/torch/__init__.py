@@ -41,19 +41,22 @@ HOST_SYNCS = {
 
 
 @torch.no_grad()
-def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: str) -> RowsResult:
+def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: str,
+              labels: bool = False) -> RowsResult:
     """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 tensor (any device).
 
-    ``counters["partition_syncs"]``: host synchronisations inside the partition step.
+    ``counters["partition_syncs"]``: host synchronisations inside the partition step. ``labels``:
+    ``cumsum(is_start) - 1`` scattered back by the sort order (on the device, no sync).
     """
     if algorithm == "pava":
-        return _pava_rows(X, lam, l1=l1, rho=rho)
+        return _pava_rows(X, lam, l1=l1, rho=rho, labels=labels)
     partition = ALGORITHMS[algorithm]
     n, d = X.shape
     if n == 0 or d == 0:
         z = np.zeros(n, dtype=np.int64)
+        L = torch.zeros(X.shape, dtype=torch.int64, device=X.device) if labels else None
         return RowsResult(X.clone(), z, z.copy(), [{} for _ in range(n)], None,
-                          {"partition_syncs": 0})
+                          {"partition_syncs": 0}, L)
     xs, order = torch.sort(X, dim=1, stable=True)
     xs = xs.to(torch.float64)
     # The prox commutes with translation; working around the median keeps every sum small.
@@ -67,22 +70,30 @@ def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: 
         is_start, rounds, syncs = partition(xs, lam)
     W = finish(X, order, xs, center, is_start, lam, l1, rho)
     counts = torch.stack([rounds, is_start.sum(dim=1)]).cpu().numpy().astype(np.int64)
+    L = None
+    if labels:  # block of sorted position k = block starts up to k, minus one
+        L = torch.empty((n, d), dtype=torch.int64, device=X.device)
+        L.scatter_(1, order, torch.cumsum(is_start, dim=1) - 1)
     return RowsResult(W, counts[0].copy(), counts[1].copy(), [{} for _ in range(n)], None,
-                      {"partition_syncs": syncs})
+                      {"partition_syncs": syncs}, L)
 
 
-def _pava_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float):
+def _pava_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, labels: bool = False):
     """pava on another backend's kernel, sharing the tensor's memory (see the module docstring)."""
     from ... import registry
 
     if X.device.type == "cpu":
         name = "numba" if registry.get_backend("numba").unavailable_reason() is None else "numpy"
         mod = registry.get_backend(name).load()
-        res = mod.prox_rows(X.detach().numpy(), lam, l1=l1, rho=rho, algorithm="pava")
-        return res._replace(W=torch.from_numpy(res.W))
+        res = mod.prox_rows(X.detach().numpy(), lam, l1=l1, rho=rho, algorithm="pava",
+                            labels=labels)
+        return res._replace(W=torch.from_numpy(res.W),
+                            labels=None if res.labels is None else torch.from_numpy(res.labels))
     if X.device.type == "cuda":
         mod = registry.get_backend("numba_cuda").load()  # RuntimeError saying why if unusable
-        return mod.prox_rows(X.detach(), lam, l1=l1, rho=rho, algorithm="pava")
+        res = mod.prox_rows(X.detach(), lam, l1=l1, rho=rho, algorithm="pava", labels=labels)
+        return res if res.labels is None else res._replace(
+            labels=torch.as_tensor(res.labels, device=X.device))
     raise TypeError(f"pava on the torch backend takes CPU or CUDA tensors, got device {X.device}")
 
 

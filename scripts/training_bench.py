@@ -1,0 +1,221 @@
+"""What the weight-sharing prox costs in training (README "Training with weight sharing").
+
+    python scripts/training_bench.py [--iters 30] [--out docs/figures] [--big 5e7,8e7]
+
+1. One SGD iteration (batch 512, random data, fixed seed) of the paper's MNIST MLP 784-150-10 and
+   of 784-1000-1000-10, without the prox, with ``WeightSharingProx`` on the first layer (weight and
+   bias, one pool each) and with the same prox calls made by hand (``ProxState``). The modes are
+   interleaved iteration by iteration so that load on a shared machine hits them alike; medians.
+   Reported: prox share = (with - without) / without, and wrapper / bare prox time (the wrapper's
+   own overhead as a ratio).
+2. One prox step at d = 5e7 and 8e7 (float32, a trained-layer-like Gaussian), each in a fresh
+   process, once: time as a ratio to np.argsort of the same array (also once, in its own process),
+   and the peak memory the call adds (ru_maxrss after minus before) in 8-byte words per weight.
+   --big "" skips it.
+Writes training_bench.md / .json and training_bench.png to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+NETS = {"784-150-10": (784, 150, 10), "784-1000-1000-10": (784, 1000, 1000, 10)}
+MODES = ("none", "wrapper", "bare")
+BATCH, LR, LAM = 512, 0.01, 0.05
+
+
+def iteration_costs(iters: int, threads: int):
+    import torch
+
+    from wsrbench.nn import WeightSharingProx
+    from wsrbench.warm_start import ProxState
+
+    torch.set_num_threads(threads)
+    out = {}
+    for net, sizes in NETS.items():
+        setups = {}
+        for mode in MODES:
+            torch.manual_seed(0)
+            layers = []
+            for a, b in zip(sizes[:-1], sizes[1:]):
+                layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+            model = torch.nn.Sequential(*layers[:-1])
+            opt = torch.optim.SGD(model.parameters(), lr=LR)
+            first = model[0]
+            wrap = WeightSharingProx(opt, [first.weight, first.bias], lam=LAM) \
+                if mode == "wrapper" else None
+            states = [(first.weight, ProxState()), (first.bias, ProxState())]
+            setups[mode] = (model, opt, wrap, states)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(BATCH, sizes[0], generator=g)
+        y = torch.randint(0, sizes[-1], (BATCH,), generator=g)
+        times = {m: [] for m in MODES}
+        prox_times = {"wrapper": [], "bare": []}
+        for it in range(iters + 3):  # 3 untimed: JIT compilation, first warm-start hints
+            for mode in MODES:
+                model, opt, wrap, states = setups[mode]
+                t0 = time.perf_counter()
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+                t1 = time.perf_counter()
+                if mode == "wrapper":
+                    wrap.prox_step()
+                elif mode == "bare":
+                    with torch.no_grad():
+                        for p, st in states:
+                            p.copy_(st.prox(p.detach().reshape(1, -1), LR * LAM).reshape(p.shape))
+                t2 = time.perf_counter()
+                if it >= 3:
+                    times[mode].append(t2 - t0)
+                    if mode in prox_times:
+                        prox_times[mode].append(t2 - t1)
+        med = {m: float(np.median(v)) for m, v in times.items()}
+        pmed = {m: float(np.median(v)) for m, v in prox_times.items()}
+        d = sizes[0] * sizes[1]
+        out[net] = {"first_layer_weights": d, "ms": {m: 1e3 * v for m, v in med.items()},
+                    "prox_ms": {m: 1e3 * v for m, v in pmed.items()},
+                    "prox_share": med["wrapper"] / med["none"] - 1.0,
+                    "wrapper_over_bare_prox": pmed["wrapper"] / pmed["bare"],
+                    "argsort_ms": 1e3 * _argsort_time(first_layer_sample(d))}
+    return out
+
+
+def first_layer_sample(d):
+    return np.random.default_rng(0).standard_normal(d).astype(np.float32) * 0.03
+
+
+def _argsort_time(x, reps=10):
+    np.argsort(x)
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        np.argsort(x)
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+_CHILD = r"""
+import resource, sys, time, numpy as np
+what, d = sys.argv[1], int(float(sys.argv[2]))
+x = np.random.default_rng(0).standard_normal(d).astype(np.float32) * np.float32(0.03)
+if what != "argsort":
+    import wsrbench
+    from wsrbench.warm_start import ProxState
+    wsrbench.prox(x[:1000], 1e-3)  # compile (cached) outside the measurement
+    ProxState().prox(x[:1000], 1e-3)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+if what == "argsort":
+    np.argsort(x)
+elif what == "prox":
+    wsrbench.prox(x, 5e-4)
+else:  # the training path: ProxState, first call (cold) then the same input again (exact hint)
+    st = ProxState()
+    st.prox(x, 5e-4)
+    t1 = time.perf_counter()
+    st.prox(x, 5e-4)
+    print("hinted", time.perf_counter() - t1)
+el = time.perf_counter() - t
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("time", el)
+print("words", (after - before) * 1024 / 8 / d)
+"""
+
+
+def big_prox(ds):
+    out = {}
+    for d in ds:
+        rec = {}
+        for what in ("argsort", "prox", "state"):
+            res = subprocess.run([sys.executable, "-c", _CHILD, what, str(d)], check=True,
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": os.getcwd()})
+            vals = dict(line.split() for line in res.stdout.strip().splitlines())
+            rec[what] = {k: float(v) for k, v in vals.items()}
+        out[int(d)] = {
+            "argsort_s": rec["argsort"]["time"], "prox_s": rec["prox"]["time"],
+            "prox_over_argsort": rec["prox"]["time"] / rec["argsort"]["time"],
+            "prox_words_per_weight": rec["prox"]["words"],
+            "state_cold_plus_hinted_s": rec["state"]["time"], "state_hinted_s": rec["state"]["hinted"],
+            "state_hinted_over_argsort": rec["state"]["hinted"] / rec["argsort"]["time"],
+            "state_words_per_weight": rec["state"]["words"],
+            "argsort_words_per_weight": rec["argsort"]["words"]}
+    return out
+
+
+def write(out_dir, res):
+    os.makedirs(out_dir, exist_ok=True)
+    lines = [f"training_bench: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
+             f"torch threads {res['threads']}, {res['iters']} iterations (medians)", "",
+             "| net | first-layer weights | iteration ms (no prox) | with WeightSharingProx | "
+             "prox share | wrapper / bare prox | prox ms | np.argsort ms (same size) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for net, r in res["iterations"].items():
+        lines.append(f"| {net} | {r['first_layer_weights']} | {r['ms']['none']:.2f} | "
+                     f"{r['ms']['wrapper']:.2f} | {100 * r['prox_share']:+.0f}% | "
+                     f"{r['wrapper_over_bare_prox']:.2f} | {r['prox_ms']['wrapper']:.2f} | "
+                     f"{r['argsort_ms']:.2f} |")
+    if res.get("big"):
+        lines += ["", "| d | np.argsort s | prox s | prox / argsort | extra words per weight | "
+                  "ProxState hinted s | hinted / argsort | ProxState words per weight |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for d, r in res["big"].items():
+            lines.append(f"| {d:.0e} | {r['argsort_s']:.2f} | {r['prox_s']:.2f} | "
+                         f"{r['prox_over_argsort']:.2f} | {r['prox_words_per_weight']:.2f} | "
+                         f"{r['state_hinted_s']:.2f} | {r['state_hinted_over_argsort']:.2f} | "
+                         f"{r['state_words_per_weight']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out_dir, "training_bench.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out_dir, "training_bench.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return text
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    nets = list(res["iterations"])
+    for i, net in enumerate(nets):
+        r = res["iterations"][net]
+        base = r["ms"]["none"]
+        ax.barh(i + 0.2, base, 0.35, color="tab:gray", label="SGD iteration" if i == 0 else None)
+        ax.barh(i - 0.2, base, 0.35, color="tab:gray")
+        ax.barh(i - 0.2, r["ms"]["wrapper"] - base, 0.35, left=base, color="tab:blue",
+                label="+ WeightSharingProx (first layer)" if i == 0 else None)
+        ax.text(r["ms"]["wrapper"], i - 0.2, f" {100 * r['prox_share']:+.0f}%", va="center",
+                fontsize=8)
+    ax.set_yticks(range(len(nets)), nets)
+    ax.set_xlabel("ms per iteration (batch 512, CPU, median)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "training_bench.png"), dpi=110)
+    plt.close(fig)
+    return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--big", default="5e7,8e7", help="d values of the one-off prox step ('' skips)")
+    p.add_argument("--out", default="docs/figures")
+    a = p.parse_args(argv)
+    res = {"iters": a.iters, "threads": a.threads, "iterations": iteration_costs(a.iters, a.threads)}
+    if a.big:
+        res["big"] = big_prox([float(v) for v in a.big.split(",")])
+    print(write(a.out, res))
+
+
+if __name__ == "__main__":
+    main()

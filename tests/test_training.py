@@ -1,0 +1,318 @@
+"""Proximal training (wsrbench.training / wsrbench.nn.WeightSharingProx) and the two defects of
+issue 10: ``algorithm="auto"`` on a CPU tensor, and ``ProxState`` keeping the input's kind.
+
+Every step is checked bit for bit against ``wsrbench.prox`` applied by hand to the same tensors
+with the strengths the docs promise (lr_t * lam, ...): the wrapper must be that and nothing else.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import wsrbench  # noqa: E402
+from wsrbench import registry  # noqa: E402
+from wsrbench.warm_start import ProxState  # noqa: E402
+
+if registry.get_backend("torch").unavailable_reason() is not None:
+    pytest.skip(registry.get_backend("torch").unavailable_reason(), allow_module_level=True)
+
+import wsrbench.nn as wnn  # noqa: E402
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# ------------------------------------------------------------------------- the two defects
+
+def test_auto_on_cpu_tensor_runs_pava():
+    x = torch.randn(3, 200, dtype=torch.float32)
+    w, info = wsrbench.prox_info(x, 0.5)
+    assert (info.backend, info.algorithm) == ("torch", "pava")
+    assert isinstance(w, torch.Tensor) and w.dtype == x.dtype
+    np.testing.assert_array_equal(w.numpy(), wsrbench.prox(x.numpy(), 0.5, algorithm="pava"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_auto_on_cuda_tensor_stays_parallel():
+    _, info = wsrbench.prox_info(torch.randn(100, device="cuda"), 0.5)
+    assert info.algorithm == "search_collisions"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(50,), (4, 30)])
+def test_proxstate_returns_the_tensor_kind(dtype, shape):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=gen, dtype=dtype)
+    state = ProxState()
+    for step in range(3):
+        w, info = state.prox_info(x, 0.3, l1=0.01, rho=0.2, labels=True)
+        assert isinstance(w, torch.Tensor) and w.dtype == dtype and w.shape == x.shape
+        assert isinstance(info.labels, torch.Tensor) and info.labels.shape == x.shape
+        ref, ref_info = wsrbench.prox_info(x.numpy(), 0.3, l1=0.01, rho=0.2, labels=True)
+        np.testing.assert_array_equal(w.numpy(), ref)
+        np.testing.assert_array_equal(info.labels.numpy(), ref_info.labels)
+        x = w + 1e-3 * torch.randn(shape, generator=gen, dtype=dtype)
+    assert state.hinted_rows > 0  # the warm start is used on tensors too
+
+
+@pytest.mark.skipif(registry.get_backend("numba_cuda").unavailable_reason() is not None,
+                    reason="numba_cuda backend unavailable")
+def test_proxstate_keeps_device_arrays_on_the_device():
+    from numba import cuda
+
+    x = np.linspace(-1, 1, 16)
+    w = ProxState().prox(cuda.to_device(x), 0.5)
+    assert registry.array_kind(w) == "cuda"
+    np.testing.assert_allclose(w.copy_to_host(), wsrbench.prox(x, 0.5), rtol=0,
+                               atol=32 * np.finfo(float).eps)
+
+
+# ------------------------------------------------------------------- exactness of each step
+
+def _mlp(seed=0, dtype=torch.float32, device="cpu"):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(12, 9), nn.ReLU(), nn.Linear(9, 4)).to(dtype).to(device)
+
+
+def _batch(seed, device="cpu", dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(32, 12, generator=g).to(dtype).to(device),
+            torch.randint(0, 4, (32,), generator=g).to(device))
+
+
+def _sgd_step(model, opt, seed):
+    x, y = _batch(seed, next(model.parameters()).device, next(model.parameters()).dtype)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+
+
+def _ref_prox(t, lam, l1, rho, scope):
+    """The documented step, by hand: wsrbench.prox on the tensor viewed as the scope says."""
+    a = t.detach().cpu().numpy()
+    rows = a.reshape(a.shape[0], -1) if scope == "row" else a.reshape(1, -1)
+    return wsrbench.prox(rows, lam, l1=l1, rho=rho).reshape(a.shape)
+
+
+@pytest.mark.parametrize("scope", ["tensor", "row"])
+@pytest.mark.parametrize("l1,rho", [(0.0, 0.0), (0.05, 0.3)])
+def test_each_step_is_the_prox_at_lr_times_lam(scope, l1, rho):
+    model, ref = _mlp(), _mlp()
+    lam, lr = 0.4, 0.1
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=lr),
+                                [model[0].weight, model[0].bias], lam=lam, l1=l1, rho=rho,
+                                scope=scope)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=lr)
+    for step in range(4):
+        _sgd_step(model, opt, step)
+        _sgd_step(ref, ref_opt, step)
+        with torch.no_grad():
+            for p in (ref[0].weight, ref[0].bias):
+                p.copy_(torch.from_numpy(_ref_prox(p, lr * lam, lr * l1, rho, scope)))
+        for p, q in zip(model.parameters(), ref.parameters()):
+            assert torch.equal(p, q)
+    assert model[2].weight.unique().numel() == model[2].weight.numel()  # untouched layer
+
+
+def test_joint_scope_shares_one_pool():
+    model, ref = _mlp(), _mlp()
+    lam, lr = 2.0, 0.1
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=lr),
+                                [{"params": [model[0].weight, model[0].bias], "scope": "joint"}],
+                                lam=lam, labels=True)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=lr)
+    _sgd_step(model, opt, 0)
+    _sgd_step(ref, ref_opt, 0)
+    pool = torch.cat([ref[0].weight.detach().reshape(-1), ref[0].bias.detach()]).numpy()
+    w, info = wsrbench.prox_info(pool, lr * lam, labels=True)
+    got = torch.cat([model[0].weight.detach().reshape(-1), model[0].bias.detach()]).numpy()
+    np.testing.assert_array_equal(got, w)
+    lab = torch.cat([opt.labels_of(model[0].weight).reshape(-1), opt.labels_of(model[0].bias)])
+    np.testing.assert_array_equal(lab.numpy(), info.labels)
+
+
+def test_scheduler_lr_scales_each_step_and_l1_unscaled_and_rho_schedule():
+    model, ref = _mlp(), _mlp()
+    lam, l1 = 0.3, 0.002
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.2),
+                                [model[0].weight], lam=lam, l1=l1, l1_scaled=False,
+                                rho=lambda step: 0.5 / (1 + step))
+    sched = torch.optim.lr_scheduler.StepLR(opt.optimizer, step_size=1, gamma=0.5)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.2)
+    ref_sched = torch.optim.lr_scheduler.StepLR(ref_opt, step_size=1, gamma=0.5)
+    for step in range(4):
+        lr = ref_opt.param_groups[0]["lr"]
+        assert lr == 0.2 * 0.5 ** step
+        _sgd_step(model, opt, step)
+        _sgd_step(ref, ref_opt, step)
+        with torch.no_grad():
+            ref[0].weight.copy_(torch.from_numpy(
+                _ref_prox(ref[0].weight, lr * lam, l1, 0.5 / (1 + step), "tensor")))
+        assert torch.equal(model[0].weight, ref[0].weight)
+        sched.step()
+        ref_sched.step()
+
+
+def test_trick_merges_at_full_strength_and_moves_lr_of_the_way():
+    model = _mlp()
+    lam, lr, rho = 0.5, 0.1, 0.2
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=lr), [model[0].weight],
+                                lam=lam, rho=rho, trick=True, labels=True)
+    opt.optimizer.step = lambda closure=None: None  # isolate the prox step
+    w0 = model[0].weight.detach().clone().numpy()
+    opt.step()
+    full, info = wsrbench.prox_info(w0.reshape(-1), lam, labels=True)
+    # merges: those of the unscaled lam; movement: lr (1 - rho) of the way from each centroid
+    np.testing.assert_array_equal(opt.labels_of(model[0].weight).reshape(-1).numpy(), info.labels)
+    lab = info.labels
+    cen = np.bincount(lab, weights=w0.reshape(-1).astype(np.float64)) / np.bincount(lab)
+    expect = cen[lab] + lr * (1 - rho) * (full.astype(np.float64) - cen[lab])
+    got = model[0].weight.detach().numpy().reshape(-1)
+    np.testing.assert_allclose(got, expect, rtol=0, atol=8 * np.finfo(np.float32).eps
+                               * np.abs(w0).max())
+
+
+def test_same_shape_tensors_share_one_call_and_warm_start():
+    torch.manual_seed(0)
+    layers = [nn.Linear(10, 10, bias=False) for _ in range(3)]
+    params = [l.weight for l in layers]
+    opt = wnn.WeightSharingProx(torch.optim.SGD(params, lr=0.1), params, lam=0.5)
+    assert len(opt._batches) == 1  # three (10, 10) tensors: rows of one prox call
+    before = [p.detach().clone() for p in params]
+    opt.prox_step()
+    for p, b in zip(params, before):
+        np.testing.assert_array_equal(p.detach().numpy(), _ref_prox(b, 0.05, 0.0, 0.0, "tensor"))
+    opt.prox_step()
+    assert opt._batches[0].state.hinted_rows == 3  # the second call sorted along the hint
+
+
+def test_metrics_and_labels():
+    model = _mlp()
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1),
+                                [("fc1.weight", model[0].weight)], lam=3.0, l1=0.5, labels=True)
+    _sgd_step(model, opt, 0)
+    m = opt.metrics()["fc1.weight"]
+    w = model[0].weight.detach()
+    lab = opt.labels_of(model[0].weight)
+    assert m["distinct"] == w.unique().numel() and m["zeros"] == int((w == 0).sum())
+    assert m["clusters"] == lab.unique().numel() >= m["distinct"]  # zeroed clusters: one value
+    assert m["largest_cluster"] == int(torch.bincount(lab.reshape(-1)).max())
+    assert m["zeros"] > 0 and m["clusters"] < w.numel()
+
+
+# ------------------------------------------------------------------------- freeze sharing
+
+def test_freeze_then_fine_tune_keeps_ties_and_zeros_exactly():
+    model = _mlp()
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1),
+                                [model[0].weight, model[0].bias], lam=0.5, l1=0.05, labels=True)
+    for step in range(3):
+        _sgd_step(model, opt, step)
+    labels = opt.labels_of(model[0].weight).clone()
+    zeros = model[0].weight.detach() == 0
+    assert zeros.any() and labels.unique().numel() < labels.numel()
+    frozen = wnn.freeze_sharing(model, opt)
+    assert frozen[0].numel() == labels[~zeros].unique().numel()
+    adam = torch.optim.Adam(model.parameters(), lr=0.05)
+    for step in range(5):
+        _sgd_step(model, adam, 10 + step)
+    w = model[0].weight.detach()
+    assert torch.all(w[zeros] == 0)
+    for g in labels[~zeros].unique():
+        vals = w[(labels == g) & ~zeros]
+        assert torch.all(vals == vals[0])  # exactly tied
+    assert w[~zeros].unique().numel() > 1  # and it did train
+
+
+# ---------------------------------------------------------------------------- penalty R(w)
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_penalty_value_and_subgradient(dtype):
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(5, 40, generator=g, dtype=dtype, requires_grad=True)
+    r = wnn.weight_sharing_penalty(w)
+    eps = float(torch.finfo(dtype).eps)
+    ref = float(wsrbench.penalty(w.detach().reshape(-1).numpy().astype(np.float64)))
+    assert abs(float(r.detach()) - ref) <= 4 * eps * abs(ref)
+    r.backward()
+    d = w.numel()
+    rank = torch.argsort(torch.argsort(w.detach().reshape(-1)))
+    expect = ((2 * rank - d + 1).to(torch.float64) / (d - 1)).to(dtype)
+    torch.testing.assert_close(w.grad.reshape(-1), expect, rtol=0, atol=4 * eps)
+    rows = wnn.weight_sharing_penalty(w.detach(), dim=1)
+    np.testing.assert_allclose(rows.numpy(), wsrbench.penalty(w.detach().numpy()),
+                               rtol=4 * eps, atol=0)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+def test_bad_input_names_the_parameter():
+    model = _mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    w = model[0].weight
+    with pytest.raises(ValueError, match="fc1.*same tensor as.*first"):
+        wnn.WeightSharingProx(sgd, [("first", w), ("fc1", w)], lam=1.0)
+    with pytest.raises(ValueError, match="lam must be a finite float >= 0"):
+        wnn.WeightSharingProx(sgd, [w], lam=-1.0)
+    with pytest.raises(ValueError, match="scope must be one of"):
+        wnn.WeightSharingProx(sgd, [w], lam=1.0, scope="rows")
+    with pytest.raises(TypeError, match="ints.*dtype torch.int64"):
+        wnn.WeightSharingProx(sgd, [("ints", torch.zeros(3, dtype=torch.int64))], lam=1.0)
+    with pytest.raises(ValueError, match="other.*not optimised"):
+        wnn.WeightSharingProx(sgd, [("other", torch.zeros(3))], lam=1.0)
+    with pytest.raises(ValueError, match=r"rho must be in \[0, 1\]"):
+        wnn.WeightSharingProx(sgd, [w], lam=1.0, rho=1.5)
+    opt = wnn.WeightSharingProx(sgd, [("fc1.weight", w)], lam=1.0, rho=lambda s: 0.5 + s)
+    opt.prox_step()  # step 0: rho 0.5
+    with pytest.raises(ValueError, match=r"fc1.weight gave 1.5 at step 1.*\[0, 1\]"):
+        opt.prox_step()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_training_runs_on_each_device(device):
+    """CPU here; on a GPU machine the same loop with CUDA tensors (no host round trip)."""
+    model = _mlp(device=device)
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1), [model[0].weight],
+                                lam=0.5, labels=True)
+    w0 = model[0].weight.detach().clone()
+    x, y = _batch(0, device)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    w_sgd = (w0 - 0.1 * model[0].weight.grad).cpu().numpy()
+    opt.step()
+    assert model[0].weight.device.type == device
+    assert opt.labels_of(model[0].weight).device.type == device
+    eps = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(model[0].weight.detach().cpu().numpy(),
+                               _ref_prox(torch.from_numpy(w_sgd), 0.05, 0.0, 0.0, "tensor"),
+                               rtol=0, atol=64 * eps * (np.abs(w_sgd).max() + 0.05))
+
+
+def test_wrapper_copies_with_deepcopy():
+    model = _mlp()
+    opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1), [model[0].weight],
+                                lam=0.5)
+    assert copy.copy(opt).optimizer is opt.optimizer
+
+
+def test_training_benchmark_suite_runs_at_tiny_size():
+    """benchmarks/bench_training.py cannot rot: setup and one iteration of every mode."""
+    import importlib
+
+    bench = importlib.import_module("benchmarks.bench_training")
+    cls = bench.TrainingStep
+    assert cls.param_names == ["net", "prox", "device"]
+    assert set(cls.params[0]) == {"784-150-10", "784-1000-1000-10"}
+    for prox in cls.params[1]:
+        obj = cls()
+        obj.setup("tiny", prox, "cpu")
+        before = obj.model[0].weight.detach().clone()
+        obj.time_iteration("tiny", prox, "cpu")
+        w = obj.model[0].weight.detach()
+        assert not torch.equal(w, before)
+        if prox != "none":  # the prox ran: lr * lam = 5e-4 merges some of the 160 weights
+            assert w.unique().numel() < w.numel()
