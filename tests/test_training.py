@@ -316,3 +316,18 @@ def test_training_benchmark_suite_runs_at_tiny_size():
         assert not torch.equal(w, before)
         if prox != "none":  # the prox ran: lr * lam = 5e-4 merges some of the 160 weights
             assert w.unique().numel() < w.numel()
+
+
+def test_readme_training_example_runs():
+    """The ten lines of README "Training with weight sharing" run as printed."""
+    import os
+    import re
+
+    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    section = readme.split("## Training with weight sharing", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    opt, model = scope["opt"], scope["model"]
+    w = model[0].weight  # now tied: one free value per cluster of the last step
+    assert w.unique().numel() <= opt.metrics()["fc1.weight"]["clusters"] < w.numel()
