@@ -323,9 +323,10 @@ def test_readme_training_example_runs():
     import os
     import re
 
-    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")) as f:
+        readme = f.read()
     section = readme.split("## Training with weight sharing", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     scope = {}
     exec(compile(code, "README.md", "exec"), scope)
     opt, model = scope["opt"], scope["model"]

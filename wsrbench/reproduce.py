@@ -79,7 +79,7 @@ def load_data(setting: str, cfg: dict, seed: int = 0):
     y = digits.target.astype(np.int64)
     rng = np.random.default_rng([seed, 8])
     idx = rng.permutation(len(y))
-    n_test = int(round(cfg["test_fraction"] * len(y)))
+    n_test = round(cfg["test_fraction"] * len(y))
     te, tr = idx[:n_test], idx[n_test:]
     side = 8
     if setting.startswith("torus"):
