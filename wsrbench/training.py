@@ -110,9 +110,10 @@ class WeightSharingProx:
         What shares one pool of values: the flattened tensor, each row ``w[i]``, or all tensors
         of the group together.
     trick : bool
-        The paper's variant: which weights merge is decided by the unscaled ``lam`` (and L1
-        threshold), while every cluster moves ``lr_t (1 - rho)`` of the way to its prox value
-        (needs lr_t <= 1). It is ``prox(w, lam, l1=l1, rho=1 - lr_t (1 - rho))``.
+        The paper's variant: which weights merge is decided by the unscaled ``lam``, while every
+        cluster moves ``lr_t (1 - rho)`` of the way to its prox value (needs lr_t <= 1). It is
+        ``prox(w, lam, l1=l1_t, rho=1 - lr_t (1 - rho))``, with l1_t as ``l1_scaled`` says (the
+        paper pairs it with an unscaled threshold: ``l1_scaled=False``).
     labels : bool
         Record the cluster labels of every parameter at each step (``labels_of``, ``metrics``,
         ``wsrbench.nn.freeze_sharing``); a scatter of d int64 per step.
