@@ -13,8 +13,9 @@ PY=${PYTHON:-.venv/bin/python}
 export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 
 # Left out, with the reason:
-# - torch parametrisations, tests/test_nn.py and tests/test_distributed.py (-k "not torch"): torch
-#   code is neither JIT nor simulator code; the regular suite runs it.
+# - torch parametrisations, tests/test_nn.py, tests/test_distributed.py, tests/test_training.py and
+#   tests/test_reproduce.py (-k "not torch", --ignore): torch code is neither JIT nor simulator
+#   code; the regular suite runs it.
 # - the two tests of the compiled artefact, meaningless without the JIT: the dispatchers'
 #   signature count (no recompilation) and the NRT allocation counters (memory per call, d = 2e5
 #   as Python loops).
@@ -23,6 +24,7 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 "$PY" -m coverage erase
 "$PY" -m coverage run -m pytest -q -p no:cacheprovider \
     -k "not torch" --ignore=tests/test_nn.py --ignore=tests/test_distributed.py \
+    --ignore=tests/test_training.py --ignore=tests/test_reproduce.py \
     --deselect tests/test_numba_backend.py::test_no_recompilation_after_warm_up \
     --deselect tests/test_numba_backend.py::test_memory_per_call \
     -W "ignore:overflow encountered in scalar:RuntimeWarning" \

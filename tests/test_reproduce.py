@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from wsrbench import cli, reproduce  # noqa: E402
+from wsrbench import cli, reproduce
 
 
 def test_conv_likeness_separates_smooth_from_random_filters():
@@ -23,7 +23,7 @@ def test_conv_likeness_separates_smooth_from_random_filters():
     assert abs(near) < 5 / np.sqrt(units * side * side) and abs(far) < 5 / np.sqrt(units * side)
     ys, xs = np.mgrid[0:side, 0:side]
     bumps = []
-    for u in range(units):  # smooth, local filters: Gaussian bumps at random centres (cyclic)
+    for _ in range(units):  # smooth, local filters: Gaussian bumps at random centres (cyclic)
         cy, cx = rng.integers(0, side, 2)
         dy = np.minimum(abs(ys - cy), side - abs(ys - cy))
         dx = np.minimum(abs(xs - cx), side - abs(xs - cx))

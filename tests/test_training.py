@@ -48,7 +48,7 @@ def test_proxstate_returns_the_tensor_kind(dtype, shape):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(shape, generator=gen, dtype=dtype)
     state = ProxState()
-    for step in range(3):
+    for _ in range(3):
         w, info = state.prox_info(x, 0.3, l1=0.01, rho=0.2, labels=True)
         assert isinstance(w, torch.Tensor) and w.dtype == dtype and w.shape == x.shape
         assert isinstance(info.labels, torch.Tensor) and info.labels.shape == x.shape
@@ -179,7 +179,7 @@ def test_trick_merges_at_full_strength_and_moves_lr_of_the_way():
 def test_same_shape_tensors_share_one_call_and_warm_start():
     torch.manual_seed(0)
     layers = [nn.Linear(10, 10, bias=False) for _ in range(3)]
-    params = [l.weight for l in layers]
+    params = [layer.weight for layer in layers]
     opt = wnn.WeightSharingProx(torch.optim.SGD(params, lr=0.1), params, lam=0.5)
     assert len(opt._batches) == 1  # three (10, 10) tensors: rows of one prox call
     before = [p.detach().clone() for p in params]
@@ -254,15 +254,15 @@ def test_bad_input_names_the_parameter():
     model = _mlp()
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)
     w = model[0].weight
-    with pytest.raises(ValueError, match="fc1.*same tensor as.*first"):
+    with pytest.raises(ValueError, match=r"fc1.*same tensor as.*first"):
         wnn.WeightSharingProx(sgd, [("first", w), ("fc1", w)], lam=1.0)
     with pytest.raises(ValueError, match="lam must be a finite float >= 0"):
         wnn.WeightSharingProx(sgd, [w], lam=-1.0)
     with pytest.raises(ValueError, match="scope must be one of"):
         wnn.WeightSharingProx(sgd, [w], lam=1.0, scope="rows")
-    with pytest.raises(TypeError, match="ints.*dtype torch.int64"):
+    with pytest.raises(TypeError, match=r"ints.*dtype torch\.int64"):
         wnn.WeightSharingProx(sgd, [("ints", torch.zeros(3, dtype=torch.int64))], lam=1.0)
-    with pytest.raises(ValueError, match="other.*not optimised"):
+    with pytest.raises(ValueError, match=r"other.*not optimised"):
         wnn.WeightSharingProx(sgd, [("other", torch.zeros(3))], lam=1.0)
     with pytest.raises(ValueError, match=r"rho must be in \[0, 1\]"):
         wnn.WeightSharingProx(sgd, [w], lam=1.0, rho=1.5)

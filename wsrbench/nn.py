@@ -269,7 +269,7 @@ def freeze_sharing(model: nn.Module, prox, *, pin_zeros: bool = True) -> list[nn
     parameters afterwards (the tied tensors are no longer the optimiser's parameters).
     """
     owners = {}
-    for mod_name, module in model.named_modules():
+    for module in model.modules():
         for pname, par in module.named_parameters(recurse=False):
             owners[id(par)] = (module, pname)
     out = []
