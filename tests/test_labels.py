@@ -96,3 +96,34 @@ def test_labels_not_computed_unless_asked(impl):
     _, info = wsrbench.prox_info(mod.from_numpy(x), 0.3, algorithm=impl.algorithm,
                                  backend=impl.backend)
     assert info.labels is None
+
+
+def test_plugin_prox_rows_and_labels():
+    """A plugin written before labels keeps working without them and says so when they are asked;
+    one that takes the keyword returns them through the same path."""
+    from wsrbench import plugins
+    from wsrbench.registry import Algorithm
+
+    def old(X, lam, *, l1, rho, algorithm):
+        return registry.get_backend("numpy").load().prox_rows(X, lam, l1=l1, rho=rho,
+                                                              algorithm="pava")
+
+    def new(X, lam, *, l1, rho, algorithm, labels=False):
+        return registry.get_backend("numpy").load().prox_rows(X, lam, l1=l1, rho=rho,
+                                                              algorithm="pava", labels=labels)
+
+    x, lam = cases.make("quantized", 50)
+    ref = wsrbench.prox_info(x, lam, backend="numpy", labels=True)[1].labels
+    for name, fn in (("old_plugin", old), ("new_plugin", new)):
+        plugins.register(Algorithm(name, "", "", ""), "numpy", prox_rows=fn)
+        try:
+            _, info = wsrbench.prox_info(x, lam, algorithm=name, backend="numpy")
+            assert info.labels is None
+            if fn is old:
+                with pytest.raises(ValueError, match="does not return cluster labels"):
+                    wsrbench.prox_info(x, lam, algorithm=name, backend="numpy", labels=True)
+            else:
+                _, info = wsrbench.prox_info(x, lam, algorithm=name, backend="numpy", labels=True)
+                np.testing.assert_array_equal(info.labels, ref)
+        finally:
+            plugins.unregister(name)
