@@ -6,7 +6,8 @@ run here raise NotImplementedError in setup (asv shows them as n/a): a backend u
 machine (no GPU, torch not installed), an algorithm the backend lacks, or a size above the explicit
 cap of ``_common.CAPS`` (the skip message names the cap and its reason).
 
-``track_rounds`` / ``track_clusters`` count parallel rounds (or sequential steps) and clusters:
+``track_rounds`` / ``track_clusters`` / ``track_depth`` count parallel rounds (or sequential steps),
+clusters and the parallel depth (one rule for every algorithm, docs/design.md 13.4):
 they do not depend on the machine, so a regression in an algorithm's depth shows even on a noisy
 runner. The floor (a plain sort) is in bench_floor.py.
 """
@@ -72,6 +73,26 @@ class Counts:
         return int(self._info(algorithm, backend).clusters)
 
     track_clusters.unit = "clusters"
+
+
+class Depth:
+    """Parallel depth (docs/design.md 13.4): dependent steps with unlimited processors, one rule
+    for every algorithm. Machine-independent; skipped where a backend does not count it."""
+    params = [backend_names(), algorithm_names(), cases.names(), [1_000, 10_000, 100_000]]
+    param_names = _NAMES
+    timeout = 300
+
+    def setup(self, backend, algorithm, family, d):
+        x, lam = prepare(backend, algorithm, family, d)
+        self.depth = getattr(prox_info(x, lam, algorithm=algorithm, backend=backend)[1], "depth",
+                             None)
+        if self.depth is None:
+            raise NotImplementedError(f"backend {backend} does not count the depth of {algorithm}")
+
+    def track_depth(self, backend, algorithm, family, d):
+        return int(self.depth)
+
+    track_depth.unit = "steps"
 
 
 class Memory:

@@ -164,3 +164,21 @@ def test_step_compiles_with_numba_and_agrees():
             assert tuple(step(*st, *args)) == tuple(new)
             st = new
         assert (st[0], st[2]) == brute_bridge(left, right)
+
+
+def test_junction_test_agrees_with_the_brute_force():
+    """junction_is_bridge is true exactly when the outermost bridge is (last left, first right)."""
+    from wsrbench.bridge import junction_is_bridge
+
+    rng = np.random.default_rng(8)
+    seen = {True: 0, False: 0}
+    for _ in range(600):
+        left, right = integer_diagram(rng, 0, int(rng.integers(2, 40)), [-2, -1, 0, 1, 2])
+        kl, sl = as_arrays(left)
+        kr, sr = as_arrays(right)
+        a, b = kl.size, kr.size
+        got = junction_is_bridge(a > 1, kl[max(a - 2, 0)], sl[max(a - 2, 0)], kl[-1], sl[-1],
+                                 kr[0], sr[0], b > 1, kr[min(1, b - 1)], sr[min(1, b - 1)])
+        assert got == (brute_bridge(left, right) == (a - 1, 0))
+        seen[got] += 1
+    assert seen[True] > 10 and seen[False] > 10  # both outcomes exercised

@@ -84,6 +84,19 @@ def test_run_writes_table_csv_json(tmp_path, capsys):
     assert len(rows) == 2 * 2 * 2 and all(r["certified"] == "True" for r in rows)
     js = json.loads((d / "results.json").read_text())
     assert js["meta"]["sizes"] == [200, 2000] and len(js["summary"]) == 4
+    assert all(int(r["depth"]) > 0 for r in rows)  # the reference counts every algorithm's depth
+    assert "Parallel depth" in md and "| search_collisions | worst_pava |" in md
+
+
+def test_depth_exponent_reads_the_power_of_log_d():
+    from wsrbench import depth_report
+
+    for p_true in (1, 2, 3):
+        pts = [(d, round(10 * math.log2(d) ** p_true)) for d in (10**2, 10**3, 10**4, 10**6)]
+        p, q = depth_report.fit_log_exponent(pts)
+        assert abs(p - p_true) < 0.01 and q < 0.5
+    p, q = depth_report.fit_log_exponent([(d, d) for d in (10**2, 10**4, 10**6)])
+    assert abs(q - 1) < 1e-9 and p > 3
 
 
 def test_run_plots_when_matplotlib_is_installed(tmp_path):
@@ -92,6 +105,7 @@ def test_run_plots_when_matplotlib_is_installed(tmp_path):
                  sizes="100,1000", repeats=1)
     assert cli_compare.run(args) == 0
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "depth.png").stat().st_size > 1000
 
 
 def test_run_prints_caps_and_rejects_unknown_names(tmp_path, capsys):

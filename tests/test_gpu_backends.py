@@ -17,7 +17,7 @@ from wsrbench import cases, checks, registry
 
 from .conftest import value_tol
 
-PARALLEL = ("imminent_collisions", "search_collisions")
+PARALLEL = ("imminent_collisions", "search_collisions", "hull_bridges")
 
 
 def _available(name):
@@ -400,6 +400,8 @@ def test_batches_match_reference(backend, algorithm, batch, l1, rho):
     if exact:
         np.testing.assert_array_equal(info.rounds, ref_info.rounds)
         np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+        if info.depth is not None:
+            np.testing.assert_array_equal(info.depth, ref_info.depth)
     for i in range(X.shape[0]):
         cert = wsrbench.certify(X[i], W[i], lam, l1=l1) if rho == 0.0 else None
         assert cert is None or cert.ok, cert.message

@@ -221,6 +221,7 @@ def test_importing_wsrbench_compiles_and_imports_no_numba():
 def test_no_recompilation_after_warm_up():
     from wsrbench.backends.numba import (
         end_collisions,
+        hull_bridges,
         imminent_collisions,
         pava,
         search_collisions,
@@ -230,7 +231,8 @@ def test_no_recompilation_after_warm_up():
     dispatchers = [pava.prox_row, pava.prox_rows, imminent_collisions.prox_row,
                    imminent_collisions.prox_rows, end_collisions.prox_row,
                    end_collisions.prox_rows, search_collisions.prox_row,
-                   search_collisions.prox_rows, warm.warm_row, warm.warm_rows]
+                   search_collisions.prox_rows, warm.warm_row, warm.warm_rows,
+                   hull_bridges.prox_row, hull_bridges.prox_rows]
 
     def calls(seed):
         rng = np.random.default_rng(seed)

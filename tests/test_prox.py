@@ -84,9 +84,12 @@ def test_families_certified_and_agree_with_reference(impl, family, dtype):
     properties.check_certificate(x, w, lam)
     ref, ref_info = wsrbench.prox_info(x, lam, algorithm=impl.algorithm, backend="numpy")
     properties.check_reference(w, ref, value_tol(d, dtype, scale_of(x, lam)))
+    assert ref_info.depth is not None  # every reference counts its depth (design section 13.4)
     if family != "nearly_sorted":  # its noise sits at rounding level of its ties
         assert info.clusters == ref_info.clusters
         assert info.rounds == ref_info.rounds
+        if info.depth is not None:  # a backend that counts depth counts the reference's
+            assert info.depth == ref_info.depth
 
 
 @pytest.mark.parametrize("d", [0, 1, 2])

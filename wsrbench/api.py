@@ -19,8 +19,9 @@ class ProxInfo:
     clusters: number of blocks of the isotonic fit (before L1), same shape convention.
     stats: per-row dicts of algorithm-specific counters (pava: merges, max_stack,
         longest_backmerge).
-    depth: parallel depth (docs/design.md section 2), same shape convention; None where the
-        backend does not count it.
+    depth: parallel depth of the partition (dependent steps with unlimited processors, counted
+        by one rule for every algorithm: docs/design.md section 13.4); same shape convention;
+        None where the backend does not count it.
     counters: per-call cost counters of the backend (GPU backends: host synchronisations, ...).
     labels: with ``labels=True``, one int64 per weight (x's shape and array kind): the cluster
         of the partition that weight belongs to, numbered 0, 1, ... in increasing value (per row

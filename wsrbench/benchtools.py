@@ -78,6 +78,12 @@ CAPS = [
     Cap("*", "imminent_collisions", "nearly_sorted", 100_000, "about d/17 rounds of O(d) work each"),
     # near the collapsing lam; 40 s in numba at d=1e7.
     Cap("*", "imminent_collisions", "gaussian_collapse", 1_000_000, "about d^0.95 rounds"),
+    Cap("numpy", "hull_bridges", "*", 10_000,
+        "the reference merges each pair in Python (one bridge() call per pair): about 50 s at "
+        "d=1e5"),
+    Cap("torch", "hull_bridges", "*", 10_000,
+        "on CPU every bridge step is some 60 small tensor ops per level (27 s at d=1e5); on a GPU "
+        "it is not capped", device="cpu"),
 ]
 
 

@@ -119,6 +119,25 @@ def bridge_step(il, ih, jl, jh,
     return i + 1, ih, jl, jh
 
 
+def junction_is_bridge(has_left, xl0, sl0, xl1, sl1, xr1, sr1, has_right, xr2, sr2):
+    """True when the last left vertex l_{a-1} and the first right vertex r_0 form the bridge.
+
+    (xl0, sl0) = l_{a-2} (read only if has_left, i.e. a > 1), (xl1, sl1) = l_{a-1},
+    (xr1, sr1) = r_0, (xr2, sr2) = r_1 (read only if has_right, i.e. b > 1). The line l_{a-1} r_0
+    is the bridge iff the left hull's last edge is strictly less steep and the right hull's first
+    edge strictly steeper (section 13.2, case 2: both probes tangent, with the same tie rule and the
+    same arithmetic as ``bridge_step``). Merging neighbours whose union is already convex at the
+    junction (most pairs of typical data) then costs O(1) instead of a search; hull_bridges tests
+    this before searching, in every backend.
+    """
+    m = (sr1 - sl1) / (xr1 - xl1)
+    if has_left and (sl1 - sl0) / (xl1 - xl0) >= m:
+        return False
+    if has_right and (sr2 - sr1) / (xr2 - xr1) <= m:
+        return False
+    return True
+
+
 def bridge(kl, sl, kr, sr):
     """Common lower tangent of two lower convex hulls separated in x.
 

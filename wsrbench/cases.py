@@ -341,3 +341,15 @@ def _worst_end(d, rng, dtype):
     x = np.linspace(-1.0, 1.0, d)
     # y-gaps are 2/(d-1) - 2 lam/(d-1) = 1/(d-1) > 0 with lam = 0.5: every y strictly increases.
     return _shuffled(x, rng), 0.5
+
+
+@_family("worst_hull_bridges", "worst",
+         "strictly increasing y with varying gaps: every point of the cumulative-sum diagram is a "
+         "hull vertex at every level, so every bridge search runs its full "
+         "floor(log2(h+1)) + floor(log2 h) steps (the largest depth hull_bridges can have)",
+         worst_for="hull_bridges")
+def _worst_hull(d, rng, dtype):
+    t = np.linspace(-1.0, 1.0, d)
+    # x-gaps >= 2/(d-1) (the derivative of t + t^3/2 is >= 1) exceed the shift gaps 2 lam/(d-1) =
+    # 1/(d-1) with lam = 0.5, so y strictly increases and its cumulative sums are strictly convex.
+    return _shuffled(t + 0.5 * t ** 3, rng), 0.5

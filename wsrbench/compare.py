@@ -60,6 +60,7 @@ class Record:
     ratio_to_floor: float = math.nan
     rounds: int = -1
     clusters: int = -1
+    depth: int = -1  # parallel depth (docs/design.md section 13.4); -1 where it is not counted
     certified: bool = False
     violation: float = math.nan
     message: str = ""
@@ -88,6 +89,7 @@ def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float
         sync(w)
         ok, violation, message = check_answer(x, mod.to_numpy(w), lam)
         rec.rounds, rec.clusters = int(info.rounds), int(info.clusters)
+        rec.depth = -1 if getattr(info, "depth", None) is None else int(info.depth)
         rec.certified, rec.violation, rec.message = ok, violation, message
         if not ok:
             rec.status = "failed"

@@ -347,11 +347,15 @@ register_algorithm(Algorithm(
 register_algorithm(Algorithm(
     "search_collisions", "merge resolved halves bottom-up; binary-search the one crossing cluster",
     work="O(d log^2 d)", depth="O(log^3 d)", worst_case=None))
+register_algorithm(Algorithm(
+    "hull_bridges", "merge lower convex hulls of the cumulative sums bottom-up by their bridges",
+    work="O(d log d)", depth="O(log^2 d)", worst_case="worst_hull_bridges"))
 
 register_backend(Backend(
     "numpy", "wsrbench.backends.numpy",
     "NumPy reference: readable, exact; the parallel algorithms vectorised per round",
-    algorithms=("pava", "end_collisions", "imminent_collisions", "search_collisions")))
+    algorithms=("pava", "end_collisions", "imminent_collisions", "search_collisions",
+                "hull_bridges")))
 
 
 # Projection, gates and soft sharing (docs/design.md section 5): one implementation per backend.
@@ -378,7 +382,7 @@ def _torch_auto(x) -> str:
 register_backend(Backend(
     "torch", "wsrbench.backends.torch",
     "PyTorch tensor ops, batched rows, CPU or CUDA tensors (same code); data stay on the device",
-    algorithms=("search_collisions", "imminent_collisions", "pava"),
+    algorithms=("search_collisions", "imminent_collisions", "pava", "hull_bridges"),
     kinds=("torch",), requires=("torch",), install_hint="pip install torch",
     auto_algorithm=_torch_auto))
 
@@ -405,12 +409,13 @@ def _numba_cuda_probe() -> str | None:
 register_backend(Backend(
     "numba_cuda", "wsrbench.backends.numba_cuda",
     "CUDA kernels written with numba-cuda (CI: the CUDA simulator on small sizes)",
-    algorithms=("search_collisions", "imminent_collisions", "pava"),
+    algorithms=("search_collisions", "imminent_collisions", "pava", "hull_bridges"),
     kinds=("cuda",), requires=("numba_cuda",), install_hint="pip install numba-cuda",
     probe=_numba_cuda_probe, max_test_d=32))
 
 register_backend(Backend(
     "numba", "wsrbench.backends.numba",
     "Numba CPU: nopython kernels, radix argsort on float-bit keys, rows in parallel, warm start",
-    algorithms=("pava", "imminent_collisions", "search_collisions", "end_collisions"),
+    algorithms=("pava", "imminent_collisions", "search_collisions", "end_collisions",
+                "hull_bridges"),
     requires=("numba",), install_hint="pip install numba"))

@@ -3,8 +3,9 @@
 Input: the records of :func:`wsrbench.compare.measure`, their :func:`wsrbench.compare.summarize`
 rows and the :class:`wsrbench.compare.Plan` (for the caps that removed sizes). Files written to
 the output directory: results.md (the table), results.csv and results.json (raw figures, one
-record per measurement) and scaling.png (log-log time vs d, one panel per family, floor drawn
-dashed; needs matplotlib: pip install "wsrbench[bench]").
+record per measurement), scaling.png (log-log time vs d, one panel per family, floor drawn
+dashed; needs matplotlib: pip install "wsrbench[bench]"), and the parallel depth: a table in
+results.md and depth.png (``wsrbench.depth_report``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from . import depth_report
 from .benchtools import fmt_d, fmt_time
 from .compare import Record
 
@@ -64,6 +66,9 @@ def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) ->
           f"{meta['machine']}; dtype {meta['dtype']}; min of up to {meta['repeats']} calls after "
           f"a warm-up; floor: np.argsort of the same input (torch.sort for GPU backends).", "",
           table, ""]
+    depth_md = depth_report.markdown(records, sizes)  # docs/design.md section 13.4
+    if depth_md:
+        md += [depth_md]
     if plan.capped:
         md += ["Caps (backend/algorithm/family: sizes above the cap are not run):", ""]
         md += [f"- {c.backend}/{c.algorithm}/{c.family}{' on CPU' if c.device == 'cpu' else ''}: "
@@ -101,6 +106,9 @@ def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) ->
     if plot:
         path = os.path.join(out_dir, "scaling.png")
         if plot_scaling(records, path):
+            written.append(path)
+        path = os.path.join(out_dir, "depth.png")
+        if depth_report.plot(records, path):
             written.append(path)
     return written
 

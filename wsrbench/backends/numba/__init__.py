@@ -31,7 +31,7 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ...contract import RowsResult
-from . import end_collisions, imminent_collisions, pava, search_collisions, sort, warm
+from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions, sort, warm
 
 MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
 
@@ -115,7 +115,10 @@ def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
             stats = [impl.row(X[0], W[0], L[0], lam, l1, rho, work, hist, rounds, clusters)]
         else:
             stats = impl.rows(X, W, L, lam, l1, rho, rounds, clusters, work)
-        return RowsResult(W, rounds, clusters, stats)
+        # Every driver counts the reference's depth in stats["depth"] (docs/design.md section
+        # 13.4); a row without a partition (d = 1) has depth 0.
+        depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
+        return RowsResult(W, rounds, clusters, stats, depth)
     finally:
         if shared:
             _workspace_lock.release()
@@ -132,7 +135,9 @@ class _Impl(NamedTuple):
 
 def _pava_stats(d, merges, deepest, longest) -> dict:
     # d = 1: no partition at all, as the reference
-    return {"merges": merges, "max_stack": deepest, "longest_backmerge": longest} if d > 1 else {}
+    # pava's depth is its sequential steps, d pushes + the merges (= rounds)
+    return ({"merges": merges, "max_stack": deepest, "longest_backmerge": longest,
+             "depth": d + merges} if d > 1 else {})
 
 
 def _pava_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
@@ -154,27 +159,30 @@ def _pava_rows(X, W, L, lam, l1, rho, rounds, clusters, work):
 
 def _plain(module, *scratch):
     """Drivers for an algorithm module with prox_row(x, w, lam, l1, rho, rec, spare, xs, hist,
-    *scratch, lab) and prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L); no stats."""
+    *scratch, lab) -> (clusters, rounds, depth) and prox_rows(X, W, lam, l1, rho, rounds,
+    clusters, depth, work, L); stats: the depth."""
 
     def row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
         d = x.shape[0]
         extra = tuple(make(d) for make in scratch)
-        clusters[0], rounds[0] = module.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
-                                                 work[0, 2 * d: 4 * d], np.empty(d), hist, *extra,
-                                                 lab)
-        return {}
+        clusters[0], rounds[0], depth = module.prox_row(
+            x, w, lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], np.empty(d), hist,
+            *extra, lab)
+        return {"depth": int(depth)}
 
     def rows(X, W, L, lam, l1, rho, rounds, clusters, work):
-        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L)
-        return [{} for _ in range(X.shape[0])]
+        depth = np.zeros(X.shape[0], dtype=np.int64)
+        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L)
+        return [{"depth": int(v)} for v in depth]
 
     return _Impl(row, rows)
 
 
 def _search_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
     if x.shape[0] >= search_collisions.PARALLEL_MIN_D:  # the pairs of each level in parallel
-        clusters[0], rounds[0] = search_collisions.prox_long_row(x, w, lam, l1, rho, work, lab)
-        return {}
+        clusters[0], rounds[0], depth = search_collisions.prox_long_row(x, w, lam, l1, rho, work,
+                                                                        lab)
+        return {"depth": int(depth)}
     return _search_serial.row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters)
 
 
@@ -182,12 +190,33 @@ _search_serial = _plain(search_collisions,
                         lambda d: np.empty(d, dtype=np.bool_), lambda d: np.empty(d, dtype=np.int64),
                         lambda d: np.empty(2 * d + 2), lambda d: np.zeros(d // 2 + 1, dtype=np.int64))
 
+def _hull_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
+    d = x.shape[0]
+    bounds = np.zeros(hull_bridges.MAX_LEVELS, dtype=np.int64)  # per level: the step bound
+    if d >= hull_bridges.PARALLEL_MIN_D:  # the pairs of each level in parallel
+        clusters[0], rounds[0] = hull_bridges.prox_long_row(x, w, lam, l1, rho, work, bounds, lab)
+    else:
+        clusters[0], rounds[0], _ = hull_bridges.prox_row(
+            x, w, lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], np.empty(d), hist,
+            np.empty(d, dtype=np.int64), np.empty(d, dtype=np.int64), np.empty(d), np.empty(d),
+            bounds, lab)
+    return {"depth": hull_bridges.depth_of(d, bounds)}
+
+
+def _hull_rows(X, W, L, lam, l1, rho, rounds, clusters, work):
+    n, d = X.shape
+    bounds = np.zeros((n, hull_bridges.MAX_LEVELS), dtype=np.int64)
+    hull_bridges.prox_rows(X, W, lam, l1, rho, rounds, clusters, bounds, work, L)
+    return [{"depth": hull_bridges.depth_of(d, b)} for b in bounds]
+
+
 #: This backend's algorithms (the registry lists the same names; the first is the default).
 ALGORITHMS = {
     "pava": _Impl(_pava_row, _pava_rows),
     "imminent_collisions": _plain(imminent_collisions),
     "search_collisions": _Impl(_search_row, _search_serial.rows),
     "end_collisions": _plain(end_collisions),
+    "hull_bridges": _Impl(_hull_row, _hull_rows),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _depth
 from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
 from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
@@ -26,7 +27,9 @@ def partition(xs, lam, starts):
     c = shift_unit(lam, d)
     a = 0
     nblk = 0
+    depth = 0
     while a < d:
+        depth += _depth.end_cluster(d - a)
         s = 0.0
         best = np.inf
         best_b = a + 1
@@ -39,14 +42,14 @@ def partition(xs, lam, starts):
         starts[nblk] = a
         nblk += 1
         a = best_b
-    return nblk
+    return nblk, depth
 
 
 @njit(cache=True)
 def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
     d = x.shape[0]
     if d == 0:
-        return 0, 0
+        return 0, 0, 0
     sort_records(x, rec, spare, hist)
     center = rec_value(rec, d // 2)
     centred_values(rec, d, center, xs)
@@ -54,17 +57,17 @@ def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
     starts = spare[d: 2 * d]
     if d == 1:
         starts[0] = 0
-        nblk, rounds = 1, 0
+        nblk, rounds, depth = 1, 0, 0
     else:
-        nblk = partition(xs, lam, starts)
+        nblk, depth = partition(xs, lam, starts)
         rounds = nblk
     block_sums(xs, starts, nblk, d, sums)
     finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    return nblk, rounds
+    return nblk, rounds, depth
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L):
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
     for c in prange(nchunks):
@@ -74,6 +77,7 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
         xs = np.empty(d, dtype=np.float64)
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
-            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
+            nb, r, dep = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
             clusters[i] = nb
             rounds[i] = r
+            depth[i] = dep

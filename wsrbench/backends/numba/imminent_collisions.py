@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _depth
 from ._core import centred_values, chunk_bounds, finish_scatter, rec_value
 from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
@@ -25,7 +26,7 @@ from .sort import HIST_SIZE, sort_records
 def partition(xs, lam, sums, starts):
     """Blocks (starts[j], sums[j]) for j < nblk of the isotonic fit of y = xs + shifts.
 
-    Returns (nblk, rounds).
+    Returns (nblk, rounds, depth).
     """
     d = xs.shape[0]
     for k in range(d):
@@ -33,8 +34,10 @@ def partition(xs, lam, sums, starts):
         starts[k] = k
     nblk = d
     rounds = 0
+    depth = 0
     c = shift_unit(lam, d)
     while nblk > 1:
+        nblk_round = nblk
         a = np.int64(starts[0])
         b = np.int64(starts[1])
         m_prev = block_mean(sums[0], a, b, d, c)
@@ -60,29 +63,30 @@ def partition(xs, lam, sums, starts):
         starts[j] = run_start
         sums[j] = run_sum
         nblk = j + 1
+        depth += _depth.imminent_round(nblk_round, merged)
         if not merged:
             break
         rounds += 1
-    return nblk, rounds
+    return nblk, rounds, depth
 
 
 @njit(cache=True)
 def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
     d = x.shape[0]
     if d == 0:
-        return 0, 0
+        return 0, 0, 0
     sort_records(x, rec, spare, hist)
     center = rec_value(rec, d // 2)
     centred_values(rec, d, center, xs)
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
-    nblk, rounds = partition(xs, lam, sums, starts)
+    nblk, rounds, depth = partition(xs, lam, sums, starts)
     finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    return nblk, rounds
+    return nblk, rounds, depth
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L):
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
     for c in prange(nchunks):
@@ -92,6 +96,7 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
         xs = np.empty(d, dtype=np.float64)
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
-            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
+            nb, r, dep = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
             clusters[i] = nb
             rounds[i] = r
+            depth[i] = dep

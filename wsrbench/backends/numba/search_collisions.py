@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _depth
 from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
 from .numerics import block_mean, shift_unit
 from .sort import HIST_SIZE, sort_records
@@ -104,14 +105,17 @@ def partition(xs, lam, starts, is_start, cand, loc, steps):
     d = xs.shape[0]
     is_start[:d] = True
     rounds = 0
+    depth = 0
     half = 1
     while half < d:
         npairs = (d - half + 2 * half - 1) // (2 * half)  # pairs that have a right half
         for p in range(npairs):
             _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
-        rounds += steps[:npairs].max() + 1
+        level_steps = steps[:npairs].max()
+        rounds += level_steps + 1
+        depth += _depth.search_level(half, npairs, level_steps)
         half *= 2
-    return _pack_starts(is_start, 0, d, starts, 0), rounds
+    return _pack_starts(is_start, 0, d, starts, 0), rounds, depth
 
 
 @njit(cache=True, parallel=True)
@@ -120,14 +124,17 @@ def partition_parallel(xs, lam, starts, is_start, cand, loc, steps):
     d = xs.shape[0]
     is_start[:d] = True
     rounds = 0
+    depth = 0
     half = 1
     while half < d:
         npairs = (d - half + 2 * half - 1) // (2 * half)
         for p in prange(npairs):
             _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
-        rounds += steps[:npairs].max() + 1
+        level_steps = steps[:npairs].max()
+        rounds += level_steps + 1
+        depth += _depth.search_level(half, npairs, level_steps)
         half *= 2
-    return _pack_starts(is_start, 0, d, starts, 0), rounds
+    return _pack_starts(is_start, 0, d, starts, 0), rounds, depth
 
 
 @njit(cache=True)
@@ -151,16 +158,16 @@ def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
 def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps, lab):
     d = x.shape[0]
     if d == 0:
-        return 0, 0
+        return 0, 0, 0
     center = _sorted_row(x, rec, spare, xs, hist)
     starts = spare[d: 2 * d]
-    nblk, rounds = partition(xs, lam, starts, is_start, cand, loc, steps)
+    nblk, rounds, depth = partition(xs, lam, starts, is_start, cand, loc, steps)
     _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
-    return nblk, rounds
+    return nblk, rounds, depth
 
 
 @njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L):
     n, d = X.shape
     nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
     for c in prange(nchunks):
@@ -174,14 +181,15 @@ def prox_rows(X, W, lam, l1, rho, rounds, clusters, work, L):
         loc = np.empty(2 * d + 2, dtype=np.float64)
         steps = np.zeros(d // 2 + 1, dtype=np.int64)
         for i in range(lo, hi):
-            nb, r = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, is_start, cand,
-                             loc, steps, L[i])
+            nb, r, dep = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, is_start, cand,
+                                  loc, steps, L[i])
             clusters[i] = nb
             rounds[i] = r
+            depth[i] = dep
 
 
 def prox_long_row(x, w, lam, l1, rho, work, lab):
-    """One long row with the pairs of each level in parallel; returns (clusters, rounds)."""
+    """One long row with the pairs of each level in parallel; returns (clusters, rounds, depth)."""
     d = x.shape[0]
     rec = work[0][: 2 * d]
     spare = work[0][2 * d: 4 * d]
@@ -192,6 +200,6 @@ def prox_long_row(x, w, lam, l1, rho, work, lab):
     cand = np.empty(d, dtype=np.int64)
     loc = np.empty(2 * d + 2, dtype=np.float64)
     steps = np.zeros(d // 2 + 1, dtype=np.int64)
-    nblk, rounds = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
+    nblk, rounds, depth = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
     _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
-    return nblk, rounds
+    return nblk, rounds, depth

@@ -29,7 +29,7 @@ from numba import cuda
 
 from ...contract import RowsResult
 from . import finish as _finish
-from . import imminent_collisions, pava, search_collisions
+from . import hull_bridges, imminent_collisions, pava, search_collisions
 from .device import SIMULATOR, device_array, is_torch, same_kind, wrap_sim
 from .launch import grid
 from .sort import sort_rows
@@ -39,12 +39,14 @@ ALGORITHMS = {
     "search_collisions": search_collisions.partition,
     "imminent_collisions": imminent_collisions.partition,
     "pava": pava.partition,
+    "hull_bridges": hull_bridges.partition,
 }
 
 HOST_SYNCS = {
     "imminent_collisions": "one per merge round plus one for the round that finds no violation",
     "search_collisions": "none (every level runs its worst-case number of search steps)",
     "pava": "none",
+    "hull_bridges": "none (a thread per pair runs its bridge search to the end)",
 }
 
 
@@ -79,16 +81,25 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
     # The one transfer back: every counter in a single copy.
     k = 2 + len(extra)
     counts = cuda.device_array((k, n), "int64")
-    more = tuple(extra.values()) if extra else (rounds, rounds, rounds)  # unused rows: k = 2
+    more = tuple(extra.values()) if extra else ()
+    more += (rounds,) * (3 - len(more))  # padding arguments: rows >= k are never written
     _stack_rows[grid(k * n)](rounds, clusters, *more, counts)
     host = counts.copy_to_host()
     stats = [{name: int(host[2 + i, r]) for i, name in enumerate(extra)} for r in range(n)]
+    if algorithm == "pava":
+        for r in range(n):  # pava's depth is its sequential steps (docs/design.md section 13.4)
+            if d > 1:
+                stats[r]["depth"] = int(host[0, r])
+    # The depth where this algorithm's kernels count it (all but imminent_collisions); 0 for d = 1.
+    depth = None
+    if d == 1 or all("depth" in st for st in stats):
+        depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
     L = None
     if labels:
         L = cuda.device_array((n, d), "int64")
         _finish.block_labels[grid(n)](is_start, order, L)
         L = same_kind(like, L)
-    return RowsResult(same_kind(like, W), host[0].copy(), host[1].copy(), stats, None,
+    return RowsResult(same_kind(like, W), host[0].copy(), host[1].copy(), stats, depth,
                       {"partition_syncs": syncs}, L)
 
 

@@ -30,6 +30,7 @@ import math
 
 from numba import cuda
 
+from ... import depth as dp
 from .finish import fill2, full
 from .launch import grid
 from .numerics import block_mean, shift_unit
@@ -235,10 +236,11 @@ def rebuild(pack, cnt, pack2, cnt2, ilo, jb, h, P):
 
 
 @cuda.jit(cache=True)
-def add_rounds(rounds, rowsteps):
+def add_rounds(rounds, depth, rowsteps, level_base, per_step):
     r = cuda.grid(1)
     if r < rounds.shape[0]:
         rounds[r] += rowsteps[r] + 1  # + 1: the final argmin of the level
+        depth[r] += level_base + rowsteps[r] * per_step  # wsrbench.depth.search_level
         rowsteps[r] = 0
 
 
@@ -256,7 +258,8 @@ def mark_starts(pack, cnt, is_start):
 
 def partition(xs, lam: float):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted,
-    centred float64 rows (the partitioner contract of this backend, see __init__)."""
+    centred float64 rows (the partitioner contract of this backend, see __init__); the stat is
+    the depth (wsrbench.depth.search_level per level, as the reference counts it)."""
     n, d = xs.shape
     g = grid(n * d)
     pre, pre2 = (cuda.device_array((n, d), "float64") for _ in range(2))
@@ -267,6 +270,7 @@ def partition(xs, lam: float):
     ilo, ihi, steps, bstar, jb = (cuda.device_array(slots, "int64") for _ in range(5))
     tmin = cuda.device_array(slots, "float64")
     rounds = full(n, 0, "int64")
+    depth = full(n, 0, "int64")
     rowsteps = full(n, 0, "int64")
     h = 1
     while h < d:
@@ -283,9 +287,9 @@ def partition(xs, lam: float):
         close_pairs[gp](pack, cnt, bstar, steps, jb, rowsteps, h, P)
         rebuild[g](pack, cnt, pack2, cnt2, ilo, jb, h, P)
         pack, pack2, cnt, cnt2 = pack2, pack, cnt2, cnt
-        add_rounds[grid(n)](rounds, rowsteps)
+        add_rounds[grid(n)](rounds, depth, rowsteps, dp.search_level(h, P, 0), 3 + dp.lg(h))
         h *= 2
     is_start = cuda.device_array((n, d), "int8")
     fill2[g](is_start, 0)
     mark_starts[g](pack, cnt, is_start)
-    return is_start, rounds, 0, {}
+    return is_start, rounds, 0, {"depth": depth}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...contract import RowsResult
 from ...sorted_space import finish
-from . import end_collisions, imminent_collisions, pava, search_collisions
+from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions
 
 #: This backend's algorithms: each a partitioner (``wsrbench.contract.Partitioner``).
 ALGORITHMS = {
@@ -19,6 +19,7 @@ ALGORITHMS = {
     "end_collisions": end_collisions.partition,
     "imminent_collisions": imminent_collisions.partition,
     "search_collisions": search_collisions.partition,
+    "hull_bridges": hull_bridges.partition,
 }
 
 
@@ -61,7 +62,10 @@ def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: st
                                                  None if L is None else L[i])
         W[i] = w
         stats.append(st)
-    return RowsResult(W, rounds, clusters, stats, labels=L)
+    # Every partitioner counts its parallel depth in stats["depth"] (docs/design.md section 13.4);
+    # a row without a partition (d <= 1) has depth 0.
+    depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
+    return RowsResult(W, rounds, clusters, stats, depth, labels=L)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

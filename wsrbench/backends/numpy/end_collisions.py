@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import depth as dp
 from ...numerics import block_means
 
 
 def partition(xs: np.ndarray, lam: float):
     d = xs.shape[0]
     starts = []
-    a = 0
+    a = depth = 0
     while a < d:
+        depth += dp.end_cluster(d - a)
         b = np.arange(a + 1, d + 1)
         means = block_means(np.cumsum(xs[a:]), a, b, d, lam)  # sums start at a: local rounding
         last_min = means.shape[0] - 1 - int(np.argmin(means[::-1]))
         starts.append(a)
         a += last_min + 1
-    return np.asarray(starts, dtype=np.int64), len(starts), {}
+    return np.asarray(starts, dtype=np.int64), len(starts), {"depth": depth}

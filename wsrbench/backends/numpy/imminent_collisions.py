@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import depth as dp
 from ...numerics import block_means
 
 
@@ -20,16 +21,18 @@ def partition(xs: np.ndarray, lam: float):
     d = xs.shape[0]
     starts = np.arange(d, dtype=np.int64)
     sums = xs.astype(np.float64, copy=True)
-    rounds = 0
+    rounds = depth = 0
     while starts.shape[0] > 1:
         ends = np.append(starts[1:], d)
         means = block_means(sums, starts, ends, d, lam)
         violates = means[:-1] >= means[1:]
-        if not violates.any():
+        merging = bool(violates.any())
+        depth += dp.imminent_round(starts.shape[0], merging)
+        if not merging:
             break
         # A boundary survives only where the blocks on both sides are in order.
         keep = np.flatnonzero(np.concatenate(([True], ~violates)))
         sums = np.add.reduceat(sums, keep)
         starts = starts[keep]
         rounds += 1
-    return starts, rounds, {}
+    return starts, rounds, {"depth": depth}

@@ -14,8 +14,10 @@ from ...numerics import block_mean_scalar, shift_unit
 def partition(xs: np.ndarray, lam: float):
     """Return (starts, rounds, stats) for sorted x.
 
-    rounds counts sequential steps: d pushes plus one per pooling. stats records the deepest
-    stack and the longest chain of poolings caused by a single push (the back-merge length).
+    rounds counts sequential steps: d pushes plus one per pooling; each is O(1) and depends on
+    the previous one, so the depth is the same count (docs/design.md 13.4). stats records the
+    deepest stack and the longest chain of poolings caused by a single push (the back-merge
+    length).
     """
     d = xs.shape[0]
     c = shift_unit(lam, d)
@@ -42,5 +44,6 @@ def partition(xs: np.ndarray, lam: float):
         merges += chain
         longest = max(longest, chain)
         deepest = max(deepest, len(starts))
-    stats = {"merges": merges, "max_stack": deepest, "longest_backmerge": longest}
+    stats = {"merges": merges, "max_stack": deepest, "longest_backmerge": longest,
+             "depth": d + merges}
     return np.asarray(starts, dtype=np.int64), d + merges, stats

@@ -17,19 +17,21 @@ searching at once. The right end is the largest argmin b of T(a*). If a* = mid t
 merge (b is then the end of R's first cluster, already a cluster boundary).
 
 rounds counts lockstep steps: per level, the binary-search steps plus the final argmin. That is
-O(log^2 d) steps, each a data-parallel O(d) sweep whose own depth is O(log d) (the argmin reduction).
+O(log^2 d) steps, each a data-parallel O(d) sweep whose own depth is O(log d) (the argmin reduction):
+O(log^3 d) depth, counted in stats["depth"] by ``wsrbench.depth.search_level`` (docs/design.md 13.4).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ... import depth as dp
 from ...numerics import shift_sum
 
 
 def partition(xs: np.ndarray, lam: float):
     d = xs.shape[0]
     is_start = np.ones(d, dtype=bool)
-    rounds = 0
+    rounds = depth = 0
     half = 1
     while half < d:
         lo = np.arange(0, d - half, 2 * half, dtype=np.int64)  # pairs that have a right half
@@ -70,7 +72,9 @@ def partition(xs: np.ndarray, lam: float):
         # Largest candidate index i in [0, n_left] with P true; P(0) holds by definition.
         i_lo = np.zeros_like(n_left)
         i_hi = n_left.copy()
+        steps = 0
         while np.any(i_lo < i_hi):
+            steps += 1
             i_mid = (i_lo + i_hi + 1) // 2
             active = i_lo < i_hi
             probe = np.where(active, i_mid, 1)  # inactive pairs compute a harmless dummy
@@ -92,5 +96,6 @@ def partition(xs: np.ndarray, lam: float):
         np.add.at(mark, a_star + 1, 1)
         np.add.at(mark, b_star, -1)
         is_start &= np.cumsum(mark[:d]) == 0
+        depth += dp.search_level(half, lo.shape[0], steps)
         half *= 2
-    return np.flatnonzero(is_start).astype(np.int64), rounds, {}
+    return np.flatnonzero(is_start).astype(np.int64), rounds, {"depth": depth}

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from ...contract import RowsResult
-from . import imminent_collisions, search_collisions
+from . import hull_bridges, imminent_collisions, search_collisions
 from ._common import finish
 
 #: This backend's algorithms: partitioners on batches of sorted rows, except pava (see above).
 ALGORITHMS = {
     "search_collisions": search_collisions.partition,
     "imminent_collisions": imminent_collisions.partition,
+    "hull_bridges": hull_bridges.partition,
     "pava": None,  # sequential: another backend's kernel on the tensor's memory (_pava_rows)
 }
 
@@ -36,6 +37,7 @@ ALGORITHMS = {
 HOST_SYNCS = {
     "imminent_collisions": "one per merge round plus one for the round that finds no violation",
     "search_collisions": "none (every level runs its worst-case number of search steps)",
+    "hull_bridges": "none (every level runs its worst-case number of bridge steps)",
     "pava": "CPU: none (host memory); CUDA: those of the numba_cuda backend",
 }
 
@@ -55,26 +57,31 @@ def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: 
     if n == 0 or d == 0:
         z = np.zeros(n, dtype=np.int64)
         L = torch.zeros(X.shape, dtype=torch.int64, device=X.device) if labels else None
-        return RowsResult(X.clone(), z, z.copy(), [{} for _ in range(n)], None,
+        return RowsResult(X.clone(), z, z.copy(), [{} for _ in range(n)], z.copy(),
                           {"partition_syncs": 0}, L)
     xs, order = torch.sort(X, dim=1, stable=True)
     xs = xs.to(torch.float64)
     # The prox commutes with translation; working around the median keeps every sum small.
     center = xs[:, d // 2].clone()
     xs = xs - center[:, None]
+    depth = None
     if d == 1:
         is_start = torch.ones(n, 1, dtype=torch.bool, device=X.device)
         rounds = torch.zeros(n, dtype=torch.int64, device=X.device)
+        depth = torch.zeros(n, dtype=torch.int64, device=X.device)  # no partition: depth 0
         syncs = 0
     else:
-        is_start, rounds, syncs = partition(xs, lam)
+        is_start, rounds, syncs, *more = partition(xs, lam)
+        depth = more[0] if more else None  # the algorithm counts its depth on the device
     W = finish(X, order, xs, center, is_start, lam, l1, rho)
-    counts = torch.stack([rounds, is_start.sum(dim=1)]).cpu().numpy().astype(np.int64)
+    rows = [rounds, is_start.sum(dim=1)] + ([depth] if depth is not None else [])
+    counts = torch.stack(rows).cpu().numpy().astype(np.int64)  # the one copy back
     L = None
     if labels:  # block of sorted position k = block starts up to k, minus one
         L = torch.empty((n, d), dtype=torch.int64, device=X.device)
         L.scatter_(1, order, torch.cumsum(is_start, dim=1) - 1)
-    return RowsResult(W, counts[0].copy(), counts[1].copy(), [{} for _ in range(n)], None,
+    return RowsResult(W, counts[0].copy(), counts[1].copy(), [{} for _ in range(n)],
+                      counts[2].copy() if depth is not None else None,
                       {"partition_syncs": syncs}, L)
 
 

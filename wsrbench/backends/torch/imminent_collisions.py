@@ -24,14 +24,23 @@ import torch
 from ...numerics import shift_sum
 
 
+def _lg(n: torch.Tensor) -> torch.Tensor:
+    """ceil(log2 n) elementwise (0 for n <= 1): exact in float64 for n < 2^40."""
+    return torch.ceil(torch.log2(torch.clamp(n, min=1).to(torch.float64))).to(torch.int64)
+
+
 def partition(xs: torch.Tensor, lam: float):
-    """(is_start (n, d) bool, rounds (n,) int64, host syncs) for sorted, centred float64 rows."""
+    """(is_start (n, d) bool, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred
+    float64 rows. depth adds ``wsrbench.depth.imminent_round`` for each round a row takes, as the
+    reference does (a row that converged takes no more rounds)."""
     n, d = xs.shape
     dev = xs.device
     starts = torch.arange(d, device=dev).repeat(n)
     rows = torch.arange(n, device=dev).repeat_interleave(d)
     sums = xs.reshape(-1).clone()
     rounds = torch.zeros(n, dtype=torch.int64, device=dev)
+    depth = torch.zeros(n, dtype=torch.int64, device=dev)
+    running = torch.full((n,), d > 1, dtype=torch.bool, device=dev)  # the reference's loop test
     m = n * d
     syncs = 0
     while m > 1:
@@ -42,14 +51,22 @@ def partition(xs: torch.Tensor, lam: float):
         violates = (means[:-1] >= means[1:]) & same_row
         # A block survives (starts a merged block) unless it violates order with its left neighbour.
         keep = torch.cat([violates.new_ones(1), ~violates])
+        # Per row: its blocks this round, whether it merges, and the round's depth.
+        nblk = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
+            0, rows, torch.ones_like(rows))
+        changed = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
+            0, rows[1:], violates.to(torch.int64))
+        merging = changed > 0
+        running &= nblk > 1
+        depth += torch.where(running, 2 + _lg(nblk - 1) + 2 * _lg(nblk) * merging,
+                             torch.zeros_like(depth))
+        running &= merging
         count = int(keep.sum())  # the one host sync of the round
         syncs += 1
         if count == m:
             break
         # Rows with a violation did one more round.
-        changed = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
-            0, rows[1:], violates.to(torch.int64))
-        rounds += (changed > 0).to(torch.int64)
+        rounds += merging.to(torch.int64)
         newid = torch.cumsum(keep, 0) - 1
         sums = torch.zeros(count, dtype=torch.float64, device=dev).index_add_(0, newid, sums)
         k = keep.to(torch.int64)  # only the surviving first block of each run contributes
@@ -58,4 +75,4 @@ def partition(xs: torch.Tensor, lam: float):
         m = count
     is_start = torch.zeros(n * d, dtype=torch.bool, device=dev)
     is_start[rows * d + starts] = True
-    return is_start.reshape(n, d), rounds, syncs
+    return is_start.reshape(n, d), rounds, syncs, depth

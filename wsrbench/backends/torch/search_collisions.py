@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import torch
 
+from ... import depth as dp
 from ...numerics import shift_sum
 
 
 def partition(xs: torch.Tensor, lam: float):
-    """(is_start (n, d) bool, rounds (n,) int64, host syncs) for sorted, centred float64 rows."""
+    """(is_start (n, d) bool, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred
+    float64 rows (depth: ``wsrbench.depth.search_level`` per level, as the reference counts it)."""
     n, d = xs.shape
     dev = xs.device
     is_start = torch.ones(n, d, dtype=torch.bool, device=dev)
     rounds = torch.zeros(n, dtype=torch.int64, device=dev)
+    depth = torch.zeros(n, dtype=torch.int64, device=dev)
     inf = torch.full((), float("inf"), dtype=torch.float64, device=dev)  # no host copy
     half = 1
     while half < d:
@@ -77,6 +80,7 @@ def partition(xs: torch.Tensor, lam: float):
 
         i_lo = torch.zeros_like(n_left)
         i_hi = n_left.clone()
+        level_steps = torch.zeros(n, dtype=torch.int64, device=dev)
         for _ in range(half.bit_length()):  # = ceil(log2(half + 1)): enough for every pair
             active = i_lo < i_hi
             i_mid = (i_lo + i_hi + 1) // 2
@@ -86,7 +90,9 @@ def partition(xs: torch.Tensor, lam: float):
             ok = into < cumulative_means(a).amin(dim=2)
             i_lo = torch.where(active & ok, i_mid, i_lo)
             i_hi = torch.where(active & ~ok, i_mid - 1, i_hi)
-            rounds += active.any(dim=1).to(torch.int64)
+            level_steps += active.any(dim=1).to(torch.int64)
+        rounds += level_steps
+        depth += dp.search_level(half, P, 0) + level_steps * (3 + dp.lg(half))  # linear in steps
 
         a_star = cand_at(i_lo)
         m = cumulative_means(a_star)
@@ -100,4 +106,4 @@ def partition(xs: torch.Tensor, lam: float):
         inside = inside.reshape(n, L)[:, :min(L, d)]
         is_start[:, :min(L, d)] &= ~inside
         half *= 2
-    return is_start, rounds, 0
+    return is_start, rounds, 0, depth

@@ -1,0 +1,257 @@
+"""Hull bridges: lower hulls of the cumulative sums merged bottom-up by bridges (see the NumPy
+reference, wsrbench/backends/numpy/hull_bridges.py, and docs/design.md 13).
+
+Same partition, rounds and depth as the reference: the sums local to each half are joined per
+level in the reference's order (``combine``), the shift sums are the same expression, and the
+bridge search is ``wsrbench.bridge.bridge_step`` itself, compiled. A segment [lo, hi) keeps its
+hull's vertices (without P_hi) in hull[lo : lo + count]; a merge writes the right suffix over
+the left's tail, in place (the destination never passes the source), so a pair touches only its
+own [lo, hi).
+
+Per level each pair costs O(h) (joining its local sums) plus O(log h) bridge steps: O(d log d) work
+in all, against O(d) for pava; that, and log2 d passes over the row instead of one, is what the
+parallel algorithm pays on a CPU (measured in docs/design.md 13.5). A single long row runs the pairs
+of a level with ``prange``; rows of a 2-D input run in parallel over rows instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ...bridge import bridge_step as _bridge_step_py
+from ...bridge import junction_is_bridge as _junction_py
+from ...depth import floor_log2 as _floor_log2_py
+from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from .numerics import shift_sum, shift_unit
+from .sort import HIST_SIZE, sort_records
+
+# One long row: the prange version, even on one thread, where it measured 20-40% faster than the
+# serial loop (d = 1e4 ... 1e6, NUMBA_NUM_THREADS=1; the outlined loop body compiles better).
+PARALLEL_MIN_D = 1 << 12
+MAX_LEVELS = 64
+
+bridge_step = njit(cache=True, inline="always")(_bridge_step_py)
+junction_is_bridge = njit(cache=True, inline="always")(_junction_py)
+_floor_log2 = njit(cache=True, inline="always")(_floor_log2_py)
+
+
+@njit(cache=True, inline="always")
+def _bound(a, b):
+    # wsrbench.depth.bridge_bound, compiled (its callee must be the compiled one)
+    return _floor_log2(a) + _floor_log2(b)
+
+
+@njit(cache=True, inline="always")
+def _left_vertex(hull, lo, mid, cnt_l, t):
+    return hull[lo + t] if t < cnt_l else mid
+
+
+@njit(cache=True, inline="always")
+def _right_vertex(hull, mid, hi, cnt_r, t):
+    return hull[mid + 1 + t] if t < cnt_r - 1 else hi
+
+
+@njit(cache=True, inline="always")
+def _s_at(F, G, k, mid, d, c):
+    """S local to mid at point k (the reference's local_point): half-local x sums + shift sums;
+    c = shift_unit(lam, d)."""
+    if k > mid:
+        return F[k - 1] + shift_sum(mid, k, d, c)
+    if k == mid:
+        return 0.0
+    return -(G[k] + shift_sum(k, mid, d, c))
+
+
+@njit(cache=True)
+def _merge_pair(c, d, lo, mid, hi, hull, count, F, G):
+    """Merge the hulls of [lo, mid) and [mid, hi) in place, then join the pair's local sums
+    (the reference's combine); returns the new vertex count."""
+    cnt_l = count[lo]
+    cnt_r = count[mid]
+    a = cnt_l + 1
+    b = cnt_r
+    r0 = _right_vertex(hull, mid, hi, cnt_r, 0)
+    split = 0.5 * (0.0 + np.float64(r0 - mid))
+    il, ih, jl, jh = 0, a - 1, 0, b - 1
+    k0 = _left_vertex(hull, lo, mid, cnt_l, max(a - 2, 0))
+    q2 = _right_vertex(hull, mid, hi, cnt_r, min(1, b - 1))
+    if junction_is_bridge(a > 1, np.float64(k0 - mid), _s_at(F, G, k0, mid, d, c), 0.0, 0.0,
+                          np.float64(r0 - mid), _s_at(F, G, r0, mid, d, c), b > 1,
+                          np.float64(q2 - mid), _s_at(F, G, q2, mid, d, c)):
+        il, ih, jl, jh = a - 1, a - 1, 0, 0  # already convex at the junction
+    while il < ih or jl < jh:
+        i = (il + ih) // 2
+        j = (jl + jh) // 2
+        k0 = _left_vertex(hull, lo, mid, cnt_l, max(i - 1, 0))
+        k1 = _left_vertex(hull, lo, mid, cnt_l, i)
+        k2 = _left_vertex(hull, lo, mid, cnt_l, min(i + 1, a - 1))
+        q0 = _right_vertex(hull, mid, hi, cnt_r, max(j - 1, 0))
+        q1 = _right_vertex(hull, mid, hi, cnt_r, j)
+        q2 = _right_vertex(hull, mid, hi, cnt_r, min(j + 1, b - 1))
+        il, ih, jl, jh = bridge_step(
+            il, ih, jl, jh,
+            np.float64(k0 - mid), _s_at(F, G, k0, mid, d, c),
+            np.float64(k1 - mid), _s_at(F, G, k1, mid, d, c),
+            np.float64(k2 - mid), _s_at(F, G, k2, mid, d, c),
+            np.float64(q0 - mid), _s_at(F, G, q0, mid, d, c),
+            np.float64(q1 - mid), _s_at(F, G, q1, mid, d, c),
+            np.float64(q2 - mid), _s_at(F, G, q2, mid, d, c),
+            split)
+    i, j = il, jl
+    if i == cnt_l:
+        hull[lo + cnt_l] = mid  # P_mid stays (then j == 0 and the right hull follows whole)
+    n = i + 1
+    for t in range(j + 1, cnt_r):
+        hull[lo + n] = hull[mid + t]
+        n += 1
+    left_total = F[mid - 1]
+    for k in range(mid, hi):
+        F[k] = left_total + F[k]
+    right_total = G[mid]
+    for k in range(lo, mid):
+        G[k] = G[k] + right_total
+    return n
+
+
+@njit(cache=True)
+def partition(xs, lam, starts, hull, count, F, G, bounds):
+    """Serial: block starts into starts[:nblk], per-level step bounds into bounds; returns
+    (nblk, rounds, levels)."""
+    d = xs.shape[0]
+    for k in range(d):
+        hull[k] = k
+        count[k] = 1
+        F[k] = xs[k]
+        G[k] = xs[k]
+    c = shift_unit(lam, d)
+    rounds = 0
+    level = 0
+    half = 1
+    while half < d:
+        npairs = (d - half + 2 * half - 1) // (2 * half)  # pairs that have a right half
+        b = 0
+        for p in range(npairs):
+            lo = p * 2 * half
+            b = max(b, _bound(count[lo] + 1, count[lo + half]))
+        for p in range(npairs):
+            lo = p * 2 * half
+            count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,
+                                    F, G)
+        bounds[level] = b
+        rounds += b
+        level += 1
+        half *= 2
+    for k in range(count[0]):
+        starts[k] = hull[k]
+    return count[0], rounds, level
+
+
+@njit(cache=True, parallel=True)
+def partition_parallel(xs, lam, starts, hull, count, F, G, bounds):
+    """As partition, the pairs of each level merged in parallel (one long row)."""
+    d = xs.shape[0]
+    for k in range(d):
+        hull[k] = k
+        count[k] = 1
+        F[k] = xs[k]
+        G[k] = xs[k]
+    c = shift_unit(lam, d)
+    rounds = 0
+    level = 0
+    half = 1
+    while half < d:
+        npairs = (d - half + 2 * half - 1) // (2 * half)
+        b = 0
+        for p in range(npairs):
+            lo = p * 2 * half
+            b = max(b, _bound(count[lo] + 1, count[lo + half]))
+        for p in prange(npairs):
+            lo = p * 2 * half
+            count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,
+                                    F, G)
+        bounds[level] = b
+        rounds += b
+        level += 1
+        half *= 2
+    for k in range(count[0]):
+        starts[k] = hull[k]
+    return count[0], rounds, level
+
+
+@njit(cache=True)
+def _sorted_row(x, rec, spare, xs, hist):
+    d = x.shape[0]
+    sort_records(x, rec, spare, hist)
+    center = rec_value(rec, d // 2)
+    centred_values(rec, d, center, xs)
+    return center
+
+
+@njit(cache=True)
+def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    block_sums(xs, starts, nblk, d, sums)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, hull, count, F, G, bounds, lab):
+    d = x.shape[0]
+    if d == 0:
+        return 0, 0, 0
+    center = _sorted_row(x, rec, spare, xs, hist)
+    starts = spare[d: 2 * d]
+    nblk, rounds, levels = partition(xs, lam, starts, hull, count, F, G, bounds)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    return nblk, rounds, levels
+
+
+@njit(cache=True, parallel=True)
+def prox_rows(X, W, lam, l1, rho, rounds, clusters, bounds, work, L):
+    n, d = X.shape
+    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
+    for c in prange(nchunks):
+        lo, hi = chunk_bounds(n, nchunks, c)
+        rec = work[c][: 2 * d]
+        spare = work[c][2 * d: 4 * d]
+        xs = np.empty(d, dtype=np.float64)
+        hist = np.empty(HIST_SIZE, dtype=np.int64)
+        hull = np.empty(d, dtype=np.int64)
+        count = np.empty(d, dtype=np.int64)
+        F = np.empty(d, dtype=np.float64)
+        G = np.empty(d, dtype=np.float64)
+        for i in range(lo, hi):
+            nb, r, _ = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, hull, count, F,
+                                G, bounds[i], L[i])
+            clusters[i] = nb
+            rounds[i] = r
+
+
+def prox_long_row(x, w, lam, l1, rho, work, bounds, lab):
+    """One long row with the pairs of each level in parallel; returns (clusters, rounds)."""
+    d = x.shape[0]
+    rec = work[0][: 2 * d]
+    spare = work[0][2 * d: 4 * d]
+    xs = np.empty(d, dtype=np.float64)
+    center = _sorted_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
+    hull = np.empty(d, dtype=np.int64)
+    count = np.empty(d, dtype=np.int64)
+    nblk, rounds, _ = partition_parallel(xs, lam, spare[d:], hull, count, np.empty(d),
+                                         np.empty(d), bounds)
+    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    return nblk, rounds
+
+
+def depth_of(d, bounds_row):
+    """The reference's depth (wsrbench.depth.hull_level summed over levels) from the step bounds."""
+    from ...depth import hull_level
+
+    total, half, level = 0, 1, 0
+    while half < d:
+        npairs = (d - half + 2 * half - 1) // (2 * half)
+        total += hull_level(half, npairs, int(bounds_row[level]))
+        level += 1
+        half *= 2
+    return total
+
