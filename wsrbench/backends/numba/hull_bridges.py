@@ -8,7 +8,8 @@ hull's vertices (without P_hi) in hull[lo : lo + count]; a merge writes the righ
 the left's tail, in place (the destination never passes the source), so a pair touches only its
 own [lo, hi).
 
-Per level each pair costs O(h) (joining its local sums) plus O(log h) bridge steps: O(d log d) work
+Per level each pair costs O(its hull vertices) (joining the local sums where they are read) plus
+O(log h) bridge steps: O(d log d) work
 in all, against O(d) for pava; that, and log2 d passes over the row instead of one, is what the
 parallel algorithm pays on a CPU (measured in docs/design.md 13.5). A single long row runs the pairs
 of a level with ``prange``; rows of a 2-D input run in parallel over rows instead.
@@ -104,12 +105,19 @@ def _merge_pair(c, d, lo, mid, hi, hull, count, F, G):
     for t in range(j + 1, cnt_r):
         hull[lo + n] = hull[mid + t]
         n += 1
+    # Join the half sums (the reference's combine), but only where they will be read again: F at
+    # v - 1 for the right vertices v and at hi - 1 (the segment's end), G at the left vertices.
+    # A vertex that leaves a hull never comes back, and each kept entry gets the reference's
+    # additions in the reference's order, so the values read are bit for bit the reference's.
     left_total = F[mid - 1]
-    for k in range(mid, hi):
-        F[k] = left_total + F[k]
     right_total = G[mid]
-    for k in range(lo, mid):
-        G[k] = G[k] + right_total
+    for t in range(n):
+        v = hull[lo + t]
+        if v > mid:
+            F[v - 1] = left_total + F[v - 1]
+        elif v < mid:
+            G[v] = G[v] + right_total
+    F[hi - 1] = left_total + F[hi - 1]
     return n
 
 
