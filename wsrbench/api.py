@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import registry
-from .checks import as_float_array, as_prox_input, as_rows, check_scalar
+from .checks import as_float_array, as_prox_rows, as_rows, check_scalar
+from .numerics import prox_rows_in_range
 
 
 @dataclass
@@ -52,11 +53,10 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labe
     lam, l1, rho = _check_params(lam, l1, rho)
     be, alg = registry.resolve(backend, algorithm, x)
     mod = be.load()
-    arr, X = as_prox_input(x, "x")
-    if labels:
-        res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg, labels=True)
-    else:  # plugins written before labels existed take no labels argument
-        res = mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=alg)
+    arr, X, in_range = as_prox_rows(x, "x")
+    # Beyond numerics.safe_bound the rows are solved scaled by powers of two (design section 12).
+    res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm=alg, in_range=in_range,
+                             labels=labels)
     return result_and_info(arr, res, alg, be.name)
 
 

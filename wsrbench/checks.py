@@ -20,6 +20,7 @@ import numbers
 import numpy as np
 
 from .arrays import array_kind, device_array, dtype_of, to_host
+from .numerics import safe_bound
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -30,7 +31,7 @@ _CAST_HINT = {
 }
 
 
-def as_float(x, name: str = "x", *, max_ndim: int = 64):
+def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None = None):
     """``x`` as a finite float32/float64 array of its own kind (a view unless it must be cast).
 
     Parameters
@@ -81,7 +82,17 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64):
         hint = ("; reshape it to (n_rows, d) so that each row is one vector" if max_ndim == 2
                 else "")
         raise ValueError(f"{name} must be at most {max_ndim}-D, got shape {tuple(out.shape)}{hint}")
-    check_range(out, name)
+    if _in_range is None:
+        check_range(out, name)
+        return out
+    # One pass answers both questions: an entry beyond the safe bound (docs/design.md section 12)
+    # is either non-finite (an error, worded by check_range) or finite and large (solve scaled).
+    d = int(tuple(out.shape)[-1]) if out.ndim else 1
+    bound = safe_bound(d)
+    inside = _first_outside(out, -bound, bound, False, False) < 0
+    if not inside:
+        check_range(out, name)
+    _in_range.append(inside)
     return out
 
 
@@ -103,6 +114,14 @@ def as_prox_input(x, name: str = "x"):
     """(arr, X): a prox input checked (:func:`as_float`, at most 2-D) and its 2-D row view."""
     arr = as_float(x, name, max_ndim=2)
     return arr, as_rows(arr)
+
+
+def as_prox_rows(x, name: str = "x"):
+    """(arr, X, in_range): :func:`as_prox_input` and whether every entry is within
+    ``numerics.safe_bound(d)`` (found in the same pass as the finiteness check)."""
+    flag: list = []
+    arr = as_float(x, name, max_ndim=2, _in_range=flag)
+    return arr, as_rows(arr), flag[0]
 
 
 def check_finite(x, name: str) -> None:

@@ -26,6 +26,7 @@ adds the same again. So a value of magnitude ``scale`` is trusted to
 """
 from __future__ import annotations
 
+import math
 import types
 
 import numpy as np
@@ -33,6 +34,9 @@ import numpy as np
 #: Machine epsilons (spacing of floats at 1.0).
 EPS64 = float(np.finfo(np.float64).eps)
 EPS32 = float(np.finfo(np.float32).eps)
+#: Smallest positive subnormals (the spacing of each dtype's absolute grid near 0).
+TINY64 = float(np.finfo(np.float64).smallest_subnormal)
+TINY32 = float(np.finfo(np.float32).smallest_subnormal)
 
 
 def eps(dtype) -> float:
@@ -59,10 +63,23 @@ def value_tolerance(d: int, dtype, scale: float, lam: float = 0.0) -> float:
     Returns
     -------
     float
-        ``scale (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64``.
+        ``scale (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64 + 2 tiny_out + 4 (d+1) tiny64``.
+
+    Notes
+    -----
+    The relative terms vanish with the scale; below the normal range every operation rounds to
+    an absolute grid instead. With tiny = the smallest positive subnormal (the spacing of that
+    grid), each float64 addition, multiplication (c P) or division (by the block size) errs by at
+    most tiny64 / 2; a block mean carries at most d of them from its x-sum and d from its shift sum
+    (c errs by tiny64 / 2 and P / (b - a) = d - a - b <= d), the checker's own sums as many again,
+    and the two roundings to the output dtype tiny_out / 2 each: the absolute floor
+    ``2 tiny_out + 4 (d+1) tiny64`` (docs/design.md section 12). When the output dtype is given
+    as its epsilon (a float), tiny_out is taken as float32's if eps_out is float32's, else float64's.
     """
     eps_out = float(dtype) if isinstance(dtype, float) else eps(dtype)
-    return scale * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
+    tiny_out = TINY32 if eps_out >= EPS32 else TINY64
+    return (scale * (2.0 * eps_out + 4.0 * (d + 1) * EPS64) + lam * 4.0 * (d + 1) * EPS64
+            + 2.0 * tiny_out + 4.0 * (d + 1) * TINY64)
 
 
 def shift_unit(lam, d):
@@ -130,3 +147,96 @@ def block_means(xsum, a, b, d: int, lam: float):
 
 def _is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole floating-point range (docs/design.md section 12).
+
+#: Largest finite float64 exponent: every internal quantity must stay below 2**1024.
+_EXP_MAX = 1023
+
+
+def safe_bound(d: int) -> float:
+    r"""Magnitude up to which a row of length ``d`` is solved without scaling: 2^(1020 - 2 bits(d)).
+
+    Proof that nothing overflows below it (float64, every backend). Let M >= max|x| and M >= lam,
+    l1, and B = 2^(1020 - 2 b) with b = bit_length(d) (so d <= 2^b and 4 d^2 B <= 2^1022):
+
+    - centring: |x_k - c| <= 2M;
+    - block sums of centred x: at most d terms, <= 2 d M;
+    - shift sums: c P with c = lam / (d-1) and |P| <= d^2/4 gives <= lam d^2 / (4 (d-1)) <= lam d;
+    - y sums (x-sum plus shift sum) <= 3 d M, block means <= 3 M; differences of means <= 6 M;
+      L1 and rho add at most 2 M more;
+
+    each is below 4 d^2 M <= 2^1022 (rounding cannot carry a finite value past 2^1024 from
+    below 2^1023). The bound depends only on d, so ordinary data never take the scaled path.
+    """
+    return math.ldexp(1.0, 1020 - 2 * max(int(d), 1).bit_length())
+
+
+def range_exponents(row_max, lam: float, l1: float, d: int):
+    """Per row, the power of two k with which the row is solved: x 2^-k, lam 2^-k, l1 2^-k.
+
+    ``row_max`` holds max|x| of each row (float64). k = 0 (solved as it is) when the row, lam and l1
+    are all at most :func:`safe_bound` (d); otherwise k is the exponent of M = max(max|x|, lam, l1)
+    (M = f 2^k, 1/2 <= f < 1), so the scaled row has magnitudes below 1. Multiplying by 2^-k is
+    exact except for entries that fall into the subnormal range, i.e. below M 2^-1021: their error
+    is under M 2^-1074 in original units, far below the rounding of the answer (eps64 M).
+
+    The prox is positively homogeneous (docs/design.md section 12):
+    prox_{lam R + l1|.|}(x) = s prox_{(lam/s) R + (l1/s)|.|}(x / s) for s > 0, and rho is
+    unitless, so solving the scaled row and multiplying back by 2^k gives the same answer.
+    """
+    row_max = np.asarray(row_max, dtype=np.float64)
+    m = np.maximum(row_max, max(lam, l1))
+    _, k = np.frexp(m)
+    return np.where(m > safe_bound(d), k, 0).astype(np.int64)
+
+
+def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: str,
+                       in_range: bool | None = None):
+    """``mod.prox_rows`` made safe for every finite input by power-of-two scaling of the rows.
+
+    ``mod`` is a loaded backend (``prox_rows``, ``from_numpy``, ``to_numpy``) and X its 2-D input.
+    When the rows, lam and l1 are all within :func:`safe_bound` (``in_range``, from
+    ``checks.as_prox_rows``; computed here when None) this is exactly ``mod.prox_rows``: ordinary
+    data never pay for the scaling. Otherwise each group of rows with the same exponent k
+    (:func:`range_exponents`) is solved in float64 as x 2^-k with lam 2^-k, l1 2^-k, and the
+    answer multiplied by 2^k (exact), then rounded once to X's dtype. The rows travel through the
+    host on this path (inputs near the float64 limits are rare; correctness comes first).
+    """
+    from .arrays import like, to_host
+    from .contract import RowsResult
+
+    d = int(X.shape[1])
+    bound = safe_bound(d)
+    if in_range is None:
+        in_range = bool(np.all(np.abs(to_host(X)) <= bound))
+    if in_range and lam <= bound and l1 <= bound:
+        return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+    host = to_host(X)
+    n = host.shape[0]
+    row_max = np.abs(host).max(axis=1, initial=0.0).astype(np.float64)
+    k = range_exponents(row_max, lam, l1, d)
+    W = np.empty(host.shape, dtype=host.dtype)
+    rounds = np.zeros(n, dtype=np.int64)
+    clusters = np.zeros(n, dtype=np.int64)
+    stats: list = [{} for _ in range(n)]
+    depth = None
+    counters: dict = {}
+    for kk in np.unique(k):
+        rows = np.flatnonzero(k == kk)
+        part = np.ldexp(host[rows].astype(np.float64), -int(kk))
+        res = mod.prox_rows(mod.from_numpy(part), math.ldexp(lam, -int(kk)),
+                            l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm)
+        with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
+            W[rows] = np.ldexp(np.asarray(mod.to_numpy(res.W), dtype=np.float64), int(kk))
+        rounds[rows], clusters[rows] = res.rounds, res.clusters
+        for r, st in zip(rows, res.stats):
+            stats[r] = st
+        if res.depth is not None:
+            depth = np.zeros(n, dtype=np.int64) if depth is None else depth
+            depth[rows] = res.depth
+        for key, val in res.counters.items():
+            counters[key] = counters.get(key, 0) + val
+    return RowsResult(like(W, X), rounds, clusters, stats, depth, counters)
