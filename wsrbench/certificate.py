@@ -26,12 +26,13 @@ precision to a huge lam.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .checks import as_float_array, as_rows, check_scalar
-from .numerics import shift_sum, value_tolerance
+from .numerics import range_exponents, shift_sum, value_tolerance
 
 
 @dataclass
@@ -104,6 +105,13 @@ def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_ou
     order = np.argsort(x, kind="stable")
     xs = x[order].astype(np.float64)
     ws = w[order].astype(np.float64)
+    # Near the top of the range the sums below would overflow: judge x 2^-k, w 2^-k with lam 2^-k
+    # and mu 2^-k instead (the conditions are positively homogeneous; docs/design.md section 12).
+    # Violation and tolerance are reported relative to the scale, so they are unchanged by it.
+    k = int(range_exponents(max(np.max(np.abs(xs)), np.max(np.abs(ws))), lam, mu, d))
+    if k:
+        xs, ws = np.ldexp(xs, -k), np.ldexp(ws, -k)
+        lam, mu = math.ldexp(lam, -k), math.ldexp(mu, -k)
     values = float(np.max(np.abs(xs)) + np.max(np.abs(ws)) + mu)
     scale = values + lam
     if scale == 0.0:

@@ -1,0 +1,125 @@
+"""The whole floating-point range, for every registered (backend, algorithm): docs/design.md 12.
+
+Magnitudes are drawn over every exponent of each dtype (``tests/_exact.py``: the smallest
+subnormals, the largest finite values and everything between), and every answer is judged against
+the exact rational prox rounded to the dtype, and by the certificate. The certificate itself is
+checked not to reject exactly rounded answers anywhere in the range (no false rejections), nor to
+accept wrong ones. A new backend or algorithm is swept by registering it.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import given, strategies as st
+
+import wsrbench
+from wsrbench.numerics import EPS64, eps, value_tolerance
+
+from ._exact import exact_prox, full_range_problems, magnitudes, round_to, rounded_exact
+from .conftest import given_impl
+
+
+def exact_tolerance(x, exact, lam, l1) -> Fraction:
+    """numerics.value_tolerance evaluated in rationals (the float scale may itself overflow)."""
+    d = x.size
+    scale = (max((abs(Fraction(float(v))) for v in x.reshape(-1)), default=Fraction(0))
+             + max((abs(v) for v in exact), default=Fraction(0)) + Fraction(l1))
+    rel = 2 * eps(x.dtype) + 4 * (d + 1) * EPS64
+    floor = value_tolerance(d, x.dtype, 0.0)  # the absolute floor alone
+    return (scale * Fraction(rel) + Fraction(lam) * Fraction(4 * (d + 1) * EPS64)
+            + Fraction(floor))
+
+
+def assert_matches_exact(x, w, lam, l1):
+    """w within the derived tolerance of the exact prox; +-inf exactly where the exact answer
+    rounds beyond the dtype's range."""
+    exact = exact_prox(x, lam, l1)
+    tol = exact_tolerance(x, exact, lam, l1)
+    for i, (wi, ei) in enumerate(zip(w.reshape(-1).tolist(), exact)):
+        target = round_to(ei, x.dtype)
+        if not math.isfinite(target):
+            assert wi == target, f"w[{i}] = {wi!r}, the exact value {float(ei)!r} overflows {x.dtype}"
+            continue
+        assert math.isfinite(wi), f"w[{i}] = {wi!r} but the exact value is {float(ei)!r}"
+        err = abs(Fraction(wi) - ei)
+        assert err <= tol, (f"w[{i}] = {wi!r}, exact {float(ei)!r}: error {float(err):.3e} > "
+                            f"tolerance {float(tol):.3e}")
+
+
+@given_impl(problem=full_range_problems())
+def test_full_range_matches_exact(impl, problem):
+    """No silent wrong answer for finite input anywhere in float32 and float64."""
+    x, lam, l1 = problem
+    x = x[: impl.cap(x.size)]
+    w, _ = impl.run(x, lam, l1=l1)
+    assert w.dtype == x.dtype and w.shape == x.shape
+    assert_matches_exact(x, w, lam, l1)
+    if np.all(np.isfinite(w)):
+        cert = wsrbench.certify(x, w, lam, l1=l1)
+        assert cert, cert.message
+
+
+@given_impl(problem=full_range_problems(max_d=6), rows=st.integers(2, 4), data=st.data())
+def test_full_range_rows_of_different_scales(impl, problem, rows, data):
+    """Rows of wildly different magnitudes in one call: each row scaled on its own."""
+    x, lam, l1 = problem
+    d = impl.cap(x.size)
+    X = np.empty((rows, d), dtype=x.dtype)
+    for r in range(rows):
+        mag = data.draw(magnitudes(x.dtype))
+        base = np.array(data.draw(st.lists(st.floats(-1, 1), min_size=d, max_size=d)), float)
+        with np.errstate(under="ignore"):
+            X[r] = (base * mag).astype(x.dtype)
+    W, _ = impl.run(X, lam)
+    for r in range(rows):
+        assert_matches_exact(X[r], W[r], lam, 0.0)
+
+
+@given(problem=full_range_problems(max_d=32))
+def test_certificate_accepts_exactly_rounded_answers(problem):
+    """0 false rejections: the exact prox rounded to the dtype passes, subnormals included."""
+    x, lam, l1 = problem
+    w = rounded_exact(x, lam, l1)
+    if not np.all(np.isfinite(w)):
+        return  # the true answer overflows the dtype; nothing finite to certify
+    cert = wsrbench.certify(x, w, lam, l1=l1)
+    assert cert, cert.message
+
+
+@given(problem=full_range_problems(max_d=16, dtypes=(np.float64,)),
+       tiny=st.integers(1, 2**20))
+def test_subnormal_answers_certified_and_wrong_ones_rejected(problem, tiny):
+    """At subnormal scale the floor accepts the rounded exact answer; an error well above the
+    floor on one cluster is still rejected."""
+    x, lam, _ = problem
+    x = (np.sign(x) * np.float64(5e-324) * np.round(np.abs(x) / max(np.max(np.abs(x), initial=1.0),
+                                                                    1e-300) * tiny))
+    lam = 5e-324 * float(tiny) * (lam > 0)
+    w = rounded_exact(x, lam)
+    cert = wsrbench.certify(x, w, lam)
+    assert cert, cert.message
+    if x.size >= 2:
+        floor = value_tolerance(x.size, x.dtype, 0.0)
+        scale = float(np.max(np.abs(x)) + np.max(np.abs(w))) + lam
+        bad = w.copy()
+        bad[int(np.argmax(x))] += 4 * (value_tolerance(x.size, x.dtype, scale, lam) + floor) \
+            + 8 * scale
+        assert not wsrbench.certify(x, bad, lam)
+
+
+def test_extreme_instances(impl):
+    """The instances of the report (issue 11): x - median and the closed-form shift sums used to
+    overflow near the top of the range."""
+    big = np.finfo(np.float64).max
+    for x, lam in [
+        (np.array([-0.9, 0.8, -0.7, 0.95]) * big, 0.0),           # x - median overflowed: -inf
+        (np.array([1.0, -1.0, 0.5, -0.25, 0.75]) * 1e300, 1e308),  # shift sums near the maximum
+        (np.linspace(-1, 1, 17) * 1e150, 1e160),
+        (np.array([1.5e308, 1.5e308, -1.5e308]), 1e307),
+        (np.array([3.0, 1.0, 2.0], dtype=np.float32), 1e300),      # float32 data, collapsing lam
+    ]:
+        x = x[: impl.cap(x.size)]
+        w, _ = impl.run(x, lam)
+        assert_matches_exact(x, w, lam, 0.0)
