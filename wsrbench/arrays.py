@@ -52,7 +52,7 @@ def to_host(x) -> np.ndarray:
     """A NumPy copy (or view, for NumPy input and CPU tensors) of any supported array."""
     k = array_kind(x)
     if k == "torch":
-        return x.detach().cpu().numpy()
+        return x.detach().cpu().resolve_neg().resolve_conj().numpy()
     if k == "cuda":
         return device_array(x).copy_to_host()
     return np.asarray(x)

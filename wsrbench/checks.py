@@ -66,7 +66,15 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
             raise TypeError(f"{name} must be a numeric array (could not convert: {exc})") from None
     elif kind == "cuda" and not getattr(x, "__cuda_ndarray__", False):
         x = _cuda_view(x)  # a foreign CUDA array (CuPy, ...): a zero-copy numba view of it
+    elif kind == "torch" and x.is_neg():
+        # A lazily negated view (z.conj().imag): resolved once here, so that every backend and
+        # every conversion (.numpy(), DLPack) sees ordinary memory.
+        x = x.resolve_neg()
     dtype = _numpy_dtype(x)
+    if dtype is not None and dtype.kind == "f" and not dtype.isnative:
+        # Data written on a machine of the other byte order (np.load): same values, native order.
+        x = x.astype(dtype.newbyteorder("="))
+        dtype = x.dtype
     if dtype is not None and dtype.kind in "biu":
         out = _cast(x, kind, np.dtype(np.float64))
     elif dtype is not None and dtype in FLOAT_DTYPES:
@@ -162,11 +170,23 @@ def check_scalar(value, name: str, *, low: float = 0.0, high: float | None = Non
     if isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not isinstance(value, numbers.Real):
-        arr = np.asarray(value)
+        given = type(value).__name__
+        if array_kind(value) != "numpy":  # a tensor (requiring grad or not) or a CUDA array
+            value = to_host(value)
+        try:
+            arr = np.asarray(value)
+        except Exception:
+            arr = np.asarray(None)
         if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real number (a scalar), got {type(value).__name__}")
+            shape = f" of shape {arr.shape}" if arr.ndim else ""
+            raise TypeError(f"{name} must be a real number (a scalar), got "
+                            f"{given}{shape}")
         value = arr.item()
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite; got an integer of {len(str(abs(value)))} digits, "
+                         f"beyond the float64 range (about 1.8e308)") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if value < low or (high is not None and value > high):
