@@ -12,12 +12,17 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from hypothesis import given, strategies as st
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import wsrbench.projection as P
+import wsrbench.soft_sharing as S
 
 import wsrbench
 from wsrbench.numerics import EPS64, eps, value_tolerance
 
 from ._exact import exact_prox, full_range_problems, magnitudes, round_to, rounded_exact
+from ._operations import OpImpl, op_impls
 from .conftest import given_impl
 
 
@@ -123,3 +128,75 @@ def test_extreme_instances(impl):
         x = x[: impl.cap(x.size)]
         w, _ = impl.run(x, lam)
         assert_matches_exact(x, w, lam, 0.0)
+
+
+# ------------------------------------------------------------------ the other operators
+
+@pytest.fixture(params=op_impls("project_ties"))
+def ties_impl(request):
+    return OpImpl(request.param)
+
+
+@pytest.fixture(params=op_impls("soft_sharing_penalty"))
+def soft_impl(request):
+    return OpImpl(request.param)
+
+
+@st.composite
+def tied_weights(draw):
+    """(w, groups): up to 4 groups, each of its own magnitude anywhere in w's dtype."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    n = draw(st.integers(1, 12))
+    groups = np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    mags = np.array([draw(magnitudes(dtype)) for _ in range(4)])
+    base = np.array(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        base = np.sign(base) + (base == 0)  # equal magnitudes: sums that overflow
+    with np.errstate(under="ignore", over="ignore"):
+        w = np.clip(base * mags[groups], -float(np.finfo(dtype).max), float(np.finfo(dtype).max))
+    return w.astype(dtype), groups
+
+
+def test_tie_means_full_range(ties_impl):
+    """Group means of weights anywhere in the range (two of 1.5e308 used to sum to inf): within
+    (n - 1) eps64 of the group's largest magnitude plus one rounding of the exact mean."""
+    @settings(max_examples=max(10, settings.default.max_examples // 3))
+    @given(problem=tied_weights())
+    def run(problem):
+        w, groups = problem
+        out = ties_impl.get(P.project_ties(ties_impl.put(w), groups, backend=ties_impl.backend))
+        for g in np.unique(groups):
+            sel = groups == g
+            exact = sum(Fraction(float(v)) for v in w[sel]) / int(sel.sum())
+            big = max(abs(Fraction(float(v))) for v in w[sel])
+            tol = (big * Fraction(int(sel.sum()) * EPS64) + abs(exact) * Fraction(eps(w.dtype))
+                   + Fraction(value_tolerance(int(sel.sum()), w.dtype, 0.0)))
+            got = out[sel]
+            assert np.all(got == got[0]), "a group's weights are not bitwise equal"
+            assert math.isfinite(float(got[0])), f"group {g}: {got[0]} for a finite mean"
+            assert abs(Fraction(float(got[0])) - exact) <= tol, (g, float(got[0]), float(exact))
+    run()
+
+
+@pytest.mark.parametrize("exp", [-1000, -300, -170, -100, 0, 100, 160, 300, 1000])
+def test_affine_consistency_at_any_scale(exp):
+    """Inconsistent constraints are refused and consistent ones projected onto, at every scale
+    (the consistency norms used to overflow near 1e155 and underflow near 1e-160)."""
+    s = math.ldexp(1.0, exp)
+    A = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, -1.0]]) * s
+    with pytest.raises(ValueError, match="inconsistent"):
+        P.AffineProjector(A, np.array([1.0, 2.0, 0.5]) * s)
+    proj = P.AffineProjector(A, np.array([1.0, 1.0, 0.5]) * s)
+    w = proj.project(np.array([3.0, -2.0, 1.0]))  # the solutions have entries of order 1
+    assert np.all(np.isfinite(w))
+    assert proj.residual_of(w) <= 64 * EPS64 * (np.linalg.norm([1.0, 1.0, 0.5]) * s
+                                                + P.scaled_norm(A) * P.scaled_norm(w))
+
+
+def test_soft_sharing_penalty_overflows_to_inf(soft_impl):
+    """A weight 1e160 standard deviations from every component: the penalty is +inf, not NaN."""
+    pi, mu, sigma = np.array([0.5, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 2.0])
+    for w in (np.array([1e160, 0.1]), np.array([-1e300]), np.array([1.7e308, -1.7e308])):
+        value = soft_impl.get(S.soft_sharing_penalty(*(soft_impl.put(a) for a in (w, pi, mu, sigma)),
+                                                     backend=soft_impl.backend))
+        assert float(value) == math.inf

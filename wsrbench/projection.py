@@ -31,6 +31,21 @@ from .checks import as_float_array
 EPS64 = float(np.finfo(np.float64).eps)
 
 
+def scaled_norm(v) -> float:
+    """Euclidean (Frobenius) norm of a float64 array without overflow or underflow.
+
+    ||v|| = s ||v / s|| with s = max|v|: every scaled entry is at most 1, so the sum of squares is
+    at most v.size and no square underflows unless its entry is below eps s (negligible beside s).
+    Returns inf only when the true norm exceeds the float64 range.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    s = float(np.max(np.abs(v), initial=0.0))
+    if s == 0.0 or not np.isfinite(s):
+        return s
+    with np.errstate(over="ignore"):
+        return float(s * np.linalg.norm(v / s))
+
+
 class TieProjector:
     r"""Projection onto ``{w : w_i = w_j whenever groups_i = groups_j}``, labels prepared once.
 
@@ -243,10 +258,12 @@ class AffineProjector:
         self._V = np.ascontiguousarray(Vt[:r].T)  # (n, r): orthonormal basis of the row space
         Utc = Ur.T @ c64
         self._b = Utc / sr  # S^-1 U^T c, so that V^T P(w) = b
-        residual = float(np.linalg.norm(c64 - Ur @ Utc))
-        a_norm = float(np.linalg.norm(A64))
-        tol = 4.0 * max(m, n, 1) * eps * (float(np.linalg.norm(c64))
-                                          + a_norm * float(np.linalg.norm(self._b)))
+        # Norms scaled by their largest entry: a plain sum of squares overflows for entries near
+        # 1e155 and underflows to 0 near 1e-160, which accepted inconsistent constraints at both
+        # ends (docs/design.md section 12).
+        residual = scaled_norm(c64 - Ur @ Utc)
+        a_norm = scaled_norm(A64)
+        tol = 4.0 * max(m, n, 1) * eps * (scaled_norm(c64) + a_norm * scaled_norm(self._b))
         if residual > tol:
             raise ValueError(
                 f"the constraints A w = c are inconsistent (no w satisfies them): c has a "
@@ -320,7 +337,7 @@ class AffineProjector:
     def residual_of(self, w) -> float:
         """||A w - c||_2 (float64, host), to check a point."""
         w64 = arrays.to_host(w).reshape(-1).astype(np.float64)
-        return float(np.linalg.norm(self._A @ w64 - self._c))
+        return scaled_norm(self._A @ w64 - self._c)
 
 
 def project_affine(w, A, c, *, backend="auto"):

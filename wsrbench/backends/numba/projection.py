@@ -17,8 +17,18 @@ def _tie_means(w, inverse, counts, out):
     sums = np.zeros(counts.shape[0])
     for i in range(w.shape[0]):
         sums[inverse[i]] += w[i]
+    redo = False
     for g in range(counts.shape[0]):
         sums[g] /= counts[g]
+        redo = redo or not np.isfinite(sums[g])
+    if redo:  # a group sum overflowed: redo those groups on w 2^-64 (numpy/projection.py)
+        scaled = np.zeros(counts.shape[0])
+        for i in range(w.shape[0]):
+            if not np.isfinite(sums[inverse[i]]):
+                scaled[inverse[i]] += np.float64(w[i]) * 5.421010862427522e-20  # 2^-64
+        for g in range(counts.shape[0]):
+            if not np.isfinite(sums[g]):
+                sums[g] = (scaled[g] / counts[g]) * 1.8446744073709552e19  # 2^64
     for i in range(w.shape[0]):
         out[i] = sums[inverse[i]]
 

@@ -24,6 +24,10 @@ def _joint(wi, log_pi, mu, sigma, log_sigma, joint):
         joint[j] = log_pi[j] - 0.5 * dz * dz - log_sigma[j] - LOG_SQRT_2PI
         if joint[j] > m:
             m = joint[j]
+    if m == -np.inf:
+        # Every density underflowed past the float range ((w - mu)^2 / sigma^2 overflows): the
+        # log-likelihood is -inf, so the penalty is +inf, not NaN (docs/design.md section 12).
+        return m
     acc = 0.0
     for j in range(mu.shape[0]):
         acc += math.exp(joint[j] - m)

@@ -8,6 +8,8 @@ NumPy reference in the last bits (within (size - 1) eps64 of the sum of magnitud
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import cuda, float64
 
@@ -22,18 +24,24 @@ def _zero(a):
 
 
 @cuda.jit
-def _group_sums(w, inverse, sums):
+def _group_sums(w, inverse, sums, scaled):
+    # Also the sums of w 2^-64, which cannot overflow (numpy/projection.py, docs/design.md 12);
+    # used only for groups whose plain sum is not finite.
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, w.shape[0], stride):
         cuda.atomic.add(sums, inverse[i], float64(w[i]))
+        cuda.atomic.add(scaled, inverse[i], float64(w[i]) * 5.421010862427522e-20)  # 2^-64
 
 
 @cuda.jit
-def _gather_means(inverse, sums, counts, out):
+def _gather_means(inverse, sums, scaled, counts, out):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, out.shape[0], stride):
         g = inverse[i]
-        out[i] = sums[g] / counts[g]
+        m = sums[g] / counts[g]
+        if not math.isfinite(m):
+            m = (scaled[g] / counts[g]) * 1.8446744073709552e19  # 2^64
+        out[i] = m
 
 
 def project_ties(w, inverse, counts):
@@ -43,9 +51,11 @@ def project_ties(w, inverse, counts):
         return out
     k = counts.shape[0]
     sums = cuda.device_array(k, dtype=np.float64)
+    scaled = cuda.device_array(k, dtype=np.float64)
     _zero[blocks(k), THREADS](sums)
-    _group_sums[blocks(n), THREADS](w, inverse, sums)
-    _gather_means[blocks(n), THREADS](inverse, sums, counts, out)
+    _zero[blocks(k), THREADS](scaled)
+    _group_sums[blocks(n), THREADS](w, inverse, sums, scaled)
+    _gather_means[blocks(n), THREADS](inverse, sums, scaled, counts, out)
     return out
 
 

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Group sums that overflow are redone on w 2^-64: a sum of n < 2^63 terms of w 2^-64 is below
+#: max|w| / 2, so it cannot overflow; the mean is then multiplied back by 2^64 (exact). Only
+#: groups whose plain float64 sum is not finite take this path (their mean is above 2^1023 / n).
+TIE_SCALE = 2.0 ** -64
+
 
 def project_ties(w: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Replace every weight by the mean of its group.
@@ -16,7 +21,12 @@ def project_ties(w: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> np.n
     (size - 1) eps64 (relative to the sum of magnitudes) of the exact mean before the final rounding.
     """
     sums = np.bincount(inverse, weights=w, minlength=counts.shape[0])  # float64 accumulation
-    return (sums / counts)[inverse].astype(w.dtype, copy=False)
+    means = sums / counts
+    bad = ~np.isfinite(means)
+    if bad.any():  # float64 sums beyond the range (finite w): redo them scaled, docs/design.md 12
+        scaled = np.bincount(inverse, weights=w * TIE_SCALE, minlength=counts.shape[0])
+        means[bad] = (scaled[bad] / counts[bad]) / TIE_SCALE
+    return means[inverse].astype(w.dtype, copy=False)
 
 
 def project_affine(w: np.ndarray, V: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -24,10 +24,16 @@ def _log_parts(w, pi, mu, sigma):
     with np.errstate(divide="ignore"):
         log_pi = np.log(pi)  # -inf where pi_j = 0: that component simply drops out
     dz = (w[:, None] - mu[None, :]) / sigma[None, :]
-    log_n = -0.5 * dz * dz - np.log(sigma)[None, :] - LOG_SQRT_2PI
+    with np.errstate(over="ignore"):  # dz^2 beyond the range: log N = -inf, handled below
+        log_n = -0.5 * dz * dz - np.log(sigma)[None, :] - LOG_SQRT_2PI
     joint = log_n + log_pi[None, :]
-    m = joint.max(axis=1, keepdims=True)  # finite: some pi_j > 0 and every log N is finite
-    lse = m[:, 0] + np.log(np.exp(joint - m).sum(axis=1))
+    m = joint.max(axis=1, keepdims=True)
+    # m is -inf only where every (w - mu)^2 / sigma^2 overflowed: the log-likelihood is -inf and
+    # the penalty +inf, not the NaN of -inf - -inf (docs/design.md section 12).
+    gone = np.isneginf(m[:, 0])
+    m = np.where(gone[:, None], 0.0, m)
+    with np.errstate(invalid="ignore", divide="ignore"):  # rows replaced by the where
+        lse = np.where(gone, -np.inf, m[:, 0] + np.log(np.exp(joint - m).sum(axis=1)))
     return dz, log_n, joint, lse
 
 

@@ -11,9 +11,16 @@ import torch
 
 def project_ties(w: torch.Tensor, inverse: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Group means: float64 group sums by index_add_, divided by the sizes, gathered back."""
+    w64 = w.to(torch.float64)
     sums = torch.zeros(counts.shape[0], dtype=torch.float64, device=w.device)
-    sums = sums.index_add(0, inverse, w.to(torch.float64))
-    return (sums / counts)[inverse].to(w.dtype)
+    means = sums.index_add(0, inverse, w64) / counts
+    if w.dtype == torch.float64:
+        # Sums of float64 weights may overflow: also sum w 2^-64 (never overflows) and take that
+        # where the plain mean is not finite; torch.where keeps it free of host syncs
+        # (docs/design.md section 12). float32 weights cannot overflow a float64 sum.
+        scaled = torch.zeros_like(sums).index_add(0, inverse, w64 * 2.0 ** -64) / counts
+        means = torch.where(torch.isfinite(means), means, scaled * 2.0 ** 64)
+    return means[inverse].to(w.dtype)
 
 
 def project_affine(w: torch.Tensor, V: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
