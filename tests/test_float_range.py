@@ -13,12 +13,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-import wsrbench.projection as P
-import wsrbench.soft_sharing as S
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wsrbench
+import wsrbench.projection as P
+import wsrbench.soft_sharing as S
 from wsrbench.numerics import EPS64, eps, value_tolerance
 
 from ._exact import exact_prox, full_range_problems, magnitudes, round_to, rounded_exact

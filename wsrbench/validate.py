@@ -63,11 +63,20 @@ def load_candidate(spec: str):
         spec_ = importlib.util.spec_from_file_location(name, module)
         mod = importlib.util.module_from_spec(spec_)
         sys.modules[name] = mod
-        spec_.loader.exec_module(mod)
+        try:
+            spec_.loader.exec_module(mod)
+        except Exception as exc:  # the candidate's own error, reported as one line
+            raise ValueError(f"could not load {module}: {type(exc).__name__}: {exc}") from None
     else:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.insert(0, os.getcwd())
-        mod = importlib.import_module(module)
+        try:
+            mod = importlib.import_module(module)
+        except Exception as exc:
+            hint = (" (is it installed, or run from the directory that holds it? a file can be "
+                    "given as path/to/file.py:FUNCTION)" if isinstance(exc, ImportError) else "")
+            raise ValueError(f"could not import module {module!r}: {type(exc).__name__}: "
+                             f"{exc}{hint}") from None
     fn = getattr(mod, func, None)
     if fn is None or not callable(fn):
         raise ValueError(f"{module} has no callable {func!r}")

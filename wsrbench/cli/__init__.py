@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 import time
 
@@ -73,7 +75,7 @@ def _cmd_prox(args) -> int:
         print("wsrbench prox: give either an input .npy file or --family NAME", file=sys.stderr)
         return 2
     if args.input is not None:
-        x = np.load(args.input, allow_pickle=False)
+        x = load_npy(args.input)
         source = args.input
         if args.lam is None:
             print("wsrbench prox: --lam is required with an input file", file=sys.stderr)
@@ -102,6 +104,28 @@ def _cmd_prox(args) -> int:
     return 0 if cert is None or cert.ok else 1
 
 
+def load_npy(path: str) -> np.ndarray:
+    """A numeric array from a .npy file, or a UsageError that says what the file is instead."""
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory; give a .npy file")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        raise UsageError(f"{path} is not a .npy file; save the array with numpy.save (a text "
+                         f"file converts with: numpy.save('x.npy', numpy.loadtxt('{path}')))")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UsageError(f"{path}: cannot read it without unpickling ({_one_line(exc)}); save a "
+                         f"numeric array (float32 or float64)") from None
+    if x.dtype.kind == "f" and x.dtype.itemsize not in (4, 8):
+        raise UsageError(f"{path} holds {x.dtype} values; only float32 and float64 are supported "
+                         f"(convert with numpy.save(path, x.astype(numpy.float32)))")
+    return x
+
+
 def _summary(v) -> str:
     v = np.asarray(v)
     if v.ndim == 0:
@@ -112,10 +136,13 @@ def _summary(v) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from .. import cases
 
-    p = argparse.ArgumentParser(
+    from .. import __version__
+
+    p = _Parser(
         prog="wsrbench",
         description="Exact weight-sharing prox and friends: compare algorithms and backends, "
                     "validate new ones. Run 'wsrbench COMMAND -h' for the options of a command.")
+    p.add_argument("--version", action="version", version=f"wsrbench {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("cases", help="list the input families, or build one",
@@ -161,14 +188,78 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """A mistake in how the command was called: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage stays in ``-h``); subparsers inherit it."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} -h')", self.prog)
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    """Run the command line; the one place that turns every failure into a message and a status.
+
+    Every subcommand, including ones added later, runs inside this function, so none of them can
+    show a traceback: usage errors (bad options, bad input files, bad values) print one line on
+    stderr and return 2; a closed pipe (``wsrbench cases | head -1``) ends quietly; anything else
+    is an internal error, one line naming the exception and return 1 (``WSRBENCH_TRACEBACK=1``
+    shows the traceback for a bug report).
+    """
+    command = "wsrbench"
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, RuntimeError, FileNotFoundError) as exc:
-        print(f"wsrbench {args.command}: error: {exc}", file=sys.stderr)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if args.command:
+            command = f"wsrbench {args.command}"
+        if extra:  # worded for the subcommand that was given them
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{command} -h')")
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe surfaces here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # The reader went away (| head). Point stdout at devnull so that the interpreter's final
+        # flush does not raise again, and stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # -h and --version exit 0 through argparse
+        return exc.code if isinstance(exc.code, int) else 0
+    except (UsageError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,
+            PermissionError, RuntimeError, ImportError) as exc:
+        if os.environ.get("WSRBENCH_TRACEBACK"):
+            raise
+        if isinstance(exc, UsageError) and len(exc.args) == 2:
+            exc, command = UsageError(exc.args[0]), exc.args[1]  # the parser that refused it
+        print(f"{command}: error: {cli_terms(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if os.environ.get("WSRBENCH_TRACEBACK"):
+            raise
+        print(f"{command}: internal error: {type(exc).__name__}: {_one_line(exc)} (please report "
+              f"it; WSRBENCH_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# Library messages name Python arguments; on the command line the same things are options.
+_OPTION_WORDS = re.compile(r"\b(backend|algorithm|lam|l1|rho|dtype)=(['\"]?)([\w.+-]+)\2")
+
+
+def cli_terms(exc) -> str:
+    """An exception's message in command-line terms: ``backend='auto'`` becomes ``--backend auto``."""
+    msg = _one_line(exc)
+    msg = re.sub(r"^(lam|l1|rho) (must|=)", r"--\1 \2", msg)
+    msg = _OPTION_WORDS.sub(lambda m: f"--{m.group(1)} {m.group(3)}", msg)
+    return msg.replace("pass --backend auto or convert the input", "pass --backend auto")
