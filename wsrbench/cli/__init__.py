@@ -134,9 +134,7 @@ def _summary(v) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import cases
-
-    from .. import __version__
+    from .. import __version__, cases
 
     p = _Parser(
         prog="wsrbench",
