@@ -119,3 +119,31 @@ def mutates_input(x, lam):
 def wrong_dtype(x, lam):
     """Always returns float64."""
     return correct(x, lam).astype(np.float64)
+
+
+def scipy_isotonic(x, lam):
+    """SciPy's isotonic regression of the sorted, shifted x, un-sorted: right to rounding, but its
+    pooled means are not bitwise equal across a run of equal inputs (EXACT TO ROUNDING)."""
+    from scipy.optimize import isotonic_regression
+
+    d = x.shape[0]
+    if d <= 1:
+        return x.copy()
+    order = np.argsort(x, kind="stable")
+    v = lam * (d - 1 - 2 * np.arange(d)) / (d - 1)
+    w = np.empty(d)
+    w[order] = isotonic_regression(x[order].astype(np.float64) + v).x
+    return w.astype(x.dtype)
+
+
+def float32_shifts(x, lam):
+    """Shifts formed in float32 even for float64 input (as torch code does with a float32 default
+    dtype): float64 answers carry float32-sized errors."""
+    d = x.shape[0]
+    if d <= 1:
+        return x.copy()
+    order = np.argsort(x, kind="stable")
+    v = (np.float32(lam) * (d - 1 - 2 * np.arange(d, dtype=np.float32)) / np.float32(d - 1))
+    w = np.empty(d)
+    w[order] = _pava(x[order].astype(np.float64) + v.astype(np.float64))
+    return w.astype(x.dtype)

@@ -27,6 +27,11 @@ if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
 settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# The long profile (not in CI): HYPOTHESIS_PROFILE=long runs 10,000 examples per property and per
+# CPU (backend, algorithm); docs/design.md section 12 records a run's counts.
+settings.register_profile(
+    "long", max_examples=10_000, deadline=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # A backend with a size cap (a simulator) also gets fewer generated examples per property.

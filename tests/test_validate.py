@@ -99,3 +99,56 @@ def test_battery_covers_sizes_lams_dtypes_and_families():
     assert {c.dtype for c, _ in seen} == {"float32", "float64"}
     assert {c.lam_name for c, _ in seen} >= {"zero", "family", "collapse", "beyond collapse"}
     assert {c.family for c, _ in seen} == set(__import__("wsrbench").cases.names())
+
+
+# ------------------------------------------------------------------ graded verdicts (design 12)
+
+def test_scipy_isotonic_is_exact_to_rounding():
+    """SciPy's isotonic regression: every value right, ties a few ulps apart: EXACT TO ROUNDING,
+    with the spread reported, never WRONG."""
+    res = validate.run_battery(C.scipy_isotonic, max_d=MAX_D)
+    assert res.failures == [], res.failures[:1]
+    assert res.grade() == validate.ROUNDING
+    checks = {g.check for _, g in res.findings}
+    assert "ties" in checks
+    # within the value tolerance; the largest spread is a handful of ulps
+    assert 0 < max(g.ulps for _, g in res.findings) <= 16
+
+
+def test_exit_status_by_grade(tmp_path):
+    from wsrbench.cli import main
+
+    cand = C.__file__ + ":scipy_isotonic"
+    args = ["validate", cand, "--no-timing", "--max-d", "64", "--families", "worst_pava"]
+    assert main(args) == 0  # EXACT TO ROUNDING passes by default
+    assert main(args + ["--strict"]) == 1
+    assert main(["validate", C.__file__ + ":correct", "--no-timing", "--max-d", "16",
+                 "--strict"]) == 0  # EXACT passes even with --strict
+    assert main(["validate", C.__file__ + ":wrong_shift_sign", "--no-timing", "--max-d",
+                 "16"]) == 1
+
+
+def test_float32_arithmetic_is_diagnosed_and_float32_still_reported():
+    res = validate.run_battery(C.float32_shifts, max_d=MAX_D,
+                               families=["gaussian", "quantized", "worst_pava"])
+    first64 = next(f for c, f in res.failures if c.dtype == "float64")
+    assert "consistent with float32 arithmetic" in first64.diagnosis, first64.diagnosis
+    # the float64 failure does not hide float32: its cases ran and were tallied
+    assert sum(n for (dt, _, _), n in res.tally.items() if dt == "float32") > 50
+    assert "float64" in res.stopped
+
+
+def test_dtype_option_and_tally_by_dtype_family_check(capsys):
+    from wsrbench.cli import main
+
+    status = main(["validate", C.__file__ + ":float32_shifts", "--no-timing", "--max-d", "33",
+                   "--dtype", "float64", "--keep-going", "--families", "gaussian,quantized"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "float32" not in out.split("tally")[1]
+    assert "float64  gaussian" in out and "diagnosis: precision lost" in out
+    res = validate.run_battery(C.float32_shifts, max_d=33, dtypes=("float64",), keep_going=True,
+                               families=["gaussian", "quantized"])
+    assert {k[0] for k in res.tally} == {"float64"}
+    assert {k[1] for k in res.tally} == {"gaussian", "quantized"}
+    assert sum(res.tally.values()) == res.passed + len(res.failures)

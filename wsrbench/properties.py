@@ -26,6 +26,7 @@ class CheckFailure(AssertionError):
     def __init__(self, check: str, detail: str):
         super().__init__(f"{check}: {detail}")
         self.check, self.detail = check, detail
+        self.diagnosis = ""  # the validator's reading of the typical cause, when it has one
 
 
 def call(fn, x, lam, label="candidate"):

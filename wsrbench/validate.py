@@ -2,8 +2,9 @@
 
 :func:`battery` yields the cases (every family of wsrbench.cases, typical and worst, sizes from 1
 up to ``max_d``, several lam per case, float32 and float64), :func:`check_case` runs the property
-checks of :mod:`wsrbench.properties` on one of them and raises :class:`CheckFailure` for the first
-that fails, :func:`run_battery` gives the verdict, and :func:`time_candidate` /
+checks of :mod:`wsrbench.properties` on one of them and grades it (EXACT; EXACT TO ROUNDING with structural
+findings; WRONG, raising :class:`CheckFailure` with a diagnosis), :func:`run_battery` tallies the
+grades by dtype x family x check, and :func:`time_candidate` /
 :func:`time_builtins` time the candidate and the built-ins against np.argsort (the plumbing of
 :mod:`wsrbench.benchtools`). What the battery checks and why is in the command's help,
 :mod:`wsrbench.cli.validate`; the printing is there too.
@@ -15,13 +16,13 @@ import importlib.util
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import cases, properties
 from .benchtools import best_time, floor_seconds
-from .numerics import value_tolerance
+from .numerics import EPS32, EPS64, value_tolerance
 from .properties import CheckFailure
 
 Failure = CheckFailure  # the validator's name for it before issue 9
@@ -147,45 +148,165 @@ def _check_invariances(fn, x, w, lam, tol, rng):
                                  note="p a random permutation, seed 12345")
 
 
-def check_case(fn, case: Case, x: np.ndarray, rng) -> None:
-    """Raise Failure for the first check the candidate fails on this case."""
+# ---------------------------------------------------------------------------------------------
+# Graded verdicts (docs/design.md section 12)
+
+EXACT, ROUNDING, WRONG = "EXACT", "EXACT TO ROUNDING", "WRONG"
+GRADES = (EXACT, ROUNDING, WRONG)  # in increasing severity
+
+
+@dataclass
+class Finding:
+    """A structural defect that is not a wrong answer: values right to rounding, but equal weights
+    not bitwise equal (which weight sharing needs). ``ulps``: the largest spread, in units in the
+    last place of the dtype at the value."""
+    check: str  # "ties" (equal inputs) or "clusters" (one cluster of the prox)
+    detail: str
+    ulps: float
+
+
+def ulp_spread(values: np.ndarray) -> float:
+    """(max - min) of values that should be equal, in ulps of their dtype at the largest |value|."""
+    hi, lo = float(np.max(values)), float(np.min(values))
+    unit = float(np.spacing(values.dtype.type(max(abs(hi), abs(lo)))))
+    return (hi - lo) / unit if unit > 0 else 0.0
+
+
+def _structure_findings(x, w, ref, lam, tol) -> list[Finding]:
+    """Structural checks graded: a split within the value tolerance is a Finding, beyond it a
+    CheckFailure (a wrong answer)."""
+    found = []
+    try:
+        properties.check_ties(x, w)
+    except CheckFailure:
+        properties.check_ties(x, w, tol)  # values further apart than rounding: wrong
+        order = np.argsort(x, kind="stable")
+        xs, ws = x[order], w[order]
+        starts = np.flatnonzero(np.concatenate([[True], xs[1:] != xs[:-1]]))
+        spread, at = max((ulp_spread(g), i) for i, g in zip(starts, np.split(ws, starts[1:])))
+        found.append(Finding("ties", f"equal inputs (x = {float(xs[at])!r}) got values up to "
+                                     f"{spread:.0f} ulps apart", spread))
+    try:
+        properties.check_clusters(x, w, ref, lam, tol)
+    except CheckFailure as exc:
+        order = np.argsort(x, kind="stable")
+        rs, ws = ref[order], w[order]
+        starts = np.flatnonzero(np.concatenate([[True], rs[1:] != rs[:-1]]))
+        groups = np.split(ws.astype(np.float64), starts[1:])
+        if max(float(np.max(g) - np.min(g)) for g in groups) > 2.0 * tol:
+            raise exc
+        spread = max(ulp_spread(g.astype(w.dtype)) for g in groups)
+        found.append(Finding("clusters", f"a cluster of the prox holds values up to {spread:.0f} "
+                                         f"ulps apart (rounding noise, not a split)", spread))
+    return found
+
+
+def precision_class(err: float, d: int, scale: float) -> str | None:
+    """The arithmetic whose rounding explains an error ``err`` at value scale ``scale``: the
+    narrowest of float64, float32, bfloat16 whose tolerance (sums of d terms, then a rounding,
+    numerics.value_tolerance with that epsilon for every operation) covers it; None if none does."""
+    for name, e in (("float64", EPS64), ("float32", EPS32), ("float16/bfloat16", 2.0 ** -7)):
+        if err <= scale * 4.0 * (d + 2) * e:
+            return name
+    return None
+
+
+def diagnose(failure: CheckFailure, x, w, ref, lam) -> str:
+    """One sentence on the typical cause of a wrong answer (precision class, translation, ...)."""
+    if failure.check == "translation":
+        return ("translation-dependent: the answer changes with a constant shift of x, as when "
+                "sums are formed without centring x (docs/design.md section 3.1)")
+    if failure.check in ("certificate", "reference") and w is not None:
+        d = x.shape[0]
+        w64 = np.asarray(w, dtype=np.float64)
+        err = float(np.max(np.abs(w64 - ref))) if d else 0.0
+        scale = float(np.max(np.abs(x)) + np.max(np.abs(ref))) + lam
+        tol = value_tolerance(d, x.dtype, scale - lam, lam)
+        cls = precision_class(err, d, scale)
+        if cls is not None and cls != "float64":
+            return (f"precision lost: error {err:.2g} against a {x.dtype} tolerance of {tol:.2g}, "
+                    f"consistent with {cls} arithmetic")
+        if cls is None:
+            return (f"not a rounding error: off by {err:.2g} at scale {scale:.2g} (a wrong "
+                    f"cluster, shift or sum)")
+    if failure.check == "ties":
+        return "equal inputs get different outputs beyond rounding (ties broken by position?)"
+    return ""
+
+
+def check_case(fn, case: Case, x: np.ndarray, rng) -> list[Finding]:
+    """Grade one case: raise :class:`CheckFailure` (WRONG) for the first failing check, else return
+    the structural findings (empty: EXACT; non-empty: EXACT TO ROUNDING)."""
     w = properties.check_contract(fn, x, case.lam)
     d = case.d
     if d == 0:
-        return
+        return []
     ref = _reference(x, case.lam)
     tol, s, eps_out = _tol(x, ref, d)
-    properties.check_certificate(x, w, case.lam)
-    properties.check_reference(w, ref, 2.0 * tol)
-    properties.check_structure(x, w, ref, case.lam, tol)
-    if d <= INVARIANCE_MAX_D:
-        _check_invariances(fn, x, w, case.lam, tol, rng)
-        properties.check_perturbation(x, w, case.lam, rng, s, eps_out)
+    try:
+        properties.check_certificate(x, w, case.lam)
+        properties.check_reference(w, ref, 2.0 * tol)
+        findings = _structure_findings(x, w, ref, case.lam, tol)
+        if d <= INVARIANCE_MAX_D:
+            _check_invariances(fn, x, w, case.lam, tol, rng)
+            properties.check_perturbation(x, w, case.lam, rng, s, eps_out)
+    except CheckFailure as exc:
+        why = diagnose(exc, x, w, ref.astype(np.float64), case.lam)
+        if why:
+            exc.diagnosis = why
+        raise
+    return findings
 
 
 @dataclass
 class BatteryResult:
+    """What the battery found. ``failures``: (Case, CheckFailure) of WRONG cases; ``findings``:
+    (Case, Finding) of EXACT TO ROUNDING ones; ``tally``: (dtype, family, check) -> cases, with
+    check "ok" for exact cases; ``stopped``: dtypes whose run stopped at their first WRONG."""
     passed: int
-    failures: list  # (Case, Failure)
+    failures: list
     seconds: float
+    findings: list = field(default_factory=list)
+    tally: dict = field(default_factory=dict)
+    stopped: tuple = ()
+
+    def grade(self, dtype: str | None = None) -> str:
+        """The worst grade over the cases (of one dtype if given)."""
+        def mine(items):
+            return [c for c, _ in items if dtype is None or c.dtype == dtype]
+        if mine(self.failures):
+            return WRONG
+        return ROUNDING if mine(self.findings) else EXACT
 
 
-def run_battery(fn, *, max_d=100_000, families=None, keep_going=False, progress=None) -> BatteryResult:
+def run_battery(fn, *, max_d=100_000, families=None, keep_going=False, progress=None,
+                dtypes=("float64", "float32")) -> BatteryResult:
+    """Run the battery. Without ``keep_going`` each dtype stops at its first WRONG case (so a
+    float64 failure does not hide how float32 fares); with it every case runs and is tallied."""
     t0 = time.perf_counter()
-    passed, failures = 0, []
-    for case, x in battery(max_d, families=families):
+    res = BatteryResult(0, [], 0.0)
+    stopped: set = set()
+    for case, x in battery(max_d, families=families, dtypes=dtypes):
+        if case.dtype in stopped:
+            continue
         rng = np.random.default_rng(12345)
         if progress is not None:
             progress(case)
         try:
-            check_case(fn, case, x, rng)
+            found = check_case(fn, case, x, rng)
         except Failure as f:
-            failures.append((case, f))
+            res.failures.append((case, f))
+            key = (case.dtype, case.family, f.check)
             if not keep_going:
-                break
+                stopped.add(case.dtype)
         else:
-            passed += 1
-    return BatteryResult(passed, failures, time.perf_counter() - t0)
+            res.passed += 1
+            res.findings += [(case, g) for g in found]
+            key = (case.dtype, case.family, found[0].check if found else "ok")
+        res.tally[key] = res.tally.get(key, 0) + 1
+    res.seconds = time.perf_counter() - t0
+    res.stopped = tuple(sorted(stopped))
+    return res
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,18 @@ lines that rebuild it.
 Then, if everything passed, the candidate and every available built-in (backend, algorithm) are
 timed on the gaussian family at d = 10^3, 10^4, ... up to --max-d, within --budget seconds; the
 report shows each one's fitted scaling exponent and its time relative to np.argsort.
-Exit status: 0 only if the candidate is exact on every case, 1 otherwise, 2 on usage errors.
+Verdicts are graded (docs/design.md section 12):
+  EXACT              every check passed, equal weights bitwise equal
+  EXACT TO ROUNDING  every value right to rounding, but structural findings: equal inputs or one
+                     cluster carrying values a few ulps apart (weight sharing wants them bitwise
+                     equal); listed with the largest spread in ulps
+  WRONG              a certificate, reference, invariance or perturbation failure, with a
+                     diagnosis of the typical cause (the precision class of the error, e.g.
+                     "consistent with float32 arithmetic"; translation dependence; split ties)
+Each dtype stops at its first WRONG case unless --keep-going, which runs every case and tallies
+them by dtype x family x check; --dtype runs one dtype only.
+Exit status: 0 for EXACT and EXACT TO ROUNDING (1 for the latter with --strict), 1 for WRONG,
+2 on usage errors.
 """
 from __future__ import annotations
 
@@ -35,6 +46,8 @@ from .. import cases
 from ..benchtools import fit_exponent, fmt_time
 from ..compare import resolve_families
 from ..validate import (
+    ROUNDING,
+    WRONG,
     load_candidate,
     run_battery,
     time_builtins,
@@ -60,6 +73,71 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-going", action="store_true",
                    help="run every case and count the failures instead of stopping at the first")
     p.add_argument("--no-timing", action="store_true", help="only the battery")
+    p.add_argument("--dtype", choices=["both", "float64", "float32"], default="both",
+                   help="run the battery in this dtype only (default both)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 for EXACT TO ROUNDING too (equal weights not bitwise equal)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict
+
+def print_verdict(res, dtypes, args) -> None:
+    """The graded verdict: overall, per dtype, structural findings, and (with --keep-going or when
+    something failed) the tally by dtype x family x check."""
+    name = args.candidate.rpartition(":")[2]
+    per = {dt: res.grade(dt) for dt in dtypes}
+    print(f"verdict: {res.grade()}  (" + ", ".join(f"{dt}: {g}" for dt, g in per.items())
+          + f"; {res.passed} cases passed in {res.seconds:.1f} s)")
+    for dt in dtypes:
+        fails = [(c, f) for c, f in res.failures if c.dtype == dt]
+        n_ok = sum(n for (d, _, chk), n in res.tally.items() if d == dt and chk == "ok")
+        n_round = sum(1 for c, _ in res.findings if c.dtype == dt)
+        if not fails:
+            print(f"  {dt}: {per[dt]} on every case ({n_ok} exact, {n_round} findings of "
+                  f"rounding)")
+            continue
+        case, f = fails[0]
+        stop = " (stopped there; --keep-going runs the rest)" if dt in res.stopped else ""
+        print(f"  {dt}: WRONG: {len(fails)} failing case(s){stop}")
+        print(f"    first failing case: {case.describe()}")
+        print(f"    check: {f.check}: {f.detail}")
+        if getattr(f, "diagnosis", ""):
+            print(f"    diagnosis: {f.diagnosis}")
+        print(f"    reproduce: import numpy as np, wsrbench; {case.reproduce()}; w = {name}(x, lam)")
+    if res.findings:
+        print("structural findings (values right to rounding; for weight sharing equal weights "
+              "must be bitwise equal, --strict makes these fail):")
+        by: dict = {}
+        for case, g in res.findings:
+            cnt, worst = by.get(g.check, (0, None))
+            if worst is None or g.ulps > worst[1].ulps:
+                worst = (case, g)
+            by[g.check] = (cnt + 1, worst)
+        for check, (cnt, (case, g)) in by.items():
+            what = {"ties": "ties not bitwise shared",
+                    "clusters": "clusters not bitwise constant"}.get(check, check)
+            print(f"  {what} in {cnt} case(s); largest spread {g.ulps:.0f} ulps: {g.detail} "
+                  f"({case.describe()})")
+    causes = sorted({f.diagnosis.split(":")[0] for _, f in res.failures
+                     if getattr(f, "diagnosis", "")})
+    if causes:
+        print("typical causes: " + "; ".join(causes))
+    if args.keep_going or res.failures:
+        print_tally(res.tally)
+
+
+def print_tally(tally: dict) -> None:
+    """Cases by dtype x family x check ("ok": exact)."""
+    if not tally:
+        return
+    print("tally (cases by dtype, family and outcome):")
+    keys = sorted(tally)
+    width = max(len(f) for _, f, _ in keys)
+    for dt in sorted({k[0] for k in keys}, reverse=True):
+        for fam in sorted({k[1] for k in keys if k[0] == dt}):
+            parts = [f"{chk} {tally[(dt, fam, chk)]}" for (d, f, chk) in keys if d == dt and f == fam]
+            print(f"  {dt}  {fam:<{width}}  " + ", ".join(parts))
 
 
 def run(args) -> int:
@@ -70,26 +148,16 @@ def run(args) -> int:
     families = None
     if args.families:
         families = resolve_families(args.families, cases.names())
+    dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
     fn = load_candidate(args.candidate)
     print(f"validating {args.candidate}: battery up to d={args.max_d} "
-          f"({'every family' if families is None else ', '.join(families)}, float32 and float64)")
-    res = run_battery(fn, max_d=args.max_d, families=families, keep_going=args.keep_going)
-    if res.failures:
-        case, f = res.failures[0]
-        print(f"FAIL after {res.passed} passing cases ({res.seconds:.1f} s)")
-        print(f"  first failing case: {case.describe()}")
-        print(f"  check: {f.check}: {f.detail}")
-        print(f"  reproduce: import numpy as np, wsrbench; {case.reproduce()}; "
-              f"w = {args.candidate.rpartition(':')[2]}(x, lam)")
-        if args.keep_going and len(res.failures) > 1:
-            kinds = {}
-            for _, ff in res.failures:
-                kinds[ff.check] = kinds.get(ff.check, 0) + 1
-            print(f"  {len(res.failures)} failing cases in all: "
-                  + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
+          f"({'every family' if families is None else ', '.join(families)}, {' and '.join(dtypes)})")
+    res = run_battery(fn, max_d=args.max_d, families=families, keep_going=args.keep_going,
+                      dtypes=dtypes)
+    verdict = res.grade()
+    print_verdict(res, dtypes, args)
+    if verdict == WRONG or (verdict == ROUNDING and args.strict):
         return 1
-    print(f"EXACT on all {res.passed} cases ({res.seconds:.1f} s): contract, certificate, reference, "
-          f"structure, invariances, perturbation")
     if args.no_timing:
         return 0
 
