@@ -263,3 +263,58 @@ def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float) -> None:
                                                        f"direction lowers the objective from {f0!r} "
                                                        f"to {f1!r} (beyond the evaluation error "
                                                        f"{ftol:.3g})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The rho variant at merge points
+
+def rho_readings(x, lam: float, rho: float, tol: float):
+    """The two legitimate rho answers where clusters are exactly about to merge: (merged, split).
+
+    With rho > 0 a cluster [a, b) moves to c + (1 - rho)(m - c), c its x-centroid and m its prox
+    value, so the answer jumps by O(|x|) when two clusters with equal m merge: rounding decides
+    the clustering there (docs/design.md section 12). ``merged`` uses the canonical clusters of
+    the reference; ``split`` splits each of them at every numerical tie of the fit (a proper
+    prefix whose residual sum vanishes within its length x 4 tol). Both in x's order, float64.
+    """
+    from .api import prox
+
+    x = np.asarray(x)
+    d = x.shape[0]
+    if d == 0:
+        return np.zeros(0), np.zeros(0)
+    ref = prox(x, lam, backend="numpy", algorithm="pava").astype(np.float64)
+    order = np.argsort(x, kind="stable")
+    xs, rs = x[order].astype(np.float64), ref[order]
+    canon = np.flatnonzero(np.concatenate([[True], rs[1:] != rs[:-1]]))
+    ends = np.append(canon[1:], d)
+    fine = []
+    for a, b in zip(canon.tolist(), ends.tolist()):
+        m = rs[a]
+        fine.append(a)
+        for k in range(a + 1, b):
+            pre = float(np.sum(xs[a:k]) - m * (k - a) + shift_sum(a, k, d, lam))
+            if abs(pre) <= (k - a) * 4.0 * tol:
+                fine.append(k)
+    out = []
+    for starts in (canon, np.unique(np.asarray(fine, dtype=np.int64))):
+        e = np.append(starts[1:], d)
+        sizes = e - starts
+        c = np.add.reduceat(xs, starts) / sizes
+        moved = c + (1.0 - rho) * shift_sum(starts, e, d, lam) / sizes
+        w = np.empty(d)
+        w[order] = np.repeat(moved, sizes)
+        out.append(w)
+    return out[0], out[1]
+
+
+def check_rho(x, w, lam: float, rho: float, tol: float) -> None:
+    """w is a legitimate rho answer: on each canonical cluster it matches the merged or the split
+    reading of :func:`rho_readings` within tol (both are right where rounding decides a merge)."""
+    merged, split = rho_readings(x, lam, rho, tol)
+    w64 = np.asarray(w, dtype=np.float64)
+    ok = (np.abs(w64 - merged) <= tol) | (np.abs(w64 - split) <= tol)
+    if not ok.all():
+        k = int(np.flatnonzero(~ok)[0])
+        raise CheckFailure("rho", f"w[{k}] = {w64[k]!r} matches neither reading: merged "
+                                  f"{merged[k]!r}, split at the tie {split[k]!r} (tolerance {tol:.3e})")
