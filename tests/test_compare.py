@@ -79,7 +79,13 @@ def test_run_writes_table_csv_json(tmp_path, capsys):
     assert "| numpy | pava | gaussian |" in out and "p = " in out and "x floor" in out
     d = tmp_path / "out"
     md = (d / "results.md").read_text()
-    assert "worst_pava (worst)" in md
+    assert "### worst_pava (worst)" in md and "### gaussian" in md  # one table per family
+    # issue 11: the floor named and explained, its own times, dtype and date in the title, the
+    # command without a trailing space
+    title = md.splitlines()[0]
+    assert title.startswith("# wsrbench compare, float64: ") and " UTC" in title
+    assert "np.argsort (sort floor)" in md and "Floor times" in md and "below it" in md
+    assert "`wsrbench compare `" not in md and "(1 combinations)" not in md
     rows = list(csv.DictReader((d / "results.csv").read_text().splitlines()))
     assert len(rows) == 2 * 2 * 2 and all(r["certified"] == "True" for r in rows)
     js = json.loads((d / "results.json").read_text())
@@ -172,3 +178,20 @@ def test_moved_names_still_import_with_a_deprecation_warning():
         assert validate.add_arguments is cli_validate.add_arguments
     with pytest.raises(AttributeError):
         compare.no_such_name  # noqa: B018
+
+
+def test_a_capped_line_gets_a_marker_where_it_stops():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from wsrbench import report
+    from wsrbench.benchtools import Cap
+
+    recs = [compare.Record("numpy", "end_collisions", "g", "typical", d, "float64", "ok",
+                           seconds=1e-3 * d) for d in (100, 1000)]
+    cap = Cap("numpy", "end_collisions", "g", 1000, "slow")
+    fig, ax = plt.subplots()
+    assert report.mark_caps(ax, recs, [("numpy", "end_collisions", "g", [10_000], cap)], "g",
+                            {}, {}) == 1
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [1000]  # at the last measured size
+    assert report.mark_caps(ax, recs, [], "g", {}, {}) == 0
+    plt.close(fig)

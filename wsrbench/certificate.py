@@ -58,14 +58,30 @@ def _cluster_violations(xs, ws, starts, lam, mu, tol):
     Rows of the result: "constant" (|w - cluster value|), "split" (a partial prefix sum of the
     residuals is negative, or a partial suffix sum positive, as a mean over its terms) and
     "balance" (the same for the whole cluster: its value is not the mean of its shifted inputs).
+    A cluster whose value is within tol of 0 (with mu > 0) has two readings, the zero cluster and
+    a small nonzero value (both can be right to rounding, e.g. at subnormal scale where tol is the
+    absolute floor); it is judged by the better one.
     """
     d = xs.shape[0]
     ends = np.append(starts[1:], d)
     sizes = ends - starts
     gid = np.repeat(np.arange(starts.shape[0]), sizes)
+    near_zero = (np.abs(np.add.reduceat(ws, starts) / sizes) <= tol) & (mu > 0.0)
+    as_zero = _violations_reading(xs, ws, starts, ends, sizes, gid, lam, mu, near_zero)
+    if not near_zero.any():
+        return as_zero
+    as_value = _violations_reading(xs, ws, starts, ends, sizes, gid, lam, mu,
+                                   np.zeros_like(near_zero))
+    better = np.maximum.reduceat(as_value.max(axis=0), starts) < \
+        np.maximum.reduceat(as_zero.max(axis=0), starts)
+    return np.where(better[gid][None, :], as_value, as_zero)
+
+
+def _violations_reading(xs, ws, starts, ends, sizes, gid, lam, mu, zero):
+    """:func:`_cluster_violations` for one reading: ``zero`` marks the clusters taken as 0."""
+    d = xs.shape[0]
     m = np.add.reduceat(ws, starts) / sizes
     constant = np.abs(ws - m[gid])
-    zero = (np.abs(m) <= tol) & (mu > 0.0)
     m = np.where(zero, 0.0, m)
     pos = np.arange(d)
     # r_k without its shift; the shift enters through closed-form sums.

@@ -3,9 +3,11 @@
 Input: the records of :func:`wsrbench.compare.measure`, their :func:`wsrbench.compare.summarize`
 rows and the :class:`wsrbench.compare.Plan` (for the caps that removed sizes). Files written to
 the output directory: results.md (the table), results.csv and results.json (raw figures, one
-record per measurement), scaling.png (log-log time vs d, one panel per family, floor drawn
-dashed; needs matplotlib: pip install "wsrbench[bench]"), and the parallel depth: a table in
-results.md and depth.png (``wsrbench.depth_report``).
+record per measurement), scaling.png (log-log time vs d, one panel per family, the sort floor
+drawn dashed and named, an x where a line stops at a cap, dtype, machine and date in the title;
+needs matplotlib: pip install "wsrbench[bench]"), and the parallel depth: a table in results.md
+and depth.png (``wsrbench.depth_report``). results.md groups its table by family and gives the
+floor's own times.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from dataclasses import asdict
 
 import numpy as np
@@ -61,18 +64,17 @@ def caps_applied(plan) -> list[tuple]:
 def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    table = markdown_table(summary, sizes)
-    md = ["# wsrbench compare", "", f"`{meta['command']}`", "",
-          f"{meta['machine']}; dtype {meta['dtype']}; min of up to {meta['repeats']} calls after "
-          f"a warm-up; floor: np.argsort of the same input (torch.sort for GPU backends).", "",
-          table, ""]
+    md = results_header(meta) + ["", grouped_tables(summary, sizes), "",
+                                 floor_table(records, sizes), ""]
     depth_md = depth_report.markdown(records, sizes)  # docs/design.md section 13.4
     if depth_md:
         md += [depth_md]
     if plan.capped:
-        md += ["Caps (backend/algorithm/family: sizes above the cap are not run):", ""]
+        md += ["Caps (backend/algorithm/family: sizes above the cap are not run; in the tables "
+               "\"capped\", in the plot an x where the line stops):", ""]
         md += [f"- {c.backend}/{c.algorithm}/{c.family}{' on CPU' if c.device == 'cpu' else ''}: "
-               f"d <= {c.max_d} ({n} combinations): {c.reason}" for c, n in caps_applied(plan)]
+               f"d <= {c.max_d} ({plural(n, 'combination')}): {c.reason}"
+               for c, n in caps_applied(plan)]
         md.append("")
     fails = [r for r in records if r.status != "ok"]
     if fails:
@@ -105,7 +107,7 @@ def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) ->
 
     if plot:
         path = os.path.join(out_dir, "scaling.png")
-        if plot_scaling(records, path):
+        if plot_scaling(records, path, capped=plan.capped, title=report_title(meta)):
             written.append(path)
         path = os.path.join(out_dir, "depth.png")
         if depth_report.plot(records, path):
@@ -121,7 +123,106 @@ def _json_default(o):
     return str(o)
 
 
-def plot_scaling(records, path) -> bool:
+# ---------------------------------------------------------------------------------------------
+# Reading aids (issue 11): title, floor naming, per-family tables, floor times, cap markers.
+
+FLOOR_CAPTION = (
+    "The dashed black line is the floor: the time to sort the same input (np.argsort on the CPU, "
+    "torch.sort on a GPU). Every algorithm here sorts first, so the floor is what an exact prox "
+    "built on that sort cannot beat. A backend with its own faster sort (numba's radix sort) can "
+    "run below it: that means the whole prox costs less than NumPy's comparison sort alone, not "
+    "that it skipped work.")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def report_title(meta) -> str:
+    """dtype, machine and date: what a figure needs to be read on its own."""
+    date = meta.get("date") or ""
+    return (f"wsrbench compare, {meta.get('dtype', '?')}: {meta.get('machine', '?')}"
+            + (f", {date}" if date else ""))
+
+
+def results_header(meta) -> list[str]:
+    """The top of results.md: title, the exact command, how times were taken, the floor caption."""
+    command = " ".join(str(meta.get("command", "wsrbench compare")).split())
+    return [f"# {report_title(meta)}", "", f"Command: `{command}`", "",
+            f"Min of up to {plural(meta.get('repeats', 0), 'call')} after a warm-up, dtype "
+            f"{meta.get('dtype', '?')}, seed {meta.get('seed', 0)}.", "", FLOOR_CAPTION]
+
+
+def floor_label(name: str) -> str:
+    """The floor as what it is (np.argsort / torch.sort), for legends and tables."""
+    return f"{name} (sort floor)" if name else "sort floor"
+
+
+def grouped_tables(summary, sizes) -> str:
+    """One table per family, its (backend, algorithm) rows side by side, fastest first at the
+    largest size each reached."""
+    out = []
+    families = list(dict.fromkeys(s["family"] for s in summary))
+    head = (["backend", "algorithm"] + [f"d={fmt_d(d)}" for d in sizes]
+            + ["exponent", "x floor (largest d)", "certified"])
+    for fam in families:
+        rows = [s for s in summary if s["family"] == fam]
+        regime = rows[0].get("regime", "")
+        out += [f"### {fam}" + (" (worst)" if regime == "worst" else ""), "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+        def key(s):
+            r = s["ratio_to_floor"]
+            return (-(s.get("ratio_d") or 0), r if np.isfinite(r) else math.inf)
+        for s in sorted(rows, key=key):
+            cells = []
+            for d in sizes:
+                v = s["times"].get(d)
+                cells.append("capped" if v is None else
+                             (v.upper() if isinstance(v, str) else fmt_time(v)))
+            p, ratio = s["exponent"], s["ratio_to_floor"]
+            ratio_s = f"{ratio:.3g} (d={fmt_d(s['ratio_d'])})" if np.isfinite(ratio) else "-"
+            out.append("| " + " | ".join([s["backend"], s["algorithm"]] + cells
+                                          + [f"{p:.2f}" if np.isfinite(p) else "-", ratio_s,
+                                             "yes" if s["certified"] else "NO"]) + " |")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def floor_table(records, sizes) -> str:
+    """The floor's own times (family x d), so the ratios can be turned back into seconds."""
+    rows = floor_rows(records)
+    if not rows:
+        return ""
+    names = list(dict.fromkeys(name for _, _, name, _ in rows))
+    lines = ["Floor times (min of the same repeats):", "",
+             "| family | floor | " + " | ".join(f"d={fmt_d(d)}" for d in sizes) + " |",
+             "|" + "---|" * (len(sizes) + 2)]
+    for fam in dict.fromkeys(f for f, _, _, _ in rows):
+        for name in names:
+            t = {d: tt for f, d, n, tt in rows if f == fam and n == name}
+            if t:
+                lines.append(f"| {fam} | {floor_label(name)} | "
+                             + " | ".join(fmt_time(t[d]) if d in t else "-" for d in sizes) + " |")
+    return "\n".join(lines)
+
+
+def mark_caps(ax, records, capped, family, color, style) -> int:
+    """An x where a (backend, algorithm) line stops because of a cap; returns how many."""
+    n = 0
+    for b, a, f, over, _ in capped:
+        if f != family:
+            continue
+        rs = sorted((r for r in records if r.family == f and r.backend == b and r.algorithm == a
+                     and r.status == "ok"), key=lambda r: r.d)
+        if rs and over:
+            ax.plot([rs[-1].d], [rs[-1].seconds], marker="x", ms=9, mew=2, ls="none",
+                    color=color.get(a, "k"))
+            n += 1
+    return n
+
+
+def plot_scaling(records, path, *, capped=(), title="") -> bool:
     """Log-log time vs d, one panel per family, one line per (backend, algorithm), floor dashed."""
     try:
         import matplotlib
@@ -154,7 +255,9 @@ def plot_scaling(records, path) -> bool:
             fl = sorted({(r.d, r.floor_seconds) for r in records
                          if r.family == fam and r.floor == name and np.isfinite(r.floor_seconds)})
             ax.plot([d for d, _ in fl], [t for _, t in fl], color="k", ls="--", lw=2.0,
-                    label=f"floor: {name}")
+                    label=floor_label(name))
+        if mark_caps(ax, records, capped, fam, color, style):
+            ax.plot([], [], marker="x", ls="none", color="k", label="line stops at a size cap")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(fam)
@@ -170,9 +273,17 @@ def plot_scaling(records, path) -> bool:
             if ll not in labels:
                 handles.append(hh)
                 labels.append(ll)
+    # Bottom up: the floor caption, the legend, the panels (heights in inches of this figure).
+    height = fig.get_size_inches()[1]
+    caption = textwrap.fill(FLOOR_CAPTION, 40 * ncol)
+    cap_h = (caption.count("\n") + 1) * 0.13 / height
+    leg_h = math.ceil(len(labels) / 4) * 0.22 / height
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=7)
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8,
-               bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(labels) / 4), 1, 1))
+               bbox_to_anchor=(0.5, 0.015 + cap_h))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.03 + cap_h + leg_h, 1, 1 - 0.35 / height if title else 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

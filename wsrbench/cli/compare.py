@@ -15,6 +15,7 @@ matplotlib: pip install "wsrbench[bench]"). Exit status 1 if any answer failed i
 """
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sys
@@ -36,7 +37,7 @@ from ..compare import (
     resolve_families,
     summarize,
 )
-from ..report import caps_applied, floor_rows, markdown_table, write_outputs
+from ..report import caps_applied, floor_rows, markdown_table, plural, write_outputs
 
 # ---------------------------------------------------------------------------------------------
 # Progress
@@ -125,7 +126,7 @@ def run(args) -> int:
         for c, n in caps_applied(plan):
             where = " on CPU" if c.device == "cpu" else ""
             print(f"  {c.backend}/{c.algorithm}/{c.family}{where}: d <= {c.max_d} "
-                  f"({n} combination{'s' if n > 1 else ''}): {c.reason}")
+                  f"({plural(n, 'combination')}): {c.reason}")
     if not plan.cells:
         raise ValueError("nothing to run: no available backend implements the chosen algorithms")
 
@@ -143,8 +144,9 @@ def run(args) -> int:
 
     summary = summarize(records)
     meta = {
-        "command": "wsrbench compare " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["compare"]
-        else "wsrbench compare",
+        "command": " ".join(["wsrbench compare"] + (sys.argv[2:] if sys.argv[1:2] == ["compare"]
+                                                     else [])),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, "
                    f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
         "dtype": dtype.name, "repeats": repeats, "seed": args.seed, "sizes": sizes,
@@ -153,7 +155,7 @@ def run(args) -> int:
     written = write_outputs(args.out, records, summary, sizes, plan, meta, plot=not args.no_plot)
     print(markdown_table(summary, sizes))
     print()
-    print("floor (np.argsort on the CPU, torch.sort on a GPU), min time:")
+    print("sort floor (np.argsort on the CPU, torch.sort on a GPU), min time:")
     for fam, d, name, t in floor_rows(records):
         print(f"  {fam:<26} d={fmt_d(d):<6} {name:<18} {fmt_time(t)}")
     print()
