@@ -114,6 +114,6 @@ def full_range_problems(draw, max_d=24, dtypes=(np.float64, np.float32)):
         lam = min(mag * draw(st.sampled_from([1e-6, 1e-2, 0.3, 3.0, 1e6])), float(np.finfo(np.float64).max))
     else:
         lam = draw(magnitudes(np.float64))
-    l1 = 0.0 if draw(st.booleans()) else float(np.max(np.abs(x), initial=0.0)) * draw(
-        st.sampled_from([0.1, 0.5, 2.0]))
+    l1 = 0.0 if draw(st.booleans()) else min(float(np.max(np.abs(x), initial=0.0)) * draw(
+        st.sampled_from([0.1, 0.5, 2.0])), float(np.finfo(np.float64).max))
     return x, lam, l1
