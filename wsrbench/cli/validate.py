@@ -94,8 +94,8 @@ def print_verdict(res, dtypes, args) -> None:
         n_ok = sum(n for (d, _, chk), n in res.tally.items() if d == dt and chk == "ok")
         n_round = sum(1 for c, _ in res.findings if c.dtype == dt)
         if not fails:
-            print(f"  {dt}: {per[dt]} on every case ({n_ok} exact, {n_round} findings of "
-                  f"rounding)")
+            print(f"  {dt}: {per[dt]}: no wrong answer ({n_ok} cases exact, {n_round} "
+                  f"right to rounding with structural findings)")
             continue
         case, f = fails[0]
         stop = " (stopped there; --keep-going runs the rest)" if dt in res.stopped else ""
