@@ -205,7 +205,7 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     answer multiplied by 2^k (exact), then rounded once to X's dtype. The rows travel through the
     host on this path (inputs near the float64 limits are rare; correctness comes first).
     """
-    from .arrays import like, to_host
+    from .arrays import like, match_kind, to_host
     from .contract import RowsResult
 
     d = int(X.shape[1])
@@ -239,4 +239,4 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
             depth[rows] = res.depth
         for key, val in res.counters.items():
             counters[key] = counters.get(key, 0) + val
-    return RowsResult(like(W, X), rounds, clusters, stats, depth, counters)
+    return RowsResult(match_kind(like(W, X), X), rounds, clusters, stats, depth, counters)
