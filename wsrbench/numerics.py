@@ -194,7 +194,7 @@ def range_exponents(row_max, lam: float, l1: float, d: int):
 
 
 def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: str,
-                       in_range: bool | None = None):
+                       in_range: bool | None = None, labels: bool = False):
     """``mod.prox_rows`` made safe for every finite input by power-of-two scaling of the rows.
 
     ``mod`` is a loaded backend (``prox_rows``, ``from_numpy``, ``to_numpy``) and X its 2-D input.
@@ -212,8 +212,10 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     bound = safe_bound(d)
     if in_range is None:
         in_range = bool(np.all(np.abs(to_host(X)) <= bound))
+    # labels only when asked: plugins written before labels existed take no such argument
+    extra = {"labels": True} if labels else {}
     if in_range and lam <= bound and l1 <= bound:
-        return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+        return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm, **extra)
     host = to_host(X)
     n = host.shape[0]
     row_max = np.abs(host).max(axis=1, initial=0.0).astype(np.float64)
@@ -224,11 +226,14 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     stats: list = [{} for _ in range(n)]
     depth = None
     counters: dict = {}
+    lab = np.zeros(host.shape, dtype=np.int64) if labels else None
     for kk in np.unique(k):
         rows = np.flatnonzero(k == kk)
         part = np.ldexp(host[rows].astype(np.float64), -int(kk))
         res = mod.prox_rows(mod.from_numpy(part), math.ldexp(lam, -int(kk)),
-                            l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm)
+                            l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm, **extra)
+        if labels:
+            lab[rows] = np.asarray(to_host(res.labels))
         with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
             W[rows] = np.ldexp(np.asarray(mod.to_numpy(res.W), dtype=np.float64), int(kk))
         rounds[rows], clusters[rows] = res.rounds, res.clusters
@@ -239,4 +244,6 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
             depth[rows] = res.depth
         for key, val in res.counters.items():
             counters[key] = counters.get(key, 0) + val
-    return RowsResult(match_kind(like(W, X), X), rounds, clusters, stats, depth, counters)
+    if labels:
+        lab = match_kind(like(lab, X), X)
+    return RowsResult(match_kind(like(W, X), X), rounds, clusters, stats, depth, counters, lab)
