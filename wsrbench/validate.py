@@ -302,7 +302,7 @@ def run_battery(fn, *, max_d=100_000, families=None, keep_going=False, progress=
         else:
             res.passed += 1
             res.findings += [(case, g) for g in found]
-            key = (case.dtype, case.family, found[0].check if found else "ok")
+            key = (case.dtype, case.family, f"{found[0].check} (rounding)" if found else "ok")
         res.tally[key] = res.tally.get(key, 0) + 1
     res.seconds = time.perf_counter() - t0
     res.stopped = tuple(sorted(stopped))
