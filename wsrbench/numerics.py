@@ -234,8 +234,15 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
                             l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm, **extra)
         if labels:
             lab[rows] = np.asarray(to_host(res.labels))
+        # Every prox value lies in [min x - lam, max x + lam] (the hull of y = x + v; L1 only
+        # shrinks towards 0): clipping to it undoes a last-ulp rounding past max|x| that would
+        # otherwise overflow to inf when multiplied back near the top of the range.
+        ws = np.asarray(mod.to_numpy(res.W), dtype=np.float64)
+        lam_s = math.ldexp(lam, -int(kk))
+        ws = np.clip(ws, part.min(axis=1, initial=0.0)[:, None] - lam_s,
+                     part.max(axis=1, initial=0.0)[:, None] + lam_s)
         with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
-            W[rows] = np.ldexp(np.asarray(mod.to_numpy(res.W), dtype=np.float64), int(kk))
+            W[rows] = np.ldexp(ws, int(kk))
         rounds[rows], clusters[rows] = res.rounds, res.clusters
         for r, st in zip(rows, res.stats):
             stats[r] = st
