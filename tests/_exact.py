@@ -54,7 +54,9 @@ def round_to(value: Fraction, dtype) -> float:
     if not np.isfinite(c):
         return float(c)
     best = None
-    for cand in (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf))):
+    with np.errstate(over="ignore"):  # the neighbour of the largest float32 is inf: skipped
+        cands = (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf)))
+    for cand in cands:
         if not np.isfinite(cand):
             continue
         err = abs(Fraction(float(cand)) - value)
