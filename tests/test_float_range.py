@@ -114,17 +114,21 @@ def test_subnormal_answers_certified_and_wrong_ones_rejected(problem, tiny):
         assert not wsrbench.certify(x, bad, lam)
 
 
-def test_extreme_instances(impl):
-    """The instances of the report (issue 11): x - median and the closed-form shift sums used to
-    overflow near the top of the range."""
+def _extreme_instances():
     big = np.finfo(np.float64).max
-    for x, lam in [
+    return [
         (np.array([-0.9, 0.8, -0.7, 0.95]) * big, 0.0),           # x - median overflowed: -inf
         (np.array([1.0, -1.0, 0.5, -0.25, 0.75]) * 1e300, 1e308),  # shift sums near the maximum
         (np.linspace(-1, 1, 17) * 1e150, 1e160),
         (np.array([1.5e308, 1.5e308, -1.5e308]), 1e307),
         (np.array([3.0, 1.0, 2.0], dtype=np.float32), 1e300),      # float32 data, collapsing lam
-    ]:
+    ]
+
+
+def test_extreme_instances(impl):
+    """The instances of the report (issue 11): x - median and the closed-form shift sums used to
+    overflow near the top of the range."""
+    for x, lam in _extreme_instances():
         x = x[: impl.cap(x.size)]
         w, _ = impl.run(x, lam)
         assert_matches_exact(x, w, lam, 0.0)
@@ -200,3 +204,27 @@ def test_soft_sharing_penalty_overflows_to_inf(soft_impl):
         value = soft_impl.get(S.soft_sharing_penalty(*(soft_impl.put(a) for a in (w, pi, mu, sigma)),
                                                      backend=soft_impl.backend))
         assert float(value) == math.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=full_range_problems())
+def test_prox_state_full_range_matches_exact(problem):
+    """The warm-started prox of training takes the same scaled path near the float limits, and a
+    call on ordinary data afterwards still uses (and rebuilds) its hint correctly."""
+    x, lam, l1 = problem
+    state = wsrbench.ProxState()
+    for _ in range(2):  # cold, then with the hint of the first call (or none after scaling)
+        w = state.prox(x, lam, l1=l1)
+        assert w.dtype == x.dtype and w.shape == x.shape
+        assert_matches_exact(x, w, lam, l1)
+
+
+def test_prox_state_extreme_instances():
+    state = wsrbench.ProxState()
+    for x, lam in _extreme_instances():
+        assert_matches_exact(x, state.prox(x, lam), lam, 0.0)
+        assert np.all(state.last_moves == -1)  # the scaled path uses and leaves no hint
+    x = np.linspace(-1.0, 1.0, 9)
+    state.prox(x, 0.1)
+    state.prox(x, 0.1)
+    assert np.all(state.last_moves == 0)  # ordinary data afterwards: the hint works again

@@ -41,7 +41,8 @@ import numpy as np
 
 from . import registry
 from .api import result_and_info
-from .checks import as_float_array, as_rows, check_scalar
+from .checks import as_float_array, as_prox_rows, check_scalar
+from .numerics import prox_rows_in_range, safe_bound
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
 #: radix sort measured on the dev VM (scripts/numba_speed.py). With the hint exact (0 moves) the
@@ -142,9 +143,19 @@ class ProxState:
     def _numpy_info(self, x, lam, l1, rho, labels):
         be = registry.get_backend("numba")
         mod = be.load()  # RuntimeError saying why when numba is missing
-        arr = as_float_array(x, "x")
-        X = mod.prepare_rows(as_rows(arr))
+        arr, X, in_range = as_prox_rows(as_float_array(x, "x"), "x")
+        X = mod.prepare_rows(X)
         n, d = X.shape
+        bound = safe_bound(d)
+        if not (in_range and lam <= bound and l1 <= bound):
+            # magnitudes near the float limits: the scaled path of wsrbench.prox (docs/design.md
+            # section 12), cold; the hint is dropped, since this call leaves no order behind
+            res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm="pava",
+                                     in_range=in_range, labels=labels)
+            self.reset()
+            self.last_moves = np.full(n, -1, dtype=np.int64)
+            self.calls += 1
+            return result_and_info(arr, res, "pava", "numba")
         if self._recs is None or self._recs.shape != (n, 2 * d):
             self._recs = np.empty((n, 2 * d), dtype=np.uint64)
             self._have_hint = False
