@@ -103,3 +103,30 @@ def given_impl(**strategies):
         del test.__wrapped__  # pytest must see test(impl), not fn's drawn arguments
         return test
     return deco
+
+
+# Every numba-cuda kernel launch of the session must be in the real-compilation check's signature
+# table (docs/design.md 14.1): record them, and fail the run at the end if one is missing.
+_LAUNCHES: set = set()
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        from ._gpu_launches import recording
+
+        session.config._wsr_launch_recorder = recording(_LAUNCHES)
+        session.config._wsr_launch_recorder.__enter__()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    rec = getattr(session.config, "_wsr_launch_recorder", None)
+    if rec is None:
+        return
+    rec.__exit__(None, None, None)
+    from ._gpu_launches import missing
+
+    lines = missing(_LAUNCHES)
+    if lines:
+        print("\nnumba-cuda launches missing from wsrbench/backends/numba_cuda/signatures.py "
+              "(paste into SIGNATURES):\n  " + "\n  ".join(lines))
+        session.exitstatus = 1

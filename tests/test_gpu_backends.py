@@ -265,6 +265,7 @@ def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
     X, lam = _batch(d=11)
     W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm=algorithm, backend="numba_cuda")
     partition_syncs = info.counters["partition_syncs"]
+    assert info.counters["syncs"] == partition_syncs + 1  # + the final copy of the counters
     W = nc.to_numpy(W)
     for i in range(X.shape[0]):
         w_i, info_i = wsrbench.prox_info(nc.from_numpy(X[i]), lam, algorithm=algorithm,
@@ -286,22 +287,26 @@ def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
 
         x = nc.from_numpy(X)
         monkeypatch.setattr(FakeCUDAArray, "copy_to_host", counting)
-        wsrbench.prox(x, lam, algorithm=algorithm, backend="numba_cuda")
+        _, info = wsrbench.prox_info(x, lam, algorithm=algorithm, backend="numba_cuda")
         assert len(calls) == 2 + expected
+        assert info.counters["d2h_copies"] == 1 + expected  # + 1 for validation, not counted
 
 
 @needs_cuda_backend
-@pytest.mark.parametrize("method", ["rank", "bitonic"])
+@pytest.mark.parametrize("method", ["rank", "bitonic", "radix"])
 def test_sort_kernels_are_stable(method):
     from numba import cuda
 
+    from wsrbench.backends.numba_cuda.cost import Cost
     from wsrbench.backends.numba_cuda.sort import sort_rows
 
     rng = np.random.default_rng(5)
-    for d in (1, 2, 5, 8, 13):
-        X = rng.integers(-2, 3, size=(3, d)).astype(np.float32)  # many ties
+    for d, dtype in [(1, np.float32), (2, np.float64), (5, np.float32), (8, np.float32),
+                     (13, np.float64), (21, np.float32)]:
+        X = rng.integers(-2, 3, size=(3, d)).astype(dtype)  # many ties
         X[0, : d // 2] = -0.0  # -0.0 and 0.0 are equal keys: stability decides
-        keys, order = sort_rows(cuda.to_device(X), method)
+        X[2] = rng.normal(size=d) * 10.0 ** rng.integers(-30, 30, size=d)  # every exponent
+        keys, order = sort_rows(cuda.to_device(X), Cost(), method)
         expect = np.argsort(X, axis=1, kind="stable")
         np.testing.assert_array_equal(order.copy_to_host(), expect)
         np.testing.assert_array_equal(keys.copy_to_host(), np.take_along_axis(X, expect, 1))
@@ -316,7 +321,7 @@ def test_block_boundaries_and_bitonic_path(algorithm, monkeypatch):
     nc = _nc()
     X, lam = _batch(seed=2, n=3, d=10)
     ref, ref_info = wsrbench.prox_info(X, lam, algorithm=algorithm, backend="numpy")
-    for tpb, method in [(3, "bitonic"), (5, "rank"), (64, "rank")]:
+    for tpb, method in [(3, "bitonic"), (5, "rank"), (64, "rank"), (3, "radix")]:
         monkeypatch.setattr(launch, "THREADS_PER_BLOCK", tpb)
         monkeypatch.setattr(sort, "SORT", method)
         W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm=algorithm,

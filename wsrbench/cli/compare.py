@@ -102,9 +102,43 @@ def add_arguments(p) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip scaling.png")
     p.add_argument("--no-caps", action="store_true", help="lift the size caps of slow combinations")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--gpu-model", action="store_true",
+                   help="print the GPU backends' counted launches, syncs and bytes and their "
+                        "MODELLED H100 time (no GPU needed; wsrbench.gpu_model), write "
+                        "gpu_model.md to --out, then time as usual only if a GPU is present")
+    p.add_argument("--gpu-speed", action="store_true",
+                   help="run the GPU speed table (wsrbench.gpu_speed; needs a CUDA GPU)")
+
+
+def _gpu_model(args) -> None:
+    from ..benchtools import torch_cuda
+    from ..gpu_model import format_table, model_table
+
+    fams = tuple(args.families.split(",")) if args.families else (
+        "gaussian", "worst_imminent_collisions", "worst_pava")
+    sizes = tuple(parse_sizes(args.sizes)) if args.sizes else (10**3, 10**4, 10**5, 10**6, 10**7)
+    text = format_table(model_table(fams, sizes, dtype=np.dtype(args.dtype),
+                                    torch_max_d=10**6))
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "gpu_model.md"), "w") as f:
+        f.write(text)
+    if not torch_cuda():
+        print("no CUDA GPU here: the figures above are a model only")
 
 
 def run(args) -> int:
+    if getattr(args, "gpu_speed", False):
+        from ..gpu_speed import main as gpu_speed_main
+
+        gpu_speed_main([])
+        return 0
+    if getattr(args, "gpu_model", False):
+        _gpu_model(args)
+        from ..benchtools import torch_cuda
+
+        if not torch_cuda():
+            return 0
     quick = getattr(args, "quick", False)
     sizes = parse_sizes(args.sizes) if args.sizes else (QUICK_SIZES if quick else DEFAULT_SIZES)
     families = resolve_families(args.families, QUICK_FAMILIES if quick else DEFAULT_FAMILIES)

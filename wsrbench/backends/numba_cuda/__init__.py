@@ -18,9 +18,16 @@ Each partitioner ``partition(xs, lam) -> (is_start, rounds, syncs, stats)`` retu
 of cluster starts (int8 (n, d)) and rounds (int64 (n,)), the host synchronisations it made, and a
 dict of per-row counters as device arrays (possibly empty).
 
+Each partitioner takes the call's ``cost.Cost`` as a third argument: every launch and
+device-to-host copy of a ``prox_rows`` call goes through it, and its totals are the call's
+``RowsResult.counters`` (docs/design.md 14.4): ``launches``, ``syncs``, ``d2h_copies``,
+``d2h_bytes``, ``bytes`` (modelled global-memory traffic), ``serial_steps``, ``depth``,
+``round_depth``, and ``partition_syncs``.
+
 Host synchronisations per call (``HOST_SYNCS``): one for the input check (the finiteness test,
-``wsrbench.checks``), the algorithm's own (``RowsResult.counters["partition_syncs"]``; imminent:
-one per round + 1; search, pava: none) and one for the final rounds/clusters copy.
+``wsrbench.checks``; not in ``counters``, see ``validation_cost``), the algorithm's own
+(``counters["partition_syncs"]``; imminent: one per round + 1; search, pava: none) and one for
+the final rounds/clusters copy.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from numba import cuda
 from ...contract import RowsResult
 from . import finish as _finish
 from . import hull_bridges, imminent_collisions, pava, search_collisions
+from .cost import Cost
 from .device import SIMULATOR, device_array, is_torch, same_kind, wrap_sim
 from .launch import grid
 from .sort import sort_rows
@@ -50,41 +58,66 @@ HOST_SYNCS = {
 }
 
 
+def validation_cost(n: int, d: int, itemsize: int) -> dict:
+    """What the input check (``device.first_outside``) adds to a call on contiguous float input:
+    one kernel reading every entry once and the one-int copy back (one host sync)."""
+    return {"launches": 1, "syncs": 1, "d2h_copies": 1, "d2h_bytes": 8,
+            "bytes": n * d * itemsize + 8, "depth": 1}
+
+
 def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
               labels: bool = False) -> RowsResult:
     """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 CUDA array.
 
-    ``labels``: ``finish.block_labels`` on the device (no extra host sync)."""
-    partition = ALGORITHMS[algorithm]
+    ``counters``: the call's cost (module docstring); ``stats``: the algorithm's per-row
+    counters; ``labels``: ``finish.block_labels`` on the device (no extra host sync).
+    """
     like = X
     X = device_array(X)
     n, d = X.shape
+    cost = Cost()
     W = cuda.device_array((n, d), dtype=X.dtype)
     if n == 0 or d == 0:
         z = np.zeros(n, dtype=np.int64)
         L = same_kind(like, cuda.device_array((n, d), "int64")) if labels else None
         return RowsResult(same_kind(like, W), z, z.copy(), [{} for _ in range(n)], None,
-                          {"partition_syncs": 0}, L)
+                          dict(cost.as_dict(), partition_syncs=0), L)
+    rounds, clusters, stats, syncs, L, depth = _pipeline(X, W, lam, l1, rho, algorithm, cost,
+                                                         labels=labels)
+    return RowsResult(same_kind(like, W), rounds, clusters, stats, depth,
+                      dict(cost.as_dict(), partition_syncs=syncs),
+                      same_kind(like, L) if labels else None)
+
+
+def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=False):
+    """Sort, centre, partition, finish into W: (rounds, clusters, stats, partition syncs, L,
+    depth). A partitioner that does not take the ``cost`` argument yet (hull_bridges) runs
+    uncounted: its launches are missing from the counters."""
+    n, d = X.shape
     g = grid(n * d)
-    keys, order = sort_rows(X)
-    xs = cuda.device_array((n, d), "float64")
-    center = cuda.device_array(n, "float64")
-    _finish.center_rows[g](keys, xs, center)
+    keys, order = sort_rows(X, cost, sort_method)
+    xs = cost.empty((n, d), "float64")
+    center = cost.empty(n, "float64")
+    cost(_finish.center_rows, g)(keys, xs, center)
     if d == 1:
-        is_start = _finish.full((n, 1), 1, "int8")
-        rounds = _finish.full(n, 0, "int64")
+        is_start = _finish.full((n, 1), 1, "int8", cost)
+        rounds = _finish.full(n, 0, "int64", cost)
         syncs, extra = 0, {}
     else:
-        is_start, rounds, syncs, extra = partition(xs, lam)
-    clusters = _finish.full(n, 0, "int64")
-    _finish.finish(is_start, xs, order, center, lam, l1, rho, W, clusters)
+        part = ALGORITHMS[algorithm]
+        if part.__code__.co_argcount >= 3:
+            is_start, rounds, syncs, extra = part(xs, lam, cost)
+        else:
+            is_start, rounds, syncs, extra = part(xs, lam)
+    clusters = _finish.full(n, 0, "int64", cost)
+    _finish.finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost)
     # The one transfer back: every counter in a single copy.
     k = 2 + len(extra)
-    counts = cuda.device_array((k, n), "int64")
+    counts = cost.empty((k, n), "int64")
     more = tuple(extra.values()) if extra else ()
     more += (rounds,) * (3 - len(more))  # padding arguments: rows >= k are never written
-    _stack_rows[grid(k * n)](rounds, clusters, *more, counts)
-    host = counts.copy_to_host()
+    cost(_stack_rows, grid(k * n))(rounds, clusters, *more, counts)
+    host = cost.to_host(counts)
     stats = [{name: int(host[2 + i, r]) for i, name in enumerate(extra)} for r in range(n)]
     if algorithm == "pava":
         for r in range(n):  # pava's depth is its sequential steps (docs/design.md section 13.4)
@@ -96,11 +129,29 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
         depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
     L = None
     if labels:
-        L = cuda.device_array((n, d), "int64")
-        _finish.block_labels[grid(n)](is_start, order, L)
-        L = same_kind(like, L)
-    return RowsResult(same_kind(like, W), host[0].copy(), host[1].copy(), stats, depth,
-                      {"partition_syncs": syncs}, L)
+        L = cost.empty((n, d), "int64")
+        cost(_finish.block_labels, grid(n), full=True, serial=d)(is_start, order, L)
+    return host[0].copy(), host[1].copy(), stats, syncs, L, depth
+
+
+def count_call(n: int, d: int, dtype, lam: float, algorithm: str, *, violations=(),
+               sort_method: str | None = None, validation: bool = True) -> dict:
+    """The counters of a prox call on an (n, d) array, from a dry run (nothing launched).
+
+    violations: for imminent_collisions, the new violations of each round (all rows together),
+    e.g. from ``wsrbench.gpu_model.imminent_violations``; the other algorithms' host code does
+    not depend on the data. validation: add ``validation_cost`` (the input check).
+    """
+    from .cost import Phantom
+
+    cost = Cost(dry=True, script=violations)
+    X, W = Phantom((n, d), dtype), Phantom((n, d), dtype)
+    _, _, _, syncs, _, _ = _pipeline(X, W, lam, 0.0, 0.0, algorithm, cost, sort_method)
+    out = dict(cost.as_dict(), partition_syncs=syncs)
+    if validation:
+        for k, v in validation_cost(n, d, np.dtype(dtype).itemsize).items():
+            out[k] += v
+    return out
 
 
 @cuda.jit(cache=True)

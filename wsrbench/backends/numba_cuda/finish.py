@@ -33,11 +33,11 @@ def fill2(A, value):
         A[r, t - r * A.shape[1]] = value
 
 
-def full(shape, value, dtype):
+def full(shape, value, dtype, cost):
     """A new device array of ``shape`` filled with ``value`` on the device (no host copy)."""
-    out = cuda.device_array(shape, dtype=dtype)
+    out = cost.empty(shape, dtype=dtype)
     if out.size:
-        (fill1 if out.ndim == 1 else fill2)[grid(out.size)](out, value)
+        cost(fill1 if out.ndim == 1 else fill2, grid(out.size))(out, value)
     return out
 
 
@@ -84,16 +84,16 @@ def _segscan_step(S, A, S2, A2, off):
         A2[r, k] = A[r, k]
 
 
-def block_sums(is_start, xs):
+def block_sums(is_start, xs, cost):
     """(S, A): segmented inclusive scan of xs over the blocks marked by is_start (see above)."""
     n, d = xs.shape
     g = grid(n * d)
-    S, A = cuda.device_array((n, d), "float64"), cuda.device_array((n, d), "int64")
-    S2, A2 = cuda.device_array((n, d), "float64"), cuda.device_array((n, d), "int64")
-    _segscan_init[g](is_start, xs, S, A)
+    S, A = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
+    S2, A2 = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
+    cost(_segscan_init, g)(is_start, xs, S, A)
     off = 1
     while off < d:
-        _segscan_step[g](S, A, S2, A2, off)
+        cost(_segscan_step, g)(S, A, S2, A2, off)
         S, A, S2, A2 = S2, A2, S, A
         off *= 2
     return S, A
@@ -145,14 +145,14 @@ def scatter(order, A, val, W):
     W[r, order[r, k]] = val[r, A[r, k]]
 
 
-def finish(is_start, xs, order, center, lam, l1, rho, W, clusters):
+def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
     """Fill W (original order, W's dtype) from the partition; count blocks into clusters."""
     n, d = xs.shape
     g = grid(n * d)
-    S, A = block_sums(is_start, xs)
-    val = cuda.device_array((n, d), "float64")
-    block_values[g](is_start, S, A, center, lam, l1, rho, val, clusters)
-    scatter[g](order, A, val, W)
+    S, A = block_sums(is_start, xs, cost)
+    val = cost.empty((n, d), "float64")
+    cost(block_values, g)(is_start, S, A, center, lam, l1, rho, val, clusters)
+    cost(scatter, g)(order, A, val, W)
 
 
 @cuda.jit(cache=True)

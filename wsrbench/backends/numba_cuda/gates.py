@@ -12,7 +12,7 @@ from numba import cuda, float64
 from .launch import THREADS, blocks
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline=True)  # not inline: numba-cuda would ask the driver for the CC
 def _sigmoid(t):
     if t >= 0.0:
         return 1.0 / (1.0 + math.exp(-t))
@@ -20,7 +20,7 @@ def _sigmoid(t):
     return e / (1.0 + e)
 
 
-@cuda.jit(device=True)
+@cuda.jit(device=True, inline=True)  # not inline: numba-cuda would ask the driver for the CC
 def _clip01(z):
     return min(1.0, max(0.0, z))
 

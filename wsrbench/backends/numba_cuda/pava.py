@@ -53,14 +53,17 @@ def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, lo
     longest[r] = longest_chain
 
 
-def partition(xs, lam: float):
-    """(is_start int8 (n, d), rounds (n,), host syncs, stats arrays) for sorted centred rows."""
+def partition(xs, lam: float, cost):
+    """(is_start int8 (n, d), rounds (n,), host syncs, stats arrays) for sorted centred rows; no
+    host sync. ``cost`` counts the launches (``cost.Cost``)."""
     n, d = xs.shape
-    is_start = cuda.device_array((n, d), "int8")
-    fill2[grid(n * d)](is_start, 0)
-    st_start = cuda.device_array((n, d), "int64")
-    st_sum = cuda.device_array((n, d), "float64")
-    rounds, merges, max_stack, longest = (cuda.device_array(n, "int64") for _ in range(4))
-    pava_rows[grid(n)](xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest)
+    is_start = cost.empty((n, d), "int8")
+    cost(fill2, grid(n * d))(is_start, 0)
+    st_start = cost.empty((n, d), "int64")
+    st_sum = cost.empty((n, d), "float64")
+    rounds, merges, max_stack, longest = (cost.empty(n, "int64") for _ in range(4))
+    # one thread walks a row: 2d - 1 dependent steps at most (d pushes, <= d - 1 merges)
+    cost(pava_rows, grid(n), full=True, serial=2 * d - 1)(
+        xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest)
     return is_start, rounds, 0, {"merges": merges, "max_stack": max_stack,
                                  "longest_backmerge": longest}

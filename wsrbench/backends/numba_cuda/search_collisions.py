@@ -256,40 +256,41 @@ def mark_starts(pack, cnt, is_start):
         is_start[r, pack[r, j]] = 1
 
 
-def partition(xs, lam: float):
+def partition(xs, lam: float, cost):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted,
-    centred float64 rows (the partitioner contract of this backend, see __init__); the stat is
+    centred float64 rows (the partitioner contract of this backend, see __init__); ``cost``
+    counts the launches (``cost.Cost``); the stat is
     the depth (wsrbench.depth.search_level per level, as the reference counts it)."""
     n, d = xs.shape
     g = grid(n * d)
-    pre, pre2 = (cuda.device_array((n, d), "float64") for _ in range(2))
-    pack, pack2, cnt, cnt2 = (cuda.device_array((n, d), "int64") for _ in range(4))
-    mval = cuda.device_array((n, d), "float64")
-    init_state[g](xs, pre, pack, cnt)
+    pre, pre2 = (cost.empty((n, d), "float64") for _ in range(2))
+    pack, pack2, cnt, cnt2 = (cost.empty((n, d), "int64") for _ in range(4))
+    mval = cost.empty((n, d), "float64")
+    cost(init_state, g)(xs, pre, pack, cnt)
     slots = n * ((d + 1) // 2)  # pair slots of the first (largest) level
-    ilo, ihi, steps, bstar, jb = (cuda.device_array(slots, "int64") for _ in range(5))
-    tmin = cuda.device_array(slots, "float64")
-    rounds = full(n, 0, "int64")
-    depth = full(n, 0, "int64")
-    rowsteps = full(n, 0, "int64")
+    ilo, ihi, steps, bstar, jb = (cost.empty(slots, "int64") for _ in range(5))
+    tmin = cost.empty(slots, "float64")
+    rounds = full(n, 0, "int64", cost)
+    depth = full(n, 0, "int64", cost)
+    rowsteps = full(n, 0, "int64", cost)
     h = 1
     while h < d:
         P = (d - h + 2 * h - 1) // (2 * h)  # pairs with a right half: lo in range(0, d - h, 2h)
         gp, gb = grid(n * P), grid(n * P * h)
-        prefix_level[g](pre, pre2, h)
+        cost(prefix_level, g)(pre, pre2, h)
         pre, pre2 = pre2, pre
-        init_pairs[gp](cnt, ilo, ihi, steps, tmin, bstar, h, P)
+        cost(init_pairs, gp)(cnt, ilo, ihi, steps, tmin, bstar, h, P)
         for _ in range(h.bit_length()):
-            probe_min[gb](pre, pack, cnt, ilo, ihi, tmin, h, P, lam)
-            probe_update[gp](pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam)
-        argmin_means[gb](pre, pack, cnt, ilo, tmin, mval, h, P, lam)
-        argmin_last[gb](mval, tmin, bstar, h, P)
-        close_pairs[gp](pack, cnt, bstar, steps, jb, rowsteps, h, P)
-        rebuild[g](pack, cnt, pack2, cnt2, ilo, jb, h, P)
+            cost(probe_min, gb)(pre, pack, cnt, ilo, ihi, tmin, h, P, lam)
+            cost(probe_update, gp)(pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam)
+        cost(argmin_means, gb)(pre, pack, cnt, ilo, tmin, mval, h, P, lam)
+        cost(argmin_last, gb)(mval, tmin, bstar, h, P)
+        cost(close_pairs, gp, serial=h.bit_length())(pack, cnt, bstar, steps, jb, rowsteps, h, P)
+        cost(rebuild, g)(pack, cnt, pack2, cnt2, ilo, jb, h, P)
         pack, pack2, cnt, cnt2 = pack2, pack, cnt2, cnt
-        add_rounds[grid(n)](rounds, depth, rowsteps, dp.search_level(h, P, 0), 3 + dp.lg(h))
+        cost(add_rounds, grid(n))(rounds, depth, rowsteps, dp.search_level(h, P, 0), 3 + dp.lg(h))
         h *= 2
-    is_start = cuda.device_array((n, d), "int8")
-    fill2[g](is_start, 0)
-    mark_starts[g](pack, cnt, is_start)
+    is_start = cost.empty((n, d), "int8")
+    cost(fill2, g)(is_start, 0)
+    cost(mark_starts, g)(pack, cnt, is_start)
     return is_start, rounds, 0, {"depth": depth}

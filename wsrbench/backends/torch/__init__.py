@@ -22,7 +22,7 @@ import torch
 
 from ...contract import RowsResult
 from . import hull_bridges, imminent_collisions, search_collisions
-from ._common import finish
+from ._common import finish, finish_blocks
 
 #: This backend's algorithms: partitioners on batches of sorted rows, except pava (see above).
 ALGORITHMS = {
@@ -42,13 +42,23 @@ HOST_SYNCS = {
 }
 
 
-@torch.no_grad()
 def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: str,
               labels: bool = False) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 tensor (any device).
+    """Backend contract (``wsrbench.contract.ProxRows``); see ``_prox_rows``. Runs under
+    ``torch.no_grad()`` only when X requires grad (otherwise no op records a graph, and the
+    context costs ~10 us a call, which matters for small rows)."""
+    if X.requires_grad:
+        with torch.no_grad():
+            return _prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm, labels=labels)
+    return _prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm, labels=labels)
+
+
+def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: str,
+               labels: bool = False) -> RowsResult:
+    """Backend contract on a 2-D float32/float64 tensor (any device).
 
     ``counters["partition_syncs"]``: host synchronisations inside the partition step. ``labels``:
-    ``cumsum(is_start) - 1`` scattered back by the sort order (on the device, no sync).
+    the block of every sorted position scattered back by the sort order (on the device, no sync).
     """
     if algorithm == "pava":
         return _pava_rows(X, lam, l1=l1, rho=rho, labels=labels)
@@ -59,11 +69,13 @@ def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: 
         L = torch.zeros(X.shape, dtype=torch.int64, device=X.device) if labels else None
         return RowsResult(X.clone(), z, z.copy(), [{} for _ in range(n)], z.copy(),
                           {"partition_syncs": 0}, L)
-    xs, order = torch.sort(X, dim=1, stable=True)
-    xs = xs.to(torch.float64)
+    # Any sort will do: equal entries always end in one block (y = x + v strictly decreases along
+    # a run of ties, or is constant when lam = 0, and both merge), so the result does not depend
+    # on their order; the unstable sort is the faster one (docs/design.md 14.5).
+    vals, order = torch.sort(X, dim=1)
     # The prox commutes with translation; working around the median keeps every sum small.
-    center = xs[:, d // 2].clone()
-    xs = xs - center[:, None]
+    center = vals[:, d // 2].to(torch.float64, copy=True)  # float32 -> float64 is exact
+    xs = vals.to(torch.float64).sub_(center[:, None])
     depth = None
     if d == 1:
         is_start = torch.ones(n, 1, dtype=torch.bool, device=X.device)
@@ -73,13 +85,28 @@ def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: 
     else:
         is_start, rounds, syncs, *more = partition(xs, lam)
         depth = more[0] if more else None  # the algorithm counts its depth on the device
-    W = finish(X, order, xs, center, is_start, lam, l1, rho)
-    rows = [rounds, is_start.sum(dim=1)] + ([depth] if depth is not None else [])
-    counts = torch.stack(rows).cpu().numpy().astype(np.int64)  # the one copy back
     L = None
-    if labels:  # block of sorted position k = block starts up to k, minus one
-        L = torch.empty((n, d), dtype=torch.int64, device=X.device)
-        L.scatter_(1, order, torch.cumsum(is_start, dim=1) - 1)
+    if isinstance(is_start, imminent_collisions.Blocks):  # the partition as a block list
+        blocks = is_start
+        W = finish_blocks(X, order, center, blocks, lam, l1, rho)
+        clusters = blocks.clusters
+        if labels:  # global block id per sorted position, less the row's first block id
+            size = (blocks.bounds[1:] - blocks.bounds[:-1]).to(torch.int64)
+            gid = torch.repeat_interleave(torch.arange(size.numel(), device=X.device), size,
+                                          output_size=n * d).reshape(n, d)
+            L = torch.empty((n, d), dtype=torch.int64, device=X.device)
+            L.scatter_(1, order, gid - gid[:, :1])
+    else:
+        W = finish(X, order, xs, center, is_start, lam, l1, rho)
+        clusters = is_start.sum(dim=1)
+        if labels:  # block of sorted position k = block starts up to k, minus one
+            L = torch.empty((n, d), dtype=torch.int64, device=X.device)
+            L.scatter_(1, order, torch.cumsum(is_start, dim=1) - 1)
+    if isinstance(rounds, np.ndarray):  # counted on the host already: no copy, no sync
+        return RowsResult(W, rounds, clusters, [{} for _ in range(n)], depth,
+                          {"partition_syncs": syncs}, L)
+    rows = [rounds, clusters] + ([depth] if depth is not None else [])
+    counts = torch.stack(rows).cpu().numpy().astype(np.int64)  # the one copy back
     return RowsResult(W, counts[0].copy(), counts[1].copy(), [{} for _ in range(n)],
                       counts[2].copy() if depth is not None else None,
                       {"partition_syncs": syncs}, L)

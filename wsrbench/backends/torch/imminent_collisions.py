@@ -4,24 +4,39 @@ Same algorithm as ``wsrbench.backends.numpy.imminent_collisions`` (read that fir
 every maximal run of neighbouring blocks with value_i >= value_{i+1} merges into one block, until
 the block values strictly increase.
 
-Batching: the blocks of all rows live in one flat list (block start column, row id, x-sum), in row
-order, so a round is a handful of whole-tensor ops over all rows: block ends from the next entry
-(or d at the end of a row), block means from the closed-form shift sums, the violations between
-neighbours of the same row, and the merge as a segment sum ``index_add_`` onto new block ids
-(``cumsum`` of the blocks that survive). x-sums of a merged block add the x-sums of its parts:
-sums of original data, never averages.
+Batching: the blocks of all rows live in one flat list of global starts ``G`` (row * d + column)
+with their x-sums, in row order, followed by the sentinel n * d. The end of block i is then
+simply ``G[i + 1]`` (the next row's first start is this row's end, in global coordinates), so a
+round needs no row ids: block sizes are ``G[1:] - G[:-1]``, columns are ``G % d`` (just ``G`` for
+one row), and a block may merge into its left neighbour unless it starts a row (column 0).
 
-Host synchronisation: exactly one per round, reading the number of surviving blocks. It is both
-the stopping test (no block merged: done) and the length of the next round's flat list, so the
-list shrinks with the work left (O(blocks) per round, as in the reference) and no boolean-mask
-indexing (which would sync again) is needed. Rows that converge early just stop merging; a row's
-``rounds`` counts the rounds in which it had a violation, which is the reference's count.
+A round is about 15 whole-tensor ops over the current blocks (docs/design.md 14.5): the block
+means (x-sum plus the closed-form shift sum c (b-a)(d-a-b), over the size: the reference's
+float64 operations in the reference's order, so decisions agree bit for bit on the CPU),
+``keep = mean_{i-1} < mean_i`` (a block survives unless it violates order with its left
+neighbour), ``cumsum(keep)`` numbering the surviving blocks, a segment sum ``index_add_`` of the
+x-sums onto them (sums of original data, never averages) and a gather of the surviving starts
+into the next round's list (``masked_select`` on the CPU; on a GPU ``nonzero_static`` with the
+known count, so no second sync).
+
+Host synchronisation: exactly one per round, reading the number of surviving blocks (the last
+entry of the cumsum). It is both the stopping test (no block merged: done) and the length of the
+next round's list, so the list shrinks with the work left and no boolean-mask indexing (which
+would sync again on a GPU) is needed. A row's ``rounds`` counts the rounds in which it had a
+violation (a converged row never merges again), which is the reference's count.
+
+``partition`` returns the blocks themselves (``Blocks``), so the finishing step reads the block
+values from them instead of rebuilding the blocks from a dense mask (``_common.finish_blocks``).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 
-from ...numerics import shift_sum
+from ... import depth as dp
+from ...numerics import shift_unit
 
 
 def _lg(n: torch.Tensor) -> torch.Tensor:
@@ -29,50 +44,92 @@ def _lg(n: torch.Tensor) -> torch.Tensor:
     return torch.ceil(torch.log2(torch.clamp(n, min=1).to(torch.float64))).to(torch.int64)
 
 
+class Blocks(NamedTuple):
+    """The partition of every row as a flat block list (see the module docstring)."""
+
+    bounds: torch.Tensor  # int64 (count + 1,): global starts of the blocks, then n * d
+    sums: torch.Tensor  # float64 (count,): x-sum of each block
+    rounds: object  # int64 (n,): a tensor, or for one row a NumPy array (known on the host)
+    clusters: object  # likewise
+
+
 def partition(xs: torch.Tensor, lam: float):
-    """(is_start (n, d) bool, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred
-    float64 rows. depth adds ``wsrbench.depth.imminent_round`` for each round a row takes, as the
-    reference does (a row that converged takes no more rounds)."""
+    """(Blocks, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred float64 rows.
+
+    depth adds ``wsrbench.depth.imminent_round`` for each round a row takes, as the reference
+    does (a row that converged takes no more rounds): on the host for one row, per row on the
+    device for a batch."""
     n, d = xs.shape
     dev = xs.device
-    starts = torch.arange(d, device=dev).repeat(n)
-    rows = torch.arange(n, device=dev).repeat_interleave(d)
-    sums = xs.reshape(-1).clone()
-    rounds = torch.zeros(n, dtype=torch.int64, device=dev)
-    depth = torch.zeros(n, dtype=torch.int64, device=dev)
-    running = torch.full((n,), d > 1, dtype=torch.bool, device=dev)  # the reference's loop test
-    m = n * d
+    N = n * d
+    c = shift_unit(lam, d)
+    # Starts and the sentinel end n * d, as float64: exact integers (n * d < 2^53), so sizes and
+    # the shift-sum product (b - a)(d - a - b) < d^2 are exact too, with no int -> float copy.
+    bounds = torch.arange(N + 1, dtype=torch.float64, device=dev)
+    sums = xs.reshape(-1)
+    m = N
     syncs = 0
+    rounds_one = 0  # one row: a Python count (no tensor op per round)
+    last = torch.zeros(n, dtype=torch.int64, device=dev) if n > 1 else None
+    depth_one = 0
+    if n > 1:
+        depth = torch.zeros(n, dtype=torch.int64, device=dev)
+        running = torch.full((n,), d > 1, dtype=torch.bool, device=dev)
+    on_cpu = dev.type == "cpu"
+    t = 0
     while m > 1:
-        same_row = rows[1:] == rows[:-1]
-        nxt = torch.cat([same_row, same_row.new_zeros(1)])
-        ends = torch.where(nxt, torch.roll(starts, -1), torch.full_like(starts, d))
-        means = (sums + shift_sum(starts, ends, d, lam)) / (ends - starts)
-        violates = (means[:-1] >= means[1:]) & same_row
-        # A block survives (starts a merged block) unless it violates order with its left neighbour.
-        keep = torch.cat([violates.new_ones(1), ~violates])
-        # Per row: its blocks this round, whether it merges, and the round's depth.
-        nblk = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
-            0, rows, torch.ones_like(rows))
-        changed = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
-            0, rows[1:], violates.to(torch.int64))
-        merging = changed > 0
-        running &= nblk > 1
-        depth += torch.where(running, 2 + _lg(nblk - 1) + 2 * _lg(nblk) * merging,
-                             torch.zeros_like(depth))
-        running &= merging
-        count = int(keep.sum())  # the one host sync of the round
+        t += 1
+        G = bounds[:m]
+        E = bounds[1:m + 1]
+        size = E - G
+        if n == 1:
+            a, b = G, E
+        else:
+            a = torch.remainder(G, d)
+            b = a + size
+        # c * (b - a)(d - a - b): the product is an exact integer; then the reference's float
+        # ops, mean = (xsum + shift sum) / size.
+        means = torch.add(a, b).neg_().add_(d).mul_(size).mul_(c).add_(sums).div_(size)
+        # keep[i]: block i survives; keep[0] and keep[m] (the sentinel) are always True
+        keep_ext = torch.ones(m + 1, dtype=torch.bool, device=dev)
+        keep = keep_ext[:m]
+        torch.lt(means[:-1], means[1:], out=keep[1:])
+        if n > 1:
+            keep[1:] |= a[1:] == 0  # a row's first block never merges into the previous row
+        if n > 1:  # per row: its blocks this round, whether it merges, the round's depth
+            rid = torch.div(G, d, rounding_mode="floor").long()
+            nblk = torch.bincount(rid, minlength=n)
+            merging = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
+                0, rid[1:], (~keep[1:]).to(torch.int64)) > 0
+            running &= nblk > 1
+            depth += torch.where(running, 2 + _lg(nblk - 1) + 2 * _lg(nblk) * merging,
+                                 torch.zeros_like(depth))
+            running &= merging
+        newid = torch.cumsum(keep, 0, dtype=torch.int64)
+        count = int(newid[-1])  # the one host sync of the round
         syncs += 1
+        if n == 1:
+            depth_one += dp.imminent_round(m, count < m)
         if count == m:
             break
-        # Rows with a violation did one more round.
-        rounds += merging.to(torch.int64)
-        newid = torch.cumsum(keep, 0) - 1
-        sums = torch.zeros(count, dtype=torch.float64, device=dev).index_add_(0, newid, sums)
-        k = keep.to(torch.int64)  # only the surviving first block of each run contributes
-        starts = torch.zeros(count, dtype=torch.int64, device=dev).index_add_(0, newid, starts * k)
-        rows = torch.zeros(count, dtype=torch.int64, device=dev).index_add_(0, newid, rows * k)
+        if n > 1:  # rows with a violation in this round: their rounds count is t
+            merged = (~keep[1:]).to(torch.int64).mul_(t)
+            last.scatter_reduce_(0, torch.div(G[1:], d, rounding_mode="floor").long(), merged, "amax")
+        else:
+            rounds_one = t
+        # segment sums onto the surviving blocks (newid is 1-based: slot 0 stays empty)
+        sums = torch.zeros(count + 1, dtype=torch.float64, device=dev).index_add_(
+            0, newid, sums)[1:]
+        # The surviving starts and the sentinel (index m) form the next list.
+        if on_cpu:  # masked_select is the fastest gather on the CPU (and syncs nothing there)
+            bounds = bounds.masked_select(keep_ext)
+        else:  # on a GPU: indices padded with m to the known size, so no second sync
+            heads = torch.nonzero_static(keep, size=count + 1, fill_value=m).view(-1)
+            bounds = bounds.index_select(0, heads)
         m = count
-    is_start = torch.zeros(n * d, dtype=torch.bool, device=dev)
-    is_start[rows * d + starts] = True
-    return is_start.reshape(n, d), rounds, syncs, depth
+    if n == 1:
+        rounds, clusters = np.array([rounds_one], np.int64), np.array([m], np.int64)
+        depth = np.array([depth_one], np.int64)
+        return Blocks(bounds[:m + 1], sums, rounds, clusters), rounds, syncs, depth
+    clusters = torch.bincount(torch.div(bounds[:m], d, rounding_mode="floor").long(), minlength=n)
+    return Blocks(bounds[:m + 1], sums, last, clusters), last, syncs, depth

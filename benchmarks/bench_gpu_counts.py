@@ -1,0 +1,57 @@
+"""GPU cost counted without a GPU (docs/design.md 14.4): asv ``track_`` records, no timing.
+
+For the numba_cuda backend x algorithm on a typical and a worst family over d, the exact counts
+of one prox call from a dry run (``numba_cuda.count_call``: the backend's own host code with
+nothing launched or allocated; imminent_collisions' rounds scripted by the NumPy reference) and
+the modelled H100 time (``wsrbench.gpu_model``, a model). A change that adds launches, host
+syncs or memory traffic shows up here on any machine. torch's counts (a dispatch-mode count of
+a CPU call) are in ``python -m wsrbench.gpu_model``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from wsrbench import cases
+
+ALGORITHMS = ["search_collisions", "imminent_collisions", "pava"]
+FAMILIES = ["gaussian", "worst_imminent_collisions"]
+SIZES = [10**3, 10**5, 10**7]
+
+
+class NumbaCudaCounts:
+    params = [ALGORITHMS, FAMILIES, SIZES]
+    param_names = ["algorithm", "family", "d"]
+    timeout = 600
+
+    def setup(self, algorithm, family, d):
+        try:
+            from wsrbench import gpu_model
+            from wsrbench.backends import numba_cuda  # noqa: F401  (importable without a GPU)
+        except ImportError:
+            raise NotImplementedError("numba-cuda is not installed") from None
+        x, lam = cases.make(family, d, seed=0, dtype=np.float32)
+        viol = None
+        if algorithm == "imminent_collisions":
+            viol = gpu_model.imminent_violations(x, lam, max_rounds=20000)
+            if viol is None:
+                raise NotImplementedError("more than 2e4 rounds")
+        self.c = gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=np.float32,
+                                             sort_method="radix", violations=viol)
+        self.model_ms = gpu_model.modelled_seconds(self.c) * 1e3
+
+    def track_launches(self, algorithm, family, d):
+        return self.c["launches"]
+
+    def track_syncs(self, algorithm, family, d):
+        return self.c["syncs"]
+
+    def track_megabytes(self, algorithm, family, d):
+        return self.c["bytes"] / 1e6
+
+    def track_modelled_h100_ms(self, algorithm, family, d):
+        return self.model_ms
+
+    track_launches.unit = "launches"
+    track_syncs.unit = "syncs"
+    track_megabytes.unit = "MB"
+    track_modelled_h100_ms.unit = "ms (model)"

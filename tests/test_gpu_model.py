@@ -1,0 +1,78 @@
+"""The GPU cost counts and model (docs/design.md 14.4): dry runs count exactly what a real call
+does, the imminent rounds feeding them are the reference's, and the counts scale as designed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wsrbench
+from wsrbench import cases, gpu_model, registry
+
+needs_cuda_backend = pytest.mark.skipif(
+    registry.get_backend("numba_cuda").unavailable_reason() is not None,
+    reason="numba_cuda backend unavailable")
+
+COUNTED = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_steps", "depth",
+           "round_depth", "partition_syncs")
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("algorithm", ["imminent_collisions", "search_collisions", "pava"])
+@pytest.mark.parametrize("family,scale", [("gaussian", 1.0), ("worst_imminent_collisions", 1.0),
+                                          ("gaussian", 40.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dry_run_counts_equal_a_real_call(algorithm, family, scale, dtype):
+    """count_call (nothing launched, imminent's stopping test scripted by the NumPy rounds)
+    equals the counters of a real simulator call, key by key."""
+    from wsrbench.backends import numba_cuda as nc
+
+    d = 24
+    x, lam = cases.make(family, d, seed=2, dtype=dtype)
+    lam *= scale
+    _, info = wsrbench.prox_info(nc.from_numpy(x), lam, algorithm=algorithm,
+                                 backend="numba_cuda")
+    viol = gpu_model.imminent_violations(x, lam)
+    dry = nc.count_call(1, d, dtype, lam, algorithm, violations=viol, validation=False)
+    assert {k: dry[k] for k in COUNTED} == {k: info.counters[k] for k in COUNTED}
+    if algorithm == "imminent_collisions":
+        assert len(viol) == info.rounds  # the scripted rounds are the reference's
+        assert sum(viol) == d - info.clusters  # every violation merges one block
+
+
+@needs_cuda_backend
+def test_host_syncs_are_constant_in_d_for_search_and_pava():
+    from wsrbench.backends import numba_cuda as nc
+
+    for alg in ("search_collisions", "pava"):
+        syncs = {nc.count_call(1, d, np.float32, 1.0, alg)["syncs"] for d in (10, 10**3, 10**7)}
+        assert syncs == {2}  # the input check and the final copy of the counters
+
+
+def test_model_formula_and_radix_reference():
+    c = {"launches": 10, "syncs": 2, "bytes": 3.35e9, "serial_steps": 4}
+    want = 1e-3 + 10 * gpu_model.LAUNCH_S + 2 * gpu_model.SYNC_S + 4 * gpu_model.STEP_S
+    assert gpu_model.modelled_seconds(c) == pytest.approx(want, rel=1e-12)
+    r = gpu_model.radix_sort_counts(1, 10**7, 4)
+    assert r["launches"] == 5 and r["bytes"] == 10**7 * (4 + 4 * 2 * 12)
+
+
+@needs_cuda_backend
+def test_radix_sort_is_linear_and_imminent_depth_logarithmic():
+    """The radix sort's launches do not grow with d and its bytes grow linearly; a round of
+    imminent_collisions that merges a whole row has depth O(log d), not d."""
+    from wsrbench.backends import numba_cuda as nc
+    from wsrbench.backends.numba_cuda.cost import Cost, Phantom
+    from wsrbench.backends.numba_cuda.sort import sort_rows
+
+    counts = []
+    for d in (10**5, 10**6, 10**7):
+        c = Cost(dry=True)
+        sort_rows(Phantom((1, d), np.float32), c, "radix")
+        counts.append(c)
+    assert counts[0].launches == counts[2].launches == 4 * 4 + 2  # 4 digits x 4 kernels + 2
+    # O(d) bytes: 100x the data moves 80-100x the bytes (fixed per-tile histograms shrink in
+    # relative terms); a bitonic network would move 100 x (24/17)^2 ~ 200x
+    assert 80 <= counts[2].bytes / counts[0].bytes <= 100
+    for d in (10**3, 10**5, 10**7):  # one round in which d - 1 blocks merge into one
+        c = nc.count_call(1, d, np.float32, 1e9, "imminent_collisions", violations=[d - 1])
+        assert c["round_depth"] == 3 + (d - 1).bit_length()

@@ -1,0 +1,184 @@
+"""The real-compilation check of the numba_cuda kernels (docs/design.md 14.1) and what it rests on.
+
+* every kernel of the package has an entry in the signature table;
+* the table covers every launch the simulator makes on a workload that walks every code path
+  (every algorithm, both dtypes, every input layout, every sort, both merge kernels); the whole
+  session is also recorded by tests/conftest.py;
+* the committed resource table (benchmarks/gpu_kernel_resources.txt) lists every entry;
+* a kernel the simulator runs happily can fail the real compiler, and the check catches it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wsrbench
+from wsrbench import cases, registry
+
+from ._gpu_launches import missing, recording
+
+ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ROOT / "benchmarks" / "gpu_kernel_resources.txt"
+
+needs_cuda_backend = pytest.mark.skipif(
+    registry.get_backend("numba_cuda").unavailable_reason() is not None,
+    reason="numba_cuda backend unavailable")
+needs_nvcc = pytest.mark.skipif(importlib.util.find_spec("nvidia.cuda_nvcc") is None,
+                                reason="nvidia-cuda-nvcc-cu12 not installed (extra gpucheck)")
+
+
+@needs_cuda_backend
+def test_every_kernel_has_a_signature_entry():
+    from wsrbench.backends.numba_cuda.signatures import discover, table
+
+    found = discover()
+    kernels = sorted(k for k, (_, device) in found.items() if not device)
+    assert len(kernels) >= 40  # discovery sees the package (not an empty list passing vacuously)
+    tab = table()
+    assert [k for k in kernels if k not in tab] == []
+    assert [k for k in tab if k not in found and not k.startswith("wsrbench.")] == []
+
+
+def _workload():
+    """Every path of the prox pipeline that can launch a distinct signature."""
+    from wsrbench.backends import numba_cuda as nc
+    from wsrbench.backends.numba_cuda import sort
+
+    rng = np.random.default_rng(0)
+    x, lam = cases.make("worst_imminent_collisions", 9, seed=1)  # merges in every round
+    X = np.stack([x, cases.make("gaussian", 9, seed=1)[0]])
+    for dtype in (np.float32, np.float64):
+        Xd = X.astype(dtype)
+        inputs = [nc.from_numpy(Xd), nc.from_numpy(np.asfortranarray(Xd)),
+                  nc.from_numpy(np.concatenate([Xd, Xd], 1))[:, ::2],  # a strided ('A') view
+                  nc.from_numpy(Xd[0])]
+        for method in ("rank", "radix", "bitonic"):
+            sort.SORT = method
+            try:
+                for arr in inputs:
+                    for alg in ("imminent_collisions", "search_collisions", "pava"):
+                        wsrbench.prox_info(arr, lam, l1=0.01, rho=0.1, algorithm=alg,
+                                           backend="numba_cuda", labels=True)
+            finally:
+                sort.SORT = "auto"
+    wsrbench.prox(nc.from_numpy(np.arange(7)), 0.3, backend="numba_cuda")  # integer input
+    wsrbench.prox(nc.from_numpy(rng.integers(-3, 3, size=(2, 5)).astype(np.int32)), 0.3,
+                  backend="numba_cuda")
+    wsrbench.prox(nc.from_numpy(np.zeros((2, 1))), 0.3, backend="numba_cuda")  # d = 1
+    wsrbench.prox(nc.from_numpy(np.arange(20.0)), 50.0, algorithm="imminent_collisions",
+                  backend="numba_cuda")  # one round merges 19 blocks: the pointer-jumping path
+
+
+@needs_cuda_backend
+def test_signature_table_covers_the_simulator_launches():
+    seen: set = set()
+    with recording(seen):
+        _workload()
+    keys = {k for k, _ in seen}
+    for must in ("sort.radix_count", "sort.bitonic_stage", "sort.rank_sort",
+                 "imminent_collisions.jump_step", "imminent_collisions.merge_runs",
+                 "pava.pava_rows", "search_collisions.probe_min", "device._copy_rows",
+                 "device._copy_1d", "finish.block_labels"):
+        assert must in keys  # the workload really walks these paths
+    assert missing(seen) == []
+
+
+def test_resource_table_lists_every_signature():
+    """benchmarks/gpu_kernel_resources.txt is the check's output for the current table
+    (regenerate: python -m wsrbench.backends.numba_cuda.compile_check --write <that file>)."""
+    from wsrbench.backends.numba_cuda.compile_check import ARCHS
+    from wsrbench.backends.numba_cuda.signatures import table
+
+    rows = set()
+    for line in RESOURCES.read_text().splitlines()[2:]:
+        key, arch, *_ = line.split()
+        rows.add((key, arch, line[line.index("(") + 1:-1]))
+    want = {(k, a, s) for k, sigs in table().items() for s in sigs for a in ARCHS}
+    assert want - rows == set()
+    assert rows - want == set()
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("family", cases.names())
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_imminent_round_depth_is_logarithmic(family, scale):
+    """Per round: mark + walk (<= WALK_MAX + 1 steps), or mark + init + ceil(log2(v + 1)) jumps
+    + finish, so the depth of one round is <= max(WALK_MAX + 2, 3 + log2(d) + 1) whatever the
+    runs; the one-thread walk of a whole row (the previous kernel) took d."""
+    from wsrbench.backends import numba_cuda as nc
+    from wsrbench.backends.numba_cuda.imminent_collisions import WALK_MAX
+
+    d = 32
+    x, lam = cases.make(family, d, seed=3)
+    W, info = wsrbench.prox_info(nc.from_numpy(x), lam * scale, algorithm="imminent_collisions",
+                                 backend="numba_cuda")
+    ref, ref_info = wsrbench.prox_info(x, lam * scale, algorithm="imminent_collisions",
+                                       backend="numpy")
+    st = info.counters
+    assert st["round_depth"] <= max(WALK_MAX + 2, 4 + math.log2(d))
+    assert st["syncs"] == info.rounds + 2  # one per round, the final stopping test, the counters
+    assert info.clusters == ref_info.clusters
+
+
+BROKEN = textwrap.dedent('''
+    from numba import cuda
+
+    def helper(v):  # a plain Python function: the simulator calls it, NVVM cannot
+        return [v, v][0] + 1.0
+
+    @cuda.jit
+    def kernel(x, out):
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            out[i] = helper(x[i])
+''')
+
+
+@needs_nvcc
+def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
+    mod = tmp_path / "broken_kernel.py"
+    mod.write_text(BROKEN)
+    # 1. In the simulator (this process) it runs and gives the right answer.
+    spec = importlib.util.spec_from_file_location("broken_kernel", mod)
+    broken = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(broken)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        from numba import cuda
+
+        x = np.arange(4.0)
+        out = cuda.to_device(np.zeros(4))
+        broken.kernel[1, 4](cuda.to_device(x), out)
+        np.testing.assert_array_equal(out.copy_to_host(), x + 1.0)
+    # 2. The check's compiler (a process without the simulator) rejects it, and accepts a kernel
+    #    of the package with the same machinery.
+    code = textwrap.dedent(f'''
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import broken_kernel
+        from wsrbench.backends.numba_cuda import compile_check as cc
+        from numba import cuda
+        from wsrbench.backends.numba_cuda.signatures import parse
+        res = cc.compile_one("finish.fill1", "int64[::1], int64")
+        assert "error" not in res and res["sm_90"]["registers"] > 0, res
+        try:
+            cuda.compile_ptx(broken_kernel.kernel.py_func,
+                             parse("float64[::1], float64[::1]"), cc=cc.PTX_CC)
+        except Exception as exc:
+            print("REJECTED", type(exc).__name__)
+        else:
+            print("COMPILED")
+    ''')
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "REJECTED TypingError" in res.stdout, res.stdout + res.stderr[-2000:]
