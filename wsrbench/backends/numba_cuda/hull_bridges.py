@@ -197,28 +197,31 @@ def mark_starts(hull, cnt, is_start):
         is_start[r, hull[r, j]] = 1
 
 
-def partition(xs, lam: float):
-    """(is_start int8 (n, d), rounds (n,), host syncs, {"depth": (n,)}) for sorted, centred rows."""
+def partition(xs, lam: float, cost):
+    """(is_start int8 (n, d), rounds (n,), host syncs, {"depth": (n,)}) for sorted, centred rows;
+    ``cost`` counts the launches (``cost.Cost``, docs/design.md 14.4)."""
     n, d = xs.shape
     g = grid(n * d)
-    hull, hull2, cnt, cnt2 = (cuda.device_array((n, d), "int64") for _ in range(4))
-    F, G, F2, G2 = (cuda.device_array((n, d), "float64") for _ in range(4))
-    init_state[g](xs, hull, cnt, F, G)
+    hull, hull2, cnt, cnt2 = (cost.empty((n, d), "int64") for _ in range(4))
+    F, G, F2, G2 = (cost.empty((n, d), "float64") for _ in range(4))
+    cost(init_state, g)(xs, hull, cnt, F, G)
     slots = n * ((d + 1) // 2)  # pair slots of the first (largest) level
-    istar, jstar = (cuda.device_array(max(slots, 1), "int64") for _ in range(2))
-    rounds = full(n, 0, "int64")
-    depth = full(n, 0, "int64")
-    rowbound = full(n, 0, "int64")
+    istar, jstar = (cost.empty(max(slots, 1), "int64") for _ in range(2))
+    rounds = full(n, 0, "int64", cost)
+    depth = full(n, 0, "int64", cost)
+    rowbound = full(n, 0, "int64", cost)
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
     h = 1
     while h < d:
         P = (d - h + 2 * h - 1) // (2 * h)  # pairs with a right half
-        bridge_pairs[grid(n * P)](hull, cnt, F, G, istar, jstar, rowbound, h, P, c)
-        merge_copy[g](hull, cnt, F, G, hull2, cnt2, F2, G2, istar, jstar, rowbound, rounds, depth,
-                      dp.hull_level(h, P, 0), h, P)
+        # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4)
+        cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2)(
+            hull, cnt, F, G, istar, jstar, rowbound, h, P, c)
+        cost(merge_copy, g)(hull, cnt, F, G, hull2, cnt2, F2, G2, istar, jstar, rowbound, rounds,
+                            depth, dp.hull_level(h, P, 0), h, P)
         hull, hull2, cnt, cnt2, F, F2, G, G2 = hull2, hull, cnt2, cnt, F2, F, G2, G
         h *= 2
-    is_start = cuda.device_array((n, d), "int8")
-    fill2[g](is_start, 0)
-    mark_starts[g](hull, cnt, is_start)
+    is_start = cost.empty((n, d), "int8")
+    cost(fill2, g)(is_start, 0)
+    cost(mark_starts, g)(hull, cnt, is_start)
     return is_start, rounds, 0, {"depth": depth}
