@@ -17,7 +17,8 @@ COUNTED = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_step
 
 
 @needs_cuda_backend
-@pytest.mark.parametrize("algorithm", ["imminent_collisions", "search_collisions", "pava"])
+@pytest.mark.parametrize("algorithm", ["imminent_collisions", "search_collisions", "pava",
+                                       "hull_bridges"])
 @pytest.mark.parametrize("family,scale", [("gaussian", 1.0), ("worst_imminent_collisions", 1.0),
                                           ("gaussian", 40.0)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -149,7 +149,7 @@ def torch_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.float32)
 
 def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava"),
                 sizes=(10**3, 10**4, 10**5, 10**6, 10**7), dtype=np.float32, seed=0,
-                torch_max_d=10**7, max_rounds=20000) -> list[dict]:
+                torch_max_d=10**7, max_rounds=20000, backends=GPU_BACKENDS) -> list[dict]:
     """One record per GPU backend x algorithm x family x d with counts and modelled times.
 
     The input is the family's row in ``dtype`` (float32 rounding changes the cascade of
@@ -160,7 +160,7 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
     """
     from . import cases, registry
 
-    have_torch = registry.get_backend("torch").unavailable_reason() is None
+    have_torch = "torch" in backends and registry.get_backend("torch").unavailable_reason() is None
     item = np.dtype(dtype).itemsize
     rows = []
     for fam in families:
@@ -169,10 +169,11 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
             ref = radix_sort_counts(1, d, item)
             t_ref = modelled_seconds(ref)
             viol = imminent_violations(x, lam, max_rounds)
-            impls = [("numba_cuda", a, s) for a in ("search_collisions", "imminent_collisions",
-                                                    "pava") for s in ("radix", "torch")]
+            impls = [("numba_cuda", a, s) for a in registry.get_backend("numba_cuda").algorithms
+                     for s in ("radix", "torch")]
             if have_torch and d <= torch_max_d:
-                impls += [("torch", a, None) for a in ("search_collisions", "imminent_collisions")]
+                impls += [("torch", a, None) for a in registry.get_backend("torch").algorithms
+                          if a != "pava"]  # torch's pava on a GPU is numba_cuda's kernel
             for backend, alg, sort in impls:
                 name = backend + (f"[{sort} sort]" if sort else "")
                 if alg == "imminent_collisions" and viol is None:
