@@ -77,3 +77,19 @@ def test_radix_sort_is_linear_and_imminent_depth_logarithmic():
     for d in (10**3, 10**5, 10**7):  # one round in which d - 1 blocks merge into one
         c = nc.count_call(1, d, np.float32, 1e9, "imminent_collisions", violations=[d - 1])
         assert c["round_depth"] == 3 + (d - 1).bit_length()
+
+
+@needs_cuda_backend
+def test_model_table_rows_and_labelled_markdown():
+    rows = gpu_model.model_table(("gaussian", "worst_imminent_collisions"), (64, 2048),
+                                 backends=("numba_cuda",), max_rounds=50)
+    algs = set(registry.get_backend("numba_cuda").algorithms)
+    assert {r["algorithm"] for r in rows} == algs
+    skipped = [r for r in rows if "skipped" in r]
+    assert skipped and all(r["algorithm"] == "imminent_collisions" for r in skipped)
+    for r in rows:
+        if "skipped" not in r:
+            assert r["model_s"] == pytest.approx(gpu_model.modelled_seconds(r))
+    text = gpu_model.format_table(rows)
+    assert text.startswith("MODELLED H100 time (not measured)")
+    assert text.count("\n| numba_cuda") == len(rows)

@@ -176,7 +176,8 @@ def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
         else:
             print("COMPILED")
     ''')
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT")}  # the real compiler
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)
