@@ -114,8 +114,8 @@ SIGNATURES: dict[str, list[str]] = {
                        "int64[::1], int64[::1], int64[::1], int64[::1]"],
     # ------------------------------------------------------------------ projections, gates, checks
     "projection._zero": ["float64[::1]"],
-    "projection._group_sums": ["{F}[::1], int64[::1], float64[::1]"],
-    "projection._gather_means": ["int64[::1], float64[::1], float64[::1], {F}[::1]"],
+    "projection._group_sums": ["{F}[::1], int64[::1], float64[::1], float64[::1]"],
+    "projection._gather_means": ["int64[::1], float64[::1], float64[::1], float64[::1], {F}[::1]"],
     "projection._columns_dot": ["{F}[::1], float64[:, ::1], float64[::1], float64[::1]"],
     "projection._minus_Vz": ["{F}[::1], float64[:, ::1], float64[::1], {F}[::1]"],
     "gates._sample": ["{F}[::1], {F}[::1], float64, float64, float64, {F}[::1]"],
