@@ -35,6 +35,7 @@ from . import arrays, checks
 from .backends.torch import gates as _tgates
 from .backends.torch import soft_sharing as _tsoft
 from .gates import check_gate_params
+from .optim_wrapper import OptimizerWrapper
 from .projection import AffineProjector, TieProjector
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
@@ -126,7 +127,7 @@ def project_gradients(param: nn.Parameter, *, groups=None, A=None, c=None):
     return param.register_hook(lambda g: proj.project_gradient(g, check=False))
 
 
-class ProjectedOptimizer:
+class ProjectedOptimizer(OptimizerWrapper):
     """Wrap an optimiser so that each ``step()`` ends with a projection of the constrained params.
 
     constraints: list of ``(param, projector)`` with a :class:`~wsrbench.projection.TieProjector`
@@ -156,13 +157,6 @@ class ProjectedOptimizer:
                 param.copy_(proj.project(param, check=False))
         return loss
 
-    def zero_grad(self, set_to_none: bool = True):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def __getattr__(self, name):
-        if name == "optimizer":  # not set yet (copy/pickle): avoid recursing into ourselves
-            raise AttributeError(name)
-        return getattr(self.optimizer, name)
 
 
 class HardConcreteGate(nn.Module):

@@ -30,6 +30,18 @@ def block_values(xs: np.ndarray, starts: np.ndarray, lam: float):
     return centroid, value, sizes
 
 
+def block_outputs(centroid, value, l1: float, rho: float, center: float = 0.0):
+    """Output value per block from its x-centroid and prox value (both translated by -center):
+    soft-threshold by l1, then the rho interpolation; blocks that L1 zeroes stay exactly zero."""
+    centroid, value = centroid + center, value + center
+    if l1 > 0.0:
+        value = soft_threshold(value, l1)
+    if rho > 0.0:
+        moved = centroid + (1.0 - rho) * (value - centroid)
+        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
+    return value
+
+
 def soft_threshold(p: np.ndarray, mu: float) -> np.ndarray:
     return np.sign(p) * np.maximum(np.abs(p) - mu, 0.0)
 
@@ -46,10 +58,4 @@ def finish(xs: np.ndarray, starts: np.ndarray, lam: float, l1: float, rho: float
     if xs.shape[0] == 0:
         return np.zeros(0)
     centroid, value, sizes = block_values(xs, starts, lam)
-    centroid, value = centroid + center, value + center
-    if l1 > 0.0:
-        value = soft_threshold(value, l1)
-    if rho > 0.0:
-        moved = centroid + (1.0 - rho) * (value - centroid)
-        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
-    return np.repeat(value, sizes)
+    return np.repeat(block_outputs(centroid, value, l1, rho, center), sizes)

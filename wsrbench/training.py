@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .optim_wrapper import OptimizerWrapper
 from .warm_start import ProxState
 
 __all__ = ["WeightSharingProx", "weight_sharing_penalty"]  # freeze_sharing: wsrbench.nn
@@ -85,7 +86,7 @@ class _Batch:
     state: ProxState = field(default_factory=ProxState)
 
 
-class WeightSharingProx:
+class WeightSharingProx(OptimizerWrapper):
     """Proximal weight-sharing step after an optimiser's step (see the module docstring).
 
     Parameters
@@ -277,14 +278,6 @@ class WeightSharingProx:
                            "size": int(t.numel())}
         return out
 
-    # -- optimiser delegation ----------------------------------------------------------------
-    def zero_grad(self, set_to_none: bool = True):
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def __getattr__(self, name):
-        if name == "optimizer":  # not set yet (copy/pickle): avoid recursing into ourselves
-            raise AttributeError(name)
-        return getattr(self.optimizer, name)
 
 
 def _row_labels(L, scope):

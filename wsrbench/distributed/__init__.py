@@ -24,7 +24,7 @@ import numpy as np
 
 from ..checks import as_float, check_scalar
 from ..numerics import shift_sum
-from ..sorted_space import soft_threshold
+from ..sorted_space import block_outputs
 
 __all__ = ["ShardedProxInfo", "gather_prox", "gather_prox_info", "prox", "prox_info"]
 
@@ -134,13 +134,7 @@ def _values(sums, a, b, d, lam, l1, rho, center):
     sizes = (b - a).astype(np.float64)
     centroid = sums / sizes
     value = centroid + shift_sum(a, b, d, lam) / sizes
-    centroid, value = centroid + center, value + center
-    if l1 > 0.0:
-        value = soft_threshold(value, l1)
-    if rho > 0.0:
-        moved = centroid + (1.0 - rho) * (value - centroid)
-        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
-    return value
+    return block_outputs(centroid, value, l1, rho, center)
 
 
 def _crossing_blocks(comm, hull, xc, offs, d):
