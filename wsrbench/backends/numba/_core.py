@@ -24,7 +24,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from .numerics import shift_sum, shift_unit
-from .sort import bits_f64
+from .sort import bits_f64, sort_records
 
 
 @njit(cache=True, inline="always")
@@ -140,6 +140,25 @@ def scatter_labels(rec, starts, nblk, d, lab):
         b = np.int64(starts[j + 1]) if j + 1 < nblk else d
         for k in range(a, b):
             lab[src_index(rec, k)] = j
+
+
+@njit(cache=True)
+def sorted_centred_row(x, rec, spare, xs, hist):
+    """Sort the row into ``rec`` and write xs = x_(k) - center; returns center = x_(d//2)."""
+    d = x.shape[0]
+    sort_records(x, rec, spare, hist)
+    center = rec_value(rec, d // 2)
+    centred_values(rec, d, center, xs)
+    return center
+
+
+@njit(cache=True)
+def finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
+    """Block sums of the partition in spare[d:d + nblk], then their values scattered to w."""
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    block_sums(xs, starts, nblk, d, sums)
+    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
 
 
 @njit(cache=True)

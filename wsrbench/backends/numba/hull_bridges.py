@@ -22,9 +22,9 @@ from numba import njit, prange
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...depth import floor_log2 as _floor_log2_py
-from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from ._core import chunk_bounds, finish_blocks, sorted_centred_row
 from .numerics import shift_sum, shift_unit
-from .sort import HIST_SIZE, sort_records
+from .sort import HIST_SIZE
 
 # One long row: the prange version, even on one thread, where it measured 20-40% faster than the
 # serial loop (d = 1e4 ... 1e6, NUMBA_NUM_THREADS=1; the outlined loop body compiles better).
@@ -187,31 +187,14 @@ def partition_parallel(xs, lam, starts, hull, count, F, G, bounds):
 
 
 @njit(cache=True)
-def _sorted_row(x, rec, spare, xs, hist):
-    d = x.shape[0]
-    sort_records(x, rec, spare, hist)
-    center = rec_value(rec, d // 2)
-    centred_values(rec, d, center, xs)
-    return center
-
-
-@njit(cache=True)
-def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
-    sums = spare[:d].view(np.float64)
-    starts = spare[d: 2 * d]
-    block_sums(xs, starts, nblk, d, sums)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-
-
-@njit(cache=True)
 def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, hull, count, F, G, bounds, lab):
     d = x.shape[0]
     if d == 0:
         return 0, 0, 0
-    center = _sorted_row(x, rec, spare, xs, hist)
+    center = sorted_centred_row(x, rec, spare, xs, hist)
     starts = spare[d: 2 * d]
     nblk, rounds, levels = partition(xs, lam, starts, hull, count, F, G, bounds)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds, levels
 
 
@@ -242,12 +225,12 @@ def prox_long_row(x, w, lam, l1, rho, work, bounds, lab):
     rec = work[0][: 2 * d]
     spare = work[0][2 * d: 4 * d]
     xs = np.empty(d, dtype=np.float64)
-    center = _sorted_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
+    center = sorted_centred_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
     hull = np.empty(d, dtype=np.int64)
     count = np.empty(d, dtype=np.int64)
     nblk, rounds, _ = partition_parallel(xs, lam, spare[d:], hull, count, np.empty(d),
                                          np.empty(d), bounds)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds
 
 

@@ -27,9 +27,9 @@ import numpy as np
 from numba import njit, prange
 
 from . import _depth
-from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from ._core import chunk_bounds, finish_blocks, sorted_centred_row
 from .numerics import block_mean, shift_unit
-from .sort import HIST_SIZE, sort_records
+from .sort import HIST_SIZE
 
 PARALLEL_MIN_D = 1 << 15
 
@@ -138,31 +138,14 @@ def partition_parallel(xs, lam, starts, is_start, cand, loc, steps):
 
 
 @njit(cache=True)
-def _sorted_row(x, rec, spare, xs, hist):
-    d = x.shape[0]
-    sort_records(x, rec, spare, hist)
-    center = rec_value(rec, d // 2)
-    centred_values(rec, d, center, xs)
-    return center
-
-
-@njit(cache=True)
-def _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
-    sums = spare[:d].view(np.float64)
-    starts = spare[d: 2 * d]
-    block_sums(xs, starts, nblk, d, sums)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-
-
-@njit(cache=True)
 def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps, lab):
     d = x.shape[0]
     if d == 0:
         return 0, 0, 0
-    center = _sorted_row(x, rec, spare, xs, hist)
+    center = sorted_centred_row(x, rec, spare, xs, hist)
     starts = spare[d: 2 * d]
     nblk, rounds, depth = partition(xs, lam, starts, is_start, cand, loc, steps)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds, depth
 
 
@@ -195,11 +178,11 @@ def prox_long_row(x, w, lam, l1, rho, work, lab):
     spare = work[0][2 * d: 4 * d]
     xs = np.empty(d, dtype=np.float64)
     hist = np.empty(HIST_SIZE, dtype=np.int64)
-    center = _sorted_row(x, rec, spare, xs, hist)
+    center = sorted_centred_row(x, rec, spare, xs, hist)
     is_start = np.empty(d, dtype=np.bool_)
     cand = np.empty(d, dtype=np.int64)
     loc = np.empty(2 * d + 2, dtype=np.float64)
     steps = np.zeros(d // 2 + 1, dtype=np.int64)
     nblk, rounds, depth = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
-    _finish(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds, depth

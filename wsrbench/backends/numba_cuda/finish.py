@@ -170,3 +170,17 @@ def block_labels(is_start, order, L):
         if is_start[r, k]:
             c += 1
         L[r, order[r, k]] = c
+
+
+@cuda.jit(cache=True)
+def mark_starts(starts, cnt, is_start):
+    """is_start[r, starts[r, j]] = 1 for the first cnt[r, 0] entries of each row: the cluster
+    starts that search_collisions and hull_bridges keep packed at the left of a row."""
+    t = cuda.grid(1)
+    n, d = starts.shape
+    if t >= n * d:
+        return
+    r = t // d
+    j = t - r * d
+    if j < cnt[r, 0]:
+        is_start[r, starts[r, j]] = 1

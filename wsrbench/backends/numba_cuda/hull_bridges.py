@@ -25,7 +25,7 @@ from ... import depth as dp
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
-from .finish import fill2, full
+from .finish import fill2, full, mark_starts
 from .launch import SIMULATOR, grid
 
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
@@ -183,18 +183,6 @@ def merge_copy(hull, cnt, F, G, hull2, cnt2, F2, G2, istar, jstar, rowbound, rou
         rounds[r] += b
         depth[r] += b + level_depth
         rowbound[r] = 0
-
-
-@cuda.jit(cache=True)
-def mark_starts(hull, cnt, is_start):
-    t = cuda.grid(1)
-    n, d = hull.shape
-    if t >= n * d:
-        return
-    r = t // d
-    j = t - r * d
-    if j < cnt[r, 0]:
-        is_start[r, hull[r, j]] = 1
 
 
 def partition(xs, lam: float, cost):

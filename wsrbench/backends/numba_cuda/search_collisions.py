@@ -31,7 +31,7 @@ import math
 from numba import cuda
 
 from ... import depth as dp
-from .finish import fill2, full
+from .finish import fill2, full, mark_starts
 from .launch import grid
 from .numerics import block_mean, shift_unit
 
@@ -242,18 +242,6 @@ def add_rounds(rounds, depth, rowsteps, level_base, per_step):
         rounds[r] += rowsteps[r] + 1  # + 1: the final argmin of the level
         depth[r] += level_base + rowsteps[r] * per_step  # wsrbench.depth.search_level
         rowsteps[r] = 0
-
-
-@cuda.jit(cache=True)
-def mark_starts(pack, cnt, is_start):
-    t = cuda.grid(1)
-    n, d = pack.shape
-    if t >= n * d:
-        return
-    r = t // d
-    j = t - r * d
-    if j < cnt[r, 0]:
-        is_start[r, pack[r, j]] = 1
 
 
 def partition(xs, lam: float, cost):

@@ -98,7 +98,6 @@ SIGNATURES: dict[str, list[str]] = {
     "search_collisions.rebuild": ["int64[:, ::1], int64[:, ::1], int64[:, ::1], int64[:, ::1], "
                                   "int64[::1], int64[::1], int64, int64"],
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
-    "search_collisions.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
     # ------------------------------------------------------------------ hull_bridges (issue 12)
     "hull_bridges.init_state": ["float64[:, ::1], int64[:, ::1], int64[:, ::1], float64[:, ::1], "
                                 "float64[:, ::1]"],
@@ -108,7 +107,7 @@ SIGNATURES: dict[str, list[str]] = {
                                 "int64[:, ::1], int64[:, ::1], float64[:, ::1], float64[:, ::1], "
                                 "int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
                                 "int64, int64, int64"],
-    "hull_bridges.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
+    "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
     # ------------------------------------------------------------------ pava
     "pava.pava_rows": ["float64[:, ::1], float64, int64[:, ::1], float64[:, ::1], int8[:, ::1], "
                        "int64[::1], int64[::1], int64[::1], int64[::1]"],
