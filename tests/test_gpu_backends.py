@@ -7,6 +7,8 @@ in the CUDA simulator (tests/conftest.py sets NUMBA_ENABLE_CUDASIM=1), so sizes 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -310,6 +312,61 @@ def test_sort_kernels_are_stable(method):
         expect = np.argsort(X, axis=1, kind="stable")
         np.testing.assert_array_equal(order.copy_to_host(), expect)
         np.testing.assert_array_equal(keys.copy_to_host(), np.take_along_axis(X, expect, 1))
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("chunk", [2, 3, 4, 7])
+def test_segmented_scan_matches_a_sequential_one(chunk, monkeypatch):
+    """segscan.block_sums equals the left-to-right segmented sum (up to the rounding of its
+    order, <= (levels + 1) chunk eps64 sum|x|) and gives every element its segment's head, for
+    batches from one element to several levels of chunks, heads anywhere, rows restarting."""
+    from numba import cuda
+
+    from wsrbench.backends.numba_cuda import segscan
+    from wsrbench.backends.numba_cuda.cost import Cost
+
+    monkeypatch.setattr(segscan, "CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    for n, d, p in [(1, 1, 0.5), (1, chunk, 0.0), (2, chunk + 1, 0.3), (3, 17, 0.2),
+                    (2, 40, 0.05), (1, 60, 1.0)]:
+        X = rng.normal(size=(n, d)) * 10.0 ** rng.integers(-3, 4, size=(n, d))
+        heads = (rng.random((n, d)) < p).astype(np.int8)
+        cost = Cost()
+        S, A = segscan.block_sums(cuda.to_device(heads), cuda.to_device(X), cost)
+        S, A = S.copy_to_host(), A.copy_to_host()
+        levels = math.ceil(math.log(max(n * d, 2), chunk))
+        for r in range(n):
+            for k in range(d):
+                a = max(j for j in range(k + 1) if j == 0 or heads[r, j])
+                assert A[r, k] == a
+                seg = X[r, a:k + 1]
+                tol = (levels + 1) * chunk * np.finfo(np.float64).eps * np.abs(seg).sum()
+                assert abs(S[r, k] - math.fsum(seg)) <= tol
+        assert cost.launches == 2 * (levels - 1) + 1 if n * d > chunk else cost.launches == 1
+
+
+@needs_cuda_backend
+@pytest.mark.parametrize("chunk", [2, 3, 5])
+def test_imminent_run_merging_scan_any_chunk(chunk, monkeypatch):
+    """Rounds that merge more than WALK_MAX blocks go through the scan (any chunk: runs cross
+    chunks and levels) and give the reference's rounds, clusters and values."""
+    from wsrbench.backends.numba_cuda import segscan
+    from wsrbench.backends.numba_cuda.imminent_collisions import WALK_MAX
+
+    monkeypatch.setattr(segscan, "CHUNK", chunk)
+    nc = _nc()
+    X, lam = _batch(seed=4, n=4, d=23)
+    for scale in (1.0, 8.0, 100.0):  # larger lam: longer runs merging in the first rounds
+        ref, ref_info = wsrbench.prox_info(X, lam * scale, algorithm="imminent_collisions",
+                                           backend="numpy")
+        W, info = wsrbench.prox_info(nc.from_numpy(X), lam * scale,
+                                     algorithm="imminent_collisions", backend="numba_cuda")
+        np.testing.assert_allclose(nc.to_numpy(W), ref, rtol=0,
+                                   atol=value_tol(23, X.dtype, _scale(X, lam * scale)))
+        np.testing.assert_array_equal(info.rounds, ref_info.rounds)
+        np.testing.assert_array_equal(info.clusters, ref_info.clusters)
+        # a walk round has depth <= WALK_MAX + 2: deeper rounds went through the scan
+        assert info.counters["round_depth"] > WALK_MAX + 2
 
 
 @needs_cuda_backend

@@ -2,6 +2,8 @@
 does, the imminent rounds feeding them are the reference's, and the counts scale as designed."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -74,9 +76,14 @@ def test_radix_sort_is_linear_and_imminent_depth_logarithmic():
     # O(d) bytes: 100x the data moves 80-100x the bytes (fixed per-tile histograms shrink in
     # relative terms); a bitonic network would move 100 x (24/17)^2 ~ 200x
     assert 80 <= counts[2].bytes / counts[0].bytes <= 100
+    from wsrbench.backends.numba_cuda.segscan import CHUNK
+
     for d in (10**3, 10**5, 10**7):  # one round in which d - 1 blocks merge into one
         c = nc.count_call(1, d, np.float32, 1e9, "imminent_collisions", violations=[d - 1])
-        assert c["round_depth"] == 3 + (d - 1).bit_length()
+        R = next(R for R in range(64) if CHUNK ** (R + 1) >= d)  # reduce levels of the scan
+        # mark_keep, then 2 R + 1 scan launches whose threads each fold CHUNK elements
+        assert c["round_depth"] == 1 + (2 * R + 1) * (1 + CHUNK)
+        assert c["round_depth"] <= 1 + (2 * math.log(d, CHUNK) + 1) * (1 + CHUNK) < d
 
 
 @needs_cuda_backend

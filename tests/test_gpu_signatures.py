@@ -74,7 +74,7 @@ def _workload():
                   backend="numba_cuda")
     wsrbench.prox(nc.from_numpy(np.zeros((2, 1))), 0.3, backend="numba_cuda")  # d = 1
     wsrbench.prox(nc.from_numpy(np.arange(20.0)), 50.0, algorithm="imminent_collisions",
-                  backend="numba_cuda")  # one round merges 19 blocks: the pointer-jumping path
+                  backend="numba_cuda")  # one round merges 19 blocks: the scan path
 
 
 @needs_cuda_backend
@@ -84,7 +84,7 @@ def test_signature_table_covers_the_simulator_launches():
         _workload()
     keys = {k for k, _ in seen}
     for must in ("sort.radix_count", "sort.bitonic_stage", "sort.rank_sort",
-                 "imminent_collisions.jump_step", "imminent_collisions.merge_runs",
+                 "imminent_collisions.merge_down", "imminent_collisions.merge_runs",
                  "pava.pava_rows", "search_collisions.probe_min", "device._copy_rows",
                  "device._copy_1d", "finish.block_labels"):
         assert must in keys  # the workload really walks these paths
@@ -110,11 +110,13 @@ def test_resource_table_lists_every_signature():
 @pytest.mark.parametrize("family", cases.names())
 @pytest.mark.parametrize("scale", [1.0, 30.0])
 def test_imminent_round_depth_is_logarithmic(family, scale):
-    """Per round: mark + walk (<= WALK_MAX + 1 steps), or mark + init + ceil(log2(v + 1)) jumps
-    + finish, so the depth of one round is <= max(WALK_MAX + 2, 3 + log2(d) + 1) whatever the
-    runs; the one-thread walk of a whole row (the previous kernel) took d."""
+    """Per round: mark + walk (<= WALK_MAX + 1 steps), or mark + the run-merging scan (2 R + 1
+    launches, R + 1 = ceil(log_CHUNK d), each thread folding CHUNK elements), so the depth of one
+    round is <= max(WALK_MAX + 2, 1 + (2 log_CHUNK(d) + 1)(CHUNK + 1)) whatever the runs; the
+    one-thread walk of a whole row (the first kernel) took d."""
     from wsrbench.backends import numba_cuda as nc
     from wsrbench.backends.numba_cuda.imminent_collisions import WALK_MAX
+    from wsrbench.backends.numba_cuda.segscan import CHUNK
 
     d = 32
     x, lam = cases.make(family, d, seed=3)
@@ -123,7 +125,7 @@ def test_imminent_round_depth_is_logarithmic(family, scale):
     ref, ref_info = wsrbench.prox_info(x, lam * scale, algorithm="imminent_collisions",
                                        backend="numpy")
     st = info.counters
-    assert st["round_depth"] <= max(WALK_MAX + 2, 4 + math.log2(d))
+    assert st["round_depth"] <= max(WALK_MAX + 2, 1 + (2 * math.log(d, CHUNK) + 1) * (CHUNK + 1))
     assert st["syncs"] == info.rounds + 2  # one per round, the final stopping test, the counters
     assert info.clusters == ref_info.clusters
 

@@ -14,7 +14,10 @@ never kept in module globals:
 * ``serial_steps``: the longest chain of dependent steps one thread runs, summed over launches
   whose threads loop (PAVA's stack walk): what the bandwidth term cannot see;
 * ``depth``: the critical path in dependent steps: every launch is one step (one stream, each
-  launch waits for the previous one) plus its ``serial`` steps;
+  launch waits for the previous one) plus its ``serial`` steps and its ``loop`` steps (a thread
+  folding a chunk of consecutive elements, segscan.py: dependent additions on independent loads,
+  so on the critical path but not memory round trips: not in ``serial_steps``; the bytes term
+  charges their traffic);
 * ``round_depth``: for iterative algorithms (imminent_collisions), the largest depth of one round.
 
 The counts are exact (they count what the code does, in the simulator as on a GPU); ``bytes`` is
@@ -64,8 +67,9 @@ class Cost:
 
         return cuda.device_array(shape, dtype=dtype)
 
-    def __call__(self, kernel, config, *, full: bool = False, serial: int = 0):
-        """The launcher of ``kernel[config]``; ``serial``: dependent steps of its longest thread."""
+    def __call__(self, kernel, config, *, full: bool = False, serial: int = 0, loop: int = 0):
+        """The launcher of ``kernel[config]``; ``serial``: dependent memory steps of its longest
+        thread; ``loop``: steps of a thread's loop over consecutive elements (module docstring)."""
         blocks, tpb = config[0], config[1]
         threads = int(blocks) * int(tpb)
 
@@ -73,7 +77,7 @@ class Cost:
             self.launches += 1
             self.bytes += sum(_nbytes(a, threads, full) for a in args)
             self.serial_steps += int(serial)
-            self.depth += 1 + int(serial)
+            self.depth += 1 + int(serial) + int(loop)
             if not self.dry:
                 kernel[config](*args)
 

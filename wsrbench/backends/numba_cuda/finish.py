@@ -4,11 +4,11 @@ L1, rho and the scatter back to the original order (``wsrbench.sorted_space`` on
 All kernels take one thread per element of the flattened (rows, d) space, so row boundaries fall
 inside thread blocks and rows of any length share the launch.
 
-Block sums (``block_sums``): a segmented inclusive scan (Hillis-Steele, log2(d) launches, double
-buffered, deterministic): after it, S[r, k] = sum of xs over [start of k's block, k] and
-A[r, k] = start of k's block. Sums are of the original (centred) data, local to each block, so
-their rounding grows with the block, not with the position in the row (docs/design.md section 3), and no
-float atomics make results depend on thread timing.
+Block sums (``segscan.block_sums``): a work-efficient segmented scan (O(n d) bytes,
+2 log_32(n d) launches, deterministic): after it, S[r, k] = sum of xs over [start of k's block, k]
+and A[r, k] = start of k's block. Sums are of the original (centred) data, local to each block, so
+their rounding grows with the block, not with the position in the row (docs/design.md section 3),
+and no float atomics make results depend on thread timing.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from numba import cuda
 
 from .launch import grid
 from .numerics import shift_sum, shift_unit
+from .segscan import block_sums
 
 
 @cuda.jit(cache=True)
@@ -54,49 +55,6 @@ def center_rows(keys, xs, center):
     xs[r, k] = float(keys[r, k]) - c
     if k == 0:
         center[r] = c
-
-
-@cuda.jit(cache=True)
-def _segscan_init(is_start, xs, S, A):
-    t = cuda.grid(1)
-    n, d = xs.shape
-    if t >= n * d:
-        return
-    r = t // d
-    k = t - r * d
-    S[r, k] = xs[r, k]
-    A[r, k] = k if is_start[r, k] else -1
-
-
-@cuda.jit(cache=True)
-def _segscan_step(S, A, S2, A2, off):
-    t = cuda.grid(1)
-    n, d = S.shape
-    if t >= n * d:
-        return
-    r = t // d
-    k = t - r * d
-    if A[r, k] < 0 and k >= off:  # no block start seen yet in k's window: extend it left
-        S2[r, k] = S[r, k - off] + S[r, k]
-        A2[r, k] = A[r, k - off]
-    else:
-        S2[r, k] = S[r, k]
-        A2[r, k] = A[r, k]
-
-
-def block_sums(is_start, xs, cost):
-    """(S, A): segmented inclusive scan of xs over the blocks marked by is_start (see above)."""
-    n, d = xs.shape
-    g = grid(n * d)
-    S, A = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
-    S2, A2 = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
-    cost(_segscan_init, g)(is_start, xs, S, A)
-    off = 1
-    while off < d:
-        cost(_segscan_step, g)(S, A, S2, A2, off)
-        S, A, S2, A2 = S2, A2, S, A
-        off *= 2
-    return S, A
 
 
 @cuda.jit(cache=True)

@@ -17,16 +17,15 @@ the block's x, from the original data), ``bend`` (one past its last element) and
 
   - v <= WALK_MAX: ``merge_runs``, each surviving start walks its run (at most v blocks), adding
     their sums in order and relinking the list: one launch, depth <= v + 1;
-  - v > WALK_MAX: pointer jumping (Wyllie's list ranking): ``jump_init`` links every block
-    start to its successor when that one merges, then v.bit_length() = ceil(log2(v + 1))
-    launches of ``jump_step`` (each start adds its link's partial sum and takes its link's link,
-    double buffered so a step reads only the previous step's values), then ``jump_finish``
-    writes each surviving block's sum and end. Depth O(log v) <= O(log d) per round, whatever
-    the run lengths (a large lam merges a whole row in round one: the walk would take d steps).
+  - v > WALK_MAX: a segmented scan over the dense state (``segscan.Scan``, then
+    ``merge_down``): the segments are the runs, headed by the surviving starts, the values the
+    block sums at starts (0 elsewhere). 2 R + 1 launches (R = ceil(log_CHUNK(n d)) - 1) and
+    O(n d) bytes, whatever v and the run lengths (a large lam merges a whole row in round one:
+    the walk would take d steps; the pointer jumping this replaces moved O(n d log v) bytes).
 
-  Both add the run's block sums of original data (sums, never averages); the jump adds them in
-  a tree order, so its last bits may differ from the reference's left-to-right order
-  (|error| <= ceil(log2 v) eps64 sum|x| over the block, docs/design.md 14.2).
+  Both add the run's block sums of original data (sums, never averages); the scan adds them in
+  chunks and carries, so its last bits may differ from the reference's left-to-right order
+  (|error| <= (R + 1) CHUNK eps64 sum|x| over the block, docs/design.md 14.2).
 
 Host synchronisation: one per round (max-over-rows(rounds) + 1 per call). The call's counts
 (launches, syncs, bytes, the per-round depth) go into its ``Cost`` (docs/design.md 14.4).
@@ -38,6 +37,7 @@ from numba import cuda
 from .finish import full
 from .launch import grid
 from .numerics import block_mean, shift_unit
+from .segscan import Scan
 
 WALK_MAX = 8  # runs up to this many merging blocks are walked by one thread (one launch)
 
@@ -103,64 +103,35 @@ def merge_runs(is_start, bsum, bend, bprev, keep):
 
 
 @cuda.jit(cache=True)
-def jump_init(is_start, bsum, bend, keep, acc, link, endp):
-    """acc = own sum, endp = own end, link = next start if it merges this round, else -1."""
+def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, bend2, bprev):
+    """Level 0 of the run-merging scan (segscan.py): the segments are runs, headed by surviving
+    starts; the last block of each run writes the run's sum and end at its head (into the second
+    buffers, so no thread reads what another writes) and links the next survivor back to it;
+    merged starts stop being starts."""
     t = cuda.grid(1)
     n, d = is_start.shape
-    if t >= n * d:
+    lo = t * chunk
+    if lo >= n * d:
         return
-    r = t // d
-    s = t - r * d
-    if not is_start[r, s]:
-        return
-    e = bend[r, s]
-    acc[r, s] = bsum[r, s]
-    endp[r, s] = e
-    link[r, s] = e if e < d and not keep[r, e] else -1
-
-
-@cuda.jit(cache=True)
-def jump_step(is_start, acc, link, endp, acc2, link2, endp2):
-    """One pointer-jumping step: absorb the linked start's partial run (sum, end, link)."""
-    t = cuda.grid(1)
-    n, d = is_start.shape
-    if t >= n * d:
-        return
-    r = t // d
-    s = t - r * d
-    if not is_start[r, s]:
-        return
-    e = link[r, s]
-    if e >= 0:
-        acc2[r, s] = acc[r, s] + acc[r, e]
-        endp2[r, s] = endp[r, e]
-        link2[r, s] = link[r, e]
-    else:
-        acc2[r, s] = acc[r, s]
-        endp2[r, s] = endp[r, s]
-        link2[r, s] = -1
-
-
-@cuda.jit(cache=True)
-def jump_finish(is_start, keep, acc, endp, bsum, bend, bprev):
-    t = cuda.grid(1)
-    n, d = is_start.shape
-    if t >= n * d:
-        return
-    r = t // d
-    s = t - r * d
-    if not is_start[r, s]:
-        return
-    if not keep[r, s]:
-        is_start[r, s] = 0  # merged into the surviving block on its left
-        return
-    e = endp[r, s]
-    if e == bend[r, s]:
-        return  # nothing merged into s
-    bsum[r, s] = acc[r, s]
-    bend[r, s] = e
-    if e < d:
-        bprev[r, e] = s
+    s = PS[t] if has_parent else 0.0
+    a = PA[t] if has_parent else -1
+    for k in range(lo, min(lo + chunk, n * d)):
+        r = k // d
+        col = k - r * d
+        if not is_start[r, col]:
+            continue
+        if col == 0 or keep[r, col]:
+            s = bsum[r, col]
+            a = col
+        else:
+            s += bsum[r, col]
+            is_start[r, col] = 0
+        e = bend[r, col]
+        if e >= d or keep[r, e]:
+            bsum2[r, a] = s
+            bend2[r, a] = e
+            if e < d:
+                bprev[r, e] = a
 
 
 def partition(xs, lam: float, cost):
@@ -181,7 +152,7 @@ def partition(xs, lam: float, cost):
     rounds = full(n, 0, "int64", cost)
     counter = full(1, 0, "int64", cost)
     merged, round_no, syncs = 0, 0, 0
-    scratch = None
+    scan = None
     while True:
         round_no += 1
         before = cost.depth
@@ -195,14 +166,13 @@ def partition(xs, lam: float, cost):
         if v <= WALK_MAX:
             cost(merge_runs, g, serial=v)(is_start, bsum, bend, bprev, keep)
         else:
-            if scratch is None:
-                scratch = [cost.empty((n, d), dt)
-                           for dt in ("float64", "int64", "int64") * 2]
-            acc, link, endp, acc2, link2, endp2 = scratch
-            cost(jump_init, g)(is_start, bsum, bend, keep, acc, link, endp)
-            for _ in range(v.bit_length()):
-                cost(jump_step, g)(is_start, acc, link, endp, acc2, link2, endp2)
-                acc, link, endp, acc2, link2, endp2 = acc2, link2, endp2, acc, link, endp
-            cost(jump_finish, g)(is_start, keep, acc, endp, bsum, bend, bprev)
+            if scan is None:
+                scan = Scan(n, d, cost)
+                bsum2, bend2 = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
+            scan.up(is_start, keep, is_start, bsum, 1)
+            cost(merge_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
+                is_start, keep, bsum, bend, scan.chunk, scan.carry_sum, scan.carry_head,
+                scan.has_parent, bsum2, bend2, bprev)
+            bsum, bsum2, bend, bend2 = bsum2, bsum, bend2, bend
         cost.round_depth = max(cost.round_depth, cost.depth - before)
     return is_start, rounds, syncs, {}

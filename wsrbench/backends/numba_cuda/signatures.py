@@ -52,9 +52,14 @@ SIGNATURES: dict[str, list[str]] = {
     "finish.fill2": ["int8[:, ::1], int64", "int64[:, ::1], int64"],
     "finish.center_rows": ["{F}[:, ::1], float64[:, ::1], float64[::1]",
                            "{F}[:, :], float64[:, ::1], float64[::1]"],
-    "finish._segscan_init": ["int8[:, ::1], float64[:, ::1], float64[:, ::1], int64[:, ::1]"],
-    "finish._segscan_step": ["float64[:, ::1], int64[:, ::1], float64[:, ::1], int64[:, ::1], "
-                             "int64"],
+    "segscan.reduce_rows": ["int8[:, ::1], int8[:, ::1], int8[:, ::1], float64[:, ::1], int64, "
+                            "int64, float64[::1], int8[::1], int64[::1]"],
+    "segscan.reduce_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
+                             "int8[::1], int64[::1]"],
+    "segscan.down_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
+                           "int64[::1], int64"],
+    "segscan.block_sums_down": ["int8[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], "
+                                "int64, float64[:, ::1], int64[:, ::1]"],
     "finish.block_values": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], float64[::1], float64, "
                             "float64, float64, float64[:, ::1], int64[::1]"],
     "finish.scatter": ["int64[:, ::1], int64[:, ::1], float64[:, ::1], {F}[:, ::1]",
@@ -69,15 +74,9 @@ SIGNATURES: dict[str, list[str]] = {
                                       "int64, float64"],
     "imminent_collisions.merge_runs": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
                                        "int64[:, ::1], int8[:, ::1]"],
-    "imminent_collisions.jump_init": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                      "int8[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                      "int64[:, ::1]"],
-    "imminent_collisions.jump_step": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                      "int64[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                      "int64[:, ::1]"],
-    "imminent_collisions.jump_finish": ["int8[:, ::1], int8[:, ::1], float64[:, ::1], "
-                                        "int64[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                        "int64[:, ::1]"],
+    "imminent_collisions.merge_down": ["int8[:, ::1], int8[:, ::1], float64[:, ::1], "
+                                       "int64[:, ::1], int64, float64[::1], int64[::1], int64, "
+                                       "float64[:, ::1], int64[:, ::1], int64[:, ::1]"],
     # ------------------------------------------------------------------ search_collisions
     "search_collisions.init_state": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], "
                                      "int64[:, ::1]"],

@@ -1,0 +1,206 @@
+"""Segmented sums over a batch of rows in O(n d) global-memory traffic (docs/design.md 14.6).
+
+The scan under the finishing step's block sums and imminent_collisions' run merges. Element k of
+row r carries a value (0 where the caller's ``valid`` mask says so) and may start a segment
+(``head``; column 0 always does, so segments never cross rows); the scan gives every element the
+sum of its segment up to and including it and the column of the segment's head.
+
+No shared memory and no block barrier (the simulator runs those ~1000x slower, 14.3): every thread
+folds CHUNK consecutive elements, in order, into one triple (sum, has_head, head column).
+
+* ``reduce_rows`` (level 0, read from the caller's arrays) and ``reduce_level`` (level >= 1)
+  build level L + 1, of ceil(size_L / CHUNK) triples, until a level has at most CHUNK triples;
+* ``down_level``, from that level down to level 1, turns each triple into the exclusive prefix of
+  its level (in place), a thread starting from its parent's prefix (the carry in);
+* the caller's own level-0 kernel (``block_sums_down`` here; imminent_collisions' ``merge_down``)
+  re-reads its CHUNK elements from level 1's prefix on, and writes what it needs.
+
+With R reduce levels a scan is 2 R + 1 launches, R = ceil(log_CHUNK(n d)) - 1 (4 + 4 + 1 at
+n d = 1e7, CHUNK 32); the data are read twice and every level above holds 1/CHUNK of the one below:
+O(n d) bytes, where the Hillis-Steele scan it replaces moved O(n d log d). A thread's loop reads
+consecutive elements (independent loads), so its CHUNK steps lengthen the critical path (``loop``
+in the cost counters) but are not dependent memory round trips.
+
+Order of the additions: left to right within a thread; a carry is a sum of whole chunks' sums.
+A segment sum is thus an ordered tree of partial sums of depth <= (R + 1) CHUNK, deterministic
+(no atomics), and its rounding error <= (R + 1) CHUNK eps64 x the sum of magnitudes of its
+elements: local to the segment, whatever its position in the row (docs/design.md 3).
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from .launch import SIMULATOR, grid
+
+#: Elements folded by one thread: 32 float64 = two 128-byte lines; the simulator uses 4 so that
+#: the tiny test rows span several levels. Read at each call (tests may change it).
+CHUNK = 4 if SIMULATOR else 32
+
+
+@cuda.jit(device=True, inline=True)
+def element(heads, heads2, valid, V, masked, r, col):
+    """(value, is_head) of element (r, col): value 0 where ``masked`` and not ``valid``; a head at
+    column 0 or where both ``heads`` and ``heads2`` are set."""
+    ok = masked == 0 or valid[r, col] != 0
+    v = V[r, col] if ok else 0.0
+    return v, col == 0 or (heads[r, col] != 0 and heads2[r, col] != 0)
+
+
+@cuda.jit(cache=True)
+def reduce_rows(heads, heads2, valid, V, masked, chunk, S, F, A):
+    """Level 1 from the rows: (sum since the chunk's last head, has a head, that head's column)."""
+    t = cuda.grid(1)
+    n, d = V.shape
+    lo = t * chunk
+    if lo >= n * d:
+        return
+    hi = min(lo + chunk, n * d)
+    s = 0.0
+    f = 0
+    a = -1
+    for k in range(lo, hi):
+        r = k // d
+        col = k - r * d
+        v, h = element(heads, heads2, valid, V, masked, r, col)
+        if h:
+            s = v
+            f = 1
+            a = col
+        else:
+            s += v
+    S[t] = s
+    F[t] = f
+    A[t] = a
+
+
+@cuda.jit(cache=True)
+def reduce_level(S, F, A, chunk, S2, F2, A2):
+    """Level L + 1 from level L: the fold of each chunk of triples."""
+    t = cuda.grid(1)
+    size = S.shape[0]
+    lo = t * chunk
+    if lo >= size:
+        return
+    s = 0.0
+    f = 0
+    a = -1
+    for i in range(lo, min(lo + chunk, size)):
+        if F[i]:
+            s = S[i]
+            f = 1
+            a = A[i]
+        else:
+            s += S[i]
+    S2[t] = s
+    F2[t] = f
+    A2[t] = a
+
+
+@cuda.jit(cache=True)
+def down_level(S, F, A, chunk, PS, PA, has_parent):
+    """Level L's triples -> their exclusive prefixes (in place), carry in from the parent's."""
+    t = cuda.grid(1)
+    size = S.shape[0]
+    lo = t * chunk
+    if lo >= size:
+        return
+    s = PS[t] if has_parent else 0.0
+    a = PA[t] if has_parent else -1
+    for i in range(lo, min(lo + chunk, size)):
+        si = S[i]
+        ai = A[i]
+        S[i] = s
+        A[i] = a
+        if F[i]:
+            s = si
+            a = ai
+        else:
+            s += si
+
+
+class Scan:
+    """The levels of one scan of a (n, d) batch: ``Scan(n, d, cost)``, ``.up(...)``, then the
+    caller's level-0 kernel reads ``.carry_sum``, ``.carry_head``, ``.has_parent``, ``.chunk``.
+
+    The level arrays are allocated once and reused by every scan of the same shape (a round of
+    imminent_collisions runs one)."""
+
+    def __init__(self, n: int, d: int, cost):
+        self.chunk = int(CHUNK)
+        if self.chunk < 2:
+            raise ValueError(f"segscan.CHUNK must be >= 2 (got {CHUNK}): a chunk of one element "
+                             "never shrinks a level")
+        self.cost = cost
+        self.levels = []  # (S, F, A) of levels 1, 2, ...
+        size = n * d
+        while size > self.chunk:
+            size = -(-size // self.chunk)
+            self.levels.append((cost.empty(size, "float64"), cost.empty(size, "int8"),
+                                cost.empty(size, "int64")))
+        self.has_parent = 1 if self.levels else 0
+        if self.levels:
+            self.carry_sum, _, self.carry_head = self.levels[0]
+        else:  # one thread folds the whole batch: no carry (never read)
+            self.carry_sum = cost.empty(1, "float64")
+            self.carry_head = cost.empty(1, "int64")
+
+    def launches(self) -> int:
+        """Launches of ``up`` plus the caller's level-0 kernel."""
+        return 2 * len(self.levels) + 1
+
+    def up(self, heads, heads2, valid, V, masked: int) -> None:
+        """Build every level, then turn levels >= 1 into exclusive prefixes (see module doc)."""
+        cost, c = self.cost, self.chunk
+        n, d = V.shape
+        prev = None
+        for S, F, A in self.levels:
+            if prev is None:
+                cost(reduce_rows, grid(S.shape[0]), full=True, loop=c)(
+                    heads, heads2, valid, V, masked, c, S, F, A)
+            else:
+                cost(reduce_level, grid(S.shape[0]), full=True, loop=c)(*prev, c, S, F, A)
+            prev = (S, F, A)
+        parent = None
+        for S, F, A in reversed(self.levels):
+            threads = -(-S.shape[0] // c)
+            PS, PA, hp = (S, A, 0) if parent is None else (parent[0], parent[2], 1)
+            cost(down_level, grid(threads), full=True, loop=c)(S, F, A, c, PS, PA, hp)
+            parent = (S, F, A)
+
+    def threads(self, n: int, d: int) -> int:
+        """Threads of the caller's level-0 kernel: one per chunk."""
+        return -(-(n * d) // self.chunk)
+
+
+@cuda.jit(cache=True)
+def block_sums_down(is_start, xs, chunk, PS, PA, has_parent, S, A):
+    """S[r, k] = sum of xs over [start of k's block, k], A[r, k] = that start (level 0)."""
+    t = cuda.grid(1)
+    n, d = xs.shape
+    lo = t * chunk
+    if lo >= n * d:
+        return
+    s = PS[t] if has_parent else 0.0
+    a = PA[t] if has_parent else -1
+    for k in range(lo, min(lo + chunk, n * d)):
+        r = k // d
+        col = k - r * d
+        v = xs[r, col]
+        if col == 0 or is_start[r, col]:
+            s = v
+            a = col
+        else:
+            s += v
+        S[r, col] = s
+        A[r, col] = a
+
+
+def block_sums(is_start, xs, cost):
+    """(S, A): S[r, k] = sum of xs over k's block up to k, A[r, k] = the block's start column."""
+    n, d = xs.shape
+    scan = Scan(n, d, cost)
+    scan.up(is_start, is_start, is_start, xs, 0)
+    S, A = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
+    cost(block_sums_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
+        is_start, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, S, A)
+    return S, A
