@@ -317,13 +317,16 @@ def test_sort_kernels_are_stable(method):
 @needs_cuda_backend
 @pytest.mark.parametrize("chunk", [2, 3, 4, 7])
 def test_segmented_scan_matches_a_sequential_one(chunk, monkeypatch):
-    """segscan.block_sums equals the left-to-right segmented sum (up to the rounding of its
-    order, <= (levels + 1) chunk eps64 sum|x|) and gives every element its segment's head, for
-    batches from one element to several levels of chunks, heads anywhere, rows restarting."""
+    """segscan.Scan's carries give the left-to-right segmented sums (up to the rounding of its
+    order, <= (levels + 1) chunk eps64 sum|x|) and every element its segment's head, for batches
+    from one element to several levels of chunks, heads anywhere, rows restarting."""
     from numba import cuda
 
     from wsrbench.backends.numba_cuda import segscan
     from wsrbench.backends.numba_cuda.cost import Cost
+    from wsrbench.backends.numba_cuda.launch import grid
+
+    from ._gpu_kernels import sums_down
 
     monkeypatch.setattr(segscan, "CHUNK", chunk)
     rng = np.random.default_rng(chunk)
@@ -332,7 +335,12 @@ def test_segmented_scan_matches_a_sequential_one(chunk, monkeypatch):
         X = rng.normal(size=(n, d)) * 10.0 ** rng.integers(-3, 4, size=(n, d))
         heads = (rng.random((n, d)) < p).astype(np.int8)
         cost = Cost()
-        S, A = segscan.block_sums(cuda.to_device(heads), cuda.to_device(X), cost)
+        scan = segscan.Scan(n, d, cost)
+        H, Xd = cuda.to_device(heads), cuda.to_device(X)
+        scan.up(H, H, H, Xd, 0)
+        S, A = cuda.device_array((n, d)), cuda.device_array((n, d), dtype=np.int64)
+        sums_down[grid(scan.threads(n, d))](H, Xd, scan.chunk, scan.carry_sum, scan.carry_head,
+                                            scan.has_parent, S, A)
         S, A = S.copy_to_host(), A.copy_to_host()
         levels = math.ceil(math.log(max(n * d, 2), chunk))
         for r in range(n):
@@ -342,7 +350,8 @@ def test_segmented_scan_matches_a_sequential_one(chunk, monkeypatch):
                 seg = X[r, a:k + 1]
                 tol = (levels + 1) * chunk * np.finfo(np.float64).eps * np.abs(seg).sum()
                 assert abs(S[r, k] - math.fsum(seg)) <= tol
-        assert cost.launches == 2 * (levels - 1) + 1 if n * d > chunk else cost.launches == 1
+        assert cost.launches == 2 * (levels - 1) if n * d > chunk else cost.launches == 0
+        assert scan.launches() == cost.launches + 1
 
 
 @needs_cuda_backend

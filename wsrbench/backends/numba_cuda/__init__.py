@@ -129,8 +129,7 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
         depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
     L = None
     if labels:
-        L = cost.empty((n, d), "int64")
-        cost(_finish.block_labels, grid(n), full=True, serial=d)(is_start, order, L)
+        L = _finish.block_labels(is_start, order, cost)
     return host[0].copy(), host[1].copy(), stats, syncs, L, depth
 
 

@@ -1,14 +1,16 @@
 """Kernels shared by every prox algorithm of the numba-cuda backend: centring, block values,
 L1, rho and the scatter back to the original order (``wsrbench.sorted_space`` on the device).
 
-All kernels take one thread per element of the flattened (rows, d) space, so row boundaries fall
-inside thread blocks and rows of any length share the launch.
+Kernels index the flattened (rows, d) space (one thread per element, or per chunk of elements for
+the scans' level-0 kernels), so row boundaries fall inside thread blocks and rows of any length
+share the launch.
 
-Block sums (``segscan.block_sums``): a work-efficient segmented scan (O(n d) bytes,
-2 log_32(n d) launches, deterministic): after it, S[r, k] = sum of xs over [start of k's block, k]
-and A[r, k] = start of k's block. Sums are of the original (centred) data, local to each block, so
-their rounding grows with the block, not with the position in the row (docs/design.md section 3),
-and no float atomics make results depend on thread timing.
+Block sums (``segscan.Scan`` then ``values_down``): a work-efficient segmented scan (O(n d)
+bytes, 2 log_32(n d) launches, deterministic) whose level-0 kernel writes, for every element, the
+start of its block (A), and at each block's last element the block's value. Sums are of the
+original (centred) data, local to each block, so their rounding grows with the block, not with the
+position in the row (docs/design.md section 3), and no float atomics make results depend on thread
+timing. Labels (``block_labels``): the same scan counting block starts per row.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from numba import cuda
 
 from .launch import grid
 from .numerics import shift_sum, shift_unit
-from .segscan import block_sums
+from .segscan import Scan
 
 
 @cuda.jit(cache=True)
@@ -57,28 +59,17 @@ def center_rows(keys, xs, center):
         center[r] = c
 
 
-@cuda.jit(cache=True)
-def block_values(is_start, S, A, center, lam, l1, rho, val, clusters):
-    """At the last element of each block: its prox value (+ L1, rho) into val[r, block start].
+@cuda.jit(device=True, inline=True)
+def block_value(xsum, a, b, d, c, lam, l1, rho):
+    """The prox value of the block [a, b) with x-sum ``xsum`` (+ L1, rho), ``c`` its row's centre.
 
     Mirrors sorted_space.finish: centroid = sum/size, value = centroid + shift_sum/size, both
     moved back by the row's centre; soft-threshold by l1; rho moves (1 - rho) of the way from the
     centroid to the value, except that blocks L1 set to zero stay exactly zero.
     """
-    t = cuda.grid(1)
-    n, d = S.shape
-    if t >= n * d:
-        return
-    r = t // d
-    k = t - r * d
-    if k + 1 < d and not is_start[r, k + 1]:
-        return
-    a = A[r, k]
-    b = k + 1
     size = float(b - a)
-    centroid = S[r, k] / size
+    centroid = xsum / size
     value = centroid + shift_sum(a, b, d, shift_unit(lam, d)) / size
-    c = center[r]
     centroid += c
     value += c
     if l1 > 0.0:
@@ -87,8 +78,33 @@ def block_values(is_start, S, A, center, lam, l1, rho, val, clusters):
     if rho > 0.0:
         if not (value == 0.0 and l1 > 0.0):
             value = centroid + (1.0 - rho) * (value - centroid)
-    val[r, a] = value
-    cuda.atomic.add(clusters, r, 1)
+    return value
+
+
+@cuda.jit(cache=True)
+def values_down(is_start, xs, chunk, PS, PA, has_parent, center, lam, l1, rho, A, val, clusters):
+    """Level 0 of the block-sum scan (segscan.py): A[r, k] = start of k's block; at the last
+    element of each block, its value into val[r, block start] and one more cluster for the row."""
+    t = cuda.grid(1)
+    n, d = xs.shape
+    lo = t * chunk
+    if lo >= n * d:
+        return
+    s = PS[t] if has_parent else 0.0
+    a = PA[t] if has_parent else -1
+    for k in range(lo, min(lo + chunk, n * d)):
+        r = k // d
+        col = k - r * d
+        v = xs[r, col]
+        if col == 0 or is_start[r, col]:
+            s = v
+            a = col
+        else:
+            s += v
+        A[r, col] = a
+        if col + 1 == d or is_start[r, col + 1]:
+            val[r, a] = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
+            cuda.atomic.add(clusters, r, 1)
 
 
 @cuda.jit(cache=True)
@@ -104,30 +120,47 @@ def scatter(order, A, val, W):
 
 
 def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
-    """Fill W (original order, W's dtype) from the partition; count blocks into clusters."""
+    """Fill W (original order, W's dtype) from the partition; count blocks into clusters:
+    the block sums' scan, whose level-0 kernel writes the block values, then the un-sort."""
     n, d = xs.shape
-    g = grid(n * d)
-    S, A = block_sums(is_start, xs, cost)
+    scan = Scan(n, d, cost)
+    scan.up(is_start, is_start, is_start, xs, 0)
+    A = cost.empty((n, d), "int64")
     val = cost.empty((n, d), "float64")
-    cost(block_values, g)(is_start, S, A, center, lam, l1, rho, val, clusters)
-    cost(scatter, g)(order, A, val, W)
+    cost(values_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
+        is_start, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center, lam,
+        l1, rho, A, val, clusters)
+    cost(scatter, grid(n * d))(order, A, val, W)
 
 
 @cuda.jit(cache=True)
-def block_labels(is_start, order, L):
-    """L[r, order[r, k]] = the block of sorted position k (blocks numbered in increasing value).
-
-    One thread per row, a sequential count of block starts: labels are asked for rarely (a
-    training step's metrics, docs/design.md 11.2), so an O(d)-depth pass costs less than code."""
-    r = cuda.grid(1)
+def labels_down(is_start, order, chunk, PS, has_parent, L):
+    """Level 0 of the per-row count of block starts: L[r, order[r, k]] = the block of sorted
+    position k (blocks numbered in increasing value)."""
+    t = cuda.grid(1)
     n, d = order.shape
-    if r >= n:
+    lo = t * chunk
+    if lo >= n * d:
         return
-    c = -1
-    for k in range(d):
-        if is_start[r, k]:
-            c += 1
-        L[r, order[r, k]] = c
+    c = PS[t] if has_parent else 0.0
+    for k in range(lo, min(lo + chunk, n * d)):
+        r = k // d
+        col = k - r * d
+        v = 1.0 if is_start[r, col] else 0.0
+        c = v if col == 0 else c + v  # counts < 2^53: exact in float64
+        L[r, order[r, col]] = int(c) - 1
+
+
+def block_labels(is_start, order, cost):
+    """(n, d) int64 labels in the original order: a per-row scan counting block starts (labels
+    are a training step's metrics, docs/design.md 11.2: O(n d) bytes, O(log d) launches)."""
+    n, d = order.shape
+    scan = Scan(n, d, cost)
+    scan.up(is_start, is_start, is_start, is_start, 0, 0)
+    L = cost.empty((n, d), "int64")
+    cost(labels_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
+        is_start, order, scan.chunk, scan.carry_sum, scan.has_parent, L)
+    return L
 
 
 @cuda.jit(cache=True)

@@ -12,8 +12,9 @@ folds CHUNK consecutive elements, in order, into one triple (sum, has_head, head
   build level L + 1, of ceil(size_L / CHUNK) triples, until a level has at most CHUNK triples;
 * ``down_level``, from that level down to level 1, turns each triple into the exclusive prefix of
   its level (in place), a thread starting from its parent's prefix (the carry in);
-* the caller's own level-0 kernel (``block_sums_down`` here; imminent_collisions' ``merge_down``)
-  re-reads its CHUNK elements from level 1's prefix on, and writes what it needs.
+* the caller's own level-0 kernel (finish's ``values_down`` and ``labels_down``,
+  imminent_collisions' ``merge_down``) re-reads its CHUNK elements from level 1's prefix on, and
+  writes what it needs.
 
 With R reduce levels a scan is 2 R + 1 launches, R = ceil(log_CHUNK(n d)) - 1 (4 + 4 + 1 at
 n d = 1e7, CHUNK 32); the data are read twice and every level above holds 1/CHUNK of the one below:
@@ -38,16 +39,17 @@ CHUNK = 4 if SIMULATOR else 32
 
 
 @cuda.jit(device=True, inline=True)
-def element(heads, heads2, valid, V, masked, r, col):
+def element(heads, heads2, valid, V, masked, use_heads, r, col):
     """(value, is_head) of element (r, col): value 0 where ``masked`` and not ``valid``; a head at
-    column 0 or where both ``heads`` and ``heads2`` are set."""
+    column 0, and where both ``heads`` and ``heads2`` are set if ``use_heads`` (else a row is one
+    segment: a plain per-row scan)."""
     ok = masked == 0 or valid[r, col] != 0
-    v = V[r, col] if ok else 0.0
-    return v, col == 0 or (heads[r, col] != 0 and heads2[r, col] != 0)
+    v = float(V[r, col]) if ok else 0.0
+    return v, col == 0 or (use_heads != 0 and heads[r, col] != 0 and heads2[r, col] != 0)
 
 
 @cuda.jit(cache=True)
-def reduce_rows(heads, heads2, valid, V, masked, chunk, S, F, A):
+def reduce_rows(heads, heads2, valid, V, masked, use_heads, chunk, S, F, A):
     """Level 1 from the rows: (sum since the chunk's last head, has a head, that head's column)."""
     t = cuda.grid(1)
     n, d = V.shape
@@ -61,7 +63,7 @@ def reduce_rows(heads, heads2, valid, V, masked, chunk, S, F, A):
     for k in range(lo, hi):
         r = k // d
         col = k - r * d
-        v, h = element(heads, heads2, valid, V, masked, r, col)
+        v, h = element(heads, heads2, valid, V, masked, use_heads, r, col)
         if h:
             s = v
             f = 1
@@ -148,15 +150,18 @@ class Scan:
         """Launches of ``up`` plus the caller's level-0 kernel."""
         return 2 * len(self.levels) + 1
 
-    def up(self, heads, heads2, valid, V, masked: int) -> None:
-        """Build every level, then turn levels >= 1 into exclusive prefixes (see module doc)."""
+    def up(self, heads, heads2, valid, V, masked: int, use_heads: int = 1) -> None:
+        """Build every level, then turn levels >= 1 into exclusive prefixes (see module doc).
+
+        The segment heads are column 0 and, if ``use_heads``, where ``heads`` and ``heads2`` are
+        both set; the values are V, or 0 where ``masked`` and ``valid`` is not set."""
         cost, c = self.cost, self.chunk
         n, d = V.shape
         prev = None
         for S, F, A in self.levels:
             if prev is None:
                 cost(reduce_rows, grid(S.shape[0]), full=True, loop=c)(
-                    heads, heads2, valid, V, masked, c, S, F, A)
+                    heads, heads2, valid, V, masked, use_heads, c, S, F, A)
             else:
                 cost(reduce_level, grid(S.shape[0]), full=True, loop=c)(*prev, c, S, F, A)
             prev = (S, F, A)
@@ -170,37 +175,3 @@ class Scan:
     def threads(self, n: int, d: int) -> int:
         """Threads of the caller's level-0 kernel: one per chunk."""
         return -(-(n * d) // self.chunk)
-
-
-@cuda.jit(cache=True)
-def block_sums_down(is_start, xs, chunk, PS, PA, has_parent, S, A):
-    """S[r, k] = sum of xs over [start of k's block, k], A[r, k] = that start (level 0)."""
-    t = cuda.grid(1)
-    n, d = xs.shape
-    lo = t * chunk
-    if lo >= n * d:
-        return
-    s = PS[t] if has_parent else 0.0
-    a = PA[t] if has_parent else -1
-    for k in range(lo, min(lo + chunk, n * d)):
-        r = k // d
-        col = k - r * d
-        v = xs[r, col]
-        if col == 0 or is_start[r, col]:
-            s = v
-            a = col
-        else:
-            s += v
-        S[r, col] = s
-        A[r, col] = a
-
-
-def block_sums(is_start, xs, cost):
-    """(S, A): S[r, k] = sum of xs over k's block up to k, A[r, k] = the block's start column."""
-    n, d = xs.shape
-    scan = Scan(n, d, cost)
-    scan.up(is_start, is_start, is_start, xs, 0)
-    S, A = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
-    cost(block_sums_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
-        is_start, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, S, A)
-    return S, A

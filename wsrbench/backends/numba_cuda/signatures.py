@@ -52,20 +52,21 @@ SIGNATURES: dict[str, list[str]] = {
     "finish.fill2": ["int8[:, ::1], int64", "int64[:, ::1], int64"],
     "finish.center_rows": ["{F}[:, ::1], float64[:, ::1], float64[::1]",
                            "{F}[:, :], float64[:, ::1], float64[::1]"],
-    "segscan.reduce_rows": ["int8[:, ::1], int8[:, ::1], int8[:, ::1], float64[:, ::1], int64, "
-                            "int64, float64[::1], int8[::1], int64[::1]"],
+    "segscan.reduce_rows": [f"int8[:, ::1], int8[:, ::1], int8[:, ::1], {v}[:, ::1], int64, "
+                            "int64, int64, float64[::1], int8[::1], int64[::1]"
+                            for v in ("float64", "int8")],
     "segscan.reduce_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
                              "int8[::1], int64[::1]"],
     "segscan.down_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
                            "int64[::1], int64"],
-    "segscan.block_sums_down": ["int8[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], "
-                                "int64, float64[:, ::1], int64[:, ::1]"],
-    "finish.block_values": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], float64[::1], float64, "
-                            "float64, float64, float64[:, ::1], int64[::1]"],
+    "finish.values_down": ["int8[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], "
+                           "int64, float64[::1], float64, float64, float64, int64[:, ::1], "
+                           "float64[:, ::1], int64[::1]"],
     "finish.scatter": ["int64[:, ::1], int64[:, ::1], float64[:, ::1], {F}[:, ::1]",
                        "int64[:, :], int64[:, ::1], float64[:, ::1], {F}[:, ::1]"],
-    "finish.block_labels": ["int8[:, ::1], int64[:, ::1], int64[:, ::1]",
-                            "int8[:, ::1], int64[:, :], int64[:, ::1]"],
+    "finish.labels_down": ["int8[:, ::1], int64[:, ::1], int64, float64[::1], int64, "
+                           "int64[:, ::1]",
+                           "int8[:, ::1], int64[:, :], int64, float64[::1], int64, int64[:, ::1]"],
     # ------------------------------------------------------------------ imminent_collisions
     "imminent_collisions.init_blocks": ["float64[:, ::1], int8[:, ::1], float64[:, ::1], "
                                         "int64[:, ::1], int64[:, ::1]"],
