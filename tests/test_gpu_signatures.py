@@ -185,3 +185,66 @@ def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
                          timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "REJECTED TypingError" in res.stdout, res.stdout + res.stderr[-2000:]
+
+
+FUSED = textwrap.dedent('''
+    from numba import cuda
+
+    from wsrbench.backends.numba_cuda.numerics import block_mean
+
+
+    @cuda.jit
+    def fused(x, out, c):  # the block mean with c P written inline: NVVM contracts it
+        out[0] = (x[0] + c * float((2 - 0) * (7 - 0 - 2))) / 2.0
+
+
+    @cuda.jit
+    def unfused(x, out, c):  # the package's block mean: c P rounded on its own (dmul_rn)
+        out[0] = block_mean(x[0], 0, 2, 7, c)
+''')
+
+
+@needs_nvcc
+def test_fma_contraction_the_simulator_hides_is_caught(tmp_path):
+    """In the simulator (Python floats) both kernels give the same mean; the real compiler fuses
+    the inline one into an FMA (one rounding instead of two: a tie between two block means could
+    go the other way than on the CPU), and the check's FMA rule sees it; the package's block mean
+    compiles without one."""
+    mod = tmp_path / "fused_kernel.py"
+    mod.write_text(FUSED)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        from numba import cuda
+
+        spec = importlib.util.spec_from_file_location("fused_kernel", mod)
+        fk = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fk)
+        outs = []
+        for kernel in (fk.fused, fk.unfused):
+            out = cuda.to_device(np.zeros(1))
+            kernel[1, 1](cuda.to_device(np.array([0.1])), out, 0.3)
+            outs.append(out.copy_to_host()[0])
+        assert outs[0] == outs[1] == (0.1 + 0.3 * 10.0) / 2.0
+    code = textwrap.dedent(f'''
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import fused_kernel
+        from numba import cuda
+        from wsrbench.backends.numba_cuda import compile_check as cc
+        from wsrbench.backends.numba_cuda.signatures import parse, table
+        sig = parse("float64[::1], float64[::1], float64")
+        for name in ("fused", "unfused"):
+            ptx, _ = cuda.compile_ptx(getattr(fused_kernel, name).py_func, sig, cc=cc.PTX_CC)
+            print(name, len(cc._FMA64.findall(ptx)))
+        key = "imminent_collisions.mark_keep"
+        print("mark_keep", cc.compile_one(key, table()[key][0])["sm_90"]["fma64"])
+    ''')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT")}  # the real compiler
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    counts = dict(line.split() for line in res.stdout.split("\n") if line.strip())
+    assert int(counts["fused"]) >= 1
+    assert int(counts["unfused"]) == 0
+    assert int(counts["mark_keep"]) == 0  # imminent's decision kernel, as the check compiles it

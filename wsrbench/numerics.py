@@ -89,12 +89,21 @@ def shift_unit(lam, d):
     return lam / (d - 1)
 
 
+def mul_rn_scalar(x, y):
+    """x * y, rounded on its own: never fused with a following addition into an FMA.
+
+    Python, NumPy and Numba on the CPU never contract; NVVM does by default, which would round
+    xsum + c P once instead of twice and could flip a merge decision on a tie at rounding level
+    (docs/design.md 3.6). The numba-cuda backend compiles this one as ``libdevice.dmul_rn``."""
+    return x * y
+
+
 def shift_sum_scalar(a, b, d, c):
     """sum of v_k over [a, b) for scalars: c (b-a)(d-a-b) with c = shift_unit(lam, d).
 
     Compiled as-is by Numba and numba-cuda (only arithmetic), so all backends share the order.
     """
-    return c * float((b - a) * (d - a - b))
+    return mul_rn_scalar(c, float((b - a) * (d - a - b)))
 
 
 def block_mean_scalar(xsum, a, b, d, c):
@@ -102,20 +111,25 @@ def block_mean_scalar(xsum, a, b, d, c):
     return (xsum + shift_sum_scalar(a, b, d, c)) / float(b - a)
 
 
-SCALARS = ("shift_unit", "shift_sum_scalar", "block_mean_scalar")
+SCALARS = ("shift_unit", "mul_rn_scalar", "shift_sum_scalar", "block_mean_scalar")
 
 
-def compile_scalars(decorator) -> types.SimpleNamespace:
+def compile_scalars(decorator, primitives=None) -> types.SimpleNamespace:
     """The ``*_scalar`` functions compiled by ``decorator`` (``njit`` or a CUDA device jit).
 
     Each function is rebuilt with its calls to the other scalar functions bound to their compiled
     versions (a compiled function cannot call a plain Python one), so the backends compile this
-    module's source and never restate a formula. Returns a namespace without the ``_scalar``
-    suffix: ``compile_scalars(njit).shift_sum``.
+    module's source and never restate a formula. ``primitives`` maps a scalar's name to a
+    compiled replacement with the same meaning (the device's unfusable multiply for
+    ``mul_rn_scalar``). Returns a namespace without the ``_scalar`` suffix:
+    ``compile_scalars(njit).shift_sum``.
     """
     out = {}
     env = dict(globals())
     for name in SCALARS:  # callees first
+        if primitives and name in primitives:
+            env[name] = out[name.removesuffix("_scalar")] = primitives[name]
+            continue
         f = globals()[name]
         clone = types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
         clone.__module__, clone.__qualname__, clone.__doc__ = f.__module__, f.__qualname__, f.__doc__

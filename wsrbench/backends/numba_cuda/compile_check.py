@@ -6,15 +6,18 @@ For every entry of ``signatures.SIGNATURES`` (every kernel x every signature it 
 with), NVVM compiles the kernel to PTX (``numba.cuda.compile_ptx``, compute capability 8.0; PTX is
 forward compatible) and ptxas assembles that PTX to SASS for sm_80 and for sm_90, reporting
 registers, shared memory, stack and spills. It fails (exit status 1) if a compilation fails, if
-a kernel defined in ``wsrbench/backends/numba_cuda/`` has no entry, or if a kernel spills
-without an entry in ``SPILLS_EXPLAINED``. No GPU and no driver are needed: NVVM, libdevice and
-ptxas come from the ``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels (extra
-``gpucheck``). The simulator must be off in this process (it replaces numba.cuda's compiler), so
-the command refuses to run with NUMBA_ENABLE_CUDASIM=1.
+a kernel defined in ``wsrbench/backends/numba_cuda/`` has no entry, if a kernel spills
+without an entry in ``SPILLS_EXPLAINED``, or if a kernel's PTX holds a float64 FMA without an
+entry in ``FMA_EXPLAINED`` (a contracted x + c P could flip a merge decision, docs/design.md
+3.6). No GPU and no driver are needed: NVVM, libdevice and ptxas come from the
+``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels (extra ``gpucheck``). The
+simulator must be off in this process (it replaces numba.cuda's compiler), so the command refuses
+to run with NUMBA_ENABLE_CUDASIM=1.
 
 What the simulator hides and this catches: a call to a plain Python function, a list or dict, an
 unsupported NumPy call, a type that cannot be unified, a device function without ``inline=True``
-(numba-cuda would ask the absent driver for the compute capability), register spills.
+(numba-cuda would ask the absent driver for the compute capability), register spills, and FMA
+contraction (the simulator computes in Python floats, which never fuse).
 """
 from __future__ import annotations
 
@@ -32,6 +35,16 @@ PTX_CC = (8, 0)
 
 # kernel key -> why its spills are acceptable (none today).
 SPILLS_EXPLAINED: dict[str, str] = {}
+# kernel key -> why float64 FMAs in it decide nothing: they round a value, within the value
+# tolerance of docs/design.md 3.4, and no merge decision reads it.
+FMA_EXPLAINED: dict[str, str] = {
+    "finish.values_down": "rho's centroid + (1 - rho)(value - centroid): a block's output value",
+    "gates._gate": "libdevice exp/log polynomials: gate values",
+    "gates._prob": "libdevice exp/log polynomials: gate probabilities",
+    "gates._sample": "libdevice exp/log polynomials: sampled gates",
+    "projection._columns_dot": "dot products of the projection: values",
+}
+_FMA64 = re.compile(r"\bfma\.rn(?:\.ftz)?(?:\.sat)?\.f64\b")
 
 
 def ptxas_path() -> str:
@@ -93,7 +106,8 @@ def compile_one(key: str, sig: str, device: bool = False) -> dict:
         fn = getattr(disp, "py_func", disp)
         ptx, _ = cuda.compile_ptx(fn, parse(sig), device=device, cc=PTX_CC)
         ptxas = ptxas_path()
-        return {arch: assemble(ptx, arch, ptxas) for arch in ARCHS}
+        fma = len(_FMA64.findall(ptx))
+        return {arch: dict(assemble(ptx, arch, ptxas), fma64=fma) for arch in ARCHS}
     except Exception as exc:  # report every failure, not just the first
         msg = str(exc).strip().splitlines()
         return {"error": f"{type(exc).__name__}: " + " | ".join(msg[:6])}
@@ -137,21 +151,27 @@ def run(jobs: int = 2, write: str | None = None, stream=sys.stdout) -> int:
             if (r["spill_stores"] or r["spill_loads"]) and key not in SPILLS_EXPLAINED:
                 failures.append(f"{key}({sig}) {arch}: spills {r['spill_stores']} B stores, "
                                 f"{r['spill_loads']} B loads (fix, or explain in SPILLS_EXPLAINED)")
+        if res[ARCHS[0]]["fma64"] and key not in FMA_EXPLAINED:
+            failures.append(f"{key}({sig}): {res[ARCHS[0]]['fma64']} float64 FMAs in its PTX (form "
+                            f"products feeding a sum with numerics.mul_rn, or explain in "
+                            f"FMA_EXPLAINED)")
     lines = [f"# numba_cuda kernels compiled with NVVM (PTX for cc {PTX_CC[0]}.{PTX_CC[1]}) and "
              f"ptxas -v; written by python -m wsrbench.backends.numba_cuda.compile_check --write",
-             f"{'kernel':42s} {'arch':6s} {'regs':>4s} {'smem':>5s} {'stack':>5s} {'spill':>5s}  "
-             f"signature"]
+             f"{'kernel':42s} {'arch':6s} {'regs':>4s} {'smem':>5s} {'stack':>5s} {'spill':>5s} "
+             f"{'fma64':>5s}  signature"]
     for key, sig, arch, r in rows:
         spill = r["spill_stores"] + r["spill_loads"]
         lines.append(f"{key:42s} {arch:6s} {r['registers']:4d} {r['smem']:5d} {r['stack']:5d} "
-                     f"{spill:5d}  ({sig})")
+                     f"{spill:5d} {r['fma64']:5d}  ({sig})")
     table_text = "\n".join(lines) + "\n"
     stream.write(table_text)
     n_sigs = len(work)
     most = max((r["registers"] for *_, r in rows), default=0)
     stream.write(f"\n{len(kernels)} jitted functions, {n_sigs} kernel signatures x {len(ARCHS)} "
                  f"archs compiled in {time.perf_counter() - t0:.1f} s; max registers {most}; "
-                 f"spills: {sum(1 for *_, r in rows if r['spill_stores'] or r['spill_loads'])}\n")
+                 f"spills: {sum(1 for *_, r in rows if r['spill_stores'] or r['spill_loads'])}; "
+                 f"kernels with float64 FMAs: {len({k for k, *_, r in rows if r['fma64']})} "
+                 f"(all in FMA_EXPLAINED unless listed below)\n")
     if write and not failures:
         with open(write, "w") as f:
             f.write(table_text)
