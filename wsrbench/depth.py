@@ -65,3 +65,18 @@ def bridge_bound(a, b):
     """Steps of the bridge search between hulls of a and b vertices: floor(log2 a) + floor(log2 b)
     (docs/design.md 9.4). hull_bridges runs every pair of a level for the largest bound."""
     return floor_log2(a) + floor_log2(b)
+
+
+FUNCTIONS = ("lg", "floor_log2", "imminent_round", "end_cluster", "search_level", "hull_level",
+             "bridge_bound")
+
+
+def compile_depth(decorator):
+    """This module's functions compiled by ``decorator`` (``njit`` for the Numba kernels, a CUDA
+    device jit for numba-cuda's): the same formulas, never restated (``numerics.compile_functions``).
+    Returns a namespace: ``compile_depth(njit).imminent_round``."""
+    import types
+
+    from .numerics import compile_functions
+
+    return types.SimpleNamespace(**compile_functions(globals(), FUNCTIONS, decorator))

@@ -114,27 +114,33 @@ def block_mean_scalar(xsum, a, b, d, c):
 SCALARS = ("shift_unit", "mul_rn_scalar", "shift_sum_scalar", "block_mean_scalar")
 
 
-def compile_scalars(decorator, primitives=None) -> types.SimpleNamespace:
-    """The ``*_scalar`` functions compiled by ``decorator`` (``njit`` or a CUDA device jit).
-
-    Each function is rebuilt with its calls to the other scalar functions bound to their compiled
-    versions (a compiled function cannot call a plain Python one), so the backends compile this
-    module's source and never restate a formula. ``primitives`` maps a scalar's name to a
-    compiled replacement with the same meaning (the device's unfusable multiply for
-    ``mul_rn_scalar``). Returns a namespace without the ``_scalar`` suffix:
-    ``compile_scalars(njit).shift_sum``.
-    """
+def compile_functions(namespace: dict, names, decorator, primitives=None) -> dict:
+    """``names`` (callees first) from ``namespace`` compiled by ``decorator``, each rebuilt with
+    its calls to the others bound to their compiled versions (a compiled function cannot call a
+    plain Python one); ``primitives`` maps a name to a compiled replacement of the same meaning.
+    Returns {name: compiled function}."""
     out = {}
-    env = dict(globals())
-    for name in SCALARS:  # callees first
+    env = dict(namespace)
+    for name in names:
         if primitives and name in primitives:
-            env[name] = out[name.removesuffix("_scalar")] = primitives[name]
+            env[name] = out[name] = primitives[name]
             continue
-        f = globals()[name]
+        f = namespace[name]
         clone = types.FunctionType(f.__code__, env, f.__name__, f.__defaults__, f.__closure__)
         clone.__module__, clone.__qualname__, clone.__doc__ = f.__module__, f.__qualname__, f.__doc__
-        env[name] = out[name.removesuffix("_scalar")] = decorator(clone)
-    return types.SimpleNamespace(**out)
+        env[name] = out[name] = decorator(clone)
+    return out
+
+
+def compile_scalars(decorator, primitives=None) -> types.SimpleNamespace:
+    """The ``*_scalar`` functions compiled by ``decorator`` (``njit`` or a CUDA device jit), so
+    the backends compile this module's source and never restate a formula
+    (``compile_functions``). ``primitives`` maps a scalar's name to a compiled replacement with
+    the same meaning (the device's unfusable multiply for ``mul_rn_scalar``). Returns a namespace
+    without the ``_scalar`` suffix: ``compile_scalars(njit).shift_sum``.
+    """
+    out = compile_functions(globals(), SCALARS, decorator, primitives)
+    return types.SimpleNamespace(**{k.removesuffix("_scalar"): v for k, v in out.items()})
 
 
 def shift_sum(a, b, d: int, lam: float):

@@ -12,6 +12,10 @@ the block's x, from the original data), ``bend`` (one past its last element) and
   row's ``rounds`` (atomic max: a row that merges in round t merged in every round before, so
   its count is the last such t). The host reads the counter (the round's one sync): no new
   violation ends the loop, and v, the number of new violations, bounds every merging run.
+  Each violation also counts into its row's slot of the round (viol[round % 2, r]); thread
+  (r, 0) of the next round closes row r's previous round, adding depth.imminent_round over the
+  row's blocks (``close_round``), and ``close_last_round`` the last one: each row's depth as
+  the reference counts it, without a launch per round.
 * the merge of each run of non-surviving blocks into the surviving block on its left, by one of
   two equivalent kernels chosen from v:
 
@@ -34,12 +38,15 @@ from __future__ import annotations
 
 from numba import cuda
 
+from ... import depth as dp
 from .finish import full
 from .launch import grid
 from .numerics import block_mean, shift_unit
 from .segscan import Scan
 
 WALK_MAX = 8  # runs up to this many merging blocks are walked by one thread (one launch)
+
+imminent_round = dp.compile_depth(cuda.jit(device=True, inline=True)).imminent_round
 
 
 @cuda.jit(cache=True)
@@ -56,8 +63,25 @@ def init_blocks(xs, is_start, bsum, bend, bprev):
     bprev[r, k] = k - 1
 
 
+@cuda.jit(device=True, inline=True)
+def close_round(viol, merged, depth, active, r, q, d):
+    """Row r's depth for the round whose violations are viol[q, r] (depth.imminent_round over
+    its d - merged[r] blocks; the row's last round is its first without a violation, and a row
+    down to one block has no more rounds, as in the reference), then clear that slot for the
+    round after next."""
+    if active[r]:
+        v = viol[q, r]
+        if d - merged[r] > 1:
+            depth[r] += imminent_round(d - merged[r], v > 0)
+        merged[r] += v
+        if v == 0:
+            active[r] = 0
+    viol[q, r] = 0
+
+
 @cuda.jit(cache=True)
-def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam):
+def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam, viol, merged,
+              depth, active):
     t = cuda.grid(1)
     n, d = is_start.shape
     if t >= n * d:
@@ -67,7 +91,10 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam)
     if not is_start[r, s]:
         return
     keep[r, s] = 1
+    q = round_no % 2  # this round's violation counters; the previous round's are complete
     if s == 0:
+        if round_no > 1:
+            close_round(viol, merged, depth, active, r, 1 - q, d)
         return
     p = bprev[r, s]
     # The same float64 operations as the reference's block_means, so decisions agree exactly.
@@ -75,7 +102,16 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam)
     if block_mean(bsum[r, p], p, s, d, c) >= block_mean(bsum[r, s], s, bend[r, s], d, c):
         keep[r, s] = 0
         cuda.atomic.add(counter, 0, 1)
+        cuda.atomic.add(viol, (q, r), 1)
         cuda.atomic.max(rounds, r, round_no)
+
+
+@cuda.jit(cache=True)
+def close_last_round(viol, merged, depth, active, q, d):
+    """The depth of every row's last round (the loop's final mark_keep found no violation)."""
+    r = cuda.grid(1)
+    if r < depth.shape[0]:
+        close_round(viol, merged, depth, active, r, q, d)
 
 
 @cuda.jit(cache=True)
@@ -135,8 +171,9 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
 
 
 def partition(xs, lam: float, cost):
-    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {}) for sorted, centred float64 rows
-    (the partitioner contract of this backend, see __init__).
+    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted, centred
+    float64 rows (the partitioner contract of this backend, see __init__); the depth is
+    wsrbench.depth.imminent_round summed over each row's rounds, as the reference counts it.
 
     ``cost`` counts launches, syncs and bytes; ``cost.round_depth`` is set to the largest
     critical path of one round (launches plus the walk's serial steps).
@@ -151,15 +188,21 @@ def partition(xs, lam: float, cost):
     cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
     rounds = full(n, 0, "int64", cost)
     counter = full(1, 0, "int64", cost)
+    # per row: violations of the last two rounds, blocks merged so far, depth, still running
+    viol = full((2, n), 0, "int64", cost)
+    rowmerged, depth = full(n, 0, "int64", cost), full(n, 0, "int64", cost)
+    active = full(n, 1, "int64", cost)
     merged, round_no, syncs = 0, 0, 0
     scan = None
     while True:
         round_no += 1
         before = cost.depth
-        cost(mark_keep, g)(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam)
+        cost(mark_keep, g)(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
+                           viol, rowmerged, depth, active)
         total = int(cost.to_host(counter)[0])  # the stopping test: one host sync per round
         syncs += 1
         if total == merged:
+            cost(close_last_round, grid(n))(viol, rowmerged, depth, active, round_no % 2, d)
             break
         v = total - merged
         merged = total
@@ -175,4 +218,4 @@ def partition(xs, lam: float, cost):
                 scan.has_parent, bsum2, bend2, bprev)
             bsum, bsum2, bend, bend2 = bsum2, bsum, bend2, bend
         cost.round_depth = max(cost.round_depth, cost.depth - before)
-    return is_start, rounds, syncs, {}
+    return is_start, rounds, syncs, {"depth": depth}

@@ -72,7 +72,10 @@ SIGNATURES: dict[str, list[str]] = {
                                         "int64[:, ::1], int64[:, ::1]"],
     "imminent_collisions.mark_keep": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
                                       "int64[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
-                                      "int64, float64"],
+                                      "int64, float64, int64[:, ::1], int64[::1], int64[::1], "
+                                      "int64[::1]"],
+    "imminent_collisions.close_last_round": ["int64[:, ::1], int64[::1], int64[::1], int64[::1], "
+                                             "int64, int64"],
     "imminent_collisions.merge_runs": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
                                        "int64[:, ::1], int8[:, ::1]"],
     "imminent_collisions.merge_down": ["int8[:, ::1], int8[:, ::1], float64[:, ::1], "
