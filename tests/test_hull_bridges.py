@@ -111,12 +111,13 @@ except Exception as exc:  # no NVVM here: nothing to check
     print("NO-NVVM", type(exc).__name__, exc)
     raise SystemExit(0)
 from wsrbench.backends.numba_cuda import hull_bridges as hb
-i2, f2, i1, i = types.int64[:, :], types.float64[:, :], types.int64[:], types.int64
+i2, f2, i1, i = types.int32[:, ::1], types.float64[:, ::1], types.int32[::1], types.int64
+f1, l1 = types.float64[::1], types.int64[::1]
 sigs = {
-    "init_state": (f2, i2, i2, f2, f2),
-    "bridge_pairs": (i2, i2, f2, f2, i1, i1, i1, i, i, types.float64),
-    "merge_copy": (i2, i2, f2, f2, i2, i2, f2, f2, i1, i1, i1, i1, i1, i, i, i),
-    "mark_starts": (i2, i2, types.int8[:, :]),
+    "init_state": (i2, i1),
+    "bridge_pairs": (i2, i1, f2, f1, i1, i1, l1, i, i, i, types.float64),
+    "merge_copy": (i2, i1, i2, i1, f1, f1, i1, i1, l1, l1, l1, i, i, i),
+    "mark_starts": (i2, i2, types.int8[:, ::1]),
 }
 for name, sig in sigs.items():
     ptx, _ = compile_ptx(getattr(hb, name).py_func, sig, cc=(8, 0))
