@@ -29,7 +29,7 @@ from ... import depth as dp
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
-from .finish import fill2, full, mark_starts
+from .finish import fill2, mark_starts
 from .launch import SIMULATOR, grid
 
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
@@ -56,18 +56,6 @@ def shift_sum(a, b, d, c):
     round exactly as on the CPU, so every bridge decision is the reference's (docs/design.md
     section 13.3)."""
     return mul_rn(c, float((b - a) * (d - a - b)))
-
-
-@cuda.jit(device=True, inline=True)
-def left_vertex(hull, r, lo, mid, cnt_l, t):
-    """t-th vertex of the left hull: a stored one, or P_mid after them."""
-    return hull[r, lo + t] if t < cnt_l else mid
-
-
-@cuda.jit(device=True, inline=True)
-def right_vertex(hull, r, mid, hi, cnt_r, t):
-    """t-th vertex of the right hull without P_mid: a stored one, or P_hi after them."""
-    return hull[r, mid + 1 + t] if t < cnt_r - 1 else hi
 
 
 @cuda.jit(device=True, inline=True)
@@ -123,8 +111,22 @@ def s_at(xs, T, r, k, mid, L, n, d, c):
     return -(sum_to_end(xs, T, r, k, L, n, d) + shift_sum(k, mid, d, c))
 
 
+@cuda.jit(device=True, inline=True)
+def stored_vertex(hull, r, slo, h0, paired, i, j, cl, t):
+    """t-th stored vertex of the segment starting at slo, from the hull last written (segments
+    of h0 points): the segment itself if not ``paired``, else the merge of its halves [slo, mid)
+    and [mid, ...) with the bridge (i, j) and cl stored vertices in the left half (the merge's
+    left prefix, P_mid, then the right suffix; docs/design.md 13.6)."""
+    if not paired:
+        return hull[r, slo + t]
+    mid = slo + h0
+    if t <= i:
+        return hull[r, slo + t] if t < cl else mid
+    return hull[r, mid + t - i + j]
+
+
 @cuda.jit(cache=True)
-def init_state(hull, cnt):
+def init_state(hull, cnt, rowbound, rounds, depth):
     t = cuda.grid(1)
     n, d = hull.shape
     if t >= n * d:
@@ -132,10 +134,21 @@ def init_state(hull, cnt):
     r = t // d
     hull[r, t - r * d] = t - r * d
     cnt[t] = 1
+    if t < rowbound.shape[0]:
+        rowbound[t] = 0
+    if t < n:
+        rounds[t] = 0
+        depth[t] = 0
 
 
 @cuda.jit(cache=True)
-def bridge_pairs(hull, cnt, xs, T, istar, jstar, rowbound, h, P, L, c):
+def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_i, prev_j,
+                 prev_cnt, h, P, L, stale, P_prev, c):
+    """Level L (halves of h = 2^L points): the bridge of pair (row, p). ``hull`` holds the
+    segments of h points (``stale`` = 0) or of h/2 (``stale`` = 1: then each half is the merge of
+    its own halves by the previous level's (prev_i, prev_j), with prev_cnt their left counts and
+    P_prev that level's pairs). Also writes the merged segment's count and block total (and the
+    unpaired last segment's), so that the next level needs no copy of either."""
     q = cuda.grid(1)
     n, d = hull.shape
     if q >= n * P:
@@ -146,19 +159,33 @@ def bridge_pairs(hull, cnt, xs, T, istar, jstar, rowbound, h, P, L, c):
     mid = lo + h
     hi = min(lo + 2 * h, d)
     m = (d + h - 1) // h
+    m2 = (d + 2 * h - 1) // (2 * h)
     cnt_l = cnt[r * m + 2 * p]
     cnt_r = cnt[r * m + 2 * p + 1]
+    # The halves' own merges (stale hull): decisions of pairs 2p and 2p + 1 one level down.
+    h0 = h // 2
+    mp = (d + h0 - 1) // h0 if stale else 1
+    pa = stale != 0 and 2 * p < P_prev
+    pb = stale != 0 and 2 * p + 1 < P_prev
+    ia = prev_i[r * P_prev + 2 * p] if pa else 0
+    ja = prev_j[r * P_prev + 2 * p] if pa else 0
+    ca = prev_cnt[r * mp + 4 * p] if pa else 0
+    ib = prev_i[r * P_prev + 2 * p + 1] if pb else 0
+    jb = prev_j[r * P_prev + 2 * p + 1] if pb else 0
+    cb = prev_cnt[r * mp + 4 * p + 2] if pb else 0
     a = cnt_l + 1
     b = cnt_r
-    cuda.atomic.max(rowbound, r, floor_log2(a) + floor_log2(b))
-    r0 = right_vertex(hull, r, mid, hi, cnt_r, 0)
+    cuda.atomic.max(rowbound, L * n + r, floor_log2(a) + floor_log2(b))
+    r0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, 1) if b > 1 else hi
     split = 0.5 * (0.0 + float(r0 - mid))
     il = 0
     ih = a - 1
     jl = 0
     jh = b - 1
-    k0 = left_vertex(hull, r, lo, mid, cnt_l, max(a - 2, 0))
-    q2 = right_vertex(hull, r, mid, hi, cnt_r, min(1, b - 1))
+    t = max(a - 2, 0)
+    k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
+    t = min(1, b - 1)
+    q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
     if junction_is_bridge(a > 1, float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c), 0.0, 0.0,
                           float(r0 - mid), s_at(xs, T, r, r0, mid, L, n, d, c), b > 1,
                           float(q2 - mid), s_at(xs, T, r, q2, mid, L, n, d, c)):
@@ -167,12 +194,16 @@ def bridge_pairs(hull, cnt, xs, T, istar, jstar, rowbound, h, P, L, c):
     while il < ih or jl < jh:
         i = (il + ih) // 2
         j = (jl + jh) // 2
-        k0 = left_vertex(hull, r, lo, mid, cnt_l, max(i - 1, 0))
-        k1 = left_vertex(hull, r, lo, mid, cnt_l, i)
-        k2 = left_vertex(hull, r, lo, mid, cnt_l, min(i + 1, a - 1))
-        q0 = right_vertex(hull, r, mid, hi, cnt_r, max(j - 1, 0))
-        q1 = right_vertex(hull, r, mid, hi, cnt_r, j)
-        q2 = right_vertex(hull, r, mid, hi, cnt_r, min(j + 1, b - 1))
+        t = max(i - 1, 0)
+        k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
+        k1 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, i) if i < cnt_l else mid
+        t = min(i + 1, a - 1)
+        k2 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
+        t = max(j - 1, 0)
+        q0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
+        q1 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, j + 1) if j < cnt_r - 1 else hi
+        t = min(j + 1, b - 1)
+        q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
         il, ih, jl, jh = bridge_step(
             il, ih, jl, jh,
             float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c),
@@ -184,47 +215,59 @@ def bridge_pairs(hull, cnt, xs, T, istar, jstar, rowbound, h, P, L, c):
             split)
     istar[q] = il
     jstar[q] = jl
+    cnt2[r * m2 + p] = il + cnt_r - jl
+    s = r * m + 2 * p
+    T2[r * m2 + p] = Tsrc[s] + Tsrc[s + 1]  # the reference's F at the block's last point
+    if p == P - 1 and m2 > P:  # the last segment has no partner at this level: unchanged
+        cnt2[r * m2 + P] = cnt[s + 2]
+        T2[r * m2 + P] = Tsrc[s + 2]
 
 
 @cuda.jit(cache=True)
-def merge_copy(hull, cnt, hull2, cnt2, T, T2, istar, jstar, rowbound, rounds, depth, level_depth,
-               h, P):
+def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, rowbound, rounds,
+               depth, levels_depth, h, P, L, two, P_prev):
+    """The hull of segments of 2h points (thread per element) from ``hull``: segments of h points
+    merged by the level's (istar, jstar) (``two`` = 0), or of h/2 points merged twice, first by the
+    previous level's (prev_i, prev_j) (``two`` = 1). Thread k = 0 adds the levels' bounds and
+    depths to its row's rounds and depth."""
     t = cuda.grid(1)
     n, d = hull.shape
     if t >= n * d:
         return
     r = t // d
     k = t - r * d
-    lo = (k // (2 * h)) * (2 * h)
-    p = lo // (2 * h)
-    mid = lo + h
-    o = k - lo
-    m = (d + h - 1) // h  # segments (and block totals) per row at this level
-    m2 = (d + 2 * h - 1) // (2 * h)  # at the next
-    s = r * m + 2 * p
-    if p >= P:  # a last segment without a right half: unchanged
-        hull2[r, k] = hull[r, k]
-        if o == 0:
-            cnt2[r * m2 + p] = cnt[s]
-            T2[r * m2 + p] = T[s]
-    else:
-        q = r * P + p
-        i = istar[q]
-        j = jstar[q]
-        cnt_l = cnt[s]
-        cnt_r = cnt[s + 1]
-        if o <= i:
-            hull2[r, k] = left_vertex(hull, r, lo, mid, cnt_l, o)
-        elif o - (i + 1) < cnt_r - j - 1:
-            hull2[r, k] = hull[r, mid + j + 1 + (o - (i + 1))]
-        if o == 0:
-            cnt2[r * m2 + p] = i + cnt_r - j
-            T2[r * m2 + p] = T[s] + T[s + 1]  # the reference's F at the block's last point
     if k == 0:
-        b = rowbound[r]
+        b = rowbound[L * n + r] + (rowbound[(L - 1) * n + r] if two else 0)
         rounds[r] += b
-        depth[r] += b + level_depth
-        rowbound[r] = 0
+        depth[r] += b + levels_depth
+    lo = (k // (2 * h)) * (2 * h)
+    s = lo // (2 * h)
+    o = k - lo
+    m = (d + h - 1) // h
+    m2 = (d + 2 * h - 1) // (2 * h)
+    if o >= cnt2[r * m2 + s]:
+        return  # past the merged segment's stored vertices: never read
+    c = 2 * s  # the half holding vertex o, and its index there
+    if s < P:
+        q = r * P + s
+        i = istar[q]
+        mid = lo + h
+        if o <= i:
+            if o >= cnt[r * m + c]:
+                hull2[r, k] = mid
+                return
+        else:
+            c += 1
+            o = o - i + jstar[q]
+    h0 = h // 2
+    if two:
+        mp = (d + h0 - 1) // h0
+        pc = c < P_prev
+        hull2[r, k] = stored_vertex(
+            hull, r, c * h, h0, pc, prev_i[r * P_prev + c] if pc else 0,
+            prev_j[r * P_prev + c] if pc else 0, prev_cnt[r * mp + 2 * c] if pc else 0, o)
+    else:
+        hull2[r, k] = hull[r, c * h + o]
 
 
 def _pyramid_offsets(d: int) -> list[int]:
@@ -247,40 +290,50 @@ def partition(xs, lam: float, cost):
         raise ValueError(f"hull_bridges on the GPU keeps positions as int32: rows need d < 2**31, "
                          f"got d = {d}; split the row (the sharded prox, docs/design.md 15)")
     g = grid(n * d)
-    half = (d + 1) // 2
+    top = (d - 1).bit_length()  # levels: ceil(log2 d)
+    sizes = [(d + (1 << lev) - 1) >> lev for lev in range(top + 1)]  # segments per row, level l
+    pairs = [sizes[lev] // 2 for lev in range(top)]  # pairs with a right half, level l
+
+    def flat(counts, dtype):
+        """One flat array holding a (row, entry) block per level; the per-level views."""
+        buf = cost.empty(max(n * sum(counts), 1), dtype)
+        offs = [n * sum(counts[:lev]) for lev in range(len(counts) + 1)]
+        return buf, [buf[offs[lev]:offs[lev + 1]] for lev in range(len(counts))]
+
     hull, hull2 = (cost.empty((n, d), "int32") for _ in range(2))
-    cnt_a, cnt_b = cost.empty(n * d, "int32"), cost.empty(n * half, "int32")
-    offs = _pyramid_offsets(d)  # offs[l - 1]: where T_l starts; offs[-1]: the size
-    T = cost.empty(max(n * offs[-1], 1), "float64")
-    x0 = xs.reshape(n * d)  # T_0: the points themselves, in the pyramid's (row, block) order
-    cost(init_state, g)(hull, cnt_a)
-    istar, jstar = (cost.empty(n * half, "int32") for _ in range(2))
-    rounds = full(n, 0, "int64", cost)
-    depth = full(n, 0, "int64", cost)
-    rowbound = full(n, 0, "int64", cost)
+    _, cnt = flat(sizes, "int32")  # stored vertices per segment, every level
+    T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top (T_0 is xs)
+    Tl[0] = xs.reshape(n * d)
+    _, istar = flat(pairs, "int32")
+    _, jstar = flat(pairs, "int32")
+    rowbound = cost.empty(max(n * top, 1), "int64")  # (level, row): the level's step bound
+    rounds, depth = cost.empty(n, "int64"), cost.empty(n, "int64")
+    cost(init_state, g)(hull, cnt[0], rowbound, rounds, depth)
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
-    h, L = 1, 0
-    cnt, cnt2 = cnt_a, cnt_b
-    while h < d:
-        P = (d - h + 2 * h - 1) // (2 * h)  # pairs with a right half
-        m, m2 = (d + h - 1) // h, (d + 2 * h - 1) // (2 * h)  # segments now and after the merge
-        cur = x0 if L == 0 else T[n * offs[L - 1]:n * (offs[L - 1] + m)]
-        nxt = T[n * offs[L]:n * (offs[L] + m2)]
-        lower = T[:max(n * offs[max(L - 1, 0)], 1)]  # T_1 .. T_{L-1}
-        cnt_now, cnt_next = cnt[:n * m], cnt2[:n * m2]
-        ij = istar[:n * P], jstar[:n * P]
-        # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4)
-        cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2)(
-            hull, cnt_now, xs, lower, *ij, rowbound, h, P, L, c)
+    stale = 0  # 1 when ``hull`` holds the segments of the level below (docs/design.md 13.6)
+    for L in range(top):
+        h, P = 1 << L, pairs[L]
+        lower = T[:max(n * sum(sizes[1:L]), 1)]  # T_1 .. T_{L-1}
+        prev = L - 1 if stale else L  # any valid arrays when not stale: never read
+        # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4),
+        # after one more dependent read when the halves are the previous level's merges
+        cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
+            hull, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], istar[L], jstar[L], rowbound,
+            istar[prev], jstar[prev], cnt[prev], h, P, L, stale, pairs[prev], c)
         # Each S value of the junction test sums up to L + 1 pyramid entries (13.6); the launch
         # counted one per thread and array.
         cost.add(bytes=8 * n * P * (3 * (L + 1) - 2))
-        cost(merge_copy, g)(hull, cnt_now, hull2, cnt_next, cur, nxt, *ij, rowbound, rounds,
-                            depth, dp.hull_level(h, P, 0), h, P)
-        hull, hull2, cnt, cnt2 = hull2, hull, cnt2, cnt
-        h *= 2
-        L += 1
+        if stale or L == top - 1:  # write the hull every second level, and the last one
+            levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, pairs[prev], 0)
+                                                     if stale else 0)
+            cost(merge_copy, g, serial=stale)(
+                hull, hull2, cnt[L], cnt[L + 1], istar[L], jstar[L], cnt[prev], istar[prev],
+                jstar[prev], rowbound, rounds, depth, levels_depth, h, P, L, stale, pairs[prev])
+            hull, hull2 = hull2, hull
+            stale = 0
+        else:
+            stale = 1
     is_start = cost.empty((n, d), "int8")
     cost(fill2, g)(is_start, 0)
-    cost(mark_starts, g)(hull, cnt[:n].reshape(n, 1), is_start)
+    cost(mark_starts, g)(hull, cnt[top].reshape(n, 1), is_start)
     return is_start, rounds, 0, {"depth": depth}
