@@ -114,7 +114,7 @@ from wsrbench.backends.numba_cuda import hull_bridges as hb
 i2, f2, i1, i = types.int32[:, ::1], types.float64[:, ::1], types.int32[::1], types.int64
 f1, l1 = types.float64[::1], types.int64[::1]
 sigs = {
-    "init_state": (i2, i1, l1, l1, l1),
+    "init_state": (l1, l1, l1),
     "bridge_pairs": (i2, i1, i1, f2, f1, f1, f1, i1, i1, l1, i1, i1, i1, i, i, i, i, i,
                      types.float64),
     "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, i, i, i, i, i, i),

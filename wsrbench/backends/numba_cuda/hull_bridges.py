@@ -112,31 +112,37 @@ def s_at(xs, T, r, k, mid, L, n, d, c):
 
 
 @cuda.jit(device=True, inline=True)
-def stored_vertex(hull, r, slo, h0, paired, i, j, cl, t):
+def hull_at(hull, r, x, ident):
+    """hull[r, x], or x itself for the level-0 hull (every point its own vertex), never stored."""
+    return x if ident else hull[r, x]
+
+
+@cuda.jit(device=True, inline=True)
+def stored_vertex(hull, r, slo, h0, paired, i, j, cl, t, ident):
     """t-th stored vertex of the segment starting at slo, from the hull last written (segments
-    of h0 points): the segment itself if not ``paired``, else the merge of its halves [slo, mid)
-    and [mid, ...) with the bridge (i, j) and cl stored vertices in the left half (the merge's
-    left prefix, P_mid, then the right suffix; docs/design.md 13.6)."""
+    of h0 points; ``ident``: level 0): the segment itself if not ``paired``, else the merge of its
+    halves [slo, mid) and [mid, ...) with the bridge (i, j) and cl stored vertices in the left
+    half (the merge's left prefix, P_mid, then the right suffix; docs/design.md 13.6)."""
     if not paired:
-        return hull[r, slo + t]
+        return hull_at(hull, r, slo + t, ident)
     mid = slo + h0
     if t <= i:
-        return hull[r, slo + t] if t < cl else mid
-    return hull[r, mid + t - i + j]
+        return hull_at(hull, r, slo + t, ident) if t < cl else mid
+    return hull_at(hull, r, mid + t - i + j, ident)
+
+
+@cuda.jit(device=True, inline=True)
+def count_at(cnt, idx, level):
+    """Stored vertices of a segment: cnt[idx], or 1 at level 0 (never stored)."""
+    return cnt[idx] if level > 0 else 1
 
 
 @cuda.jit(cache=True)
-def init_state(hull, cnt, rowbound, rounds, depth):
+def init_state(rowbound, rounds, depth):
     t = cuda.grid(1)
-    n, d = hull.shape
-    if t >= n * d:
-        return
-    r = t // d
-    hull[r, t - r * d] = t - r * d
-    cnt[t] = 1
     if t < rowbound.shape[0]:
         rowbound[t] = 0
-    if t < n:
+    if t < rounds.shape[0]:
         rounds[t] = 0
         depth[t] = 0
 
@@ -150,7 +156,7 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
     P_prev that level's pairs). Also writes the merged segment's count and block total (and the
     unpaired last segment's), so that the next level needs no copy of either."""
     q = cuda.grid(1)
-    n, d = hull.shape
+    n, d = xs.shape
     if q >= n * P:
         return
     r = q // P
@@ -160,32 +166,33 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
     hi = min(lo + 2 * h, d)
     m = (d + h - 1) // h
     m2 = (d + 2 * h - 1) // (2 * h)
-    cnt_l = cnt[r * m + 2 * p]
-    cnt_r = cnt[r * m + 2 * p + 1]
+    cnt_l = count_at(cnt, r * m + 2 * p, L)
+    cnt_r = count_at(cnt, r * m + 2 * p + 1, L)
     # The halves' own merges (stale hull): decisions of pairs 2p and 2p + 1 one level down.
+    ident = L - stale == 0  # the hull in memory is level 0's: not stored
     h0 = h // 2
     mp = (d + h0 - 1) // h0 if stale else 1
     pa = stale != 0 and 2 * p < P_prev
     pb = stale != 0 and 2 * p + 1 < P_prev
     ia = prev_i[r * P_prev + 2 * p] if pa else 0
     ja = prev_j[r * P_prev + 2 * p] if pa else 0
-    ca = prev_cnt[r * mp + 4 * p] if pa else 0
+    ca = count_at(prev_cnt, r * mp + 4 * p, L - 1) if pa else 0
     ib = prev_i[r * P_prev + 2 * p + 1] if pb else 0
     jb = prev_j[r * P_prev + 2 * p + 1] if pb else 0
-    cb = prev_cnt[r * mp + 4 * p + 2] if pb else 0
+    cb = count_at(prev_cnt, r * mp + 4 * p + 2, L - 1) if pb else 0
     a = cnt_l + 1
     b = cnt_r
     cuda.atomic.max(rowbound, L * n + r, floor_log2(a) + floor_log2(b))
-    r0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, 1) if b > 1 else hi
+    r0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, 1, ident) if b > 1 else hi
     split = 0.5 * (0.0 + float(r0 - mid))
     il = 0
     ih = a - 1
     jl = 0
     jh = b - 1
     t = max(a - 2, 0)
-    k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
+    k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t, ident) if t < cnt_l else mid
     t = min(1, b - 1)
-    q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
+    q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
     if junction_is_bridge(a > 1, float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c), 0.0, 0.0,
                           float(r0 - mid), s_at(xs, T, r, r0, mid, L, n, d, c), b > 1,
                           float(q2 - mid), s_at(xs, T, r, q2, mid, L, n, d, c)):
@@ -195,15 +202,15 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
         i = (il + ih) // 2
         j = (jl + jh) // 2
         t = max(i - 1, 0)
-        k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
-        k1 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, i) if i < cnt_l else mid
+        k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t, ident) if t < cnt_l else mid
+        k1 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, i, ident) if i < cnt_l else mid
         t = min(i + 1, a - 1)
-        k2 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t) if t < cnt_l else mid
+        k2 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t, ident) if t < cnt_l else mid
         t = max(j - 1, 0)
-        q0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
-        q1 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, j + 1) if j < cnt_r - 1 else hi
+        q0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
+        q1 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, j + 1, ident) if j < cnt_r - 1 else hi
         t = min(j + 1, b - 1)
-        q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1) if t < cnt_r - 1 else hi
+        q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
         il, ih, jl, jh = bridge_step(
             il, ih, jl, jh,
             float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c),
@@ -219,7 +226,7 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
     s = r * m + 2 * p
     T2[r * m2 + p] = Tsrc[s] + Tsrc[s + 1]  # the reference's F at the block's last point
     if p == P - 1 and m2 > P:  # the last segment has no partner at this level: unchanged
-        cnt2[r * m2 + P] = cnt[s + 2]
+        cnt2[r * m2 + P] = count_at(cnt, s + 2, L)
         T2[r * m2 + P] = Tsrc[s + 2]
 
 
@@ -231,7 +238,7 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
     previous level's (prev_i, prev_j) (``two`` = 1). Thread k = 0 adds the levels' bounds and
     depths to its row's rounds and depth."""
     t = cuda.grid(1)
-    n, d = hull.shape
+    n, d = hull2.shape
     if t >= n * d:
         return
     r = t // d
@@ -253,21 +260,23 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
         i = istar[q]
         mid = lo + h
         if o <= i:
-            if o >= cnt[r * m + c]:
+            if o >= count_at(cnt, r * m + c, L):
                 hull2[r, k] = mid
                 return
         else:
             c += 1
             o = o - i + jstar[q]
     h0 = h // 2
+    ident = L - two == 0  # the source hull is level 0's: not stored
     if two:
         mp = (d + h0 - 1) // h0
         pc = c < P_prev
         hull2[r, k] = stored_vertex(
             hull, r, c * h, h0, pc, prev_i[r * P_prev + c] if pc else 0,
-            prev_j[r * P_prev + c] if pc else 0, prev_cnt[r * mp + 2 * c] if pc else 0, o)
+            prev_j[r * P_prev + c] if pc else 0,
+            count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident)
     else:
-        hull2[r, k] = hull[r, c * h + o]
+        hull2[r, k] = hull_at(hull, r, c * h + o, ident)
 
 
 def _pyramid_offsets(d: int) -> list[int]:
@@ -301,39 +310,45 @@ def partition(xs, lam: float, cost):
         return buf, [buf[offs[lev]:offs[lev + 1]] for lev in range(len(counts))]
 
     hull, hull2 = (cost.empty((n, d), "int32") for _ in range(2))
-    _, cnt = flat(sizes, "int32")  # stored vertices per segment, every level
+    level0 = cost.empty((n, 1), "int32")  # level 0's hull is every point: never stored
+    _, cnt = flat([1] + sizes[1:], "int32")  # stored vertices per segment (level 0: all 1)
     T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top (T_0 is xs)
     Tl[0] = xs.reshape(n * d)
     _, istar = flat(pairs, "int32")
     _, jstar = flat(pairs, "int32")
+    none = cost.empty(1, "int32")  # for the previous level's arrays when they are not read
     rowbound = cost.empty(max(n * top, 1), "int64")  # (level, row): the level's step bound
     rounds, depth = cost.empty(n, "int64"), cost.empty(n, "int64")
-    cost(init_state, g)(hull, cnt[0], rowbound, rounds, depth)
+    cost(init_state, grid(max(n * top, n)))(rowbound, rounds, depth)
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
-    stale = 0  # 1 when ``hull`` holds the segments of the level below (docs/design.md 13.6)
+    src = level0  # the last hull written
+    stale = 0  # 1 when ``src`` holds the segments of the level below (docs/design.md 13.6)
     for L in range(top):
         h, P = 1 << L, pairs[L]
         lower = T[:max(n * sum(sizes[1:L]), 1)]  # T_1 .. T_{L-1}
-        prev = L - 1 if stale else L  # any valid arrays when not stale: never read
+        prev = (istar[L - 1], jstar[L - 1], cnt[L - 1]) if stale else (none, none, none)
+        p_prev = pairs[L - 1] if stale else 1
         # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4),
         # after one more dependent read when the halves are the previous level's merges
         cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
-            hull, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], istar[L], jstar[L], rowbound,
-            istar[prev], jstar[prev], cnt[prev], h, P, L, stale, pairs[prev], c)
-        # Each S value of the junction test sums up to L + 1 pyramid entries (13.6); the launch
-        # counted one per thread and array.
-        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2))
+            src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], istar[L], jstar[L], rowbound,
+            *prev, h, P, L, stale, p_prev, c)
+        # Reads the launch counted as one per thread and array: each S value of the junction
+        # test sums up to L + 1 pyramid entries (13.6), and a stale hull needs the decisions
+        # of both halves.
+        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * stale)
         if stale or L == top - 1:  # write the hull every second level, and the last one
-            levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, pairs[prev], 0)
+            levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, p_prev, 0)
                                                      if stale else 0)
+            out = hull if src is not hull else hull2
             cost(merge_copy, g, serial=stale)(
-                hull, hull2, cnt[L], cnt[L + 1], istar[L], jstar[L], cnt[prev], istar[prev],
-                jstar[prev], rowbound, rounds, depth, levels_depth, h, P, L, stale, pairs[prev])
-            hull, hull2 = hull2, hull
+                src, out, cnt[L], cnt[L + 1], istar[L], jstar[L], prev[2], prev[0], prev[1],
+                rowbound, rounds, depth, levels_depth, h, P, L, stale, p_prev)
+            src = out
             stale = 0
         else:
             stale = 1
     is_start = cost.empty((n, d), "int8")
     cost(fill2, g)(is_start, 0)
-    cost(mark_starts, g)(hull, cnt[top].reshape(n, 1), is_start)
+    cost(mark_starts, g)(src, cnt[top].reshape(n, 1), is_start)
     return is_start, rounds, 0, {"depth": depth}

@@ -102,7 +102,7 @@ SIGNATURES: dict[str, list[str]] = {
                                   "int64[::1], int64[::1], int64, int64"],
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
     # ------------------------------------------------------------------ hull_bridges (issue 12)
-    "hull_bridges.init_state": ["int32[:, ::1], int32[::1], int64[::1], int64[::1], int64[::1]"],
+    "hull_bridges.init_state": ["int64[::1], int64[::1], int64[::1]"],
     "hull_bridges.bridge_pairs": ["int32[:, ::1], int32[::1], int32[::1], float64[:, ::1], "
                                   "float64[::1], float64[::1], float64[::1], int32[::1], int32[::1], "
                                   "int64[::1], int32[::1], int32[::1], int32[::1], int64, int64, "
