@@ -116,3 +116,14 @@ def test_partition_matches_on_random_rows(d, seed, lam, sort, collinear):
     if sort:
         X = np.sort(X, axis=1)
     _check_against_reference(X, lam)
+
+
+@pytest.mark.parametrize("d", [200, 257])
+def test_every_hull_offset_type(d, monkeypatch):
+    """Hulls are stored in uint8, uint16 or int32 offsets by level; with the bounds lowered, rows of
+    a few hundred points pass through every type and every widening (at the real bounds the
+    int32 hulls need d > 65536)."""
+    monkeypatch.setattr(hb, "HULL_TYPES", ((1, "uint8"), (4, "uint16"), (31, "int32")))
+    rng = np.random.default_rng(d)
+    _check_against_reference(_wide(rng, 2, d), 1e-3)
+    _check_against_reference(_near_collinear(rng, 2, d), 0.0)

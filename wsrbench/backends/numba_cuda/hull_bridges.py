@@ -32,6 +32,10 @@ from ...numerics import shift_unit
 from .finish import fill2, mark_starts
 from .launch import SIMULATOR, grid
 
+# A hull of segments of 2^level points is stored as offsets from each segment's start in the first
+# of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6).
+HULL_TYPES = ((8, "uint8"), (16, "uint16"), (31, "int32"))
+
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
 junction_is_bridge = cuda.jit(device=True, inline=True)(_junction_py)
 floor_log2 = cuda.jit(device=True, inline=True)(dp.floor_log2)
@@ -112,9 +116,11 @@ def s_at(xs, T, r, k, mid, L, n, d, c):
 
 
 @cuda.jit(device=True, inline=True)
-def hull_at(hull, r, x, ident):
-    """hull[r, x], or x itself for the level-0 hull (every point its own vertex), never stored."""
-    return x if ident else hull[r, x]
+def hull_at(hull, r, base, t, ident):
+    """t-th stored vertex of the written segment starting at base: hulls are stored as offsets
+    from their segment's start, in the narrowest type that holds them (docs/design.md 13.6); the
+    level-0 hull (``ident``: every point its own vertex) is never stored."""
+    return base + (t if ident else int(hull[r, base + t]))
 
 
 @cuda.jit(device=True, inline=True)
@@ -124,11 +130,11 @@ def stored_vertex(hull, r, slo, h0, paired, i, j, cl, t, ident):
     halves [slo, mid) and [mid, ...) with the bridge (i, j) and cl stored vertices in the left
     half (the merge's left prefix, P_mid, then the right suffix; docs/design.md 13.6)."""
     if not paired:
-        return hull_at(hull, r, slo + t, ident)
+        return hull_at(hull, r, slo, t, ident)
     mid = slo + h0
     if t <= i:
-        return hull_at(hull, r, slo + t, ident) if t < cl else mid
-    return hull_at(hull, r, mid + t - i + j, ident)
+        return hull_at(hull, r, slo, t, ident) if t < cl else mid
+    return hull_at(hull, r, mid, t - i + j, ident)
 
 
 @cuda.jit(device=True, inline=True)
@@ -261,7 +267,7 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
         mid = lo + h
         if o <= i:
             if o >= count_at(cnt, r * m + c, L):
-                hull2[r, k] = mid
+                hull2[r, k] = mid - lo
                 return
         else:
             c += 1
@@ -274,9 +280,9 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
         hull2[r, k] = stored_vertex(
             hull, r, c * h, h0, pc, prev_i[r * P_prev + c] if pc else 0,
             prev_j[r * P_prev + c] if pc else 0,
-            count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident)
+            count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident) - lo
     else:
-        hull2[r, k] = hull_at(hull, r, c * h + o, ident)
+        hull2[r, k] = hull_at(hull, r, c * h, o, ident) - lo
 
 
 def _pyramid_offsets(d: int) -> list[int]:
@@ -309,8 +315,19 @@ def partition(xs, lam: float, cost):
         offs = [n * sum(counts[:lev]) for lev in range(len(counts) + 1)]
         return buf, [buf[offs[lev]:offs[lev + 1]] for lev in range(len(counts))]
 
-    hull, hull2 = (cost.empty((n, d), "int32") for _ in range(2))
-    level0 = cost.empty((n, 1), "int32")  # level 0's hull is every point: never stored
+    level0 = cost.empty((n, 1), "uint8")  # level 0's hull is every point: never stored
+    buffers = {}  # two (n, d) hulls per offset type, written in turn
+
+    def new_hull(level, other):
+        """A hull buffer for segments of 2^level points that is not ``other``."""
+        dtype = next(t for most, t in HULL_TYPES if level <= most)
+        pair = buffers.setdefault(dtype, [])
+        for buf in pair:
+            if buf is not other:
+                return buf
+        pair.append(cost.empty((n, d), dtype))
+        return pair[-1]
+
     _, cnt = flat([1] + sizes[1:], "int32")  # stored vertices per segment (level 0: all 1)
     T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top (T_0 is xs)
     Tl[0] = xs.reshape(n * d)
@@ -340,7 +357,7 @@ def partition(xs, lam: float, cost):
         if stale or L == top - 1:  # write the hull every second level, and the last one
             levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, p_prev, 0)
                                                      if stale else 0)
-            out = hull if src is not hull else hull2
+            out = new_hull(L + 1, src)
             cost(merge_copy, g, serial=stale)(
                 src, out, cnt[L], cnt[L + 1], istar[L], jstar[L], prev[2], prev[0], prev[1],
                 rowbound, rounds, depth, levels_depth, h, P, L, stale, p_prev)

@@ -24,6 +24,10 @@ PACKAGE = "wsrbench.backends.numba_cuda"
 _X = "{F}[:, ::1]"  # the input rows: any of the three layouts a 2-D device array can have
 _XF = "{F}[::1, :]"
 _XA = "{F}[:, :]"
+# hull_bridges stores hulls as offsets in the narrowest of these (docs/design.md 13.6); a merge
+# writes the same type or the next wider one
+_HULLS = ("uint8", "uint16", "int32")
+_HULL_STEPS = [(a, b) for i, a in enumerate(_HULLS) for b in _HULLS[i:i + 2]]
 _INTS = ("int64", "int32", "int16", "int8", "uint8", "bool")  # integer input becomes float64
 
 SIGNATURES: dict[str, list[str]] = {
@@ -103,15 +107,16 @@ SIGNATURES: dict[str, list[str]] = {
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
     # ------------------------------------------------------------------ hull_bridges (issue 12)
     "hull_bridges.init_state": ["int64[::1], int64[::1], int64[::1]"],
-    "hull_bridges.bridge_pairs": ["int32[:, ::1], int32[::1], int32[::1], float64[:, ::1], "
-                                  "float64[::1], float64[::1], float64[::1], int32[::1], int32[::1], "
-                                  "int64[::1], int32[::1], int32[::1], int32[::1], int64, int64, "
-                                  "int64, int64, int64, float64"],
-    "hull_bridges.merge_copy": ["int32[:, ::1], int32[:, ::1], int32[::1], int32[::1], int32[::1], "
-                                "int32[::1], int32[::1], int32[::1], int32[::1], int64[::1], "
-                                "int64[::1], int64[::1], int64, int64, int64, int64, int64, int64"],
-    "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]",
-                           "int32[:, ::1], int32[:, ::1], int8[:, ::1]"],
+    "hull_bridges.bridge_pairs": [
+        f"{hull}[:, ::1], int32[::1], int32[::1], float64[:, ::1], float64[::1], float64[::1], "
+        "float64[::1], int32[::1], int32[::1], int64[::1], int32[::1], int32[::1], int32[::1], "
+        "int64, int64, int64, int64, int64, float64" for hull in _HULLS],
+    "hull_bridges.merge_copy": [
+        f"{src}[:, ::1], {dst}[:, ::1], int32[::1], int32[::1], int32[::1], int32[::1], "
+        "int32[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int64, int64, "
+        "int64, int64, int64, int64" for src, dst in _HULL_STEPS],
+    "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"]
+    + [f"{hull}[:, ::1], int32[:, ::1], int8[:, ::1]" for hull in _HULLS],
     # ------------------------------------------------------------------ pava
     "pava.pava_rows": ["float64[:, ::1], float64, int64[:, ::1], float64[:, ::1], int8[:, ::1], "
                        "int64[::1], int64[::1], int64[::1], int64[::1]"],
