@@ -113,12 +113,11 @@ except Exception as exc:  # no NVVM here: nothing to check
 from wsrbench.backends.numba_cuda import hull_bridges as hb
 i2, f2, i1, i = types.int32[:, ::1], types.float64[:, ::1], types.int32[::1], types.int64
 f1, l1 = types.float64[::1], types.int64[::1]
+b2 = types.int8[:, ::1]
 sigs = {
-    "init_state": (l1, l1, l1),
-    "bridge_pairs": (i2, i1, i1, f2, f1, f1, f1, i1, i1, l1, i1, i1, i1, i, i, i, i, i,
+    "bridge_pairs": (i2, i1, i1, f2, f1, f1, f1, i1, i1, l1, l1, l1, b2, i1, i1, i1, i, i, i, i, i,
                      types.float64),
-    "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, i, i, i, i, i, i),
-    "mark_starts": (i2, i2, types.int8[:, ::1]),
+    "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, b2, i, i, i, i, i, i, i),
 }
 for name, sig in sigs.items():
     ptx, _ = compile_ptx(getattr(hb, name).py_func, sig, cc=(8, 0))

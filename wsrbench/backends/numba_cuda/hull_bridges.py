@@ -29,7 +29,6 @@ from ... import depth as dp
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
-from .finish import fill2, mark_starts
 from .launch import SIMULATOR, grid
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
@@ -144,23 +143,14 @@ def count_at(cnt, idx, level):
 
 
 @cuda.jit(cache=True)
-def init_state(rowbound, rounds, depth):
-    t = cuda.grid(1)
-    if t < rowbound.shape[0]:
-        rowbound[t] = 0
-    if t < rounds.shape[0]:
-        rounds[t] = 0
-        depth[t] = 0
-
-
-@cuda.jit(cache=True)
-def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_i, prev_j,
-                 prev_cnt, h, P, L, stale, P_prev, c):
+def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth, is_start,
+                 prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c):
     """Level L (halves of h = 2^L points): the bridge of pair (row, p). ``hull`` holds the
     segments of h points (``stale`` = 0) or of h/2 (``stale`` = 1: then each half is the merge of
     its own halves by the previous level's (prev_i, prev_j), with prev_cnt their left counts and
     P_prev that level's pairs). Also writes the merged segment's count and block total (and the
-    unpaired last segment's), so that the next level needs no copy of either."""
+    unpaired last segment's), so that the next level needs no copy of either. The first launch
+    (L = 0) also clears ``is_start``, the rows' rounds and depth and the later levels' bounds."""
     q = cuda.grid(1)
     n, d = xs.shape
     if q >= n * P:
@@ -188,7 +178,21 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
     cb = count_at(prev_cnt, r * mp + 4 * p + 2, L - 1) if pb else 0
     a = cnt_l + 1
     b = cnt_r
-    cuda.atomic.max(rowbound, L * n + r, floor_log2(a) + floor_log2(b))
+    if L == 0:
+        is_start[r, 2 * p] = 0
+        is_start[r, 2 * p + 1] = 0
+        if p == P - 1 and d > 2 * P:
+            is_start[r, 2 * P] = 0
+        if q < n:
+            rounds[q] = 0
+            depth[q] = 0
+        for e in range(n + q, rowbound.shape[0], n * P):  # later levels: no bound yet
+            rowbound[e] = 0
+        # Every pair of level 0 has hulls of a = 2 and b = 1 vertices: all write the same bound
+        # (no atomic needed, and none may race with the clearing above).
+        rowbound[r] = floor_log2(a) + floor_log2(b)
+    else:
+        cuda.atomic.max(rowbound, L * n + r, floor_log2(a) + floor_log2(b))
     r0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, 1, ident) if b > 1 else hi
     split = 0.5 * (0.0 + float(r0 - mid))
     il = 0
@@ -238,13 +242,14 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, prev_
 
 @cuda.jit(cache=True)
 def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, rowbound, rounds,
-               depth, levels_depth, h, P, L, two, P_prev):
+               depth, is_start, levels_depth, h, P, L, two, P_prev, final):
     """The hull of segments of 2h points (thread per element) from ``hull``: segments of h points
     merged by the level's (istar, jstar) (``two`` = 0), or of h/2 points merged twice, first by the
     previous level's (prev_i, prev_j) (``two`` = 1). Thread k = 0 adds the levels' bounds and
-    depths to its row's rounds and depth."""
+    depths to its row's rounds and depth. The ``final`` merge (the whole row) marks its vertices
+    in ``is_start`` instead of storing them."""
     t = cuda.grid(1)
-    n, d = hull2.shape
+    n, d = is_start.shape if final else hull2.shape
     if t >= n * d:
         return
     r = t // d
@@ -267,7 +272,11 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
         mid = lo + h
         if o <= i:
             if o >= count_at(cnt, r * m + c, L):
-                hull2[r, k] = mid - lo
+                v = mid
+                if final:
+                    is_start[r, v] = 1
+                else:
+                    hull2[r, k] = v - lo
                 return
         else:
             c += 1
@@ -277,12 +286,16 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
     if two:
         mp = (d + h0 - 1) // h0
         pc = c < P_prev
-        hull2[r, k] = stored_vertex(
+        v = stored_vertex(
             hull, r, c * h, h0, pc, prev_i[r * P_prev + c] if pc else 0,
             prev_j[r * P_prev + c] if pc else 0,
-            count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident) - lo
+            count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident)
     else:
-        hull2[r, k] = hull_at(hull, r, c * h, o, ident) - lo
+        v = hull_at(hull, r, c * h, o, ident)
+    if final:
+        is_start[r, v] = 1
+    else:
+        hull2[r, k] = v - lo
 
 
 def _pyramid_offsets(d: int) -> list[int]:
@@ -295,6 +308,11 @@ def _pyramid_offsets(d: int) -> list[int]:
             return offs
         off += (d + (1 << lev) - 1) >> lev
         lev += 1
+
+
+def hull_type(level: int) -> str:
+    """The offset type of a stored hull of segments of 2^level points (``HULL_TYPES``)."""
+    return next(t for most, t in HULL_TYPES if level <= most)
 
 
 def partition(xs, lam: float, cost):
@@ -320,7 +338,7 @@ def partition(xs, lam: float, cost):
 
     def new_hull(level, other):
         """A hull buffer for segments of 2^level points that is not ``other``."""
-        dtype = next(t for most, t in HULL_TYPES if level <= most)
+        dtype = hull_type(level)
         pair = buffers.setdefault(dtype, [])
         for buf in pair:
             if buf is not other:
@@ -334,9 +352,10 @@ def partition(xs, lam: float, cost):
     _, istar = flat(pairs, "int32")
     _, jstar = flat(pairs, "int32")
     none = cost.empty(1, "int32")  # for the previous level's arrays when they are not read
-    rowbound = cost.empty(max(n * top, 1), "int64")  # (level, row): the level's step bound
+    rowbound = cost.empty(n * top, "int64")  # (level, row): the level's step bound
     rounds, depth = cost.empty(n, "int64"), cost.empty(n, "int64")
-    cost(init_state, grid(max(n * top, n)))(rowbound, rounds, depth)
+    is_start = cost.empty((n, d), "int8")
+    no_starts = cost.empty((n, 1), "int8")  # for the launches that do not touch is_start
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
     src = level0  # the last hull written
     stale = 0  # 1 when ``src`` holds the segments of the level below (docs/design.md 13.6)
@@ -349,23 +368,23 @@ def partition(xs, lam: float, cost):
         # after one more dependent read when the halves are the previous level's merges
         cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
             src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], istar[L], jstar[L], rowbound,
-            *prev, h, P, L, stale, p_prev, c)
-        # Reads the launch counted as one per thread and array: each S value of the junction
-        # test sums up to L + 1 pyramid entries (13.6), and a stale hull needs the decisions
-        # of both halves.
-        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * stale)
-        if stale or L == top - 1:  # write the hull every second level, and the last one
+            rounds, depth, is_start if L == 0 else no_starts, *prev, h, P, L, stale, p_prev, c)
+        # Traffic the launch counted as one element per thread and array: each S value of the
+        # junction test sums up to L + 1 pyramid entries (13.6), a stale hull needs the
+        # decisions of both halves, and level 0 clears all of is_start.
+        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * stale
+                 + (n * (d - P) if L == 0 else 0))
+        final = L == top - 1
+        if stale or final:  # write the hull every second level; mark the last one's vertices
             levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, p_prev, 0)
                                                      if stale else 0)
-            out = new_hull(L + 1, src)
+            out = cost.empty((n, 1), hull_type(L + 1)) if final else new_hull(L + 1, src)
             cost(merge_copy, g, serial=stale)(
                 src, out, cnt[L], cnt[L + 1], istar[L], jstar[L], prev[2], prev[0], prev[1],
-                rowbound, rounds, depth, levels_depth, h, P, L, stale, p_prev)
+                rowbound, rounds, depth, is_start if final else no_starts, levels_depth, h, P, L,
+                stale, p_prev, int(final))
             src = out
             stale = 0
         else:
             stale = 1
-    is_start = cost.empty((n, d), "int8")
-    cost(fill2, g)(is_start, 0)
-    cost(mark_starts, g)(src, cnt[top].reshape(n, 1), is_start)
     return is_start, rounds, 0, {"depth": depth}

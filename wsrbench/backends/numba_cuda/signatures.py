@@ -106,17 +106,16 @@ SIGNATURES: dict[str, list[str]] = {
                                   "int64[::1], int64[::1], int64, int64"],
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
     # ------------------------------------------------------------------ hull_bridges (issue 12)
-    "hull_bridges.init_state": ["int64[::1], int64[::1], int64[::1]"],
     "hull_bridges.bridge_pairs": [
         f"{hull}[:, ::1], int32[::1], int32[::1], float64[:, ::1], float64[::1], float64[::1], "
-        "float64[::1], int32[::1], int32[::1], int64[::1], int32[::1], int32[::1], int32[::1], "
-        "int64, int64, int64, int64, int64, float64" for hull in _HULLS],
+        "float64[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
+        "int32[::1], int32[::1], int32[::1], int64, int64, int64, int64, int64, float64"
+        for hull in _HULLS],
     "hull_bridges.merge_copy": [
         f"{src}[:, ::1], {dst}[:, ::1], int32[::1], int32[::1], int32[::1], int32[::1], "
-        "int32[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int64, int64, "
-        "int64, int64, int64, int64" for src, dst in _HULL_STEPS],
-    "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"]
-    + [f"{hull}[:, ::1], int32[:, ::1], int8[:, ::1]" for hull in _HULLS],
+        "int32[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
+        "int64, int64, int64, int64, int64, int64, int64" for src, dst in _HULL_STEPS],
+    "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
     # ------------------------------------------------------------------ pava
     "pava.pava_rows": ["float64[:, ::1], float64, int64[:, ::1], float64[:, ::1], int8[:, ::1], "
                        "int64[::1], int64[::1], int64[::1], int64[::1]"],
