@@ -170,11 +170,12 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
     mp = (d + h0 - 1) // h0 if stale else 1
     pa = stale != 0 and 2 * p < P_prev
     pb = stale != 0 and 2 * p + 1 < P_prev
-    ia = prev_i[r * P_prev + 2 * p] if pa else 0
-    ja = prev_j[r * P_prev + 2 * p] if pa else 0
+    # Level 0's decisions are not stored: its merged counts give them (i = count - 1, j = 0).
+    ia = (prev_i[r * P_prev + 2 * p] if L > 1 else cnt_l - 1) if pa else 0
+    ja = prev_j[r * P_prev + 2 * p] if pa and L > 1 else 0
     ca = count_at(prev_cnt, r * mp + 4 * p, L - 1) if pa else 0
-    ib = prev_i[r * P_prev + 2 * p + 1] if pb else 0
-    jb = prev_j[r * P_prev + 2 * p + 1] if pb else 0
+    ib = (prev_i[r * P_prev + 2 * p + 1] if L > 1 else cnt_r - 1) if pb else 0
+    jb = prev_j[r * P_prev + 2 * p + 1] if pb and L > 1 else 0
     cb = count_at(prev_cnt, r * mp + 4 * p + 2, L - 1) if pb else 0
     a = cnt_l + 1
     b = cnt_r
@@ -230,8 +231,9 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
             float(q1 - mid), s_at(xs, T, r, q1, mid, L, n, d, c),
             float(q2 - mid), s_at(xs, T, r, q2, mid, L, n, d, c),
             split)
-    istar[q] = il
-    jstar[q] = jl
+    if L > 0:  # level 0's are il = its merged count - 1, jl = 0 (never stored)
+        istar[q] = il
+        jstar[q] = jl
     cnt2[r * m2 + p] = il + cnt_r - jl
     s = r * m + 2 * p
     T2[r * m2 + p] = Tsrc[s] + Tsrc[s + 1]  # the reference's F at the block's last point
@@ -268,7 +270,7 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
     c = 2 * s  # the half holding vertex o, and its index there
     if s < P:
         q = r * P + s
-        i = istar[q]
+        i = istar[q] if L > 0 else cnt2[r * m2 + s] - 1  # level 0's: see bridge_pairs
         mid = lo + h
         if o <= i:
             if o >= count_at(cnt, r * m + c, L):
@@ -280,15 +282,16 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
                 return
         else:
             c += 1
-            o = o - i + jstar[q]
+            o = o - i + (jstar[q] if L > 0 else 0)
     h0 = h // 2
     ident = L - two == 0  # the source hull is level 0's: not stored
     if two:
         mp = (d + h0 - 1) // h0
         pc = c < P_prev
         v = stored_vertex(
-            hull, r, c * h, h0, pc, prev_i[r * P_prev + c] if pc else 0,
-            prev_j[r * P_prev + c] if pc else 0,
+            hull, r, c * h, h0, pc,
+            (prev_i[r * P_prev + c] if L > 1 else count_at(cnt, r * m + c, L) - 1) if pc else 0,
+            prev_j[r * P_prev + c] if pc and L > 1 else 0,
             count_at(prev_cnt, r * mp + 2 * c, L - 1) if pc else 0, o, ident)
     else:
         v = hull_at(hull, r, c * h, o, ident)
@@ -349,8 +352,8 @@ def partition(xs, lam: float, cost):
     _, cnt = flat([1] + sizes[1:], "int32")  # stored vertices per segment (level 0: all 1)
     T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top (T_0 is xs)
     Tl[0] = xs.reshape(n * d)
-    _, istar = flat(pairs, "int32")
-    _, jstar = flat(pairs, "int32")
+    _, istar = flat([0] + pairs[1:], "int32")  # bridges (i*, j*) per pair; level 0's not stored
+    _, jstar = flat([0] + pairs[1:], "int32")
     none = cost.empty(1, "int32")  # for the previous level's arrays when they are not read
     rowbound = cost.empty(n * top, "int64")  # (level, row): the level's step bound
     rounds, depth = cost.empty(n, "int64"), cost.empty(n, "int64")
@@ -362,17 +365,18 @@ def partition(xs, lam: float, cost):
     for L in range(top):
         h, P = 1 << L, pairs[L]
         lower = T[:max(n * sum(sizes[1:L]), 1)]  # T_1 .. T_{L-1}
-        prev = (istar[L - 1], jstar[L - 1], cnt[L - 1]) if stale else (none, none, none)
+        ij = (istar[L], jstar[L]) if L > 0 else (none, none)
+        prev = (istar[L - 1], jstar[L - 1], cnt[L - 1]) if stale and L > 1 else (none,) * 3
         p_prev = pairs[L - 1] if stale else 1
         # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4),
         # after one more dependent read when the halves are the previous level's merges
         cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
-            src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], istar[L], jstar[L], rowbound,
+            src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], *ij, rowbound,
             rounds, depth, is_start if L == 0 else no_starts, *prev, h, P, L, stale, p_prev, c)
         # Traffic the launch counted as one element per thread and array: each S value of the
         # junction test sums up to L + 1 pyramid entries (13.6), a stale hull needs the
         # decisions of both halves, and level 0 clears all of is_start.
-        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * stale
+        cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * (stale and L > 1)
                  + (n * (d - P) if L == 0 else 0))
         final = L == top - 1
         if stale or final:  # write the hull every second level; mark the last one's vertices
@@ -380,7 +384,7 @@ def partition(xs, lam: float, cost):
                                                      if stale else 0)
             out = cost.empty((n, 1), hull_type(L + 1)) if final else new_hull(L + 1, src)
             cost(merge_copy, g, serial=stale)(
-                src, out, cnt[L], cnt[L + 1], istar[L], jstar[L], prev[2], prev[0], prev[1],
+                src, out, cnt[L], cnt[L + 1], *ij, prev[2], prev[0], prev[1],
                 rowbound, rounds, depth, is_start if final else no_starts, levels_depth, h, P, L,
                 stale, p_prev, int(final))
             src = out
