@@ -1,23 +1,31 @@
 """Hull bridges as CUDA kernels (numba-cuda): every pair of every row in lockstep.
 
 Same algorithm, partition, rounds and depth as ``wsrbench.backends.numpy.hull_bridges`` (read that
-first, and docs/design.md 13). Device state (docs/design.md 13.6 for the memory traffic):
-* ``hull`` (int32 (rows, d), double-buffered): each segment's stored hull vertices packed at its
-  front; ``cnt`` (int32, one entry per segment of the level, flat (row, segment)): their number;
-* ``T``: the pyramid of block totals, level l (blocks of 2^l points, l >= 1) flat as
-  (row, block), each the sum of its two halves' totals (level 0 is the data itself). The
-  reference's local sums F and G are not stored: ``sum_from_start`` / ``sum_to_end`` rebuild any
-  of them from at most log2(d) totals with the reference's additions in the reference's order,
-  so every S value, hence every bridge decision, has the reference's bits (13.3, 13.6).
+first, and docs/design.md 13; 13.6 explains the memory layout below and what it saves). State, per
+level l (segments of 2^l points), all flat (row, entry) per level:
+* the hull: each segment's stored vertices packed at its front, as offsets from the segment's
+  start in the narrowest type that holds them (``HULL_TYPES``: uint8 up to l = 8, uint16 up to
+  16, int32 above); written only every second level (and never at level 0, where every point is
+  its own vertex): between two writes a bridge reads each half through the previous level's
+  merge of its own halves (``stored_vertex``), one indirection with decisions loaded up front;
+* ``cnt`` (int32): stored vertices per segment; ``istar``/``jstar`` (int32): each pair's bridge;
+  ``rowbound``: each level's largest step bound per row (level 0's decisions are implied by its
+  counts and not stored);
+* ``T``: the pyramid of block totals T_l (each the sum of its two halves' totals; T_0 is the data
+  itself). The reference's local sums F and G are not stored: ``sum_from_start`` /
+  ``sum_to_end`` rebuild any of them from at most log2(d) totals with the reference's additions
+  in the reference's order, so every S value, hence every bridge decision, has the reference's
+  bits (13.3, 13.6).
 
-Per level, two kernels:
+Per level:
 * ``bridge_pairs`` (a thread per (row, pair)): the simultaneous binary search, driving
-  ``wsrbench.bridge.bridge_step`` compiled as a device function, on vertices read from ``hull``
-  and S values from the pyramid plus the closed-form shift sums; writes (i*, j*) and the pair's
-  step bound (atomic max per row);
-* ``merge_copy`` (a thread per element): the merged hull (left prefix, then right suffix at its
-  known offset); at each segment's first element, its count and its block total; and the row's
-  rounds and depth (thread k = 0).
+  ``wsrbench.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
+  values from the pyramid plus the closed-form shift sums; writes (i*, j*), the merged segment's
+  count and block total, and the pair's step bound (atomic max per row and level). The level-0
+  launch also clears ``is_start``, the rounds, the depths and the bounds;
+* every second level and at the last, ``merge_copy`` (a thread per element): the hull of the
+  segments two levels (or one) up; the last one marks the row's vertices (the block starts) in
+  ``is_start`` instead; thread k = 0 adds the levels' bounds to its row's rounds and depth.
 Host synchronisation: none. Device functions are ``inline=True``; only integer and float64
 scalar arithmetic, comparisons and array indexing appear in kernels (numba-cuda supported).
 """
