@@ -127,3 +127,14 @@ def test_every_hull_offset_type(d, monkeypatch):
     rng = np.random.default_rng(d)
     _check_against_reference(_wide(rng, 2, d), 1e-3)
     _check_against_reference(_near_collinear(rng, 2, d), 0.0)
+
+
+def test_rows_too_long_for_int32_positions_are_refused():
+    """The hull keeps positions and counts as int32: a row of 2^31 points is refused by name before
+    anything is allocated (a dry run: shapes only)."""
+    from wsrbench.backends.numba_cuda.cost import Phantom
+
+    with pytest.raises(ValueError, match=r"d < 2\*\*31"):
+        hb.partition(Phantom((1, 2 ** 31), "float64"), 0.1, Cost(dry=True))
+    is_start, _, syncs, _ = hb.partition(Phantom((2, 2 ** 20), "float64"), 0.1, Cost(dry=True))
+    assert is_start.shape == (2, 2 ** 20) and syncs == 0
