@@ -37,7 +37,8 @@ from ... import depth as dp
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
-from .launch import SIMULATOR, grid
+from .launch import grid
+from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (13.3)
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
 # of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6).
@@ -46,27 +47,6 @@ HULL_TYPES = ((8, "uint8"), (16, "uint16"), (31, "int32"))
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
 junction_is_bridge = cuda.jit(device=True, inline=True)(_junction_py)
 floor_log2 = cuda.jit(device=True, inline=True)(dp.floor_log2)
-
-
-if SIMULATOR:  # plain Python floats: every product is rounded on its own already
-    @cuda.jit(device=True, inline=True)
-    def mul_rn(x, y):
-        return x * y
-else:
-    from numba.cuda import libdevice
-
-    @cuda.jit(device=True, inline=True)
-    def mul_rn(x, y):
-        """x * y rounded to nearest, never fused with a following add into an FMA."""
-        return libdevice.dmul_rn(x, y)
-
-
-@cuda.jit(device=True, inline=True)
-def shift_sum(a, b, d, c):
-    """``numerics.shift_sum_scalar``, c (b-a)(d-a-b), with an unfusable product: the S values then
-    round exactly as on the CPU, so every bridge decision is the reference's (docs/design.md
-    section 13.3)."""
-    return mul_rn(c, float((b - a) * (d - a - b)))
 
 
 @cuda.jit(device=True, inline=True)
