@@ -64,24 +64,24 @@ def init_blocks(xs, is_start, bsum, bend, bprev):
 
 
 @cuda.jit(device=True, inline=True)
-def close_round(viol, merged, depth, active, r, q, d):
+def close_round(viol, merged, depth, done, r, q, d):
     """Row r's depth for the round whose violations are viol[q, r] (depth.imminent_round over
     its d - merged[r] blocks; the row's last round is its first without a violation, and a row
     down to one block has no more rounds, as in the reference), then clear that slot for the
     round after next."""
-    if active[r]:
+    if not done[r]:
         v = viol[q, r]
         if d - merged[r] > 1:
             depth[r] += imminent_round(d - merged[r], v > 0)
         merged[r] += v
         if v == 0:
-            active[r] = 0
+            done[r] = 1
     viol[q, r] = 0
 
 
 @cuda.jit(cache=True)
 def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam, viol, merged,
-              depth, active):
+              depth, done):
     t = cuda.grid(1)
     n, d = is_start.shape
     if t >= n * d:
@@ -94,7 +94,7 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
     q = round_no % 2  # this round's violation counters; the previous round's are complete
     if s == 0:
         if round_no > 1:
-            close_round(viol, merged, depth, active, r, 1 - q, d)
+            close_round(viol, merged, depth, done, r, 1 - q, d)
         return
     p = bprev[r, s]
     # The same float64 operations as the reference's block_means, so decisions agree exactly.
@@ -107,11 +107,11 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
 
 
 @cuda.jit(cache=True)
-def close_last_round(viol, merged, depth, active, q, d):
+def close_last_round(viol, merged, depth, done, q, d):
     """The depth of every row's last round (the loop's final mark_keep found no violation)."""
     r = cuda.grid(1)
     if r < depth.shape[0]:
-        close_round(viol, merged, depth, active, r, q, d)
+        close_round(viol, merged, depth, done, r, q, d)
 
 
 @cuda.jit(cache=True)
@@ -188,21 +188,21 @@ def partition(xs, lam: float, cost):
     cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
     rounds = full(n, 0, "int64", cost)
     counter = full(1, 0, "int64", cost)
-    # per row: violations of the last two rounds, blocks merged so far, depth, still running
-    viol = full((2, n), 0, "int64", cost)
-    rowmerged, depth = full(n, 0, "int64", cost), full(n, 0, "int64", cost)
-    active = full(n, 1, "int64", cost)
+    # per row, zeroed in one launch: violations of the last two rounds, blocks merged so far,
+    # depth, finished
+    rowstate = full((5, n), 0, "int64", cost)
+    viol, rowmerged, depth, done = rowstate[0:2], rowstate[2], rowstate[3], rowstate[4]
     merged, round_no, syncs = 0, 0, 0
     scan = None
     while True:
         round_no += 1
         before = cost.depth
         cost(mark_keep, g)(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
-                           viol, rowmerged, depth, active)
+                           viol, rowmerged, depth, done)
         total = int(cost.to_host(counter)[0])  # the stopping test: one host sync per round
         syncs += 1
         if total == merged:
-            cost(close_last_round, grid(n))(viol, rowmerged, depth, active, round_no % 2, d)
+            cost(close_last_round, grid(n))(viol, rowmerged, depth, done, round_no % 2, d)
             break
         v = total - merged
         merged = total
