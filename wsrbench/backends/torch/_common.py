@@ -70,8 +70,9 @@ def finish_blocks(X: torch.Tensor, order: torch.Tensor, center: torch.Tensor, bl
     b = a + size
     c = shift_unit(lam, d)
     centroid = blocks.sums / size
-    # c (b - a)(d - a - b) / size + centroid; bounds are float64 holding exact integers
-    value = torch.add(a, b).neg_().add_(d).mul_(size).mul_(c).div_(size).add_(centroid)
+    # c (b - a)(d - a - b) / size + centroid; bounds are float64 holding exact integers (the sign
+    # moved onto c, as in imminent_collisions.partition: the same rounded product)
+    value = torch.add(a, b).sub_(d).mul_(size).mul_(-c).div_(size).add_(centroid)
     row_c = center[0] if n == 1 else center[torch.div(G, d, rounding_mode="floor").long()]
     val_b = value.add_(row_c)
     cen_b = centroid.add_(row_c) if rho > 0.0 else None

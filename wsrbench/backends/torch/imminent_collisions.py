@@ -14,7 +14,7 @@ A round is about 15 whole-tensor ops over the current blocks (docs/design.md 14.
 means (x-sum plus the closed-form shift sum c (b-a)(d-a-b), over the size: the reference's
 float64 operations in the reference's order, so decisions agree bit for bit on the CPU),
 ``keep = mean_{i-1} < mean_i`` (a block survives unless it violates order with its left
-neighbour), ``cumsum(keep)`` numbering the surviving blocks, a segment sum ``index_add_`` of the
+neighbour), ``cumsum(keep)`` numbering the surviving blocks, a segment sum ``scatter_add_`` of the
 x-sums onto them (sums of original data, never averages) and a gather of the surviving starts
 into the next round's list (``masked_select`` on the CPU; on a GPU ``nonzero_static`` with the
 known count, so no second sync).
@@ -87,9 +87,10 @@ def partition(xs: torch.Tensor, lam: float):
         else:
             a = torch.remainder(G, d)
             b = a + size
-        # c * (b - a)(d - a - b): the product is an exact integer; then the reference's float
-        # ops, mean = (xsum + shift sum) / size.
-        means = torch.add(a, b).neg_().add_(d).mul_(size).mul_(c).add_(sums).div_(size)
+        # c * (b - a)(d - a - b), formed as (-c) * ((a + b - d)(b - a)): the product is an exact
+        # integer and rounding is symmetric in sign, so this is the reference's value with one
+        # pass fewer; then the reference's float ops, mean = (xsum + shift sum) / size.
+        means = torch.add(a, b).sub_(d).mul_(size).mul_(-c).add_(sums).div_(size)
         # keep[i]: block i survives; keep[0] and keep[m] (the sentinel) are always True
         keep_ext = torch.ones(m + 1, dtype=torch.bool, device=dev)
         keep = keep_ext[:m]
@@ -117,8 +118,9 @@ def partition(xs: torch.Tensor, lam: float):
             last.scatter_reduce_(0, torch.div(G[1:], d, rounding_mode="floor").long(), merged, "amax")
         else:
             rounds_one = t
-        # segment sums onto the surviving blocks (newid is 1-based: slot 0 stays empty)
-        sums = torch.zeros(count + 1, dtype=torch.float64, device=dev).index_add_(
+        # segment sums onto the surviving blocks (newid is 1-based: slot 0 stays empty), added
+        # in index order as index_add_ does; scatter_add_ is the faster of the two on the CPU
+        sums = torch.zeros(count + 1, dtype=torch.float64, device=dev).scatter_add_(
             0, newid, sums)[1:]
         # The surviving starts and the sentinel (index m) form the next list.
         if on_cpu:  # masked_select is the fastest gather on the CPU (and syncs nothing there)
