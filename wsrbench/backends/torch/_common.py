@@ -18,7 +18,7 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
     """Weights in X's dtype and original order from a partition of every sorted row.
 
     X: (n, d) input (dtype and device of the output); order: its stable argsort along dim 1;
-    xs: the sorted rows in float64, centred at ``center`` (n,); is_start: (n, d) bool, True where
+    xs: the sorted rows in float64, centred at ``center`` (n, 1); is_start: (n, d) bool, True where
     a block starts (column 0 always). Block value = mean(x over block) + shift_sum / size
     (``sorted_space.block_values``), then soft-threshold by l1 and the rho interpolation on the
     uncentred values (``sorted_space.finish``). Block sums add original data in float64.
@@ -65,15 +65,19 @@ def finish_blocks(X: torch.Tensor, order: torch.Tensor, center: torch.Tensor, bl
     n, d = X.shape
     N = n * d
     G = blocks.bounds[:-1]
-    size = blocks.bounds[1:] - G
-    a = G if n == 1 else torch.remainder(G, d)
-    b = a + size
+    E = blocks.bounds[1:]
+    size = E - G
+    if n == 1:  # global bounds are the columns
+        a, b = G, E
+    else:
+        a = torch.remainder(G, d)
+        b = a + size
     c = shift_unit(lam, d)
     centroid = blocks.sums / size
     # c (b - a)(d - a - b) / size + centroid; bounds are float64 holding exact integers (the sign
     # moved onto c, as in imminent_collisions.partition: the same rounded product)
     value = torch.add(a, b).sub_(d).mul_(size).mul_(-c).div_(size).add_(centroid)
-    row_c = center[0] if n == 1 else center[torch.div(G, d, rounding_mode="floor").long()]
+    row_c = center[0] if n == 1 else center[torch.div(G, d, rounding_mode="floor").long(), 0]
     val_b = value.add_(row_c)
     cen_b = centroid.add_(row_c) if rho > 0.0 else None
     if l1 > 0.0:
