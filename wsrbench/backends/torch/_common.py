@@ -64,20 +64,23 @@ def finish_blocks(X: torch.Tensor, order: torch.Tensor, center: torch.Tensor, bl
     """
     n, d = X.shape
     N = n * d
-    G = blocks.bounds[:-1]
-    E = blocks.bounds[1:]
-    size = E - G
-    if n == 1:  # global bounds are the columns
-        a, b = G, E
-    else:
-        a = torch.remainder(G, d)
-        b = a + size
-    c = shift_unit(lam, d)
+    shift, size = blocks.shift, blocks.size
+    if shift is None:  # the partition's last round did not cover these blocks: form them
+        G = blocks.bounds[:-1]
+        E = blocks.bounds[1:]
+        size = E - G
+        if n == 1:  # global bounds are the columns
+            a, b = G, E
+        else:
+            a = torch.remainder(G, d)
+            b = a + size
+        # c (b - a)(d - a - b), the sign moved onto c as in imminent_collisions.partition (the
+        # same rounded product); bounds are float64 holding exact integers
+        shift = torch.add(a, b).sub_(d).mul_(size).mul_(-shift_unit(lam, d))
     centroid = blocks.sums / size
-    # c (b - a)(d - a - b) / size + centroid; bounds are float64 holding exact integers (the sign
-    # moved onto c, as in imminent_collisions.partition: the same rounded product)
-    value = torch.add(a, b).sub_(d).mul_(size).mul_(-c).div_(size).add_(centroid)
-    row_c = center[0] if n == 1 else center[torch.div(G, d, rounding_mode="floor").long(), 0]
+    value = torch.div(shift, size).add_(centroid)  # shift_sum / size + centroid
+    row_c = center[0] if n == 1 else center[
+        torch.div(blocks.bounds[:-1], d, rounding_mode="floor").long(), 0]
     val_b = value.add_(row_c)
     cen_b = centroid.add_(row_c) if rho > 0.0 else None
     if l1 > 0.0:

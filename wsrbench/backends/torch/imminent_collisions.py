@@ -51,6 +51,11 @@ class Blocks(NamedTuple):
     sums: torch.Tensor  # float64 (count,): x-sum of each block
     rounds: object  # int64 (n,): a tensor, or for one row a NumPy array (known on the host)
     clusters: object  # likewise
+    # float64 (count,) each, from the round that found no violation (None when the loop ended
+    # on one block): the blocks' shift sums c (b-a)(d-a-b) and sizes, which the finishing step
+    # would otherwise recompute with the same operations
+    shift: torch.Tensor | None = None
+    size: torch.Tensor | None = None
 
 
 def partition(xs: torch.Tensor, lam: float):
@@ -77,6 +82,7 @@ def partition(xs: torch.Tensor, lam: float):
         running = torch.full((n,), d > 1, dtype=torch.bool, device=dev)
     on_cpu = dev.type == "cpu"
     t = 0
+    final = (None, None)
     while m > 1:
         t += 1
         G = bounds[:m]
@@ -90,7 +96,8 @@ def partition(xs: torch.Tensor, lam: float):
         # c * (b - a)(d - a - b), formed as (-c) * ((a + b - d)(b - a)): the product is an exact
         # integer and rounding is symmetric in sign, so this is the reference's value with one
         # pass fewer; then the reference's float ops, mean = (xsum + shift sum) / size.
-        means = torch.add(a, b).sub_(d).mul_(size).mul_(-c).add_(sums).div_(size)
+        shift = torch.add(a, b).sub_(d).mul_(size).mul_(-c)
+        means = torch.add(shift, sums).div_(size)
         # keep[i]: block i survives; keep[0] and keep[m] (the sentinel) are always True
         keep_ext = torch.ones(m + 1, dtype=torch.bool, device=dev)
         keep = keep_ext[:m]
@@ -112,6 +119,7 @@ def partition(xs: torch.Tensor, lam: float):
         if n == 1:
             depth_one += dp.imminent_round(m, count < m)
         if count == m:
+            final = (shift, size)  # the final blocks' shift sums and sizes
             break
         if n > 1:  # rows with a violation in this round: their rounds count is t
             merged = (~keep[1:]).to(torch.int64).mul_(t)
@@ -132,6 +140,6 @@ def partition(xs: torch.Tensor, lam: float):
     if n == 1:
         rounds, clusters = np.array([rounds_one], np.int64), np.array([m], np.int64)
         depth = np.array([depth_one], np.int64)
-        return Blocks(bounds[:m + 1], sums, rounds, clusters), rounds, syncs, depth
+        return Blocks(bounds[:m + 1], sums, rounds, clusters, *final), rounds, syncs, depth
     clusters = torch.bincount(torch.div(bounds[:m], d, rounding_mode="floor").long(), minlength=n)
-    return Blocks(bounds[:m + 1], sums, last, clusters), last, syncs, depth
+    return Blocks(bounds[:m + 1], sums, last, clusters, *final), last, syncs, depth
