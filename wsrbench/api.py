@@ -108,7 +108,7 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     -------
     w : array of x's shape, dtype and kind.
     """
-    # No ProxInfo: its counters are not needed here (a few us of a small call, design 14.5).
+    # No ProxInfo: prox returns no counters (a few us of a small call, docs/design.md 14.5).
     arr, res, _, _ = _solve(x, lam, l1, rho, algorithm, backend, False)
     return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 
