@@ -32,6 +32,61 @@ def test_bad_x(impl, x, exc, name):
         wsrbench.prox(x_in, 0.1, backend=impl.backend, algorithm=impl.algorithm)
 
 
+def _check_verdict(x):
+    """(flag, None) from checks.as_prox_rows, or (None, the error's type and message)."""
+    from wsrbench.checks import as_prox_rows
+
+    try:
+        return as_prox_rows(x, "x")[2], None
+    except (TypeError, ValueError) as exc:
+        return None, (type(exc), str(exc))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_check_agrees_across_kinds(dtype):
+    """A prox input's finiteness test and safe-bound flag (docs/design.md 12, 14.5) come from one
+    pass per kind (torch: one aminmax); a tensor gets the NumPy array's verdict and message."""
+    torch = pytest.importorskip("torch")
+    from wsrbench.numerics import safe_bound
+
+    d = 5
+    bound = safe_bound(d)
+    top = float(np.finfo(dtype).max)
+    edge = min(bound, top)  # float32 data always lie within the bound
+    above = min(float(np.nextafter(bound, np.inf)), top)
+    rows = [[0.0, 1.0, -2.0, 3.0, 4.0], [edge, -edge, 0.0, 1.0, 2.0],
+            [0.0, above, 1.0, 2.0, 3.0], [-above, 0.0, 1.0, 2.0, 3.0], [top, -top, 0, 1, 2],
+            [1.0, np.inf, np.nan, 0.0, 0.0], [np.nan, -np.inf, 0.0, 0.0, 0.0],
+            [-np.inf, top, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, np.nan]]
+    for row in rows:
+        for x in (np.array(row, dtype=dtype), np.array([[0.0] * d, row], dtype=dtype)):
+            before = x.copy()
+            flag, err = _check_verdict(x)
+            if np.all(np.isfinite(x)):
+                assert err is None and flag == bool(np.all(np.abs(x) <= bound)), row
+            else:
+                assert flag is None and "x contains" in err[1], (row, err)
+            t = torch.from_numpy(x.copy())
+            assert _check_verdict(t) == (flag, err), row
+            assert np.array_equal(t.numpy(), before, equal_nan=True)  # never written
+
+
+def test_prox_is_prox_info_without_the_info():
+    """prox skips building ProxInfo; the weights are prox_info's, bit for bit, on every kind."""
+    rng = np.random.default_rng(3)
+    for be in ("numpy", "torch"):
+        mod = registry.get_backend(be)
+        if mod.unavailable_reason() is not None:
+            continue
+        for x in (rng.normal(size=40), rng.normal(size=(3, 40)).astype(np.float32)):
+            xin = mod.load().from_numpy(x)
+            w = wsrbench.prox(xin, 0.3, l1=0.01, backend=be, algorithm="imminent_collisions")
+            w_info, info = wsrbench.prox_info(xin, 0.3, l1=0.01, backend=be,
+                                              algorithm="imminent_collisions")
+            assert type(w) is type(w_info) and tuple(w.shape) == x.shape
+            assert np.array_equal(mod.load().to_numpy(w), mod.load().to_numpy(w_info))
+
+
 @pytest.mark.parametrize("kw, exc, msg", [
     ({"lam": -0.1}, ValueError, "lam must be >= 0"),
     ({"lam": np.nan}, ValueError, "lam must be finite"),

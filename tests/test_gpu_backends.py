@@ -113,6 +113,40 @@ def test_torch_batch_equals_rows_and_counts_syncs(algorithm):
 
 
 @needs_torch
+def test_torch_finish_reuses_the_last_rounds_shift_sums():
+    """imminent_collisions hands its last round's block shift sums and sizes to the finishing
+    step (docs/design.md 14.5): recomputing them from the bounds gives the same bits, for single
+    rows and a batch, with and without L1 and rho. A row that collapses to one block (the cascade
+    row of _batch) ends the loop without such a round, and the finishing step forms them itself."""
+    import torch
+
+    from wsrbench.backends.torch import _common
+    from wsrbench.backends.torch import imminent_collisions as ic
+
+    def blocks_of(T, lam):
+        vals, order = torch.sort(T, dim=1)
+        xs = vals.clone()
+        center = xs[:, T.shape[1] // 2:T.shape[1] // 2 + 1].clone()
+        return order, center, ic.partition(xs.sub_(center), lam)[0]
+
+    X, lam = _batch()
+    for rows in (X[:1], X[1:2], X[4:], X):
+        T = torch.tensor(rows)
+        order, center, blocks = blocks_of(T, lam)
+        assert blocks.shift is not None and blocks.size.numel() == blocks.sums.numel()
+        formed = blocks._replace(shift=None, size=None)
+        for l1, rho in ((0.0, 0.0), (0.05, 0.4)):
+            w = _common.finish_blocks(T, order, center, blocks, lam, l1, rho)
+            assert torch.equal(w, _common.finish_blocks(T, order, center, formed, lam, l1, rho))
+    T = torch.tensor(X[3:4])
+    order, center, blocks = blocks_of(T, lam)
+    assert int(blocks.clusters[0]) == 1 and blocks.shift is None
+    w = _common.finish_blocks(T, order, center, blocks, lam, 0.0, 0.0)
+    np.testing.assert_allclose(w.numpy()[0], np.full(X.shape[1], X[3].mean()), rtol=0,
+                               atol=value_tol(X.shape[1], X.dtype, _scale(X[3], lam)))
+
+
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_torch_pava_runs_on_the_tensors_memory(dtype, monkeypatch):
     """pava on a CPU tensor hands the CPU kernel a view of the tensor's memory (zero copy) and

@@ -50,6 +50,12 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labe
 
     labels=True also fills ``info.labels`` (the cluster of every weight; see :class:`ProxInfo`).
     """
+    arr, res, alg, name = _solve(x, lam, l1, rho, algorithm, backend, labels)
+    return result_and_info(arr, res, alg, name)
+
+
+def _solve(x, lam, l1, rho, algorithm, backend, labels):
+    """(checked input, RowsResult, algorithm, backend name): what prox and prox_info share."""
     lam, l1, rho = _check_params(lam, l1, rho)
     be, alg = registry.resolve(backend, algorithm, x)
     mod = be.load()
@@ -57,7 +63,7 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labe
     # Beyond numerics.safe_bound the rows are solved scaled by powers of two (design section 12).
     res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm=alg, in_range=in_range,
                              labels=labels)
-    return result_and_info(arr, res, alg, be.name)
+    return arr, res, alg, be.name
 
 
 def result_and_info(arr, res, algorithm: str, backend: str):
@@ -102,7 +108,9 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     -------
     w : array of x's shape, dtype and kind.
     """
-    return prox_info(x, lam, l1=l1, rho=rho, algorithm=algorithm, backend=backend)[0]
+    # No ProxInfo: prox returns no counters (a few us of a small call, docs/design.md 14.5).
+    arr, res, _, _ = _solve(x, lam, l1, rho, algorithm, backend, False)
+    return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 
 
 def penalty(x):

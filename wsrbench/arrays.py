@@ -41,10 +41,17 @@ def device_array(x):
     return _device().device_array(x)
 
 
+#: torch dtype -> NumPy dtype, filled on first sight (every checked call asks).
+_TORCH_DTYPES: dict = {}
+
+
 def dtype_of(x) -> np.dtype:
     """The NumPy dtype of an array of any kind (torch.float32 -> float32)."""
     if array_kind(x) == "torch":
-        return np.dtype(str(x.dtype).replace("torch.", ""))
+        dt = _TORCH_DTYPES.get(x.dtype)
+        if dt is None:  # TypeError for dtypes NumPy lacks (bfloat16): never cached
+            dt = _TORCH_DTYPES[x.dtype] = np.dtype(str(x.dtype).replace("torch.", ""))
+        return dt
     return np.dtype(x.dtype)
 
 

@@ -97,6 +97,15 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
     # is either non-finite (an error, worded by check_range) or finite and large (solve scaled).
     d = int(tuple(out.shape)[-1]) if out.ndim else 1
     bound = safe_bound(d)
+    if kind == "torch" and out.numel():
+        # One reduction for both questions (aminmax propagates NaN to both ends): a NaN/Inf
+        # entry fails the first test and is worded by check_range; the rest is finite.
+        lo, hi = _torch_min_max(out)
+        inside = -bound <= lo and hi <= bound
+        if not inside and not (math.isfinite(lo) and math.isfinite(hi)):
+            check_range(out, name)
+        _in_range.append(inside)
+        return out
     if bound >= float(np.finfo(_numpy_dtype(out)).max):
         check_range(out, name)  # float32 data (< 2^128) are always within the bound
         inside = True
@@ -167,6 +176,9 @@ def check_range(x, name: str, low: float = -math.inf, high: float = math.inf, *,
 
 def check_scalar(value, name: str, *, low: float = 0.0, high: float | None = None) -> float:
     """A finite real number in [low, high]; returned as a Python float."""
+    if type(value) is float and math.isfinite(value) and value >= low and (
+            high is None or value <= high):
+        return value  # the common case, without the generic checks below
     if isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not isinstance(value, numbers.Real):
@@ -262,6 +274,16 @@ def _contiguous_cuda(x):
     if dev.is_c_contiguous() or dev.ndim > 2:
         return x
     return device.same_kind(x, device.contiguous(dev))
+
+
+def _torch_min_max(x) -> tuple[float, float]:
+    """(min, max) of a non-empty tensor as Python floats, NaN if any entry is NaN; one sync."""
+    import torch
+
+    lo, hi = torch.aminmax(x)
+    if x.device.type == "cpu":
+        return lo.item(), hi.item()
+    return tuple(torch.stack((lo, hi)).tolist())  # one device-to-host copy, not two
 
 
 def torch_isfinite_all(x):

@@ -225,17 +225,22 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     answer multiplied by 2^k (exact), then rounded once to X's dtype. The rows travel through the
     host on this path (inputs near the float64 limits are rare; correctness comes first).
     """
-    from .arrays import like, match_kind, to_host
-    from .contract import RowsResult
-
     d = int(X.shape[1])
     bound = safe_bound(d)
     if in_range is None:
+        from .arrays import to_host
+
         in_range = bool(np.all(np.abs(to_host(X)) <= bound))
-    # labels only when asked: plugins written before labels existed take no such argument
-    extra = {"labels": True} if labels else {}
     if in_range and lam <= bound and l1 <= bound:
-        return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm, **extra)
+        # labels only when asked: plugins written before labels existed take no such argument
+        if labels:
+            return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm, labels=True)
+        return mod.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm)
+    # imported here, off the hot path above (a small torch call feels every microsecond)
+    from .arrays import like, match_kind, to_host
+    from .contract import RowsResult
+
+    extra = {"labels": True} if labels else {}
     host = to_host(X)
     n = host.shape[0]
     row_max = np.abs(host).max(axis=1, initial=0.0).astype(np.float64)

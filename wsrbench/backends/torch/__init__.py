@@ -74,8 +74,9 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
     # on their order; the unstable sort is the faster one (docs/design.md 14.5).
     vals, order = torch.sort(X, dim=1)
     # The prox commutes with translation; working around the median keeps every sum small.
-    center = vals[:, d // 2].to(torch.float64, copy=True)  # float32 -> float64 is exact
-    xs = vals.to(torch.float64).sub_(center[:, None])
+    xs = vals.to(torch.float64)  # float32 -> float64 is exact (float64: vals itself, ours)
+    center = xs[:, d // 2:d // 2 + 1].clone()  # (n, 1), taken before the rows move
+    xs.sub_(center)
     depth = None
     if d == 1:
         is_start = torch.ones(n, 1, dtype=torch.bool, device=X.device)

@@ -18,7 +18,7 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
     """Weights in X's dtype and original order from a partition of every sorted row.
 
     X: (n, d) input (dtype and device of the output); order: its stable argsort along dim 1;
-    xs: the sorted rows in float64, centred at ``center`` (n,); is_start: (n, d) bool, True where
+    xs: the sorted rows in float64, centred at ``center`` (n, 1); is_start: (n, d) bool, True where
     a block starts (column 0 always). Block value = mean(x over block) + shift_sum / size
     (``sorted_space.block_values``), then soft-threshold by l1 and the rho interpolation on the
     uncentred values (``sorted_space.finish``). Block sums add original data in float64.
@@ -60,19 +60,28 @@ def finish_blocks(X: torch.Tensor, order: torch.Tensor, center: torch.Tensor, bl
     The block values are computed once per block (``sorted_space.block_values``: centroid =
     x-sum / size, value = centroid + shift_sum / size, both moved back by the row's centre),
     then spread over the block's elements with ``repeat_interleave`` (output size given: no
-    host sync) and scattered back to the original order: about 15 ops, 4 of them of size n * d.
+    host sync) and scattered back to the original order: about 10 ops, 4 of them of size n * d
+    (the shift sums and sizes come from the partition's last round when it had one).
     """
     n, d = X.shape
     N = n * d
-    G = blocks.bounds[:-1]
-    size = blocks.bounds[1:] - G
-    a = G if n == 1 else torch.remainder(G, d)
-    b = a + size
-    c = shift_unit(lam, d)
+    shift, size = blocks.shift, blocks.size
+    if shift is None:  # the partition's last round did not cover these blocks: form them
+        G = blocks.bounds[:-1]
+        E = blocks.bounds[1:]
+        size = E - G
+        if n == 1:  # global bounds are the columns
+            a, b = G, E
+        else:
+            a = torch.remainder(G, d)
+            b = a + size
+        # c (b - a)(d - a - b), the sign moved onto c as in imminent_collisions.partition (the
+        # same rounded product); bounds are float64 holding exact integers
+        shift = torch.add(a, b).sub_(d).mul_(size).mul_(-shift_unit(lam, d))
     centroid = blocks.sums / size
-    # c (b - a)(d - a - b) / size + centroid; bounds are float64 holding exact integers
-    value = torch.add(a, b).neg_().add_(d).mul_(size).mul_(c).div_(size).add_(centroid)
-    row_c = center[0] if n == 1 else center[torch.div(G, d, rounding_mode="floor").long()]
+    value = torch.div(shift, size).add_(centroid)  # shift_sum / size + centroid
+    row_c = center[0] if n == 1 else center[
+        torch.div(blocks.bounds[:-1], d, rounding_mode="floor").long(), 0]
     val_b = value.add_(row_c)
     cen_b = centroid.add_(row_c) if rho > 0.0 else None
     if l1 > 0.0:

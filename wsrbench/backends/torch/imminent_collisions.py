@@ -10,11 +10,11 @@ simply ``G[i + 1]`` (the next row's first start is this row's end, in global coo
 round needs no row ids: block sizes are ``G[1:] - G[:-1]``, columns are ``G % d`` (just ``G`` for
 one row), and a block may merge into its left neighbour unless it starts a row (column 0).
 
-A round is about 15 whole-tensor ops over the current blocks (docs/design.md 14.5): the block
+A round is about 14 whole-tensor ops over the current blocks (docs/design.md 14.5): the block
 means (x-sum plus the closed-form shift sum c (b-a)(d-a-b), over the size: the reference's
 float64 operations in the reference's order, so decisions agree bit for bit on the CPU),
 ``keep = mean_{i-1} < mean_i`` (a block survives unless it violates order with its left
-neighbour), ``cumsum(keep)`` numbering the surviving blocks, a segment sum ``index_add_`` of the
+neighbour), ``cumsum(keep)`` numbering the surviving blocks, a segment sum ``scatter_add_`` of the
 x-sums onto them (sums of original data, never averages) and a gather of the surviving starts
 into the next round's list (``masked_select`` on the CPU; on a GPU ``nonzero_static`` with the
 known count, so no second sync).
@@ -51,6 +51,11 @@ class Blocks(NamedTuple):
     sums: torch.Tensor  # float64 (count,): x-sum of each block
     rounds: object  # int64 (n,): a tensor, or for one row a NumPy array (known on the host)
     clusters: object  # likewise
+    # float64 (count,) each, from the round that found no violation (None when the loop ended
+    # on one block): the blocks' shift sums c (b-a)(d-a-b) and sizes, which the finishing step
+    # would otherwise recompute with the same operations
+    shift: torch.Tensor | None = None
+    size: torch.Tensor | None = None
 
 
 def partition(xs: torch.Tensor, lam: float):
@@ -77,6 +82,7 @@ def partition(xs: torch.Tensor, lam: float):
         running = torch.full((n,), d > 1, dtype=torch.bool, device=dev)
     on_cpu = dev.type == "cpu"
     t = 0
+    final = (None, None)
     while m > 1:
         t += 1
         G = bounds[:m]
@@ -87,9 +93,11 @@ def partition(xs: torch.Tensor, lam: float):
         else:
             a = torch.remainder(G, d)
             b = a + size
-        # c * (b - a)(d - a - b): the product is an exact integer; then the reference's float
-        # ops, mean = (xsum + shift sum) / size.
-        means = torch.add(a, b).neg_().add_(d).mul_(size).mul_(c).add_(sums).div_(size)
+        # c * (b - a)(d - a - b), formed as (-c) * ((a + b - d)(b - a)): the product is an exact
+        # integer and rounding is symmetric in sign, so this is the reference's value with one
+        # pass fewer; then the reference's float ops, mean = (xsum + shift sum) / size.
+        shift = torch.add(a, b).sub_(d).mul_(size).mul_(-c)
+        means = torch.add(shift, sums).div_(size)
         # keep[i]: block i survives; keep[0] and keep[m] (the sentinel) are always True
         keep_ext = torch.ones(m + 1, dtype=torch.bool, device=dev)
         keep = keep_ext[:m]
@@ -111,14 +119,16 @@ def partition(xs: torch.Tensor, lam: float):
         if n == 1:
             depth_one += dp.imminent_round(m, count < m)
         if count == m:
+            final = (shift, size)  # the final blocks' shift sums and sizes
             break
         if n > 1:  # rows with a violation in this round: their rounds count is t
             merged = (~keep[1:]).to(torch.int64).mul_(t)
             last.scatter_reduce_(0, torch.div(G[1:], d, rounding_mode="floor").long(), merged, "amax")
         else:
             rounds_one = t
-        # segment sums onto the surviving blocks (newid is 1-based: slot 0 stays empty)
-        sums = torch.zeros(count + 1, dtype=torch.float64, device=dev).index_add_(
+        # segment sums onto the surviving blocks (newid is 1-based: slot 0 stays empty), added
+        # in index order as index_add_ does; scatter_add_ is the faster of the two on the CPU
+        sums = torch.zeros(count + 1, dtype=torch.float64, device=dev).scatter_add_(
             0, newid, sums)[1:]
         # The surviving starts and the sentinel (index m) form the next list.
         if on_cpu:  # masked_select is the fastest gather on the CPU (and syncs nothing there)
@@ -130,6 +140,6 @@ def partition(xs: torch.Tensor, lam: float):
     if n == 1:
         rounds, clusters = np.array([rounds_one], np.int64), np.array([m], np.int64)
         depth = np.array([depth_one], np.int64)
-        return Blocks(bounds[:m + 1], sums, rounds, clusters), rounds, syncs, depth
+        return Blocks(bounds[:m + 1], sums, rounds, clusters, *final), rounds, syncs, depth
     clusters = torch.bincount(torch.div(bounds[:m], d, rounding_mode="floor").long(), minlength=n)
-    return Blocks(bounds[:m + 1], sums, last, clusters), last, syncs, depth
+    return Blocks(bounds[:m + 1], sums, last, clusters, *final), last, syncs, depth
