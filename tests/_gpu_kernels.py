@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from numba import cuda
 
+from wsrbench.backends.numba_cuda.segscan import carry_in, combine
+
 
 @cuda.jit
 def sums_down(heads, X, chunk, PS, PA, has_parent, S, A):
@@ -13,15 +15,10 @@ def sums_down(heads, X, chunk, PS, PA, has_parent, S, A):
     lo = t * chunk
     if lo >= n * d:
         return
-    s = PS[t] if has_parent else 0.0
-    a = PA[t] if has_parent else -1
+    s, a = carry_in(PS, PA, has_parent, t)
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
-        if col == 0 or heads[r, col]:
-            s = X[r, col]
-            a = col
-        else:
-            s += X[r, col]
+        s, a = combine(s, a, X[r, col], col == 0 or heads[r, col] != 0, col)
         S[r, col] = s
         A[r, col] = a

@@ -93,11 +93,11 @@ def test_depth_per_row_for_2d_input():
 
 def test_numba_compiled_bound_matches():
     pytest.importorskip("numba")
-    from wsrbench.backends.numba import hull_bridges as nb
+    from wsrbench.backends.numba import _depth
 
     for a in range(1, 70):
         for b in range(1, 70):
-            assert nb._bound(a, b) == dp.bridge_bound(a, b)
+            assert _depth.bridge_bound(a, b) == dp.bridge_bound(a, b)
 
 
 PTX_CHECK = r'''

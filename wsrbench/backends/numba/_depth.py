@@ -11,3 +11,4 @@ lg = _compiled.lg
 imminent_round = _compiled.imminent_round
 end_cluster = _compiled.end_cluster
 search_level = _compiled.search_level
+bridge_bound = _compiled.bridge_bound

@@ -21,7 +21,7 @@ from numba import njit, prange
 
 from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
-from ...depth import floor_log2 as _floor_log2_py
+from . import _depth
 from ._core import chunk_bounds, finish_blocks, sorted_centred_row
 from .numerics import shift_sum, shift_unit
 from .sort import HIST_SIZE
@@ -33,13 +33,6 @@ MAX_LEVELS = 64
 
 bridge_step = njit(cache=True, inline="always")(_bridge_step_py)
 junction_is_bridge = njit(cache=True, inline="always")(_junction_py)
-_floor_log2 = njit(cache=True, inline="always")(_floor_log2_py)
-
-
-@njit(cache=True, inline="always")
-def _bound(a, b):
-    # wsrbench.depth.bridge_bound, compiled (its callee must be the compiled one)
-    return _floor_log2(a) + _floor_log2(b)
 
 
 @njit(cache=True, inline="always")
@@ -140,7 +133,7 @@ def partition(xs, lam, starts, hull, count, F, G, bounds):
         b = 0
         for p in range(npairs):
             lo = p * 2 * half
-            b = max(b, _bound(count[lo] + 1, count[lo + half]))
+            b = max(b, _depth.bridge_bound(count[lo] + 1, count[lo + half]))
         for p in range(npairs):
             lo = p * 2 * half
             count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,
@@ -172,7 +165,7 @@ def partition_parallel(xs, lam, starts, hull, count, F, G, bounds):
         b = 0
         for p in range(npairs):
             lo = p * 2 * half
-            b = max(b, _bound(count[lo] + 1, count[lo + half]))
+            b = max(b, _depth.bridge_bound(count[lo] + 1, count[lo + half]))
         for p in prange(npairs):
             lo = p * 2 * half
             count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,

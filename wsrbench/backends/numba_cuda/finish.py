@@ -18,7 +18,7 @@ from numba import cuda
 
 from .launch import grid
 from .numerics import shift_sum, shift_unit
-from .segscan import Scan
+from .segscan import Scan, carry_in, combine
 
 
 @cuda.jit(cache=True)
@@ -90,17 +90,11 @@ def values_down(is_start, xs, chunk, PS, PA, has_parent, center, lam, l1, rho, A
     lo = t * chunk
     if lo >= n * d:
         return
-    s = PS[t] if has_parent else 0.0
-    a = PA[t] if has_parent else -1
+    s, a = carry_in(PS, PA, has_parent, t)
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
-        v = xs[r, col]
-        if col == 0 or is_start[r, col]:
-            s = v
-            a = col
-        else:
-            s += v
+        s, a = combine(s, a, xs[r, col], col == 0 or is_start[r, col] != 0, col)
         A[r, col] = a
         if col + 1 == d or is_start[r, col + 1]:
             val[r, a] = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
@@ -134,7 +128,7 @@ def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
 
 
 @cuda.jit(cache=True)
-def labels_down(is_start, order, chunk, PS, has_parent, L):
+def labels_down(is_start, order, chunk, PS, PA, has_parent, L):
     """Level 0 of the per-row count of block starts: L[r, order[r, k]] = the block of sorted
     position k (blocks numbered in increasing value)."""
     t = cuda.grid(1)
@@ -142,12 +136,12 @@ def labels_down(is_start, order, chunk, PS, has_parent, L):
     lo = t * chunk
     if lo >= n * d:
         return
-    c = PS[t] if has_parent else 0.0
+    c, a = carry_in(PS, PA, has_parent, t)
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
-        v = 1.0 if is_start[r, col] else 0.0
-        c = v if col == 0 else c + v  # counts < 2^53: exact in float64
+        # counts < 2^53: exact in float64; only column 0 restarts (one segment per row)
+        c, a = combine(c, a, 1.0 if is_start[r, col] else 0.0, col == 0, col)
         L[r, order[r, col]] = int(c) - 1
 
 
@@ -159,7 +153,7 @@ def block_labels(is_start, order, cost):
     scan.up(is_start, is_start, is_start, is_start, 0, 0)
     L = cost.empty((n, d), "int64")
     cost(labels_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
-        is_start, order, scan.chunk, scan.carry_sum, scan.has_parent, L)
+        is_start, order, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, L)
     return L
 
 

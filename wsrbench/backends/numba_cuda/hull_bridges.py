@@ -38,6 +38,7 @@ from ...bridge import bridge_step as _bridge_step_py
 from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
 from .launch import grid
+from .numerics import depth as _dev_depth
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (13.3)
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
@@ -46,7 +47,7 @@ HULL_TYPES = ((8, "uint8"), (16, "uint16"), (31, "int32"))
 
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
 junction_is_bridge = cuda.jit(device=True, inline=True)(_junction_py)
-floor_log2 = cuda.jit(device=True, inline=True)(dp.floor_log2)
+bridge_bound = _dev_depth.bridge_bound
 
 
 @cuda.jit(device=True, inline=True)
@@ -179,9 +180,9 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
             rowbound[e] = 0
         # Every pair of level 0 has hulls of a = 2 and b = 1 vertices: all write the same bound
         # (no atomic needed, and none may race with the clearing above).
-        rowbound[r] = floor_log2(a) + floor_log2(b)
+        rowbound[r] = bridge_bound(a, b)
     else:
-        cuda.atomic.max(rowbound, L * n + r, floor_log2(a) + floor_log2(b))
+        cuda.atomic.max(rowbound, L * n + r, bridge_bound(a, b))
     r0 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, 1, ident) if b > 1 else hi
     split = 0.5 * (0.0 + float(r0 - mid))
     il = 0

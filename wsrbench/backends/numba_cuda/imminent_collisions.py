@@ -38,15 +38,14 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ... import depth as dp
 from .finish import full
 from .launch import grid
 from .numerics import block_mean, shift_unit
-from .segscan import Scan
+from .numerics import depth as _dev_depth
+from .segscan import Scan, carry_in, combine
 
 WALK_MAX = 8  # runs up to this many merging blocks are walked by one thread (one launch)
-
-imminent_round = dp.compile_depth(cuda.jit(device=True, inline=True)).imminent_round
+imminent_round = _dev_depth.imminent_round  # a kernel can call a function, not a namespace's
 
 
 @cuda.jit(cache=True)
@@ -149,18 +148,15 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
     lo = t * chunk
     if lo >= n * d:
         return
-    s = PS[t] if has_parent else 0.0
-    a = PA[t] if has_parent else -1
+    s, a = carry_in(PS, PA, has_parent, t)
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
         if not is_start[r, col]:
             continue
-        if col == 0 or keep[r, col]:
-            s = bsum[r, col]
-            a = col
-        else:
-            s += bsum[r, col]
+        head = col == 0 or keep[r, col] != 0
+        s, a = combine(s, a, bsum[r, col], head, col)
+        if not head:
             is_start[r, col] = 0
         e = bend[r, col]
         if e >= d or keep[r, e]:

@@ -9,6 +9,7 @@ CPU) and every merge decision (block means compared) is the CPU's, bit for bit (
 """
 from numba import cuda
 
+from ...depth import compile_depth
 from ...numerics import compile_scalars
 from .launch import SIMULATOR
 
@@ -30,3 +31,5 @@ shift_unit = _compiled.shift_unit
 mul_rn = _compiled.mul_rn
 shift_sum = _compiled.shift_sum
 block_mean = _compiled.block_mean
+#: ``wsrbench.depth``'s formulas as device functions (the kernels count depth as the reference).
+depth = compile_depth(_device)

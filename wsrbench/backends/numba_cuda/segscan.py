@@ -48,6 +48,23 @@ def element(heads, heads2, valid, V, masked, use_heads, r, col):
     return v, col == 0 or (use_heads != 0 and heads[r, col] != 0 and heads2[r, col] != 0)
 
 
+@cuda.jit(device=True, inline=True)
+def combine(s, a, v, head, at):
+    """(running sum, its head) after one more element of value v: a head restarts the sum (the
+    scan's operator, docs/design.md 14.6)."""
+    if head:
+        return v, at
+    return s + v, a
+
+
+@cuda.jit(device=True, inline=True)
+def carry_in(PS, PA, has_parent, t):
+    """The (sum, head) that chunk t starts from: its parent level's exclusive prefix, or none."""
+    if has_parent:
+        return PS[t], PA[t]
+    return 0.0, -1
+
+
 @cuda.jit(cache=True)
 def reduce_rows(heads, heads2, valid, V, masked, use_heads, chunk, S, F, A):
     """Level 1 from the rows: (sum since the chunk's last head, has a head, that head's column)."""
@@ -56,20 +73,14 @@ def reduce_rows(heads, heads2, valid, V, masked, use_heads, chunk, S, F, A):
     lo = t * chunk
     if lo >= n * d:
         return
-    hi = min(lo + chunk, n * d)
-    s = 0.0
-    f = 0
-    a = -1
-    for k in range(lo, hi):
+    s, a = 0.0, -1
+    f = False
+    for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
         v, h = element(heads, heads2, valid, V, masked, use_heads, r, col)
-        if h:
-            s = v
-            f = 1
-            a = col
-        else:
-            s += v
+        s, a = combine(s, a, v, h, col)
+        f = f or h
     S[t] = s
     F[t] = f
     A[t] = a
@@ -83,16 +94,11 @@ def reduce_level(S, F, A, chunk, S2, F2, A2):
     lo = t * chunk
     if lo >= size:
         return
-    s = 0.0
-    f = 0
-    a = -1
+    s, a = 0.0, -1
+    f = False
     for i in range(lo, min(lo + chunk, size)):
-        if F[i]:
-            s = S[i]
-            f = 1
-            a = A[i]
-        else:
-            s += S[i]
+        s, a = combine(s, a, S[i], F[i] != 0, A[i])
+        f = f or F[i] != 0
     S2[t] = s
     F2[t] = f
     A2[t] = a
@@ -106,18 +112,11 @@ def down_level(S, F, A, chunk, PS, PA, has_parent):
     lo = t * chunk
     if lo >= size:
         return
-    s = PS[t] if has_parent else 0.0
-    a = PA[t] if has_parent else -1
+    s, a = carry_in(PS, PA, has_parent, t)
     for i in range(lo, min(lo + chunk, size)):
-        si = S[i]
-        ai = A[i]
-        S[i] = s
-        A[i] = a
-        if F[i]:
-            s = si
-            a = ai
-        else:
-            s += si
+        si, ai = S[i], A[i]
+        S[i], A[i] = s, a
+        s, a = combine(s, a, si, F[i] != 0, ai)
 
 
 class Scan:

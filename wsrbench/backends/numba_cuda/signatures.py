@@ -68,9 +68,8 @@ SIGNATURES: dict[str, list[str]] = {
                            "float64[:, ::1], int64[::1]"],
     "finish.scatter": ["int64[:, ::1], int64[:, ::1], float64[:, ::1], {F}[:, ::1]",
                        "int64[:, :], int64[:, ::1], float64[:, ::1], {F}[:, ::1]"],
-    "finish.labels_down": ["int8[:, ::1], int64[:, ::1], int64, float64[::1], int64, "
-                           "int64[:, ::1]",
-                           "int8[:, ::1], int64[:, :], int64, float64[::1], int64, int64[:, ::1]"],
+    "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
+                           "int64[:, ::1]" for lay in (":, ::1", ":, :")],
     # ------------------------------------------------------------------ imminent_collisions
     "imminent_collisions.init_blocks": ["float64[:, ::1], int8[:, ::1], float64[:, ::1], "
                                         "int64[:, ::1], int64[:, ::1]"],
