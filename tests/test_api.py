@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import types
 
 import numpy as np
 import pytest
@@ -153,6 +154,35 @@ def test_auto_picks_backend_default():
                           if n in registry._BACKENDS and registry._BACKENDS[n].unavailable_reason() is None)
     _, info = wsrbench.prox_info(np.zeros(3), 0.1)
     assert info.algorithm == registry.get_backend(info.backend).default_algorithm
+
+
+class _TorchOn:
+    """Looks like a torch tensor on a device to the registry (no CUDA needed to test routing)."""
+    __module__ = "torch"
+
+    def __init__(self, device):
+        self.device = types.SimpleNamespace(type=device)
+
+
+def test_auto_sends_cuda_tensors_to_numba_cuda(monkeypatch):
+    """backend="auto": a GPU tensor goes to numba_cuda's default (hull_bridges), zero-copy; a CPU
+    tensor never does; without numba-cuda the GPU tensor stays on torch (docs/design.md 6.2)."""
+    cuda_t, cpu_t = _TorchOn("cuda"), _TorchOn("cpu")
+    nc = registry.get_backend("numba_cuda")
+    if nc.unavailable_reason() is None:
+        be, alg = registry.resolve("auto", "auto", cuda_t)
+        assert (be.name, alg) == ("numba_cuda", "hull_bridges")
+        assert registry.resolve("numba_cuda", "pava", cuda_t)[0].name == "numba_cuda"
+    if registry.get_backend("torch").unavailable_reason() is None:
+        be, alg = registry.resolve("auto", "auto", cpu_t)
+        assert (be.name, alg) == ("torch", "pava")
+        monkeypatch.setattr(nc, "probe", lambda: "no GPU here")
+        be, alg = registry.resolve("auto", "auto", cuda_t)
+        assert (be.name, alg) == ("torch", "search_collisions")
+    with pytest.raises(TypeError, match="torch tensors on a CUDA device.*device 'cpu'"):
+        registry.resolve("numba_cuda", "auto", cpu_t)
+    # the operations keep torch for every tensor (its gates need autograd)
+    assert registry.AUTO_ORDER["torch"] == ("torch",)
 
 
 def test_importing_wsrbench_loads_no_backend():

@@ -5,7 +5,8 @@ Run on a machine with an NVIDIA GPU, torch (CUDA build) and numba-cuda:
     wsrbench compare --gpu-speed                # d = 1e5, 1e6, 1e7 and the 4096 x 512 batch
     python scripts/gpu_speed.py --sizes 100000  # the same table; quicker
     python scripts/gpu_speed.py --all           # also imminent_collisions on its worst case at
-                                                # d > 1e6 (Theta(d) rounds: very long)
+                                                # d > 1e6 (Theta(d) rounds: very long) and torch's
+                                                # hull_bridges at d > 1e5 (~1e5 ops a call)
 
 For each input (``gaussian`` and ``worst_imminent_collisions`` from wsrbench.cases, float32,
 plus a 4096 x 512 batch of gaussian rows) and each GPU implementation (torch backend on CUDA
@@ -44,7 +45,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, nargs=2, default=[4096, 512], metavar=("ROWS", "D"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--all", action="store_true",
-                    help="run imminent_collisions on its worst case beyond d = 1e6 too")
+                    help="run imminent_collisions on its worst case beyond d = 1e6, and torch's "
+                         "hull_bridges beyond d = 1e5, too")
     ap.add_argument("--no-reference", action="store_true", help="skip the NumPy comparison")
     ap.add_argument("--dry-run", action="store_true",
                     help="check the script without a GPU: CPU tensors, the CUDA simulator, "
@@ -90,8 +92,9 @@ def main(argv=None):
     lam_b = cases.make("gaussian", d, seed=0, dtype=np.float32)[1]
     inputs.append((f"batch {n}x{d} gaussian", rows, lam_b, "gaussian"))
 
-    impls = [("torch", "search_collisions", None), ("torch", "imminent_collisions", None)]
-    for alg in ("search_collisions", "imminent_collisions", "pava"):
+    impls = [("torch", "search_collisions", None), ("torch", "imminent_collisions", None),
+             ("torch", "hull_bridges", None)]
+    for alg in ("hull_bridges", "search_collisions", "imminent_collisions", "pava"):
         impls += [("numba_cuda", alg, "radix")]
         if not args.dry_run:  # torch.sort on our device arrays needs CUDA tensors
             impls += [("numba_cuda", alg, "torch")]
@@ -113,6 +116,10 @@ def main(argv=None):
                     and not args.all):
                 print(f"{label:34s} {backend + '/' + alg:42s} skipped: Theta(d) rounds "
                       f"(--all to run)")
+                continue
+            if backend == "torch" and alg == "hull_bridges" and dd > 100_000 and not args.all:
+                print(f"{label:34s} {backend + '/' + alg:42s} skipped: ~10^5 tensor ops a call "
+                      f"at this d (--all to run)")
                 continue
             if backend == "torch":
                 arg = xt

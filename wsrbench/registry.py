@@ -53,11 +53,20 @@ class Backend:
     # algorithm="auto" for a given input when the default depends on it (e.g. the device of a
     # tensor); None: the first listed algorithm
     auto_algorithm: Callable[[object], str] | None = None
+    # inputs it takes beyond ``kinds`` (e.g. numba_cuda: torch tensors on a CUDA device, through
+    # __cuda_array_interface__); None: only its kinds
+    also_takes: Callable[[object], bool] | None = None
+    also_takes_note: str = ""  # those inputs in words, for error messages
     _module: object = field(default=None, repr=False)
 
     @property
     def default_algorithm(self) -> str:
         return self.algorithms[0]
+
+    def takes(self, x, kind: str | None = None) -> bool:
+        """Whether this backend accepts the array x (its kind, or ``also_takes``)."""
+        return ((kind or array_kind(x)) in self.kinds
+                or (self.also_takes is not None and self.also_takes(x)))
 
     def unavailable_reason(self) -> str | None:
         for mod in self.requires:
@@ -106,6 +115,11 @@ AUTO_ORDER = {
     "torch": ("torch",),
     "cuda": ("numba_cuda",),
 }
+# The prox's own order: a torch tensor on a CUDA device goes to numba_cuda's kernels (zero-copy,
+# its default algorithm hull_bridges: by the GPU cost model the fastest with a bounded worst case,
+# docs/design.md 6.2 and 14.7); a backend is skipped for an array it does not take (numba_cuda
+# takes no CPU tensor). The operations keep AUTO_ORDER: torch's gates need autograd.
+PROX_AUTO_ORDER = dict(AUTO_ORDER, torch=("numba_cuda", "torch"))
 
 
 def register_algorithm(alg: Algorithm) -> None:
@@ -301,18 +315,25 @@ def operation(op: str, backend: str, x):
     return getattr(importlib.import_module(module), func), be.name
 
 
+def _describe(x, kind: str) -> str:
+    dev = getattr(getattr(x, "device", None), "type", None) if kind == "torch" else None
+    return f"a {kind} array" + (f" on device {dev!r}" if dev else "")
+
+
 def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
     """Pick the backend and algorithm for a call; never substitutes silently.
 
-    backend="auto": the first available backend of AUTO_ORDER for x's array kind (NumPy input: numba
-    if installed, else numpy). algorithm="auto": that backend's default, its first listed algorithm.
-    An explicit algorithm the backend lacks is a ValueError naming what it has.
+    backend="auto": the first available backend of PROX_AUTO_ORDER that takes x (NumPy input:
+    numba if installed, else numpy; a torch tensor on a CUDA device: numba_cuda if installed, else
+    torch). algorithm="auto": that backend's ``auto_algorithm(x)``, else its first listed
+    algorithm. An explicit algorithm the backend lacks is a ValueError naming what it has.
     """
     _load_plugins()
     kind = array_kind(x)
     if backend == "auto":
-        for name in AUTO_ORDER.get(kind, ()):
-            if name in _BACKENDS and _BACKENDS[name].unavailable_reason() is None:
+        for name in PROX_AUTO_ORDER.get(kind, ()):
+            if (name in _BACKENDS and _BACKENDS[name].takes(x, kind)
+                    and _BACKENDS[name].unavailable_reason() is None):
                 be = _BACKENDS[name]
                 break
         else:
@@ -320,9 +341,10 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
                                f"see wsrbench.list_backends() for what is installed")
     else:
         be = get_backend(backend)
-        if kind not in be.kinds:
-            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
-                            f"array; pass backend='auto' or convert the input")
+        if not be.takes(x, kind):
+            also = f" (and {be.also_takes_note})" if be.also_takes_note else ""
+            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays{also}, got "
+                            f"{_describe(x, kind)}; pass backend='auto' or convert the input")
     if algorithm == "auto":
         return be, (be.auto_algorithm(x) if be.auto_algorithm else be.default_algorithm)
     get_algorithm(algorithm)
@@ -374,7 +396,8 @@ del _op
 def _torch_auto(x) -> str:
     """CPU tensors: ``pava`` (the Numba kernel on the tensor's memory; the parallel algorithms'
     tensor ops cost ~100x more per call on a CPU); GPU tensors: ``search_collisions`` (no host
-    syncs). docs/design.md 11.3."""
+    syncs, bounded cost on every input). Reached for a GPU tensor only with backend="torch" or
+    without numba-cuda: backend="auto" sends GPU tensors to numba_cuda. docs/design.md 11.3."""
     dev = getattr(x, "device", None)
     return "pava" if getattr(dev, "type", "cpu") == "cpu" else "search_collisions"
 
@@ -406,12 +429,22 @@ def _numba_cuda_probe() -> str | None:
             "simulator (slow: small sizes only)")
 
 
+def _torch_on_cuda(x) -> bool:
+    """A torch tensor on a CUDA device (numba_cuda reads it through __cuda_array_interface__)."""
+    return (type(x).__module__.split(".")[0] == "torch"
+            and getattr(getattr(x, "device", None), "type", None) == "cuda")
+
+
+# hull_bridges first: by the GPU cost model (docs/design.md 14.7) the fastest algorithm whose cost
+# does not depend on the data (imminent_collisions is faster on typical rows but takes a launch
+# and a host sync per round, up to d - 1 rounds).
 register_backend(Backend(
     "numba_cuda", "wsrbench.backends.numba_cuda",
     "CUDA kernels written with numba-cuda (CI: the CUDA simulator on small sizes)",
-    algorithms=("search_collisions", "imminent_collisions", "pava", "hull_bridges"),
+    algorithms=("hull_bridges", "search_collisions", "imminent_collisions", "pava"),
     kinds=("cuda",), requires=("numba_cuda",), install_hint="pip install numba-cuda",
-    probe=_numba_cuda_probe, max_test_d=32))
+    probe=_numba_cuda_probe, max_test_d=32, also_takes=_torch_on_cuda,
+    also_takes_note="torch tensors on a CUDA device"))
 
 register_backend(Backend(
     "numba", "wsrbench.backends.numba",

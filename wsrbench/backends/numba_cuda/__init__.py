@@ -73,7 +73,7 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
     counters; ``labels``: ``finish.block_labels`` on the device (no extra host sync).
     """
     like = X
-    X = device_array(X)
+    X = device_array(X.detach() if is_torch(X) else X)  # a tensor requiring grad has no CAI
     n, d = X.shape
     cost = Cost()
     W = cuda.device_array((n, d), dtype=X.dtype)
