@@ -1,6 +1,8 @@
 """GPU cost counted without a GPU (docs/design.md 14.4): asv ``track_`` records, no timing.
 
-For the numba_cuda backend x algorithm on a typical and a worst family over d, the exact counts
+For the numba_cuda backend x algorithm (every registered one, and the pipeline without a
+partition, docs/design.md 14.7) x sort (its radix sort, torch.sort) on a typical and a worst
+family over d, the exact counts
 of one prox call from a dry run (``numba_cuda.count_call``: the backend's own host code with
 nothing launched or allocated; imminent_collisions' rounds scripted by the NumPy reference) and
 the modelled H100 time (``wsrbench.gpu_model``, a model). A change that adds launches, host
@@ -11,24 +13,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsrbench import cases
+from wsrbench import cases, registry
+from wsrbench.gpu_model import PIPELINE
 
-ALGORITHMS = ["search_collisions", "imminent_collisions", "pava"]
+ALGORITHMS = [*registry.get_backend("numba_cuda").algorithms, PIPELINE]
+SORTS = ["radix", "torch"]
 FAMILIES = ["gaussian", "worst_imminent_collisions"]
 SIZES = [10**3, 10**5, 10**7]
 
 
 class NumbaCudaCounts:
-    params = [ALGORITHMS, FAMILIES, SIZES]
-    param_names = ["algorithm", "family", "d"]
+    params = [ALGORITHMS, SORTS, FAMILIES, SIZES]
+    param_names = ["algorithm", "sort", "family", "d"]
     timeout = 600
 
-    def setup(self, algorithm, family, d):
+    def setup(self, algorithm, sort, family, d):
         try:
             from wsrbench import gpu_model
             from wsrbench.backends import numba_cuda  # noqa: F401  (importable without a GPU)
         except ImportError:
             raise NotImplementedError("numba-cuda is not installed") from None
+        if algorithm == PIPELINE:
+            self.c = gpu_model.pipeline_counts(1, d, sort_method=sort)
+            self.model_ms = gpu_model.modelled_seconds(self.c) * 1e3
+            return
         x, lam = cases.make(family, d, seed=0, dtype=np.float32)
         viol = None
         if algorithm == "imminent_collisions":
@@ -36,19 +44,19 @@ class NumbaCudaCounts:
             if viol is None:
                 raise NotImplementedError("more than 2e4 rounds")
         self.c = gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=np.float32,
-                                             sort_method="radix", violations=viol)
+                                             sort_method=sort, violations=viol)
         self.model_ms = gpu_model.modelled_seconds(self.c) * 1e3
 
-    def track_launches(self, algorithm, family, d):
+    def track_launches(self, algorithm, sort, family, d):
         return self.c["launches"]
 
-    def track_syncs(self, algorithm, family, d):
+    def track_syncs(self, algorithm, sort, family, d):
         return self.c["syncs"]
 
-    def track_megabytes(self, algorithm, family, d):
+    def track_megabytes(self, algorithm, sort, family, d):
         return self.c["bytes"] / 1e6
 
-    def track_modelled_h100_ms(self, algorithm, family, d):
+    def track_modelled_h100_ms(self, algorithm, sort, family, d):
         return self.model_ms
 
     track_launches.unit = "launches"

@@ -51,6 +51,28 @@ def test_host_syncs_are_constant_in_d_for_search_and_pava():
         assert syncs == {2}  # the input check and the final copy of the counters
 
 
+@needs_cuda_backend
+@pytest.mark.parametrize("d", [24, 10**5, 10**7])
+def test_pipeline_without_partition_is_every_algorithms_floor(d):
+    """Every algorithm's call costs at least the pipeline without a partition (14.7): the
+    partition only adds kernels. The floor has the check, the sort, the centring, the finish and
+    the counters' copy, and nothing that depends on the data."""
+    from wsrbench.backends import numba_cuda as nc
+
+    for sort in ("radix", "torch"):
+        floor = gpu_model.pipeline_counts(1, d, sort_method=sort)
+        assert floor["syncs"] == 2 and floor["partition_syncs"] == 0
+        for alg in registry.get_backend("numba_cuda").algorithms:
+            c = nc.count_call(1, d, np.float32, 0.01, alg, sort_method=sort,
+                              violations=[1] if alg == "imminent_collisions" else ())
+            for k in ("launches", "syncs", "bytes", "depth"):
+                assert c[k] >= floor[k], (alg, sort, k)
+            assert gpu_model.modelled_seconds(c) > gpu_model.modelled_seconds(floor)
+    rows = gpu_model.model_table(("gaussian",), (d,), torch_max_d=0)
+    floors = [r for r in rows if r["algorithm"] == gpu_model.PIPELINE]
+    assert [r["backend"] for r in floors] == ["numba_cuda[radix sort]", "numba_cuda[torch sort]"]
+
+
 def test_model_formula_and_radix_reference():
     c = {"launches": 10, "syncs": 2, "bytes": 3.35e9, "serial_steps": 4}
     want = 1e-3 + 10 * gpu_model.LAUNCH_S + 2 * gpu_model.SYNC_S + 4 * gpu_model.STEP_S

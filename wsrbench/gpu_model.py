@@ -36,6 +36,8 @@ SYNC_S = 10e-6
 STEP_S = 0.5e-6
 
 GPU_BACKENDS = ("torch", "numba_cuda")
+#: The model table's name for the numba_cuda pipeline without a partition (``pipeline_counts``).
+PIPELINE = "(no partition)"
 
 
 def modelled_seconds(c: dict) -> float:
@@ -103,6 +105,14 @@ def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.flo
                          sort_method=sort_method)
 
 
+def pipeline_counts(n: int, d: int, *, dtype=np.float32, sort_method: str = "radix") -> dict:
+    """Counters of the numba_cuda pipeline without a partition (``count_call`` with
+    algorithm=None): the floor every numba_cuda algorithm adds its own kernels to, 14.7."""
+    from .backends import numba_cuda as nc
+
+    return nc.count_call(n, d, dtype, 0.0, None, sort_method=sort_method)
+
+
 def torch_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.float32) -> dict:
     """Counters of a torch-backend call on the row x (CPU tensors under a counting dispatch mode,
     plus the final copy of the counters to the host, which is free on CPU)."""
@@ -156,7 +166,9 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
     worst_imminent_collisions: far fewer than d - 1 rounds). imminent_collisions runs needing
     more than ``max_rounds`` rounds are listed as skipped (each round costs at least one launch
     and one sync: the model is then >= rounds x (LAUNCH_S + SYNC_S)). torch is counted on CPU
-    tensors up to ``torch_max_d`` (the counting runs the call).
+    tensors up to ``torch_max_d`` (the counting runs the call). The numba_cuda rows named
+    ``PIPELINE`` are the pipeline without a partition (``pipeline_counts``): no algorithm's row
+    can be below them.
     """
     from . import cases, registry
 
@@ -171,6 +183,7 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
             viol = imminent_violations(x, lam, max_rounds)
             impls = [("numba_cuda", a, s) for a in registry.get_backend("numba_cuda").algorithms
                      for s in ("radix", "torch")]
+            impls += [("numba_cuda", PIPELINE, s) for s in ("radix", "torch")]
             if have_torch and d <= torch_max_d:
                 impls += [("torch", a, None) for a in registry.get_backend("torch").algorithms
                           if a != "pava"]  # torch's pava on a GPU is numba_cuda's kernel
@@ -182,6 +195,8 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
                     continue
                 if backend == "torch":
                     c = torch_counts(x, lam, alg, dtype=dtype)
+                elif alg == PIPELINE:
+                    c = pipeline_counts(1, d, dtype=dtype, sort_method=sort)
                 else:
                     c = numba_cuda_counts(x, lam, alg, dtype=dtype, sort_method=sort,
                                           violations=viol)

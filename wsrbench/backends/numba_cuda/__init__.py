@@ -103,6 +103,10 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
         is_start = _finish.full((n, 1), 1, "int8", cost)
         rounds = _finish.full(n, 0, "int64", cost)
         syncs, extra = 0, {}
+    elif algorithm is None:  # no partition (one block per row): the pipeline's own cost, 14.7
+        is_start = _finish.full((n, d), 0, "int8", cost)
+        rounds = _finish.full(n, 0, "int64", cost)
+        syncs, extra = 0, {}
     else:
         part = ALGORITHMS[algorithm]
         if part.__code__.co_argcount >= 3:
@@ -133,9 +137,13 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
     return host[0].copy(), host[1].copy(), stats, syncs, L, depth
 
 
-def count_call(n: int, d: int, dtype, lam: float, algorithm: str, *, violations=(),
+def count_call(n: int, d: int, dtype, lam: float, algorithm: str | None, *, violations=(),
                sort_method: str | None = None, validation: bool = True) -> dict:
     """The counters of a prox call on an (n, d) array, from a dry run (nothing launched).
+
+    algorithm=None counts the pipeline without a partition (the check, sort, centring, block
+    values, un-sort and the counters' copy, every row one block): what every algorithm pays
+    besides its own kernels (docs/design.md 14.7).
 
     violations: for imminent_collisions, the new violations of each round (all rows together),
     e.g. from ``wsrbench.gpu_model.imminent_violations``; the other algorithms' host code does
