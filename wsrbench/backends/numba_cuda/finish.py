@@ -113,13 +113,19 @@ def scatter(order, A, val, W):
     W[r, order[r, k]] = val[r, A[r, k]]
 
 
+def block_start_type(d: int) -> str:
+    """The type of the per-element block starts: int32 while columns fit (half the traffic of
+    int64 in values_down and scatter, docs/design.md 14.7)."""
+    return "int32" if d < 2 ** 31 else "int64"
+
+
 def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
     """Fill W (original order, W's dtype) from the partition; count blocks into clusters:
     the block sums' scan, whose level-0 kernel writes the block values, then the un-sort."""
     n, d = xs.shape
     scan = Scan(n, d, cost)
     scan.up(is_start, is_start, is_start, xs, 0)
-    A = cost.empty((n, d), "int64")
+    A = cost.empty((n, d), block_start_type(d))
     val = cost.empty((n, d), "float64")
     cost(values_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
         is_start, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center, lam,
