@@ -389,6 +389,52 @@ def test_segmented_scan_matches_a_sequential_one(chunk, monkeypatch):
 
 
 @needs_cuda_backend
+@pytest.mark.parametrize("chunk", [2, 3, 4, 7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finish_writes_every_element_once_through_the_order(chunk, dtype, monkeypatch):
+    """values_down (blocks ending in their chunk) and values_tail (blocks running past it) write
+    every output once, through the sort order: each block's elements get one value, bit for bit,
+    the block's mean plus its shift (within the scan's rounding), for blocks of one element to
+    whole rows, starting and ending anywhere relative to the chunks, rows of several chunks."""
+    from numba import cuda
+
+    from wsrbench.backends.numba_cuda import finish, segscan
+    from wsrbench.backends.numba_cuda.cost import Cost
+
+    monkeypatch.setattr(segscan, "CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    lam = 0.3
+    for n, d, p in [(1, 1, 0.5), (2, chunk, 0.0), (3, chunk + 1, 0.4), (2, 17, 0.2),
+                    (2, 40, 0.05), (1, 31, 1.0), (4, 9, 0.6)]:
+        xs = rng.normal(size=(n, d))
+        starts = rng.random((n, d)) < p
+        starts[:, 0] = True
+        order = np.stack([rng.permutation(d) for _ in range(n)]).astype(np.int64)
+        W = cuda.device_array((n, d), dtype=dtype)
+        W[:] = np.nan  # an element written by neither kernel stays NaN
+        clusters = cuda.to_device(np.zeros(n, dtype=np.int64))
+        finish.finish(cuda.to_device(starts.astype(np.int8)), cuda.to_device(xs),
+                      cuda.to_device(order), cuda.to_device(np.zeros(n)), lam, 0.0, 0.0, W,
+                      clusters, Cost())
+        W = W.copy_to_host()
+        assert not np.isnan(W).any()
+        np.testing.assert_array_equal(clusters.copy_to_host(), starts.sum(axis=1))
+        levels = math.ceil(math.log(max(n * d, 2), chunk))
+        c = lam / max(d - 1, 1)
+        for r in range(n):
+            bounds = [*np.flatnonzero(starts[r]), d]
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                got = W[r, order[r, a:b]]
+                assert (got == got[0]).all()  # one value per block, exactly
+                shift = c * (b - a) * (d - a - b)  # the closed-form shift sum (docs 3.2)
+                want = (math.fsum(xs[r, a:b]) + shift) / (b - a)
+                tol = ((levels + 2) * chunk * np.finfo(np.float64).eps
+                       * (np.abs(xs[r, a:b]).sum() + abs(shift)) / (b - a)
+                       + np.finfo(dtype).eps * abs(want))
+                assert abs(float(got[0]) - want) <= tol
+
+
+@needs_cuda_backend
 @pytest.mark.parametrize("chunk", [2, 3, 5])
 def test_imminent_run_merging_scan_any_chunk(chunk, monkeypatch):
     """Rounds that merge more than WALK_MAX blocks go through the scan (any chunk: runs cross

@@ -6,8 +6,9 @@ the scans' level-0 kernels), so row boundaries fall inside thread blocks and row
 share the launch.
 
 Block sums (``segscan.Scan`` then ``values_down``): a work-efficient segmented scan (O(n d)
-bytes, 2 log_32(n d) launches, deterministic) whose level-0 kernel writes, for every element, the
-start of its block (A), and at each block's last element the block's value. Sums are of the
+bytes, 2 log_32(n d) launches, deterministic) whose level-0 kernel computes each block's value at
+its last element and writes it straight into the output through the sort order; the elements of
+blocks that run past their chunk get it from ``values_tail`` (docs/design.md 14.7). Sums are of the
 original (centred) data, local to each block, so their rounding grows with the block, not with the
 position in the row (docs/design.md section 3), and no float atomics make results depend on thread
 timing. Labels (``block_labels``): the same scan counting block starts per row.
@@ -82,9 +83,12 @@ def block_value(xsum, a, b, d, c, lam, l1, rho):
 
 
 @cuda.jit(cache=True)
-def values_down(is_start, xs, chunk, PS, PA, has_parent, center, lam, l1, rho, A, val, clusters):
-    """Level 0 of the block-sum scan (segscan.py): A[r, k] = start of k's block; at the last
-    element of each block, its value into val[r, block start] and one more cluster for the row."""
+def values_down(is_start, xs, order, chunk, PS, PA, has_parent, center, lam, l1, rho, W, tail,
+                clusters):
+    """Level 0 of the block-sum scan (segscan.py), fused with the un-sort: at the last element
+    of each block its value, written through ``order`` into W for the block's elements in this
+    chunk; a block that began in an earlier chunk also leaves its value in ``tail`` at the chunk
+    where it began (earlier chunks' elements are ``values_tail``'s). One more cluster per block."""
     t = cuda.grid(1)
     n, d = xs.shape
     lo = t * chunk
@@ -95,42 +99,58 @@ def values_down(is_start, xs, chunk, PS, PA, has_parent, center, lam, l1, rho, A
         r = k // d
         col = k - r * d
         s, a = combine(s, a, xs[r, col], col == 0 or is_start[r, col] != 0, col)
-        A[r, col] = a
         if col + 1 == d or is_start[r, col + 1]:
-            val[r, a] = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
+            v = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
             cuda.atomic.add(clusters, r, 1)
+            first = r * d + a
+            if first < lo:  # the block crosses the chunk's left edge (one such block per chunk)
+                tail[first // chunk] = v
+            for j in range(max(first, lo) - r * d, col + 1):
+                W[r, order[r, j]] = v
 
 
 @cuda.jit(cache=True)
-def scatter(order, A, val, W):
-    """W[r, order[r, k]] = value of k's block (cast to W's dtype): un-sort."""
+def values_tail(is_start, order, chunk, PA, has_parent, tail, W):
+    """The un-sort of the blocks that go on past their chunk: chunk t writes its last run (from
+    its last block start, or all of it) with the value the block's last chunk left in ``tail``
+    at the chunk where the block began."""
     t = cuda.grid(1)
-    n, d = A.shape
-    if t >= n * d:
+    n, d = order.shape
+    lo = t * chunk
+    hi = min(lo + chunk, n * d)
+    if lo >= n * d or hi == n * d:
         return
-    r = t // d
-    k = t - r * d
-    W[r, order[r, k]] = val[r, A[r, k]]
-
-
-def block_start_type(d: int) -> str:
-    """The type of the per-element block starts: int32 while columns fit (half the traffic of
-    int64 in values_down and scatter, docs/design.md 14.7)."""
-    return "int32" if d < 2 ** 31 else "int64"
+    r = hi // d
+    if hi - r * d == 0 or is_start[r, hi - r * d]:
+        return  # the next chunk starts a block: every block of this chunk ended in it
+    k = hi - 1
+    while k > lo and not (k - r * d == 0 or is_start[r, k - r * d]):
+        k -= 1
+    if not (k - r * d == 0 or is_start[r, k - r * d]):  # no start here: the carried block's
+        k = r * d + PA[t] if has_parent else lo
+    v = tail[k // chunk]
+    for j in range(max(k, lo) - r * d, hi - r * d):
+        W[r, order[r, j]] = v
 
 
 def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
     """Fill W (original order, W's dtype) from the partition; count blocks into clusters:
-    the block sums' scan, whose level-0 kernel writes the block values, then the un-sort."""
+    the block sums' scan, whose level-0 kernel writes the block values through ``order``
+    (values_down), then the blocks that span chunks (values_tail); docs/design.md 14.7."""
     n, d = xs.shape
     scan = Scan(n, d, cost)
     scan.up(is_start, is_start, is_start, xs, 0)
-    A = cost.empty((n, d), block_start_type(d))
-    val = cost.empty((n, d), "float64")
-    cost(values_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
-        is_start, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center, lam,
-        l1, rho, A, val, clusters)
-    cost(scatter, grid(n * d))(order, A, val, W)
+    threads = scan.threads(n, d)
+    tail = cost.empty(max(threads, 1), "float64")  # one value per chunk: where a block began
+    # Every element's order entry and output are touched once, by one of the two kernels: the
+    # first is charged them in full (its threads loop over whole chunks), the second its walk
+    # back over is_start (at most one pass) on top of one entry per thread and array.
+    cost(values_down, grid(threads), full=True, loop=scan.chunk)(
+        is_start, xs, order, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center,
+        lam, l1, rho, W, tail, clusters)
+    cost(values_tail, grid(threads), loop=scan.chunk)(
+        is_start, order, scan.chunk, scan.carry_head, scan.has_parent, tail, W)
+    cost.add(bytes=n * d)
 
 
 @cuda.jit(cache=True)

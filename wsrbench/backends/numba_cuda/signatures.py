@@ -63,12 +63,11 @@ SIGNATURES: dict[str, list[str]] = {
                              "int8[::1], int64[::1]"],
     "segscan.down_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
                            "int64[::1], int64"],
-    # block starts A are int32 below 2^31 columns, int64 above (finish.block_start_type)
-    "finish.values_down": ["int8[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], "
-                           f"int64, float64[::1], float64, float64, float64, {a}[:, ::1], "
-                           "float64[:, ::1], int64[::1]" for a in ("int32", "int64")],
-    "finish.scatter": [f"int64[{lay}], {a}[:, ::1], float64[:, ::1], {{F}}[:, ::1]"
-                       for lay in (":, ::1", ":, :") for a in ("int32", "int64")],
+    "finish.values_down": [f"int8[:, ::1], float64[:, ::1], int64[{lay}], int64, float64[::1], "
+                           "int64[::1], int64, float64[::1], float64, float64, float64, "
+                           "{F}[:, ::1], float64[::1], int64[::1]" for lay in (":, ::1", ":, :")],
+    "finish.values_tail": [f"int8[:, ::1], int64[{lay}], int64, int64[::1], int64, float64[::1], "
+                           "{F}[:, ::1]" for lay in (":, ::1", ":, :")],
     "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
                            "int64[:, ::1]" for lay in (":, ::1", ":, :")],
     # ------------------------------------------------------------------ imminent_collisions
