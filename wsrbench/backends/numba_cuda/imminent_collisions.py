@@ -5,7 +5,7 @@ of neighbouring blocks with value_i >= value_{i+1} merges, until the values stri
 
 Device state, dense (rows, d), valid at block starts only: ``is_start``, ``bsum`` (float64 sum of
 the block's x, from the original data), ``bend`` (one past its last element) and ``bprev``
-(start of the previous block). A round is:
+(start of the previous block), the links in int32 below 2^31 columns (``link_type``). A round is:
 
 * ``mark_keep`` (one thread per element): a block start s survives unless the previous block's
   mean >= its own mean; each violation bumps a device counter and records the round in the
@@ -46,6 +46,12 @@ from .segscan import Scan, carry_in, combine
 
 WALK_MAX = 8  # runs up to this many merging blocks are walked by one thread (one launch)
 imminent_round = _dev_depth.imminent_round  # a kernel can call a function, not a namespace's
+
+
+def link_type(d: int) -> str:
+    """The type of the block links ``bend`` and ``bprev``: int32 while columns fit (they are two
+    of the five dense arrays every round reads, docs/design.md 14.7)."""
+    return "int32" if d < 2 ** 31 else "int64"
 
 
 @cuda.jit(cache=True)
@@ -95,10 +101,10 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
         if round_no > 1:
             close_round(viol, merged, depth, done, r, 1 - q, d)
         return
-    p = bprev[r, s]
+    p = int(bprev[r, s])  # int(): the index arithmetic below in int64 (the links may be int32)
     # The same float64 operations as the reference's block_means, so decisions agree exactly.
     c = shift_unit(lam, d)
-    if block_mean(bsum[r, p], p, s, d, c) >= block_mean(bsum[r, s], s, bend[r, s], d, c):
+    if block_mean(bsum[r, p], p, s, d, c) >= block_mean(bsum[r, s], s, int(bend[r, s]), d, c):
         keep[r, s] = 0
         cuda.atomic.add(counter, 0, 1)
         cuda.atomic.add(viol, (q, r), 1)
@@ -123,14 +129,14 @@ def merge_runs(is_start, bsum, bend, bprev, keep):
     h = t - r * d
     if not is_start[r, h] or not keep[r, h]:
         return
-    e = bend[r, h]
+    e = int(bend[r, h])
     if e >= d or keep[r, e]:
         return  # nothing merges into h this round
     acc = bsum[r, h]
     while e < d and not keep[r, e]:
         acc += bsum[r, e]
         is_start[r, e] = 0
-        e = bend[r, e]
+        e = int(bend[r, e])
     bsum[r, h] = acc
     bend[r, h] = e
     if e < d:
@@ -158,7 +164,7 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
         s, a = combine(s, a, bsum[r, col], head, col)
         if not head:
             is_start[r, col] = 0
-        e = bend[r, col]
+        e = int(bend[r, col])
         if e >= d or keep[r, e]:
             bsum2[r, a] = s
             bend2[r, a] = e
@@ -178,8 +184,8 @@ def partition(xs, lam: float, cost):
     g = grid(n * d)
     is_start = cost.empty((n, d), "int8")
     bsum = cost.empty((n, d), "float64")
-    bend = cost.empty((n, d), "int64")
-    bprev = cost.empty((n, d), "int64")
+    bend = cost.empty((n, d), link_type(d))
+    bprev = cost.empty((n, d), link_type(d))
     keep = cost.empty((n, d), "int8")
     cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
     rounds = full(n, 0, "int64", cost)
@@ -207,7 +213,7 @@ def partition(xs, lam: float, cost):
         else:
             if scan is None:
                 scan = Scan(n, d, cost)
-                bsum2, bend2 = cost.empty((n, d), "float64"), cost.empty((n, d), "int64")
+                bsum2, bend2 = cost.empty((n, d), "float64"), cost.empty((n, d), link_type(d))
             scan.up(is_start, keep, is_start, bsum, 1)
             cost(merge_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
                 is_start, keep, bsum, bend, scan.chunk, scan.carry_sum, scan.carry_head,

@@ -71,19 +71,21 @@ SIGNATURES: dict[str, list[str]] = {
     "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
                            "int64[:, ::1]" for lay in (":, ::1", ":, :")],
     # ------------------------------------------------------------------ imminent_collisions
-    "imminent_collisions.init_blocks": ["float64[:, ::1], int8[:, ::1], float64[:, ::1], "
-                                        "int64[:, ::1], int64[:, ::1]"],
-    "imminent_collisions.mark_keep": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                      "int64[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
+    # bend and bprev are int32 below 2^31 columns, int64 above (imminent_collisions.link_type)
+    "imminent_collisions.init_blocks": [f"float64[:, ::1], int8[:, ::1], float64[:, ::1], "
+                                        f"{i}[:, ::1], {i}[:, ::1]" for i in ("int32", "int64")],
+    "imminent_collisions.mark_keep": [f"int8[:, ::1], float64[:, ::1], {i}[:, ::1], "
+                                      f"{i}[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
                                       "int64, float64, int64[:, ::1], int64[::1], int64[::1], "
-                                      "int64[::1]"],
+                                      "int64[::1]" for i in ("int32", "int64")],
     "imminent_collisions.close_last_round": ["int64[:, ::1], int64[::1], int64[::1], int64[::1], "
                                              "int64, int64"],
-    "imminent_collisions.merge_runs": ["int8[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                       "int64[:, ::1], int8[:, ::1]"],
-    "imminent_collisions.merge_down": ["int8[:, ::1], int8[:, ::1], float64[:, ::1], "
-                                       "int64[:, ::1], int64, float64[::1], int64[::1], int64, "
-                                       "float64[:, ::1], int64[:, ::1], int64[:, ::1]"],
+    "imminent_collisions.merge_runs": [f"int8[:, ::1], float64[:, ::1], {i}[:, ::1], "
+                                       f"{i}[:, ::1], int8[:, ::1]" for i in ("int32", "int64")],
+    "imminent_collisions.merge_down": [f"int8[:, ::1], int8[:, ::1], float64[:, ::1], "
+                                       f"{i}[:, ::1], int64, float64[::1], int64[::1], int64, "
+                                       f"float64[:, ::1], {i}[:, ::1], {i}[:, ::1]"
+                                       for i in ("int32", "int64")],
     # ------------------------------------------------------------------ search_collisions
     "search_collisions.init_state": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], "
                                      "int64[:, ::1]"],
