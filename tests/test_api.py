@@ -179,7 +179,7 @@ def test_auto_sends_cuda_tensors_to_numba_cuda(monkeypatch):
         monkeypatch.setattr(nc, "probe", lambda: "no GPU here")
         be, alg = registry.resolve("auto", "auto", cuda_t)
         assert (be.name, alg) == ("torch", "search_collisions")
-    with pytest.raises(TypeError, match="torch tensors on a CUDA device.*device 'cpu'"):
+    with pytest.raises(TypeError, match=r"torch tensors on a CUDA device.*device 'cpu'"):
         registry.resolve("numba_cuda", "auto", cpu_t)
     # the operations keep torch for every tensor (its gates need autograd)
     assert registry.AUTO_ORDER["torch"] == ("torch",)
