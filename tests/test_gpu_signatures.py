@@ -74,7 +74,9 @@ def _workload():
                   backend="numba_cuda")
     wsrbench.prox(nc.from_numpy(np.zeros((2, 1))), 0.3, backend="numba_cuda")  # d = 1
     wsrbench.prox(nc.from_numpy(np.arange(20.0)), 50.0, algorithm="imminent_collisions",
-                  backend="numba_cuda")  # one round merges 19 blocks: the scan path
+                  backend="numba_cuda")  # round 1 merges 19 blocks: the scan over xs
+    wsrbench.prox(nc.from_numpy(np.tile(x, (10, 1))), lam, algorithm="imminent_collisions",
+                  backend="numba_cuda")  # 10 merges in every later round: the scan's merge_down
 
 
 @needs_cuda_backend
@@ -85,6 +87,7 @@ def test_signature_table_covers_the_simulator_launches():
     keys = {k for k, _ in seen}
     for must in ("sort.radix_count", "sort.bitonic_stage", "sort.rank_sort",
                  "imminent_collisions.merge_down", "imminent_collisions.merge_runs",
+                 "imminent_collisions.merge_first", "imminent_collisions.init_blocks",
                  "pava.pava_rows", "search_collisions.probe_min", "device._copy_rows",
                  "device._copy_1d", "finish.labels_down", "segscan.reduce_level"):
         assert must in keys  # the workload really walks these paths

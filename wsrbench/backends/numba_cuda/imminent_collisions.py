@@ -5,7 +5,10 @@ of neighbouring blocks with value_i >= value_{i+1} merges, until the values stri
 
 Device state, dense (rows, d), valid at block starts only: ``is_start``, ``bsum`` (float64 sum of
 the block's x, from the original data), ``bend`` (one past its last element) and ``bprev``
-(start of the previous block), the links in int32 below 2^31 columns (``link_type``). A round is:
+(start of the previous block), the links in int32 below 2^31 columns (``link_type``). Round 1
+reads the singletons from xs itself (``mark_first``) and its merge writes the state
+(``merge_first``, the scan's level-0 kernel over xs; or ``init_blocks`` then the walk when few
+blocks merge); a row already increasing never builds it (docs/design.md 14.7). A round is:
 
 * ``mark_keep`` (one thread per element): a block start s survives unless the previous block's
   mean >= its own mean; each violation bumps a device counter and records the round in the
@@ -56,6 +59,7 @@ def link_type(d: int) -> str:
 
 @cuda.jit(cache=True)
 def init_blocks(xs, is_start, bsum, bend, bprev):
+    """The block state of the singletons (before a first merge walked by ``merge_runs``)."""
     t = cuda.grid(1)
     n, d = xs.shape
     if t >= n * d:
@@ -66,6 +70,34 @@ def init_blocks(xs, is_start, bsum, bend, bprev):
     bsum[r, k] = xs[r, k]
     bend[r, k] = k + 1
     bprev[r, k] = k - 1
+
+
+@cuda.jit(device=True, inline=True)
+def violation(counter, viol, rounds, q, r, round_no):
+    """Count one violation: the round's total (read by the host), the row's count for its depth,
+    the row's last merging round."""
+    cuda.atomic.add(counter, 0, 1)
+    cuda.atomic.add(viol, (q, r), 1)
+    cuda.atomic.max(rounds, r, round_no)
+
+
+@cuda.jit(cache=True)
+def mark_first(xs, keep, counter, rounds, lam, viol):
+    """Round 1 on the singletons, read from xs itself (no block state yet): rank s survives
+    unless mean(y[s-1]) >= mean(y[s]), with the reference's float64 operations."""
+    t = cuda.grid(1)
+    n, d = xs.shape
+    if t >= n * d:
+        return
+    r = t // d
+    s = t - r * d
+    keep[r, s] = 1
+    if s == 0:
+        return
+    c = shift_unit(lam, d)
+    if block_mean(xs[r, s - 1], s - 1, s, d, c) >= block_mean(xs[r, s], s, s + 1, d, c):
+        keep[r, s] = 0
+        violation(counter, viol, rounds, 1, r, 1)
 
 
 @cuda.jit(device=True, inline=True)
@@ -106,9 +138,7 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
     c = shift_unit(lam, d)
     if block_mean(bsum[r, p], p, s, d, c) >= block_mean(bsum[r, s], s, int(bend[r, s]), d, c):
         keep[r, s] = 0
-        cuda.atomic.add(counter, 0, 1)
-        cuda.atomic.add(viol, (q, r), 1)
-        cuda.atomic.max(rounds, r, round_no)
+        violation(counter, viol, rounds, q, r, round_no)
 
 
 @cuda.jit(cache=True)
@@ -172,6 +202,30 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
                 bprev[r, e] = a
 
 
+@cuda.jit(cache=True)
+def merge_first(keep, xs, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev):
+    """merge_down for round 1, from the singletons in xs: writes the whole block state (every
+    element's is_start, and at each run's head its sum, end and back link)."""
+    t = cuda.grid(1)
+    n, d = xs.shape
+    lo = t * chunk
+    if lo >= n * d:
+        return
+    s, a = carry_in(PS, PA, has_parent, t)
+    for k in range(lo, min(lo + chunk, n * d)):
+        r = k // d
+        col = k - r * d
+        head = col == 0 or keep[r, col] != 0
+        s, a = combine(s, a, xs[r, col], head, col)
+        is_start[r, col] = 1 if head else 0
+        e = col + 1
+        if e >= d or keep[r, e]:
+            bsum[r, a] = s
+            bend[r, a] = e
+            if e < d:
+                bprev[r, e] = a
+
+
 def partition(xs, lam: float, cost):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted, centred
     float64 rows (the partitioner contract of this backend, see __init__); the depth is
@@ -182,20 +236,37 @@ def partition(xs, lam: float, cost):
     """
     n, d = xs.shape
     g = grid(n * d)
-    is_start = cost.empty((n, d), "int8")
-    bsum = cost.empty((n, d), "float64")
-    bend = cost.empty((n, d), link_type(d))
-    bprev = cost.empty((n, d), link_type(d))
     keep = cost.empty((n, d), "int8")
-    cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
     rounds = full(n, 0, "int64", cost)
     counter = full(1, 0, "int64", cost)
     # per row, zeroed in one launch: violations of the last two rounds, blocks merged so far,
     # depth, finished
     rowstate = full((5, n), 0, "int64", cost)
     viol, rowmerged, depth, done = rowstate[0:2], rowstate[2], rowstate[3], rowstate[4]
-    merged, round_no, syncs = 0, 0, 0
-    scan = None
+    # Round 1 reads the singletons from xs: the block state is written by its merge, if any.
+    start = cost.depth
+    cost(mark_first, g)(xs, keep, counter, rounds, lam, viol)
+    merged = int(cost.to_host(counter)[0])
+    syncs, round_no = 1, 1
+    if merged == 0:  # already increasing: every rank is its own block
+        cost.round_depth = max(cost.round_depth, cost.depth - start)
+        cost(close_last_round, grid(n))(viol, rowmerged, depth, done, 1, d)
+        return full((n, d), 1, "int8", cost), rounds, syncs, {"depth": depth}
+    is_start = cost.empty((n, d), "int8")
+    bsum = cost.empty((n, d), "float64")
+    bend = cost.empty((n, d), link_type(d))
+    bprev = cost.empty((n, d), link_type(d))
+    scan = Scan(n, d, cost)
+    if merged <= WALK_MAX:  # few runs: the state of the singletons, then the walk
+        cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
+        cost(merge_runs, g, serial=merged)(is_start, bsum, bend, bprev, keep)
+    else:  # the scan over the singletons writes the state itself
+        scan.up(keep, keep, keep, xs, 0)
+        cost(merge_first, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
+            keep, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, is_start,
+            bsum, bend, bprev)
+    cost.round_depth = max(cost.round_depth, cost.depth - start)
+    bsum2 = bend2 = None
     while True:
         round_no += 1
         before = cost.depth
@@ -211,8 +282,7 @@ def partition(xs, lam: float, cost):
         if v <= WALK_MAX:
             cost(merge_runs, g, serial=v)(is_start, bsum, bend, bprev, keep)
         else:
-            if scan is None:
-                scan = Scan(n, d, cost)
+            if bsum2 is None:
                 bsum2, bend2 = cost.empty((n, d), "float64"), cost.empty((n, d), link_type(d))
             scan.up(is_start, keep, is_start, bsum, 1)
             cost(merge_down, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(

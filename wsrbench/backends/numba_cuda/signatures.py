@@ -74,6 +74,11 @@ SIGNATURES: dict[str, list[str]] = {
     # bend and bprev are int32 below 2^31 columns, int64 above (imminent_collisions.link_type)
     "imminent_collisions.init_blocks": [f"float64[:, ::1], int8[:, ::1], float64[:, ::1], "
                                         f"{i}[:, ::1], {i}[:, ::1]" for i in ("int32", "int64")],
+    "imminent_collisions.mark_first": ["float64[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
+                                       "float64, int64[:, ::1]"],
+    "imminent_collisions.merge_first": [f"int8[:, ::1], float64[:, ::1], int64, float64[::1], "
+                                        f"int64[::1], int64, int8[:, ::1], float64[:, ::1], "
+                                        f"{i}[:, ::1], {i}[:, ::1]" for i in ("int32", "int64")],
     "imminent_collisions.mark_keep": [f"int8[:, ::1], float64[:, ::1], {i}[:, ::1], "
                                       f"{i}[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
                                       "int64, float64, int64[:, ::1], int64[::1], int64[::1], "
