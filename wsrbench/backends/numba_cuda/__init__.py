@@ -1,8 +1,10 @@
 """The numba-cuda backend: the prox as CUDA kernels written with numba-cuda.
 
 Pipeline for all rows of a (n, d) device array, without a host round trip of the data:
-``sort.sort_rows`` (stable, per row), ``finish.center_rows`` (float64, centred at the median
-element), the partition kernels of the chosen algorithm (``imminent_collisions``,
+``sort.sort_rows`` (stable, per row), ``finish.row_centers`` (each row's median element; the
+sorted rows are read as float64 centred at it, ``finish.centred``, or written out as such by
+``finish.center_rows`` for the partitions that want an array), the partition kernels of the
+chosen algorithm (``imminent_collisions``,
 ``search_collisions``, ``pava``: one module each, so each kernel is found by its name), then
 ``finish.finish`` (block values from float64 sums of the original data, L1, rho, un-sort).
 Only the per-row ``rounds``/``clusters`` counters come back to the host, in one copy at the end.
@@ -50,6 +52,11 @@ ALGORITHMS = {
     "hull_bridges": hull_bridges.partition,
 }
 
+#: Partitions that read the sorted keys and the row centres (``partition(keys, center, lam,
+#: cost)``) instead of a float64 array of the centred rows (``partition(xs, lam, cost)``): they
+#: read each element a few times, so materialising xs would cost more than it saves (14.7).
+READS_KEYS = frozenset({"imminent_collisions"})
+
 HOST_SYNCS = {
     "imminent_collisions": "one per merge round plus one for the round that finds no violation",
     "search_collisions": "none (every level runs its worst-case number of search steps)",
@@ -91,14 +98,12 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
 
 def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=False):
     """Sort, centre, partition, finish into W: (rounds, clusters, stats, partition syncs, L,
-    depth). A partitioner that does not take the ``cost`` argument yet (hull_bridges) runs
-    uncounted: its launches are missing from the counters."""
+    depth). The sorted rows are read as centred float64 on the fly (``finish.centred``) by the
+    partitions in ``READS_KEYS`` and the finishing step; the others get them as an array."""
     n, d = X.shape
-    g = grid(n * d)
     keys, order = sort_rows(X, cost, sort_method)
-    xs = cost.empty((n, d), "float64")
     center = cost.empty(n, "float64")
-    cost(_finish.center_rows, g)(keys, xs, center)
+    cost(_finish.row_centers, grid(n))(keys, center)
     if d == 1:
         is_start = _finish.full((n, 1), 1, "int8", cost)
         rounds = _finish.full(n, 0, "int64", cost)
@@ -109,12 +114,14 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
         syncs, extra = 0, {}
     else:
         part = ALGORITHMS[algorithm]
-        if part.__code__.co_argcount >= 3:
-            is_start, rounds, syncs, extra = part(xs, lam, cost)
+        if algorithm in READS_KEYS:
+            is_start, rounds, syncs, extra = part(keys, center, lam, cost)
         else:
-            is_start, rounds, syncs, extra = part(xs, lam)
+            xs = cost.empty((n, d), "float64")
+            cost(_finish.center_rows, grid(n * d))(keys, center, xs)
+            is_start, rounds, syncs, extra = part(xs, lam, cost)
     clusters = _finish.full(n, 0, "int64", cost)
-    _finish.finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost)
+    _finish.finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost)
     # The one transfer back: every counter in a single copy.
     k = 2 + len(extra)
     counts = cost.empty((k, n), "int64")

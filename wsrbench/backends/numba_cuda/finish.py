@@ -46,18 +46,33 @@ def full(shape, value, dtype, cost):
 
 
 @cuda.jit(cache=True)
-def center_rows(keys, xs, center):
-    """xs = float64(sorted row) - float64(its median element keys[r, d // 2])."""
+def row_centers(keys, center):
+    """center[r] = float64(the row's median element keys[r, d // 2]) (float32 -> float64 is
+    exact): the sorted rows are read as xs = float64(key) - center (``centred``)."""
+    r = cuda.grid(1)
+    n, d = keys.shape
+    if r < n:
+        center[r] = float(keys[r, d // 2])
+
+
+@cuda.jit(device=True, inline=True)
+def centred(keys, center, r, k):
+    """xs[r, k], the sorted row centred at its median, from the keys: one conversion and one
+    subtraction, the same bits wherever it is computed (no array of xs needed)."""
+    return float(keys[r, k]) - center[r]
+
+
+@cuda.jit(cache=True)
+def center_rows(keys, center, xs):
+    """xs = the sorted rows centred, as a float64 array, for the partitions that read xs many
+    times (``centred`` at every element)."""
     t = cuda.grid(1)
     n, d = keys.shape
     if t >= n * d:
         return
     r = t // d
     k = t - r * d
-    c = float(keys[r, d // 2])  # float32 -> float64 is exact
-    xs[r, k] = float(keys[r, k]) - c
-    if k == 0:
-        center[r] = c
+    xs[r, k] = centred(keys, center, r, k)
 
 
 @cuda.jit(device=True, inline=True)
@@ -83,14 +98,14 @@ def block_value(xsum, a, b, d, c, lam, l1, rho):
 
 
 @cuda.jit(cache=True)
-def values_down(is_start, xs, order, chunk, PS, PA, has_parent, center, lam, l1, rho, W, tail,
+def values_down(is_start, keys, order, chunk, PS, PA, has_parent, center, lam, l1, rho, W, tail,
                 clusters):
     """Level 0 of the block-sum scan (segscan.py), fused with the un-sort: at the last element
     of each block its value, written through ``order`` into W for the block's elements in this
     chunk; a block that began in an earlier chunk also leaves its value in ``tail`` at the chunk
     where it began (earlier chunks' elements are ``values_tail``'s). One more cluster per block."""
     t = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     lo = t * chunk
     if lo >= n * d:
         return
@@ -98,7 +113,7 @@ def values_down(is_start, xs, order, chunk, PS, PA, has_parent, center, lam, l1,
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
-        s, a = combine(s, a, xs[r, col], col == 0 or is_start[r, col] != 0, col)
+        s, a = combine(s, a, centred(keys, center, r, col), col == 0 or is_start[r, col] != 0, col)
         if col + 1 == d or is_start[r, col + 1]:
             v = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
             cuda.atomic.add(clusters, r, 1)
@@ -133,20 +148,21 @@ def values_tail(is_start, order, chunk, PA, has_parent, tail, W):
         W[r, order[r, j]] = v
 
 
-def finish(is_start, xs, order, center, lam, l1, rho, W, clusters, cost):
+def finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost):
     """Fill W (original order, W's dtype) from the partition; count blocks into clusters:
-    the block sums' scan, whose level-0 kernel writes the block values through ``order``
-    (values_down), then the blocks that span chunks (values_tail); docs/design.md 14.7."""
-    n, d = xs.shape
+    the block sums' scan over the centred keys, whose level-0 kernel writes the block values
+    through ``order`` (values_down), then the blocks that span chunks (values_tail);
+    docs/design.md 14.7."""
+    n, d = keys.shape
     scan = Scan(n, d, cost)
-    scan.up(is_start, is_start, is_start, xs, 0)
+    scan.up(is_start, is_start, is_start, keys, 0, center=center)
     threads = scan.threads(n, d)
     tail = cost.empty(max(threads, 1), "float64")  # one value per chunk: where a block began
     # Every element's order entry and output are touched once, by one of the two kernels: the
     # first is charged them in full (its threads loop over whole chunks), the second its walk
     # back over is_start (at most one pass) on top of one entry per thread and array.
     cost(values_down, grid(threads), full=True, loop=scan.chunk)(
-        is_start, xs, order, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center,
+        is_start, keys, order, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, center,
         lam, l1, rho, W, tail, clusters)
     cost(values_tail, grid(threads), loop=scan.chunk)(
         is_start, order, scan.chunk, scan.carry_head, scan.has_parent, tail, W)

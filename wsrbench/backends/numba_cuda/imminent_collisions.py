@@ -6,9 +6,9 @@ of neighbouring blocks with value_i >= value_{i+1} merges, until the values stri
 Device state, dense (rows, d), valid at block starts only: ``is_start``, ``bsum`` (float64 sum of
 the block's x, from the original data), ``bend`` (one past its last element) and ``bprev``
 (start of the previous block), the links in int32 below 2^31 columns (``link_type``). Round 1
-reads the singletons from xs itself (``mark_first``) and its merge writes the state
-(``merge_first``, the scan's level-0 kernel over xs; or ``init_blocks`` then the walk when few
-blocks merge); a row already increasing never builds it (docs/design.md 14.7). A round is:
+reads the singletons from the sorted keys (``mark_first``; ``finish.centred``) and its merge writes
+the state (``merge_first``, the scan's level-0 kernel over them; or ``init_blocks`` then the walk
+when few blocks merge); a row already increasing never builds it (docs/design.md 14.7). A round is:
 
 * ``mark_keep`` (one thread per element): a block start s survives unless the previous block's
   mean >= its own mean; each violation bumps a device counter and records the round in the
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .finish import full
+from .finish import centred, full
 from .launch import grid
 from .numerics import block_mean, shift_unit
 from .numerics import depth as _dev_depth
@@ -58,16 +58,16 @@ def link_type(d: int) -> str:
 
 
 @cuda.jit(cache=True)
-def init_blocks(xs, is_start, bsum, bend, bprev):
+def init_blocks(keys, center, is_start, bsum, bend, bprev):
     """The block state of the singletons (before a first merge walked by ``merge_runs``)."""
     t = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     if t >= n * d:
         return
     r = t // d
     k = t - r * d
     is_start[r, k] = 1
-    bsum[r, k] = xs[r, k]
+    bsum[r, k] = centred(keys, center, r, k)
     bend[r, k] = k + 1
     bprev[r, k] = k - 1
 
@@ -82,11 +82,11 @@ def violation(counter, viol, rounds, q, r, round_no):
 
 
 @cuda.jit(cache=True)
-def mark_first(xs, keep, counter, rounds, lam, viol):
-    """Round 1 on the singletons, read from xs itself (no block state yet): rank s survives
+def mark_first(keys, center, keep, counter, rounds, lam, viol):
+    """Round 1 on the singletons, read from the keys (no block state yet): rank s survives
     unless mean(y[s-1]) >= mean(y[s]), with the reference's float64 operations."""
     t = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     if t >= n * d:
         return
     r = t // d
@@ -95,7 +95,8 @@ def mark_first(xs, keep, counter, rounds, lam, viol):
     if s == 0:
         return
     c = shift_unit(lam, d)
-    if block_mean(xs[r, s - 1], s - 1, s, d, c) >= block_mean(xs[r, s], s, s + 1, d, c):
+    if (block_mean(centred(keys, center, r, s - 1), s - 1, s, d, c)
+            >= block_mean(centred(keys, center, r, s), s, s + 1, d, c)):
         keep[r, s] = 0
         violation(counter, viol, rounds, 1, r, 1)
 
@@ -203,11 +204,11 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
 
 
 @cuda.jit(cache=True)
-def merge_first(keep, xs, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev):
-    """merge_down for round 1, from the singletons in xs: writes the whole block state (every
-    element's is_start, and at each run's head its sum, end and back link)."""
+def merge_first(keep, keys, center, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev):
+    """merge_down for round 1, from the singletons (the centred keys): writes the whole block
+    state (every element's is_start, and at each run's head its sum, end and back link)."""
     t = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     lo = t * chunk
     if lo >= n * d:
         return
@@ -216,7 +217,7 @@ def merge_first(keep, xs, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev
         r = k // d
         col = k - r * d
         head = col == 0 or keep[r, col] != 0
-        s, a = combine(s, a, xs[r, col], head, col)
+        s, a = combine(s, a, centred(keys, center, r, col), head, col)
         is_start[r, col] = 1 if head else 0
         e = col + 1
         if e >= d or keep[r, e]:
@@ -226,15 +227,15 @@ def merge_first(keep, xs, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev
                 bprev[r, e] = a
 
 
-def partition(xs, lam: float, cost):
-    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted, centred
-    float64 rows (the partitioner contract of this backend, see __init__); the depth is
+def partition(keys, center, lam: float, cost):
+    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted rows
+    read centred (``finish.centred``: this partition is in the backend's READS_KEYS); the depth is
     wsrbench.depth.imminent_round summed over each row's rounds, as the reference counts it.
 
     ``cost`` counts launches, syncs and bytes; ``cost.round_depth`` is set to the largest
     critical path of one round (launches plus the walk's serial steps).
     """
-    n, d = xs.shape
+    n, d = keys.shape
     g = grid(n * d)
     keep = cost.empty((n, d), "int8")
     rounds = full(n, 0, "int64", cost)
@@ -243,9 +244,9 @@ def partition(xs, lam: float, cost):
     # depth, finished
     rowstate = full((5, n), 0, "int64", cost)
     viol, rowmerged, depth, done = rowstate[0:2], rowstate[2], rowstate[3], rowstate[4]
-    # Round 1 reads the singletons from xs: the block state is written by its merge, if any.
+    # Round 1 reads the singletons from the keys: the block state is written by its merge, if any.
     start = cost.depth
-    cost(mark_first, g)(xs, keep, counter, rounds, lam, viol)
+    cost(mark_first, g)(keys, center, keep, counter, rounds, lam, viol)
     merged = int(cost.to_host(counter)[0])
     syncs, round_no = 1, 1
     if merged == 0:  # already increasing: every rank is its own block
@@ -258,12 +259,12 @@ def partition(xs, lam: float, cost):
     bprev = cost.empty((n, d), link_type(d))
     scan = Scan(n, d, cost)
     if merged <= WALK_MAX:  # few runs: the state of the singletons, then the walk
-        cost(init_blocks, g)(xs, is_start, bsum, bend, bprev)
+        cost(init_blocks, g)(keys, center, is_start, bsum, bend, bprev)
         cost(merge_runs, g, serial=merged)(is_start, bsum, bend, bprev, keep)
     else:  # the scan over the singletons writes the state itself
-        scan.up(keep, keep, keep, xs, 0)
+        scan.up(keep, keep, keep, keys, 0, center=center)
         cost(merge_first, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
-            keep, xs, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, is_start,
+            keep, keys, center, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, is_start,
             bsum, bend, bprev)
     cost.round_depth = max(cost.round_depth, cost.depth - start)
     bsum2 = bend2 = None

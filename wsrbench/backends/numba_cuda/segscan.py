@@ -39,12 +39,15 @@ CHUNK = 4 if SIMULATOR else 32
 
 
 @cuda.jit(device=True, inline=True)
-def element(heads, heads2, valid, V, masked, use_heads, r, col):
-    """(value, is_head) of element (r, col): value 0 where ``masked`` and not ``valid``; a head at
-    column 0, and where both ``heads`` and ``heads2`` are set if ``use_heads`` (else a row is one
-    segment: a plain per-row scan)."""
+def element(heads, heads2, valid, V, C, centred, masked, use_heads, r, col):
+    """(value, is_head) of element (r, col): V[r, col] (minus the row's C[r] if ``centred``: the
+    sorted keys read as centred float64, finish.centred), or 0 where ``masked`` and not ``valid``;
+    a head at column 0, and where both ``heads`` and ``heads2`` are set if ``use_heads`` (else a
+    row is one segment: a plain per-row scan)."""
     ok = masked == 0 or valid[r, col] != 0
-    v = float(V[r, col]) if ok else 0.0
+    v = 0.0
+    if ok:
+        v = float(V[r, col]) - C[r] if centred else float(V[r, col])
     return v, col == 0 or (use_heads != 0 and heads[r, col] != 0 and heads2[r, col] != 0)
 
 
@@ -66,7 +69,7 @@ def carry_in(PS, PA, has_parent, t):
 
 
 @cuda.jit(cache=True)
-def reduce_rows(heads, heads2, valid, V, masked, use_heads, chunk, S, F, A):
+def reduce_rows(heads, heads2, valid, V, C, centred, masked, use_heads, chunk, S, F, A):
     """Level 1 from the rows: (sum since the chunk's last head, has a head, that head's column)."""
     t = cuda.grid(1)
     n, d = V.shape
@@ -78,7 +81,7 @@ def reduce_rows(heads, heads2, valid, V, masked, use_heads, chunk, S, F, A):
     for k in range(lo, min(lo + chunk, n * d)):
         r = k // d
         col = k - r * d
-        v, h = element(heads, heads2, valid, V, masked, use_heads, r, col)
+        v, h = element(heads, heads2, valid, V, C, centred, masked, use_heads, r, col)
         s, a = combine(s, a, v, h, col)
         f = f or h
     S[t] = s
@@ -139,6 +142,7 @@ class Scan:
             self.levels.append((cost.empty(size, "float64"), cost.empty(size, "int8"),
                                 cost.empty(size, "int64")))
         self.has_parent = 1 if self.levels else 0
+        self._no_center = cost.empty(1, "float64")  # C when the values are not centred keys
         if self.levels:
             self.carry_sum, _, self.carry_head = self.levels[0]
         else:  # one thread folds the whole batch: no carry (never read)
@@ -149,18 +153,20 @@ class Scan:
         """Launches of ``up`` plus the caller's level-0 kernel."""
         return 2 * len(self.levels) + 1
 
-    def up(self, heads, heads2, valid, V, masked: int, use_heads: int = 1) -> None:
+    def up(self, heads, heads2, valid, V, masked: int, use_heads: int = 1, center=None) -> None:
         """Build every level, then turn levels >= 1 into exclusive prefixes (see module doc).
 
         The segment heads are column 0 and, if ``use_heads``, where ``heads`` and ``heads2`` are
-        both set; the values are V, or 0 where ``masked`` and ``valid`` is not set."""
+        both set; the values are V (minus the row's ``center`` when given: sorted keys read as
+        centred float64), or 0 where ``masked`` and ``valid`` is not set."""
+        C, centred = (self._no_center, 0) if center is None else (center, 1)
         cost, c = self.cost, self.chunk
         n, d = V.shape
         prev = None
         for S, F, A in self.levels:
             if prev is None:
                 cost(reduce_rows, grid(S.shape[0]), full=True, loop=c)(
-                    heads, heads2, valid, V, masked, use_heads, c, S, F, A)
+                    heads, heads2, valid, V, C, centred, masked, use_heads, c, S, F, A)
             else:
                 cost(reduce_level, grid(S.shape[0]), full=True, loop=c)(*prev, c, S, F, A)
             prev = (S, F, A)

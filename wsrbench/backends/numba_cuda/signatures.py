@@ -28,6 +28,7 @@ _XA = "{F}[:, :]"
 # writes the same type or the next wider one
 _HULLS = ("uint8", "uint16", "int32")
 _HULL_STEPS = [(a, b) for i, a in enumerate(_HULLS) for b in _HULLS[i:i + 2]]
+_KEYS = (":, ::1", ":, :")  # layouts of the sorted keys and order (see the sort entries)
 _INTS = ("int64", "int32", "int16", "int8", "uint8", "bool")  # integer input becomes float64
 
 SIGNATURES: dict[str, list[str]] = {
@@ -54,31 +55,35 @@ SIGNATURES: dict[str, list[str]] = {
     # ------------------------------------------------------------------ shared finishing step
     "finish.fill1": ["int64[::1], int64"],
     "finish.fill2": ["int8[:, ::1], int64", "int64[:, ::1], int64"],
-    "finish.center_rows": ["{F}[:, ::1], float64[:, ::1], float64[::1]",
-                           "{F}[:, :], float64[:, ::1], float64[::1]"],
-    "segscan.reduce_rows": [f"int8[:, ::1], int8[:, ::1], int8[:, ::1], {v}[:, ::1], int64, "
-                            "int64, int64, float64[::1], int8[::1], int64[::1]"
-                            for v in ("float64", "int8")],
+    # the sorted keys (and order) are C-contiguous from our sorts, any layout from torch.sort
+    "finish.row_centers": [f"{{F}}[{lay}], float64[::1]" for lay in _KEYS],
+    "finish.center_rows": [f"{{F}}[{lay}], float64[::1], float64[:, ::1]" for lay in _KEYS],
+    "segscan.reduce_rows": [f"int8[:, ::1], int8[:, ::1], int8[:, ::1], {v}, float64[::1], "
+                            "int64, int64, int64, int64, float64[::1], int8[::1], int64[::1]"
+                            for v in ("float64[:, ::1]", "int8[:, ::1]", "float32[:, ::1]",
+                                      "{F}[:, :]")],
     "segscan.reduce_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
                              "int8[::1], int64[::1]"],
     "segscan.down_level": ["float64[::1], int8[::1], int64[::1], int64, float64[::1], "
                            "int64[::1], int64"],
-    "finish.values_down": [f"int8[:, ::1], float64[:, ::1], int64[{lay}], int64, float64[::1], "
+    "finish.values_down": [f"int8[:, ::1], {{F}}[{lay}], int64[{lay}], int64, float64[::1], "
                            "int64[::1], int64, float64[::1], float64, float64, float64, "
-                           "{F}[:, ::1], float64[::1], int64[::1]" for lay in (":, ::1", ":, :")],
+                           "{F}[:, ::1], float64[::1], int64[::1]" for lay in _KEYS],
     "finish.values_tail": [f"int8[:, ::1], int64[{lay}], int64, int64[::1], int64, float64[::1], "
                            "{F}[:, ::1]" for lay in (":, ::1", ":, :")],
     "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
                            "int64[:, ::1]" for lay in (":, ::1", ":, :")],
     # ------------------------------------------------------------------ imminent_collisions
     # bend and bprev are int32 below 2^31 columns, int64 above (imminent_collisions.link_type)
-    "imminent_collisions.init_blocks": [f"float64[:, ::1], int8[:, ::1], float64[:, ::1], "
-                                        f"{i}[:, ::1], {i}[:, ::1]" for i in ("int32", "int64")],
-    "imminent_collisions.mark_first": ["float64[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
-                                       "float64, int64[:, ::1]"],
-    "imminent_collisions.merge_first": [f"int8[:, ::1], float64[:, ::1], int64, float64[::1], "
-                                        f"int64[::1], int64, int8[:, ::1], float64[:, ::1], "
-                                        f"{i}[:, ::1], {i}[:, ::1]" for i in ("int32", "int64")],
+    "imminent_collisions.init_blocks": [f"{{F}}[{lay}], float64[::1], int8[:, ::1], "
+                                        f"float64[:, ::1], {i}[:, ::1], {i}[:, ::1]"
+                                        for lay in _KEYS for i in ("int32", "int64")],
+    "imminent_collisions.mark_first": [f"{{F}}[{lay}], float64[::1], int8[:, ::1], int64[::1], "
+                                       "int64[::1], float64, int64[:, ::1]" for lay in _KEYS],
+    "imminent_collisions.merge_first": [f"int8[:, ::1], {{F}}[{lay}], float64[::1], int64, "
+                                        f"float64[::1], int64[::1], int64, int8[:, ::1], "
+                                        f"float64[:, ::1], {i}[:, ::1], {i}[:, ::1]"
+                                        for lay in _KEYS for i in ("int32", "int64")],
     "imminent_collisions.mark_keep": [f"int8[:, ::1], float64[:, ::1], {i}[:, ::1], "
                                       f"{i}[:, ::1], int8[:, ::1], int64[::1], int64[::1], "
                                       "int64, float64, int64[:, ::1], int64[::1], int64[::1], "
