@@ -53,6 +53,8 @@ MAX_TILE_BITS = 3 if SIMULATOR else 11
 TILE_BITS = 2 if SIMULATOR else 11
 #: Most threads per block (each loops over its pairs and elements).
 MAX_THREADS = 4 if SIMULATOR else 512
+#: The simulator's thread switch interval while the kernel runs, s (``_quick_barriers``).
+SIM_SWITCH_S = 1e-5
 
 _P = 1 << MAX_TILE_BITS
 _SUMS = 2 * _P  # T_0 (the data) then T_1, T_2, ...: level l at 2P - 2P/2^l
@@ -62,6 +64,7 @@ _BRIDGES = max(_P // 4, 1)  # (i*, j*) of the level's pairs, levels >= 1
 _LEVELS = max(MAX_TILE_BITS, 1)
 
 hull_level = _dev_depth.hull_level
+
 
 
 @cuda.jit(device=True, inline=True)
@@ -290,12 +293,12 @@ def threads(K: int) -> int:
 @contextlib.contextmanager
 def _quick_barriers():
     """In the simulator a barrier waits for the interpreter to switch threads (every 5 ms by
-    default): a shorter switch interval while the kernel runs makes its barriers ~20x cheaper."""
+    default): a shorter switch interval while the kernel runs makes its barriers ~10x cheaper."""
     if not SIMULATOR:
         yield
         return
     old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
+    sys.setswitchinterval(SIM_SWITCH_S)
     try:
         yield
     finally:
