@@ -17,15 +17,22 @@ level l (segments of 2^l points), all flat (row, entry) per level:
   in the reference's order, so every S value, hence every bridge decision, has the reference's
   bits (13.3, 13.6).
 
-Per level:
+Levels 0 .. K-1 (tiles of 2^K points: 2048 on a GPU, 4 in the simulator, ``hull_tiles.TILE_BITS``)
+run in one launch, ``hull_tiles.tile_levels``: a thread block per (row, tile) loads the tile once
+into shared memory, runs those levels there and writes exactly the state the per-level loop below
+would have after level K - 1 with its hull just written (hull, counts, T_1 .. T_K, each tile's
+bounds; the rounds, depth, bounds and ``is_start`` cleared), or, for a row that is one tile, the
+finished row (docs/design.md 13.6). The loop then continues at level K. Per level from K on:
 * ``bridge_pairs`` (a thread per (row, pair)): the simultaneous binary search, driving
   ``wsrbench.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
   values from the pyramid plus the closed-form shift sums; writes (i*, j*), the merged segment's
   count and block total, and the pair's step bound (atomic max per row and level). The level-0
-  launch also clears ``is_start``, the rounds, the depths and the bounds;
+  launch (K = 0: no tiles) also clears ``is_start``, the rounds, the depths and the bounds; the
+  level-K launch folds the tiles' bounds of levels 0 .. K-1 into the rows' bounds;
 * every second level and at the last, ``merge_copy`` (a thread per element): the hull of the
   segments two levels (or one) up; the last one marks the row's vertices (the block starts) in
-  ``is_start`` instead; thread k = 0 adds the levels' bounds to its row's rounds and depth.
+  ``is_start`` instead; thread k = 0 adds the levels' bounds to its row's rounds and depth (the
+  first one after the tiles, their levels' too).
 Host synchronisation: none. Device functions are ``inline=True``; only integer and float64
 scalar arithmetic, comparisons and array indexing appear in kernels (numba-cuda supported).
 """
