@@ -17,7 +17,7 @@ level l (segments of 2^l points), all flat (row, entry) per level:
   in the reference's order, so every S value, hence every bridge decision, has the reference's
   bits (13.3, 13.6).
 
-Levels 0 .. K-1 (tiles of 2^K points: 2048 on a GPU, 4 in the simulator, ``hull_tiles.TILE_BITS``)
+Levels 0 .. K-1 (tiles of 2^K points: 2048 on a GPU, 8 in the simulator, ``hull_tiles.TILE_BITS``)
 run in one launch, ``hull_tiles.tile_levels``: a thread block per (row, tile) loads the tile once
 into shared memory, runs those levels there and writes exactly the state the per-level loop below
 would have after level K - 1 with its hull just written (hull, counts, T_1 .. T_K, each tile's

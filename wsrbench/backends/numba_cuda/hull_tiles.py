@@ -31,8 +31,8 @@ min(2^(K-1), MAX_THREADS), each looping over its pairs and elements; on a GPU 51
 that a block of ~128 registers per thread fits one SM's 64 K registers.
 
 The simulator runs a block's threads as Python threads and a barrier costs milliseconds there, so
-it uses tiles of 4 points (K = 2; tests choose up to 8) and shortens the interpreter's switch
-interval while the kernel runs.
+it uses tiles of 8 points (K = 3; tests also choose 2 and 4) with 2 threads each and shortens the
+interpreter's switch interval while the kernel runs.
 """
 from __future__ import annotations
 
@@ -50,9 +50,10 @@ from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (docs/
 MAX_TILE_BITS = 3 if SIMULATOR else 11
 #: Levels run in tiles (tiles of 2^TILE_BITS points), <= MAX_TILE_BITS; 0 turns the tile kernel
 #: off (every level a launch). Read at each call (tests may change it).
-TILE_BITS = 2 if SIMULATOR else 11
-#: Most threads per block (each loops over its pairs and elements).
-MAX_THREADS = 4 if SIMULATOR else 512
+TILE_BITS = 3 if SIMULATOR else 11
+#: Most threads per block (each loops over its pairs and elements). The simulator's 2 threads
+#: per tile of 8 loop over level 0's four pairs, as a GPU block's 512 threads over its 1024.
+MAX_THREADS = 2 if SIMULATOR else 512
 #: The simulator's thread switch interval while the kernel runs, s (``_quick_barriers``).
 SIM_SWITCH_S = 1e-5
 
