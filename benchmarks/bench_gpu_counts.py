@@ -6,8 +6,8 @@ family over d, the exact counts
 of one prox call from a dry run (``numba_cuda.count_call``: the backend's own host code with
 nothing launched or allocated; imminent_collisions' rounds scripted by the NumPy reference) and
 the modelled H100 time (``wsrbench.gpu_model``, a model). A change that adds launches, host
-syncs or memory traffic shows up here on any machine. torch's counts (a dispatch-mode count of
-a CPU call) are in ``python -m wsrbench.gpu_model``.
+syncs, memory traffic or dependent steps (global or shared memory) shows up here on any machine.
+torch's counts (a dispatch-mode count of a CPU call) are in ``python -m wsrbench.gpu_model``.
 """
 from __future__ import annotations
 
@@ -56,10 +56,18 @@ class NumbaCudaCounts:
     def track_megabytes(self, algorithm, sort, family, d):
         return self.c["bytes"] / 1e6
 
+    def track_serial_steps(self, algorithm, sort, family, d):
+        return self.c["serial_steps"]
+
+    def track_shared_steps(self, algorithm, sort, family, d):
+        return self.c["shared_steps"]
+
     def track_modelled_h100_ms(self, algorithm, sort, family, d):
         return self.model_ms
 
     track_launches.unit = "launches"
     track_syncs.unit = "syncs"
     track_megabytes.unit = "MB"
+    track_serial_steps.unit = "dependent global-memory steps"
+    track_shared_steps.unit = "dependent shared-memory steps"
     track_modelled_h100_ms.unit = "ms (model)"

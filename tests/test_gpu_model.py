@@ -14,8 +14,8 @@ needs_cuda_backend = pytest.mark.skipif(
     registry.get_backend("numba_cuda").unavailable_reason() is not None,
     reason="numba_cuda backend unavailable")
 
-COUNTED = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_steps", "depth",
-           "round_depth", "partition_syncs")
+COUNTED = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_steps",
+           "shared_steps", "depth", "round_depth", "partition_syncs")
 
 
 @needs_cuda_backend
@@ -74,9 +74,12 @@ def test_pipeline_without_partition_is_every_algorithms_floor(d):
 
 
 def test_model_formula_and_radix_reference():
-    c = {"launches": 10, "syncs": 2, "bytes": 3.35e9, "serial_steps": 4}
-    want = 1e-3 + 10 * gpu_model.LAUNCH_S + 2 * gpu_model.SYNC_S + 4 * gpu_model.STEP_S
+    c = {"launches": 10, "syncs": 2, "bytes": 3.35e9, "serial_steps": 4, "shared_steps": 30}
+    want = (1e-3 + 10 * gpu_model.LAUNCH_S + 2 * gpu_model.SYNC_S + 4 * gpu_model.STEP_S
+            + 30 * gpu_model.SHARED_STEP_S)
     assert gpu_model.modelled_seconds(c) == pytest.approx(want, rel=1e-12)
+    # a step on shared memory is charged, but far less than a global-memory round trip
+    assert 0 < gpu_model.SHARED_STEP_S <= gpu_model.STEP_S / 4
     r = gpu_model.radix_sort_counts(1, 10**7, 4)
     assert r["launches"] == 5 and r["bytes"] == 10**7 * (4 + 4 * 2 * 12)
 

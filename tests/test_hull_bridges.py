@@ -111,18 +111,21 @@ except Exception as exc:  # no NVVM here: nothing to check
     print("NO-NVVM", type(exc).__name__, exc)
     raise SystemExit(0)
 from wsrbench.backends.numba_cuda import hull_bridges as hb
+from wsrbench.backends.numba_cuda import hull_tiles as ht
 i2, f2, i1, i = types.int32[:, ::1], types.float64[:, ::1], types.int32[::1], types.int64
 f1, l1 = types.float64[::1], types.int64[::1]
 b2 = types.int8[:, ::1]
 sigs = {
     "bridge_pairs": (i2, i1, i1, f2, f1, f1, f1, i1, i1, l1, l1, l1, b2, i1, i1, i1, i, i, i, i, i,
-                     types.float64),
-    "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, b2, i, i, i, i, i, i, i),
+                     types.float64, i1, i),
+    "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, b2, i, i, i, i, i, i, i, i),
+    "tile_levels": (f2, i2, i1, f1, i1, l1, l1, l1, b2, i, i, types.float64),
 }
 for name, sig in sigs.items():
-    ptx, _ = compile_ptx(getattr(hb, name).py_func, sig, cc=(8, 0))
+    ptx, _ = compile_ptx(getattr(ht if name == "tile_levels" else hb, name).py_func, sig,
+                         cc=(8, 0))
     assert ".entry" in ptx, name
-    if name == "bridge_pairs":
+    if name in ("bridge_pairs", "tile_levels"):
         # The decisions must round as on the CPU: no fused multiply-adds, IEEE division.
         assert "fma." not in ptx and "div.rn.f64" in ptx and "div.approx" not in ptx
 print("OK")
@@ -130,8 +133,8 @@ print("OK")
 
 
 def test_cuda_kernels_compile_for_a_real_gpu():
-    """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernel's
-    arithmetic has no FMA contraction (docs/design.md 13.3). Skips where NVVM is not installed."""
+    """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernels'
+    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md 13.3). Skips where NVVM is not installed."""
     pytest.importorskip("numba_cuda")
     import os
     import subprocess

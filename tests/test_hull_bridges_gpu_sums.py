@@ -138,3 +138,156 @@ def test_rows_too_long_for_int32_positions_are_refused():
         hb.partition(Phantom((1, 2 ** 31), "float64"), 0.1, Cost(dry=True))
     is_start, _, syncs, _ = hb.partition(Phantom((2, 2 ** 20), "float64"), 0.1, Cost(dry=True))
     assert is_start.shape == (2, 2 ** 20) and syncs == 0
+
+
+# ------------------------------------------------------------ the tile kernel (docs/design.md 13.6)
+# ``hull_tiles.tile_levels`` runs levels 0 .. K-1 in one thread block per tile of 2^K points, from a
+# pyramid kept in shared memory. Its sums must be the global ones bit for bit, and the state it
+# writes must be the state of the per-level path after level K - 1 (checked against the reference's
+# own hulls and bounds, stopped after K levels), whether later levels run globally or the row is a
+# single tile.
+from wsrbench import depth as dp  # noqa: E402
+from wsrbench.backends.numba_cuda import hull_tiles as ht  # noqa: E402
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+@pytest.mark.parametrize("d", [2, 5, 8, 13, 33])
+def test_tile_sums_are_the_global_sums(K, d):
+    """tile_sum_from_start / tile_sum_to_end over a tile's shared pyramid equal sum_from_start /
+    sum_to_end over the global one, bit for bit, at every point and level below K."""
+    rng = np.random.default_rng(d + 50 * K)
+    n = 2
+    X = _wide(rng, n, d)
+    T = _pyramid(X)
+    offs = hb._pyramid_offsets(d)
+    tsz = 1 << K
+    for r in range(n):
+        for g in range(0, d, tsz):
+            npts = min(tsz, d - g)
+            S = np.full(2 * tsz, np.nan)
+            S[:npts] = X[r, g:g + npts]
+            for lev in range(1, K):
+                if lev >= len(offs):
+                    break
+                m = (d + (1 << lev) - 1) >> lev
+                block = T[n * offs[lev - 1]:n * (offs[lev - 1] + m)].reshape(n, m)[r]
+                b0, nb = g >> lev, (npts + (1 << lev) - 1) >> lev
+                S[ht.sums_at.py_func(K, lev):ht.sums_at.py_func(K, lev) + nb] = block[b0:b0 + nb]
+            for L in range(K):
+                for k in range(npts):
+                    f = ht.tile_sum_from_start.py_func(S, k, L, K)
+                    e = ht.tile_sum_to_end.py_func(S, k, L, K, npts)
+                    assert f == hb.sum_from_start.py_func(X, T, r, g + k, L, n, d), (r, g, k, L)
+                    assert e == hb.sum_to_end.py_func(X, T, r, g + k, L, n, d), (r, g, k, L)
+
+
+def _reference_levels(x, lam, K):
+    """The reference's stored hulls (one per segment of 2^K points) and each level's step bound
+    after its levels 0 .. K-1: ``ref.partition``'s loop, stopped."""
+    d = x.shape[0]
+    hulls = [np.array([k], dtype=np.int64) for k in range(d)]
+    F, G = x.astype(np.float64, copy=True), x.astype(np.float64, copy=True)
+    bounds, half = [], 1
+    for _ in range(K):
+        if half >= d:
+            break
+        merged, bound = [], 0
+        for p in range(0, len(hulls) - 1, 2):
+            lo = p * half
+            bound = max(bound, dp.bridge_bound(hulls[p].shape[0] + 1, hulls[p + 1].shape[0]))
+            merged.append(ref.merge(F, G, lam, lo, lo + half, min(lo + 2 * half, d), hulls[p],
+                                    hulls[p + 1])[0])
+        if len(hulls) % 2:
+            merged.append(hulls[-1])
+        hulls = merged
+        F, G = ref.combine(F, G, half)
+        bounds.append(bound)
+        half *= 2
+    return hulls, bounds
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+@pytest.mark.parametrize("d", [3, 5, 8, 13, 33])
+def test_tile_kernel_writes_the_per_level_state(K, d):
+    """The tile kernel alone, on state arrays filled with garbage: the hulls and counts of the
+    segments of 2^K points, the pyramid T_1 .. T_K and every level's bound (the maximum of the
+    tiles' bounds) are the reference's after K levels; rowbound, the rounds, the depth and
+    is_start are cleared. A row that is one tile comes out finished: is_start, rounds and depth
+    are the reference's."""
+    from numba import cuda
+
+    from wsrbench.backends.numba_cuda.numerics import shift_unit
+
+    rng = np.random.default_rng(d + 100 * K)
+    n, lam = 3, 1e-3
+    X = np.concatenate([_wide(rng, 2, d), _near_collinear(rng, 1, d)])
+    top = (d - 1).bit_length()
+    Ke = min(K, top)
+    nt = (d + (1 << Ke) - 1) >> Ke
+    sizes = [(d + (1 << lev) - 1) >> lev for lev in range(top + 1)]
+    garbage = {"hull": np.full((n, d), 200, hb.hull_type(Ke)), "cnt": np.full(n * nt, -5, "int32"),
+               "T": np.full(max(n * sum(sizes[1:Ke + 1]), 1), np.nan),
+               "tilebound": np.full(Ke * n * nt, -5, "int32"),
+               "rowbound": np.full(n * top, 99, "int64"), "rounds": np.full(n, 99, "int64"),
+               "depth": np.full(n, 99, "int64"), "is_start": np.full((n, d), 7, "int8")}
+    dev = {k: cuda.to_device(v) for k, v in garbage.items()}
+    cost = Cost()
+    ht.launch(cost, cuda.to_device(X), Ke, top, shift_unit(lam, d), dev["hull"], dev["cnt"],
+              dev["T"], dev["tilebound"], dev["rowbound"], dev["rounds"], dev["depth"],
+              dev["is_start"])
+    out = {k: v.copy_to_host() for k, v in dev.items()}
+    assert cost.launches == 1 and cost.shared_steps == ht.shared_steps(Ke) and cost.serial_steps == 1
+    if Ke == top:  # one tile per row: finished
+        for r in range(n):
+            starts, rounds, info = ref.partition(X[r], lam)
+            assert np.array_equal(np.flatnonzero(out["is_start"][r]), starts), r
+            assert (out["rounds"][r], out["depth"][r]) == (rounds, info["depth"]), r
+        return
+    assert not out["rowbound"].any() and not out["rounds"].any() and not out["depth"].any()
+    assert not out["is_start"].any()
+    assert np.array_equal(out["T"], _pyramid(X)[:out["T"].shape[0]])  # bit for bit
+    tb = out["tilebound"].reshape(Ke, n, nt)
+    for r in range(n):
+        hulls, bounds = _reference_levels(X[r], lam, Ke)
+        assert len(hulls) == nt
+        for s, want in enumerate(hulls):
+            lo = s << Ke
+            assert out["cnt"][r * nt + s] == want.shape[0], (r, s)
+            assert np.array_equal(out["hull"][r, lo:lo + want.shape[0]].astype(np.int64) + lo,
+                                  want), (r, s)
+        assert tb[:, r, :].max(axis=1).tolist() == bounds, r
+
+
+@pytest.mark.parametrize("K", [0, 1, 2])
+@pytest.mark.parametrize("d", [2, 3, 8, 9, 33, 100])
+def test_partition_with_any_tile_size(K, d, monkeypatch):
+    """Levels in tiles of 2^K points (0: every level its own launch; the simulator's default 3 is
+    covered above), then the global levels: the reference's partition, rounds and depth, on
+    wide and near-collinear rows, tiles that are whole rows, partial last tiles and both parities
+    of the first global level."""
+    monkeypatch.setattr(ht, "TILE_BITS", K)
+    rng = np.random.default_rng(d + 7 * K)
+    _check_against_reference(np.concatenate([_wide(rng, 2, d), _near_collinear(rng, 1, d)]), 1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", [1, 2])
+def test_prox_with_tiles_matches_numpy(dtype, K, monkeypatch):
+    """The whole numba_cuda prox, float32 and float64 rows in a batch, tiles of 2^K points: the
+    NumPy backend's rounds, clusters and depth exactly, its values to the value tolerance."""
+    import wsrbench
+    from wsrbench.backends import numba_cuda as nc
+    from wsrbench.numerics import value_tolerance
+
+    monkeypatch.setattr(ht, "TILE_BITS", K)
+    rng = np.random.default_rng(K)
+    X = rng.standard_normal((3, 21)).astype(dtype)
+    lam = 0.3
+    W, info = wsrbench.prox_info(nc.from_numpy(X), lam, algorithm="hull_bridges",
+                                 backend="numba_cuda")
+    R, rinfo = wsrbench.prox_info(X, lam, algorithm="hull_bridges", backend="numpy")
+    assert np.array_equal(info.rounds, rinfo.rounds) and np.array_equal(info.clusters,
+                                                                        rinfo.clusters)
+    assert np.array_equal(info.depth, rinfo.depth)
+    scale = float(np.abs(X).max()) + lam
+    np.testing.assert_allclose(nc.to_numpy(W), R, rtol=0, atol=value_tolerance(21, dtype, scale))

@@ -12,6 +12,7 @@ the operation's tensor inputs and outputs, syncs = operations that read a value 
 The modelled time is
 
     t = bytes / HBM_BYTES_PER_S + launches * LAUNCH_S + syncs * SYNC_S + serial_steps * STEP_S
+        + shared_steps * SHARED_STEP_S
 
 with the constants below, and the reference is the same model applied to one radix sort of the
 same data (CUB onesweep: a histogram launch plus one pass per 8-bit digit, each reading and
@@ -34,6 +35,15 @@ SYNC_S = 10e-6
 #: One dependent step of a looping thread, s: a global-memory round trip of several hundred
 #: cycles at ~1.7 GHz (order of magnitude, not a measured figure).
 STEP_S = 0.5e-6
+#: One dependent step of a thread block's search in shared memory (hull_tiles.py), s. Shared
+#: memory answers in ~20-30 cycles where global memory takes ~400-500 (Jia et al., "Dissecting
+#: the NVIDIA Volta GPU Architecture via Microbenchmarking", 2018: 19 vs ~400 cycles on V100;
+#: Luo et al., "Benchmarking and Dissecting the Nvidia Hopper GPU Architecture", IPDPS 2024: the
+#: same order on H800). A bridge step makes two dependent rounds of loads (vertex index, then its
+#: S value) and up to three float64 divisions (a dependent sequence of some tens of cycles each,
+#: mostly overlapping): ~150 cycles, ~0.1 us at ~1.7 GHz, i.e. STEP_S / 5 (order of magnitude,
+#: not a measured figure; chosen high rather than low).
+SHARED_STEP_S = STEP_S / 5
 
 GPU_BACKENDS = ("torch", "numba_cuda")
 #: The model table's name for the numba_cuda pipeline without a partition (``pipeline_counts``).
@@ -43,7 +53,7 @@ PIPELINE = "(no partition)"
 def modelled_seconds(c: dict) -> float:
     """The modelled time of a call from its counters (module docstring)."""
     return (c["bytes"] / HBM_BYTES_PER_S + c["launches"] * LAUNCH_S + c["syncs"] * SYNC_S
-            + c.get("serial_steps", 0) * STEP_S)
+            + c.get("serial_steps", 0) * STEP_S + c.get("shared_steps", 0) * SHARED_STEP_S)
 
 
 def radix_sort_counts(n: int, d: int, itemsize: int) -> dict:
@@ -209,19 +219,20 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
 def format_table(rows) -> str:
     """The model table as Markdown, labelled as a model."""
     head = ("MODELLED H100 time (not measured): bytes / 3.35 TB/s + launches x 5 us + syncs x "
-            "10 us + serial steps x 0.5 us (wsrbench.gpu_model); ratio = model / model of one "
-            "radix sort of the same data.\n\n")
+            "10 us + serial steps x 0.5 us + shared-memory steps x 0.1 us (wsrbench.gpu_model); "
+            "ratio = model / model of one radix sort of the same data.\n\n")
     lines = ["| backend | algorithm | family | d | launches | syncs | d2h | MB moved | "
-             "serial steps | model ms | radix-sort ms | ratio |",
-             "|" + "---|" * 12]
+             "serial steps | shared steps | model ms | radix-sort ms | ratio |",
+             "|" + "---|" * 13]
     for r in rows:
         if "skipped" in r:
             lines.append(f"| {r['backend']} | {r['algorithm']} | {r['family']} | {r['d']:.0e} | "
-                         f"skipped: {r['skipped']} |" + " |" * 7)
+                         f"skipped: {r['skipped']} |" + " |" * 8)
             continue
         lines.append(f"| {r['backend']} | {r['algorithm']} | {r['family']} | {r['d']:.0e} | "
                      f"{r['launches']} | {r['syncs']} | {r['d2h_copies']} | "
-                     f"{r['bytes'] / 1e6:.1f} | {r['serial_steps']} | {r['model_s'] * 1e3:.3f} | "
+                     f"{r['bytes'] / 1e6:.1f} | {r['serial_steps']} | {r.get('shared_steps', 0)} | "
+                     f"{r['model_s'] * 1e3:.3f} | "
                      f"{r['radix_sort_model_s'] * 1e3:.3f} | {r['ratio']:.1f} |")
     return head + "\n".join(lines) + "\n"
 

@@ -23,8 +23,8 @@ dict of per-row counters as device arrays (possibly empty).
 Each partitioner takes the call's ``cost.Cost`` as a third argument: every launch and
 device-to-host copy of a ``prox_rows`` call goes through it, and its totals are the call's
 ``RowsResult.counters`` (docs/design.md 14.4): ``launches``, ``syncs``, ``d2h_copies``,
-``d2h_bytes``, ``bytes`` (modelled global-memory traffic), ``serial_steps``, ``depth``,
-``round_depth``, and ``partition_syncs``.
+``d2h_bytes``, ``bytes`` (modelled global-memory traffic), ``serial_steps``, ``shared_steps``,
+``depth``, ``round_depth``, and ``partition_syncs``.
 
 Host synchronisations per call (``HOST_SYNCS``): one for the input check (the finiteness test,
 ``wsrbench.checks``; not in ``counters``, see ``validation_cost``), the algorithm's own

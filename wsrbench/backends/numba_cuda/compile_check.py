@@ -7,7 +7,9 @@ with), NVVM compiles the kernel to PTX (``numba.cuda.compile_ptx``, compute capa
 forward compatible) and ptxas assembles that PTX to SASS for sm_80 and for sm_90, reporting
 registers, shared memory, stack and spills. It fails (exit status 1) if a compilation fails, if
 a kernel defined in ``wsrbench/backends/numba_cuda/`` has no entry, if a kernel spills
-without an entry in ``SPILLS_EXPLAINED``, or if a kernel's PTX holds a float64 FMA without an
+without an entry in ``SPILLS_EXPLAINED``, if a kernel launched with a fixed block size
+(``BLOCK_THREADS``) needs more registers per block than an SM has (the launch would fail), or if
+a kernel's PTX holds a float64 FMA without an
 entry in ``FMA_EXPLAINED`` (a contracted x + c P could flip a merge decision, docs/design.md
 3.6). No GPU and no driver are needed: NVVM, libdevice and ptxas come from the
 ``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels (extra ``gpucheck``). The
@@ -35,6 +37,13 @@ PTX_CC = (8, 0)
 
 # kernel key -> why its spills are acceptable (none today).
 SPILLS_EXPLAINED: dict[str, str] = {}
+# kernel key -> (module, attribute) of the most threads per block it is launched with, for
+# kernels whose blocks are larger than launch.THREADS_PER_BLOCK: registers x threads must fit
+# the 64 K registers a block may use on sm_80 and sm_90.
+BLOCK_THREADS: dict[str, tuple[str, str]] = {
+    "hull_tiles.tile_levels": ("wsrbench.backends.numba_cuda.hull_tiles", "MAX_THREADS"),
+}
+REGISTERS_PER_BLOCK = 65536
 # kernel key -> why float64 FMAs in it decide nothing: they round a value, within the value
 # tolerance of docs/design.md 3.4, and no merge decision reads it.
 FMA_EXPLAINED: dict[str, str] = {
@@ -148,6 +157,15 @@ def run(jobs: int = 2, write: str | None = None, stream=sys.stdout) -> int:
         for arch in ARCHS:
             r = res[arch]
             rows.append((key, sig, arch, r))
+            if key in BLOCK_THREADS:
+                import importlib
+
+                mod, attr = BLOCK_THREADS[key]
+                tpb = getattr(importlib.import_module(mod), attr)
+                if r["registers"] * tpb > REGISTERS_PER_BLOCK:
+                    failures.append(f"{key}({sig}) {arch}: {r['registers']} registers x {tpb} "
+                                    f"threads per block > {REGISTERS_PER_BLOCK}: the launch "
+                                    f"would fail (fewer threads per block, or fewer registers)")
             if (r["spill_stores"] or r["spill_loads"]) and key not in SPILLS_EXPLAINED:
                 failures.append(f"{key}({sig}) {arch}: spills {r['spill_stores']} B stores, "
                                 f"{r['spill_loads']} B loads (fix, or explain in SPILLS_EXPLAINED)")

@@ -13,8 +13,11 @@ never kept in module globals:
   over a whole row, e.g. batched PAVA), where every array argument counts in full;
 * ``serial_steps``: the longest chain of dependent steps one thread runs, summed over launches
   whose threads loop (PAVA's stack walk): what the bandwidth term cannot see;
+* ``shared_steps``: dependent steps whose loads hit shared memory (a thread block's search in a
+  tile it loaded once, hull_tiles.py): tens of cycles each instead of a DRAM round trip, so kept
+  apart from ``serial_steps`` and charged less by the model (``gpu_model.SHARED_STEP_S``);
 * ``depth``: the critical path in dependent steps: every launch is one step (one stream, each
-  launch waits for the previous one) plus its ``serial`` steps and its ``loop`` steps (a thread
+  launch waits for the previous one) plus its ``serial``, ``shared`` and ``loop`` steps (a thread
   folding a chunk of consecutive elements, segscan.py: dependent additions on independent loads,
   so on the critical path but not memory round trips: not in ``serial_steps``; the bytes term
   charges their traffic);
@@ -33,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-KEYS = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_steps", "depth",
-        "round_depth")
+KEYS = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_steps", "shared_steps",
+        "depth", "round_depth")
 
 
 def _nbytes(a, threads: int, full: bool) -> int:
@@ -67,9 +70,11 @@ class Cost:
 
         return cuda.device_array(shape, dtype=dtype)
 
-    def __call__(self, kernel, config, *, full: bool = False, serial: int = 0, loop: int = 0):
-        """The launcher of ``kernel[config]``; ``serial``: dependent memory steps of its longest
-        thread; ``loop``: steps of a thread's loop over consecutive elements (module docstring)."""
+    def __call__(self, kernel, config, *, full: bool = False, serial: int = 0, loop: int = 0,
+                 shared: int = 0):
+        """The launcher of ``kernel[config]``; ``serial``: dependent global-memory steps of its
+        longest thread; ``shared``: its dependent steps on shared memory; ``loop``: steps of a
+        thread's loop over consecutive elements (module docstring)."""
         blocks, tpb = config[0], config[1]
         threads = int(blocks) * int(tpb)
 
@@ -77,7 +82,8 @@ class Cost:
             self.launches += 1
             self.bytes += sum(_nbytes(a, threads, full) for a in args)
             self.serial_steps += int(serial)
-            self.depth += 1 + int(serial) + int(loop)
+            self.shared_steps += int(shared)
+            self.depth += 1 + int(serial) + int(shared) + int(loop)
             if not self.dry:
                 kernel[config](*args)
 

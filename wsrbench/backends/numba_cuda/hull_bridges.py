@@ -17,15 +17,22 @@ level l (segments of 2^l points), all flat (row, entry) per level:
   in the reference's order, so every S value, hence every bridge decision, has the reference's
   bits (13.3, 13.6).
 
-Per level:
+Levels 0 .. K-1 (tiles of 2^K points: 2048 on a GPU, 8 in the simulator, ``hull_tiles.TILE_BITS``)
+run in one launch, ``hull_tiles.tile_levels``: a thread block per (row, tile) loads the tile once
+into shared memory, runs those levels there and writes exactly the state the per-level loop below
+would have after level K - 1 with its hull just written (hull, counts, T_1 .. T_K, each tile's
+bounds; the rounds, depth, bounds and ``is_start`` cleared), or, for a row that is one tile, the
+finished row (docs/design.md 13.6). The loop then continues at level K. Per level from K on:
 * ``bridge_pairs`` (a thread per (row, pair)): the simultaneous binary search, driving
   ``wsrbench.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
   values from the pyramid plus the closed-form shift sums; writes (i*, j*), the merged segment's
   count and block total, and the pair's step bound (atomic max per row and level). The level-0
-  launch also clears ``is_start``, the rounds, the depths and the bounds;
+  launch (K = 0: no tiles) also clears ``is_start``, the rounds, the depths and the bounds; the
+  level-K launch folds the tiles' bounds of levels 0 .. K-1 into the rows' bounds;
 * every second level and at the last, ``merge_copy`` (a thread per element): the hull of the
   segments two levels (or one) up; the last one marks the row's vertices (the block starts) in
-  ``is_start`` instead; thread k = 0 adds the levels' bounds to its row's rounds and depth.
+  ``is_start`` instead; thread k = 0 adds the levels' bounds to its row's rounds and depth (the
+  first one after the tiles, their levels' too).
 Host synchronisation: none. Device functions are ``inline=True``; only integer and float64
 scalar arithmetic, comparisons and array indexing appear in kernels (numba-cuda supported).
 """
@@ -133,13 +140,16 @@ def count_at(cnt, idx, level):
 
 @cuda.jit(cache=True)
 def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth, is_start,
-                 prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c):
+                 prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c, tilebound, tiles):
     """Level L (halves of h = 2^L points): the bridge of pair (row, p). ``hull`` holds the
     segments of h points (``stale`` = 0) or of h/2 (``stale`` = 1: then each half is the merge of
     its own halves by the previous level's (prev_i, prev_j), with prev_cnt their left counts and
     P_prev that level's pairs). Also writes the merged segment's count and block total (and the
     unpaired last segment's), so that the next level needs no copy of either. The first launch
-    (L = 0) also clears ``is_start``, the rows' rounds and depth and the later levels' bounds."""
+    (L = 0) also clears ``is_start``, the rows' rounds and depth and the later levels' bounds.
+    The first launch after ``hull_tiles.tile_levels`` (L = ``tiles`` > 0) also folds the tiles'
+    bounds of levels 0 .. L-1 (``tilebound``, (level, row, tile); tiles are this level's
+    segments) into ``rowbound``."""
     q = cuda.grid(1)
     n, d = xs.shape
     if q >= n * P:
@@ -229,16 +239,24 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
     if p == P - 1 and m2 > P:  # the last segment has no partner at this level: unchanged
         cnt2[r * m2 + P] = count_at(cnt, s + 2, L)
         T2[r * m2 + P] = Tsrc[s + 2]
+    if L > 0 and L == tiles:
+        for lev in range(tiles):
+            e = (lev * n + r) * m + 2 * p
+            v = max(tilebound[e], tilebound[e + 1])
+            if p == P - 1 and m > 2 * P:  # the unpaired last tile
+                v = max(v, tilebound[e + 2])
+            cuda.atomic.max(rowbound, lev * n + r, v)
 
 
 @cuda.jit(cache=True)
 def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, rowbound, rounds,
-               depth, is_start, levels_depth, h, P, L, two, P_prev, final):
+               depth, is_start, levels_depth, h, P, L, two, P_prev, final, first):
     """The hull of segments of 2h points (thread per element) from ``hull``: segments of h points
     merged by the level's (istar, jstar) (``two`` = 0), or of h/2 points merged twice, first by the
-    previous level's (prev_i, prev_j) (``two`` = 1). Thread k = 0 adds the levels' bounds and
-    depths to its row's rounds and depth. The ``final`` merge (the whole row) marks its vertices
-    in ``is_start`` instead of storing them."""
+    previous level's (prev_i, prev_j) (``two`` = 1). Thread k = 0 adds the bounds of levels
+    ``first`` .. L and ``levels_depth`` to its row's rounds and depth (``first`` = L - two, or 0
+    for the first merge after the tile kernel: its levels too). The ``final`` merge (the whole
+    row) marks its vertices in ``is_start`` instead of storing them."""
     t = cuda.grid(1)
     n, d = is_start.shape if final else hull2.shape
     if t >= n * d:
@@ -246,7 +264,9 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
     r = t // d
     k = t - r * d
     if k == 0:
-        b = rowbound[L * n + r] + (rowbound[(L - 1) * n + r] if two else 0)
+        b = 0
+        for lev in range(first, L + 1):
+            b += rowbound[lev * n + r]
         rounds[r] += b
         depth[r] += b + levels_depth
     lo = (k // (2 * h)) * (2 * h)
@@ -351,33 +371,57 @@ def partition(xs, lam: float, cost):
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
     src = level0  # the last hull written
     stale = 0  # 1 when ``src`` holds the segments of the level below (docs/design.md 13.6)
-    for L in range(top):
+    from . import hull_tiles  # it imports this module's device functions
+
+    K = min(hull_tiles.TILE_BITS, top)  # levels run in tiles of 2^K points, one block each
+    if K > hull_tiles.MAX_TILE_BITS:
+        raise ValueError(f"hull_tiles.TILE_BITS = {hull_tiles.TILE_BITS} exceeds the shared "
+                         f"arrays' MAX_TILE_BITS = {hull_tiles.MAX_TILE_BITS}")
+    tiles_depth, tilebound = 0, none
+    if K > 0:
+        whole = K == top  # one tile per row: the tile kernel is the last level
+        nt = sizes[K]
+        if not whole:
+            src = new_hull(K, None)
+            tilebound = cost.empty(max(K * n * nt, 1), "int32")
+        hull_tiles.launch(
+            cost, xs, K, top, c, src if not whole else cost.empty((n, 1), hull_type(K)),
+            cnt[K] if not whole else none, T[:max(n * sum(sizes[1:K + 1]), 1)] if not whole
+            else cost.empty(1, "float64"), tilebound, rowbound, rounds, depth, is_start)
+        # The first merge after the tiles adds their levels' bounds and depth terms too.
+        tiles_depth = sum(dp.hull_level(1 << lev, pairs[lev], 0) for lev in range(K))
+    for L in range(K, top):
         h, P = 1 << L, pairs[L]
         lower = T[:max(n * sum(sizes[1:L]), 1)]  # T_1 .. T_{L-1}
         ij = (istar[L], jstar[L]) if L > 0 else (none, none)
         prev = (istar[L - 1], jstar[L - 1], cnt[L - 1]) if stale and L > 1 else (none,) * 3
         p_prev = pairs[L - 1] if stale else 1
+        fold = K if L == K else 0  # the tiles' bounds, folded by the first launch after them
         # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4),
         # after one more dependent read when the halves are the previous level's merges
         cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
             src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], *ij, rowbound,
-            rounds, depth, is_start if L == 0 else no_starts, *prev, h, P, L, stale, p_prev, c)
+            rounds, depth, is_start if L == 0 else no_starts, *prev, h, P, L, stale, p_prev, c,
+            tilebound if fold else none, fold)
         # Traffic the launch counted as one element per thread and array: each S value of the
         # junction test sums up to L + 1 pyramid entries (13.6), a stale hull needs the
-        # decisions of both halves, and level 0 clears all of is_start.
+        # decisions of both halves, level 0 clears all of is_start, and the fold reads every
+        # tile's bounds.
         cost.add(bytes=8 * n * P * (3 * (L + 1) - 2) + 12 * n * P * (stale and L > 1)
-                 + (n * (d - P) if L == 0 else 0))
+                 + (n * (d - P) if L == 0 else 0)
+                 + (4 * (K * n * sizes[K] - min(K * n * sizes[K], n * P)) if fold else 0))
         final = L == top - 1
         if stale or final:  # write the hull every second level; mark the last one's vertices
             levels_depth = dp.hull_level(h, P, 0) + (dp.hull_level(h // 2, p_prev, 0)
-                                                     if stale else 0)
+                                                     if stale else 0) + tiles_depth
             out = cost.empty((n, 1), hull_type(L + 1)) if final else new_hull(L + 1, src)
             cost(merge_copy, g, serial=stale)(
                 src, out, cnt[L], cnt[L + 1], *ij, prev[2], prev[0], prev[1],
                 rowbound, rounds, depth, is_start if final else no_starts, levels_depth, h, P, L,
-                stale, p_prev, int(final))
+                stale, p_prev, int(final), 0 if L - stale <= K else L - stale)
             src = out
             stale = 0
+            tiles_depth = 0  # added once
         else:
             stale = 1
     return is_start, rounds, 0, {"depth": depth}

@@ -120,12 +120,16 @@ SIGNATURES: dict[str, list[str]] = {
     "hull_bridges.bridge_pairs": [
         f"{hull}[:, ::1], int32[::1], int32[::1], float64[:, ::1], float64[::1], float64[::1], "
         "float64[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
-        "int32[::1], int32[::1], int32[::1], int64, int64, int64, int64, int64, float64"
-        for hull in _HULLS],
+        "int32[::1], int32[::1], int32[::1], int64, int64, int64, int64, int64, float64, "
+        "int32[::1], int64" for hull in _HULLS],
     "hull_bridges.merge_copy": [
         f"{src}[:, ::1], {dst}[:, ::1], int32[::1], int32[::1], int32[::1], int32[::1], "
         "int32[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
-        "int64, int64, int64, int64, int64, int64, int64" for src, dst in _HULL_STEPS],
+        "int64, int64, int64, int64, int64, int64, int64, int64" for src, dst in _HULL_STEPS],
+    "hull_tiles.tile_levels": [
+        f"float64[:, ::1], {hull}[:, ::1], int32[::1], float64[::1], int32[::1], int64[::1], "
+        "int64[::1], int64[::1], int8[:, ::1], int64, int64, float64"
+        for hull in _HULLS[:2]],  # tiles of <= 2^11 points: uint8 or uint16 offsets
     "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
     # ------------------------------------------------------------------ pava
     "pava.pava_rows": ["float64[:, ::1], float64, int64[:, ::1], float64[:, ::1], int8[:, ::1], "
