@@ -16,11 +16,13 @@ torch input (zero-copy wrap of our result). For other foreign kinds (CuPy, ...) 
 numba device array, which itself exposes ``__cuda_array_interface__`` and so converts zero-copy
 (``cupy.asarray(w)``).
 
-Each partitioner ``partition(xs, lam) -> (is_start, rounds, syncs, stats)`` returns device arrays
-of cluster starts (int8 (n, d)) and rounds (int64 (n,)), the host synchronisations it made, and a
-dict of per-row counters as device arrays (possibly empty).
+Each partitioner ``partition(xs, lam, cost) -> (is_start, rounds, syncs, stats)`` (or
+``partition(keys, center, lam, cost)`` for those in ``READS_KEYS``, which read the sorted keys as
+centred float64 on the fly) returns device arrays of cluster starts (int8 (n, d)) and rounds
+(int64 (n,)), the host synchronisations it made, and a dict of per-row counters as device arrays
+(possibly empty).
 
-Each partitioner takes the call's ``cost.Cost`` as a third argument: every launch and
+Each partitioner takes the call's ``cost.Cost`` as its last argument: every launch and
 device-to-host copy of a ``prox_rows`` call goes through it, and its totals are the call's
 ``RowsResult.counters`` (docs/design.md 14.4): ``launches``, ``syncs``, ``d2h_copies``,
 ``d2h_bytes``, ``bytes`` (modelled global-memory traffic), ``serial_steps``, ``shared_steps``,

@@ -24,6 +24,7 @@ contraction (the simulator computes in Python floats, which never fuse).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import subprocess
@@ -158,8 +159,6 @@ def run(jobs: int = 2, write: str | None = None, stream=sys.stdout) -> int:
             r = res[arch]
             rows.append((key, sig, arch, r))
             if key in BLOCK_THREADS:
-                import importlib
-
                 mod, attr = BLOCK_THREADS[key]
                 tpb = getattr(importlib.import_module(mod), attr)
                 if r["registers"] * tpb > REGISTERS_PER_BLOCK:
