@@ -257,11 +257,12 @@ def partition(keys, center, lam: float, cost):
     bsum = cost.empty((n, d), "float64")
     bend = cost.empty((n, d), link_type(d))
     bprev = cost.empty((n, d), link_type(d))
-    scan = Scan(n, d, cost)
+    scan = None  # the run-merging scan's levels, allocated by the first round that needs them
     if merged <= WALK_MAX:  # few runs: the state of the singletons, then the walk
         cost(init_blocks, g)(keys, center, is_start, bsum, bend, bprev)
         cost(merge_runs, g, serial=merged)(is_start, bsum, bend, bprev, keep)
     else:  # the scan over the singletons writes the state itself
+        scan = Scan(n, d, cost)
         scan.up(keep, keep, keep, keys, 0, center=center)
         cost(merge_first, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
             keep, keys, center, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, is_start,
@@ -283,6 +284,8 @@ def partition(keys, center, lam: float, cost):
         if v <= WALK_MAX:
             cost(merge_runs, g, serial=v)(is_start, bsum, bend, bprev, keep)
         else:
+            if scan is None:
+                scan = Scan(n, d, cost)
             if bsum2 is None:
                 bsum2, bend2 = cost.empty((n, d), "float64"), cost.empty((n, d), link_type(d))
             scan.up(is_start, keep, is_start, bsum, 1)
