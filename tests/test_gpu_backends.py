@@ -406,14 +406,15 @@ def test_finish_writes_every_element_once_through_the_order(chunk, dtype, monkey
     lam = 0.3
     for n, d, p in [(1, 1, 0.5), (2, chunk, 0.0), (3, chunk + 1, 0.4), (2, 17, 0.2),
                     (2, 40, 0.05), (1, 31, 1.0), (4, 9, 0.6)]:
-        xs = rng.normal(size=(n, d))
+        keys = rng.normal(size=(n, d)).astype(dtype)  # the sorted keys have the output's dtype
+        xs = keys.astype(np.float64)
         starts = rng.random((n, d)) < p
         starts[:, 0] = True
         order = np.stack([rng.permutation(d) for _ in range(n)]).astype(np.int64)
         W = cuda.device_array((n, d), dtype=dtype)
         W[:] = np.nan  # an element written by neither kernel stays NaN
         clusters = cuda.to_device(np.zeros(n, dtype=np.int64))
-        finish.finish(cuda.to_device(starts.astype(np.int8)), cuda.to_device(xs),
+        finish.finish(cuda.to_device(starts.astype(np.int8)), cuda.to_device(keys),
                       cuda.to_device(order), cuda.to_device(np.zeros(n)), lam, 0.0, 0.0, W,
                       clusters, Cost())
         W = W.copy_to_host()

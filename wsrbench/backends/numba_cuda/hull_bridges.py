@@ -41,26 +41,15 @@ from __future__ import annotations
 from numba import cuda
 
 from ... import depth as dp
-from ...bridge import bridge_step as _bridge_step_py
-from ...bridge import junction_is_bridge as _junction_py
 from ...numerics import shift_unit
+from . import hull_tiles
+from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
 from .launch import grid
-from .numerics import depth as _dev_depth
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (13.3)
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
 # of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6).
 HULL_TYPES = ((8, "uint8"), (16, "uint16"), (31, "int32"))
-
-bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)
-junction_is_bridge = cuda.jit(device=True, inline=True)(_junction_py)
-bridge_bound = _dev_depth.bridge_bound
-
-
-@cuda.jit(device=True, inline=True)
-def level_size(d, lev):
-    """Blocks of 2^lev points in a row of d: ceil(d / 2^lev)."""
-    return (d + (1 << lev) - 1) >> lev
 
 
 @cuda.jit(device=True, inline=True)
@@ -371,8 +360,6 @@ def partition(xs, lam: float, cost):
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
     src = level0  # the last hull written
     stale = 0  # 1 when ``src`` holds the segments of the level below (docs/design.md 13.6)
-    from . import hull_tiles  # it imports this module's device functions
-
     K = min(hull_tiles.TILE_BITS, top)  # levels run in tiles of 2^K points, one block each
     if K > hull_tiles.MAX_TILE_BITS:
         raise ValueError(f"hull_tiles.TILE_BITS = {hull_tiles.TILE_BITS} exceeds the shared "

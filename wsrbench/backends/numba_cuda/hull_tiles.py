@@ -41,7 +41,7 @@ import sys
 
 from numba import cuda, float64, int16, int32
 
-from .hull_bridges import bridge_bound, bridge_step, junction_is_bridge, level_size
+from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
 from .launch import SIMULATOR
 from .numerics import depth as _dev_depth
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (docs/design.md 13.3)
