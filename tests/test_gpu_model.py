@@ -63,14 +63,40 @@ def test_pipeline_without_partition_is_every_algorithms_floor(d):
         floor = gpu_model.pipeline_counts(1, d, sort_method=sort)
         assert floor["syncs"] == 2 and floor["partition_syncs"] == 0
         for alg in registry.get_backend("numba_cuda").algorithms:
-            c = nc.count_call(1, d, np.float32, 0.01, alg, sort_method=sort,
-                              violations=[1] if alg == "imminent_collisions" else ())
+            with gpu_model.gpu_geometry():  # as pipeline_counts counts
+                c = nc.count_call(1, d, np.float32, 0.01, alg, sort_method=sort,
+                                  violations=[1] if alg == "imminent_collisions" else ())
             for k in ("launches", "syncs", "bytes", "depth"):
                 assert c[k] >= floor[k], (alg, sort, k)
             assert gpu_model.modelled_seconds(c) > gpu_model.modelled_seconds(floor)
     rows = gpu_model.model_table(("gaussian",), (d,), torch_max_d=0)
     floors = [r for r in rows if r["algorithm"] == gpu_model.PIPELINE]
     assert [r["backend"] for r in floors] == ["numba_cuda[radix sort]", "numba_cuda[torch sort]"]
+
+
+@needs_cuda_backend
+def test_the_model_counts_a_gpu_call_whatever_this_process_runs():
+    """Under the simulator the scan chunk, the tile and the block sizes are shrunk for test
+    speed; the model's dry runs swap in the GPU's values (and put them back), so that
+    `wsrbench compare --gpu-model` gives a GPU's counts in any process."""
+    import importlib
+
+    from wsrbench.backends.numba_cuda import hull_tiles, segscan
+
+    def geometry():
+        return [getattr(importlib.import_module(f"wsrbench.backends.numba_cuda.{m}"), a)
+                for m, a, _ in gpu_model.GPU_GEOMETRY]
+
+    before = geometry()
+    x, lam = cases.make("gaussian", 10**5, seed=0, dtype=np.float32)
+    c = gpu_model.numba_cuda_counts(x, lam, "hull_bridges", sort_method="torch")
+    assert c["shared_steps"] == hull_tiles.shared_steps(hull_tiles.GPU_TILE_BITS)
+    floor = gpu_model.pipeline_counts(1, 10**7, sort_method="torch")
+    # torch.sort 5, the check 1, the centres 1, three fills, values_tail 1, the counters' copy 1,
+    # and the finishing scan in chunks of 32 (under the simulator's chunk of 4: 2 x 11 + 1)
+    levels = math.ceil(math.log(10**7, segscan.GPU_CHUNK)) - 1
+    assert floor["launches"] == 12 + 2 * levels + 1
+    assert geometry() == before
 
 
 def test_model_formula_and_radix_reference():

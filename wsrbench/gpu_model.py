@@ -21,6 +21,8 @@ atomics and the Python cost of numba-cuda's launches; ``scripts/gpu_speed.py`` m
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 #: H100 SXM5 HBM3 bandwidth, bytes/s (NVIDIA H100 Tensor Core GPU datasheet: 3.35 TB/s).
@@ -104,15 +106,46 @@ def imminent_violations(x: np.ndarray, lam: float, max_rounds: int | None = None
     return out
 
 
+#: What the simulator shrinks so that tiny test rows cross every boundary, with the GPU's value:
+#: (module of wsrbench.backends.numba_cuda, attribute, attribute holding the GPU's value).
+GPU_GEOMETRY = (("launch", "THREADS_PER_BLOCK", "GPU_THREADS_PER_BLOCK"),
+                ("segscan", "CHUNK", "GPU_CHUNK"),
+                ("sort", "RADIX_MIN_TILE", "GPU_RADIX_MIN_TILE"),
+                ("hull_tiles", "MAX_TILE_BITS", "GPU_TILE_BITS"),
+                ("hull_tiles", "TILE_BITS", "GPU_TILE_BITS"),
+                ("hull_tiles", "MAX_THREADS", "GPU_MAX_THREADS"))
+
+
+@contextlib.contextmanager
+def gpu_geometry():
+    """The GPU's chunk, tile and block sizes while a dry run counts, whatever this process runs:
+    under the simulator (NUMBA_ENABLE_CUDASIM=1) they are shrunk for test speed, and the counts
+    of a model must be those of a GPU call. Nothing is compiled or launched in a dry run."""
+    import importlib
+
+    mods = {m: importlib.import_module(f"wsrbench.backends.numba_cuda.{m}")
+            for m, _, _ in GPU_GEOMETRY}
+    saved = [(mods[m], a, getattr(mods[m], a)) for m, a, _ in GPU_GEOMETRY]
+    try:
+        for m, a, g in GPU_GEOMETRY:
+            setattr(mods[m], a, getattr(mods[m], g))
+        yield
+    finally:
+        for mod, a, v in saved:
+            setattr(mod, a, v)
+
+
 def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.float32,
                       sort_method: str = "radix", violations=None) -> dict:
-    """Counters of a numba_cuda call on the row x (dry run; see module docstring)."""
+    """Counters of a numba_cuda call on the row x (dry run with the GPU's geometry, whatever
+    this process runs; see module docstring)."""
     from .backends import numba_cuda as nc
 
     if algorithm == "imminent_collisions" and violations is None:
         violations = imminent_violations(x, lam)
-    return nc.count_call(1, len(x), dtype, lam, algorithm, violations=violations or (),
-                         sort_method=sort_method)
+    with gpu_geometry():
+        return nc.count_call(1, len(x), dtype, lam, algorithm, violations=violations or (),
+                             sort_method=sort_method)
 
 
 def pipeline_counts(n: int, d: int, *, dtype=np.float32, sort_method: str = "radix") -> dict:
@@ -120,7 +153,8 @@ def pipeline_counts(n: int, d: int, *, dtype=np.float32, sort_method: str = "rad
     algorithm=None): the floor every numba_cuda algorithm adds its own kernels to, 14.7."""
     from .backends import numba_cuda as nc
 
-    return nc.count_call(n, d, dtype, 0.0, None, sort_method=sort_method)
+    with gpu_geometry():
+        return nc.count_call(n, d, dtype, 0.0, None, sort_method=sort_method)
 
 
 def torch_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.float32) -> dict:

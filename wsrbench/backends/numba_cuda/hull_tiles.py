@@ -47,13 +47,15 @@ from .numerics import depth as _dev_depth
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (docs/design.md 13.3)
 
 #: Largest tile, 2^MAX_TILE_BITS points: fixes the shared arrays' sizes at compile time.
-MAX_TILE_BITS = 3 if SIMULATOR else 11
+GPU_TILE_BITS = 11
+MAX_TILE_BITS = 3 if SIMULATOR else GPU_TILE_BITS
 #: Levels run in tiles (tiles of 2^TILE_BITS points), <= MAX_TILE_BITS; 0 turns the tile kernel
 #: off (every level a launch). Read at each call (tests may change it).
-TILE_BITS = 3 if SIMULATOR else 11
+TILE_BITS = 3 if SIMULATOR else GPU_TILE_BITS
 #: Most threads per block (each loops over its pairs and elements). The simulator's 2 threads
 #: per tile of 8 loop over level 0's four pairs, as a GPU block's 512 threads over its 1024.
-MAX_THREADS = 2 if SIMULATOR else 512
+GPU_MAX_THREADS = 512
+MAX_THREADS = 2 if SIMULATOR else GPU_MAX_THREADS
 #: The simulator's thread switch interval while the kernel runs, s (``_quick_barriers``).
 SIM_SWITCH_S = 1e-5
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from numba.cuda.core import config
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
-THREADS_PER_BLOCK = 8 if SIMULATOR else 256
+GPU_THREADS_PER_BLOCK = 256
+THREADS_PER_BLOCK = 8 if SIMULATOR else GPU_THREADS_PER_BLOCK
 THREADS = 32 if SIMULATOR else 256  # threads per block of the grid-stride kernels
 REDUCE_THREADS = 16 if SIMULATOR else 128  # power of two: block size of shared-memory reductions
 MAX_BLOCKS = 4 if SIMULATOR else 4096  # grid-stride loops cover the rest

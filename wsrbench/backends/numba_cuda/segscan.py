@@ -35,7 +35,8 @@ from .launch import SIMULATOR, grid
 
 #: Elements folded by one thread: 32 float64 = two 128-byte lines; the simulator uses 4 so that
 #: the tiny test rows span several levels. Read at each call (tests may change it).
-CHUNK = 4 if SIMULATOR else 32
+GPU_CHUNK = 32
+CHUNK = 4 if SIMULATOR else GPU_CHUNK
 
 
 @cuda.jit(device=True, inline=True)

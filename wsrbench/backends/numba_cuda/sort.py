@@ -40,7 +40,8 @@ SORT = "auto"
 RANK_SORT_MAX_D = 64
 # Smallest radix tile (elements counted by one thread); small in the simulator so that tests
 # cross tile boundaries.
-RADIX_MIN_TILE = 4 if SIMULATOR else 64
+GPU_RADIX_MIN_TILE = 64
+RADIX_MIN_TILE = 4 if SIMULATOR else GPU_RADIX_MIN_TILE
 RADIX_BUCKETS = 256
 
 
