@@ -134,7 +134,8 @@ print("OK")
 
 def test_cuda_kernels_compile_for_a_real_gpu():
     """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernels'
-    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md 13.3). Skips where NVVM is not installed."""
+    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md 13.3). Skips
+    where NVVM is not installed."""
     pytest.importorskip("numba_cuda")
     import os
     import subprocess
