@@ -265,8 +265,8 @@ def partition(keys, center, lam: float, cost):
         scan = Scan(n, d, cost)
         scan.up(keep, keep, keep, keys, 0, center=center)
         cost(merge_first, grid(scan.threads(n, d)), full=True, loop=scan.chunk)(
-            keep, keys, center, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent, is_start,
-            bsum, bend, bprev)
+            keep, keys, center, scan.chunk, scan.carry_sum, scan.carry_head, scan.has_parent,
+            is_start, bsum, bend, bprev)
     cost.round_depth = max(cost.round_depth, cost.depth - start)
     bsum2 = bend2 = None
     while True:
