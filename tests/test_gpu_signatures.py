@@ -36,6 +36,15 @@ needs_nvcc = pytest.mark.skipif(importlib.util.find_spec("nvidia.cuda_nvcc") is 
 
 
 @needs_cuda_backend
+def _real_compiler(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a process with numba-cuda's real compiler (no simulator, JIT on)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
 def test_every_kernel_has_a_signature_entry():
     from wsrbench.backends.numba_cuda.signatures import discover, table
 
@@ -181,11 +190,7 @@ def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
         else:
             print("COMPILED")
     ''')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT")}  # the real compiler
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = _real_compiler(code)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "REJECTED TypingError" in res.stdout, res.stdout + res.stderr[-2000:]
 
@@ -241,11 +246,7 @@ def test_fma_contraction_the_simulator_hides_is_caught(tmp_path):
         key = "imminent_collisions.mark_keep"
         print("mark_keep", cc.compile_one(key, table()[key][0])["sm_90"]["fma64"])
     ''')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_ENABLE_CUDASIM", "NUMBA_DISABLE_JIT")}  # the real compiler
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = _real_compiler(code)
     assert res.returncode == 0, res.stderr[-2000:]
     counts = dict(line.split() for line in res.stdout.split("\n") if line.strip())
     assert int(counts["fused"]) >= 1

@@ -143,7 +143,6 @@ class Scan:
             self.levels.append((cost.empty(size, "float64"), cost.empty(size, "int8"),
                                 cost.empty(size, "int64")))
         self.has_parent = 1 if self.levels else 0
-        self._no_center = cost.empty(1, "float64")  # C when the values are not centred keys
         if self.levels:
             self.carry_sum, _, self.carry_head = self.levels[0]
         else:  # one thread folds the whole batch: no carry (never read)
@@ -160,7 +159,8 @@ class Scan:
         The segment heads are column 0 and, if ``use_heads``, where ``heads`` and ``heads2`` are
         both set; the values are V (minus the row's ``center`` when given: sorted keys read as
         centred float64), or 0 where ``masked`` and ``valid`` is not set."""
-        C, centred = (self._no_center, 0) if center is None else (center, 1)
+        # without a centre, any float64 array stands in for C (never read): no allocation
+        C, centred = (self.carry_sum[:1], 0) if center is None else (center, 1)
         cost, c = self.cost, self.chunk
         n, d = V.shape
         prev = None
