@@ -112,14 +112,15 @@ except Exception as exc:  # no NVVM here: nothing to check
     raise SystemExit(0)
 from wsrbench.backends.numba_cuda import hull_bridges as hb
 from wsrbench.backends.numba_cuda import hull_tiles as ht
-i2, f2, i1, i = types.int32[:, ::1], types.float64[:, ::1], types.int32[::1], types.int64
+i2, i1, i = types.int32[:, ::1], types.int32[::1], types.int64
+k2 = types.float32[:, ::1]  # the sorted keys, read centred as float64
 f1, l1 = types.float64[::1], types.int64[::1]
 b2 = types.int8[:, ::1]
 sigs = {
-    "bridge_pairs": (i2, i1, i1, f2, f1, f1, f1, i1, i1, l1, l1, l1, b2, i1, i1, i1, i, i, i, i, i,
-                     types.float64, i1, i),
+    "bridge_pairs": (i2, i1, i1, k2, f1, f1, f1, f1, i1, i1, l1, l1, l1, b2, i1, i1, i1, i, i, i, i,
+                     i, types.float64, i1, i),
     "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, b2, i, i, i, i, i, i, i, i),
-    "tile_levels": (f2, i2, i1, f1, i1, l1, l1, l1, b2, i, i, types.float64),
+    "tile_levels": (k2, f1, i2, i1, f1, i1, l1, l1, l1, b2, i, i, types.float64),
 }
 for name, sig in sigs.items():
     ptx, _ = compile_ptx(getattr(ht if name == "tile_levels" else hb, name).py_func, sig,

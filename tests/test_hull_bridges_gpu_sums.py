@@ -56,8 +56,8 @@ def test_pyramid_sums_are_the_references_bits(d):
     while True:
         for r in range(n):
             for k in range(d):
-                f = hb.sum_from_start.py_func(X, T, r, k, L, n, d)
-                g = hb.sum_to_end.py_func(X, T, r, k, L, n, d)
+                f = hb.sum_from_start.py_func(X, np.zeros(n), T, r, k, L, n, d)
+                g = hb.sum_to_end.py_func(X, np.zeros(n), T, r, k, L, n, d)
                 assert f == F[r, k] and g == G[r, k], (d, L, r, k)
         if h >= d:
             break
@@ -76,17 +76,22 @@ def test_pyramid_sums_are_the_references_bits(d):
         assert np.array_equal(block, F[:, last]) and np.array_equal(block, G[:, np.arange(m) << lev])
 
 
-def _gpu_partition(X, lam):
+def _gpu_partition(keys, center, lam):
     from numba import cuda
 
-    is_start, rounds, syncs, extra = hb.partition(cuda.to_device(X), lam, Cost())
+    is_start, rounds, syncs, extra = hb.partition(cuda.to_device(keys), cuda.to_device(center),
+                                                  lam, Cost())
     return is_start.copy_to_host(), rounds.copy_to_host(), extra["depth"].copy_to_host()
 
 
-def _check_against_reference(X, lam):
-    S, R, D = _gpu_partition(X, lam)
+def _check_against_reference(X, lam, center=None):
+    """The GPU partition of the rows ``X`` read centred at ``center`` (zero by default: the rows
+    themselves) against the reference's partition of float64(X) - center."""
+    center = np.zeros(X.shape[0]) if center is None else center
+    S, R, D = _gpu_partition(X, center, lam)
+    xs = X.astype(np.float64) - center[:, None]
     for r in range(X.shape[0]):
-        starts, rounds, info = ref.partition(X[r], lam)
+        starts, rounds, info = ref.partition(xs[r], lam)
         assert np.array_equal(np.flatnonzero(S[r]), starts), r
         assert (R[r], D[r]) == (rounds, info["depth"]), r
 
@@ -107,6 +112,18 @@ def test_partition_is_the_references_on_near_collinear_rows(d, seed):
     _check_against_reference(_near_collinear(np.random.default_rng(seed), 3, d), 0.0)
 
 
+@pytest.mark.parametrize("K", [0, 2, 3])
+@pytest.mark.parametrize("d", [9, 64, 100])
+def test_partition_reads_float32_keys_centred(d, K, monkeypatch):
+    """The partition reads its data as float64(key) - center (``finish.centred``), in the tile
+    kernel, the pyramid's T_0 and (K = 0) level 0's block totals: on sorted float32 keys centred
+    at their median, the reference's partition, rounds and depth of those centred rows."""
+    monkeypatch.setattr(ht, "TILE_BITS", K)
+    rng = np.random.default_rng(d + K)
+    keys = np.sort(rng.standard_normal((3, d)).astype(np.float32) * 1e3 + 7e3, axis=1)
+    _check_against_reference(keys, 0.05, center=keys[:, d // 2].astype(np.float64))
+
+
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(d=st.integers(2, 40), seed=st.integers(0, 2 ** 32 - 1),
        lam=st.sampled_from([0.0, 0.01, 1.0, 100.0]), sort=st.booleans(), collinear=st.booleans())
@@ -120,10 +137,10 @@ def test_partition_matches_on_random_rows(d, seed, lam, sort, collinear):
 
 @pytest.mark.parametrize("d", [200, 257])
 def test_every_hull_offset_type(d, monkeypatch):
-    """Hulls are stored in uint8, uint16 or int32 offsets by level; with the bounds lowered, rows of
+    """Hulls are stored in uint16 or int32 offsets by level; with the bounds lowered, rows of
     a few hundred points pass through every type and every widening (at the real bounds the
     int32 hulls need d > 65536)."""
-    monkeypatch.setattr(hb, "HULL_TYPES", ((1, "uint8"), (4, "uint16"), (31, "int32")))
+    monkeypatch.setattr(hb, "HULL_TYPES", ((4, "uint16"), (31, "int32")))
     rng = np.random.default_rng(d)
     _check_against_reference(_wide(rng, 2, d), 1e-3)
     _check_against_reference(_near_collinear(rng, 2, d), 0.0)
@@ -135,8 +152,10 @@ def test_rows_too_long_for_int32_positions_are_refused():
     from wsrbench.backends.numba_cuda.cost import Phantom
 
     with pytest.raises(ValueError, match=r"d < 2\*\*31"):
-        hb.partition(Phantom((1, 2 ** 31), "float64"), 0.1, Cost(dry=True))
-    is_start, _, syncs, _ = hb.partition(Phantom((2, 2 ** 20), "float64"), 0.1, Cost(dry=True))
+        hb.partition(Phantom((1, 2 ** 31), "float32"), Phantom((1,), "float64"), 0.1,
+                     Cost(dry=True))
+    is_start, _, syncs, _ = hb.partition(Phantom((2, 2 ** 20), "float32"),
+                                         Phantom((2,), "float64"), 0.1, Cost(dry=True))
     assert is_start.shape == (2, 2 ** 20) and syncs == 0
 
 
@@ -177,8 +196,9 @@ def test_tile_sums_are_the_global_sums(K, d):
                 for k in range(npts):
                     f = ht.tile_sum_from_start.py_func(S, k, L, K)
                     e = ht.tile_sum_to_end.py_func(S, k, L, K, npts)
-                    assert f == hb.sum_from_start.py_func(X, T, r, g + k, L, n, d), (r, g, k, L)
-                    assert e == hb.sum_to_end.py_func(X, T, r, g + k, L, n, d), (r, g, k, L)
+                    z = np.zeros(n)
+                    assert f == hb.sum_from_start.py_func(X, z, T, r, g + k, L, n, d), (r, g, k, L)
+                    assert e == hb.sum_to_end.py_func(X, z, T, r, g + k, L, n, d), (r, g, k, L)
 
 
 def _reference_levels(x, lam, K):
@@ -232,7 +252,7 @@ def test_tile_kernel_writes_the_per_level_state(K, d):
                "depth": np.full(n, 99, "int64"), "is_start": np.full((n, d), 7, "int8")}
     dev = {k: cuda.to_device(v) for k, v in garbage.items()}
     cost = Cost()
-    ht.launch(cost, cuda.to_device(X), Ke, top, shift_unit(lam, d), dev["hull"], dev["cnt"],
+    ht.launch(cost, cuda.to_device(X), cuda.to_device(np.zeros(n)), Ke, top, shift_unit(lam, d), dev["hull"], dev["cnt"],
               dev["T"], dev["tilebound"], dev["rowbound"], dev["rounds"], dev["depth"],
               dev["is_start"])
     out = {k: v.copy_to_host() for k, v in dev.items()}

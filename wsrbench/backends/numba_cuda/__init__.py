@@ -1,11 +1,11 @@
 """The numba-cuda backend: the prox as CUDA kernels written with numba-cuda.
 
 Pipeline for all rows of a (n, d) device array, without a host round trip of the data:
-``sort.sort_rows`` (stable, per row), ``finish.row_centers`` (each row's median element; the
-sorted rows are read as float64 centred at it, ``finish.centred``, or written out as such by
-``finish.center_rows`` for the partitions that want an array), the partition kernels of the
-chosen algorithm (``imminent_collisions``,
-``search_collisions``, ``pava``: one module each, so each kernel is found by its name), then
+``sort.sort_rows`` (stable, per row), ``finish.row_centers`` (each row's median element; every
+later kernel reads the sorted rows as float64 centred at it, ``finish.centred``, where it needs an
+element: no array of the centred rows is written), the partition kernels of the chosen algorithm
+(``hull_bridges``, ``imminent_collisions``, ``search_collisions``, ``pava``: one module each, so
+each kernel is found by its name), then
 ``finish.finish`` (block values from float64 sums of the original data, L1, rho, un-sort).
 Only the per-row ``rounds``/``clusters`` counters come back to the host, in one copy at the end.
 
@@ -16,9 +16,9 @@ torch input (zero-copy wrap of our result). For other foreign kinds (CuPy, ...) 
 numba device array, which itself exposes ``__cuda_array_interface__`` and so converts zero-copy
 (``cupy.asarray(w)``).
 
-Each partitioner ``partition(xs, lam, cost) -> (is_start, rounds, syncs, stats)`` (or
-``partition(keys, center, lam, cost)`` for those in ``READS_KEYS``, which read the sorted keys as
-centred float64 on the fly) returns device arrays of cluster starts (int8 (n, d)) and rounds
+Each partitioner ``partition(keys, center, lam, cost) -> (is_start, rounds, syncs, stats)``
+(``keys``: the sorted rows; ``center``: float64 (n,), read through ``finish.centred``) returns
+device arrays of cluster starts (int8 (n, d)) and rounds
 (int64 (n,)), the host synchronisations it made, and a dict of per-row counters as device arrays
 (possibly empty).
 
@@ -53,11 +53,6 @@ ALGORITHMS = {
     "pava": pava.partition,
     "hull_bridges": hull_bridges.partition,
 }
-
-#: Partitions that read the sorted keys and the row centres (``partition(keys, center, lam,
-#: cost)``) instead of a float64 array of the centred rows (``partition(xs, lam, cost)``): they
-#: read each element a few times, so materialising xs would cost more than it saves (14.7).
-READS_KEYS = frozenset({"imminent_collisions"})
 
 HOST_SYNCS = {
     "imminent_collisions": "one per merge round plus one for the round that finds no violation",
@@ -100,8 +95,8 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
 
 def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=False):
     """Sort, centre, partition, finish into W: (rounds, clusters, stats, partition syncs, L,
-    depth). The sorted rows are read as centred float64 on the fly (``finish.centred``) by the
-    partitions in ``READS_KEYS`` and the finishing step; the others get them as an array."""
+    depth). Every kernel reads the sorted rows as centred float64 on the fly (``finish.centred``,
+    docs/design.md 14.7)."""
     n, d = X.shape
     keys, order = sort_rows(X, cost, sort_method)
     center = cost.empty(n, "float64")
@@ -111,17 +106,11 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
         rounds = _finish.full(n, 0, "int64", cost)
         syncs, extra = 0, {}
     elif algorithm is None:  # no partition (one block per row): the pipeline's own cost, 14.7
-        is_start = _finish.full((n, d), 0, "int8", cost)
-        rounds = _finish.full(n, 0, "int64", cost)
+        is_start, rounds = cost.empty((n, d), "int8"), cost.empty(n, "int64")
+        cost(_no_partition, grid(n * d))(is_start, rounds)
         syncs, extra = 0, {}
     else:
-        part = ALGORITHMS[algorithm]
-        if algorithm in READS_KEYS:
-            is_start, rounds, syncs, extra = part(keys, center, lam, cost)
-        else:
-            xs = cost.empty((n, d), "float64")
-            cost(_finish.center_rows, grid(n * d))(keys, center, xs)
-            is_start, rounds, syncs, extra = part(xs, lam, cost)
+        is_start, rounds, syncs, extra = ALGORITHMS[algorithm](keys, center, lam, cost)
     clusters = _finish.full(n, 0, "int64", cost)
     _finish.finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost)
     # The one transfer back: every counter in a single copy.
@@ -168,6 +157,21 @@ def count_call(n: int, d: int, dtype, lam: float, algorithm: str | None, *, viol
         for k, v in validation_cost(n, d, np.dtype(dtype).itemsize).items():
             out[k] += v
     return out
+
+
+@cuda.jit(cache=True)
+def _no_partition(is_start, rounds):
+    """What the floor of 14.7 has instead of a partition: every row one block, no rounds, in the
+    one launch that the cheapest partition (hull_bridges on a row of one tile) also takes."""
+    t = cuda.grid(1)
+    n, d = is_start.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    is_start[r, k] = 0
+    if k == 0:
+        rounds[r] = 0
 
 
 @cuda.jit(cache=True)

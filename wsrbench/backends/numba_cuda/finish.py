@@ -58,21 +58,9 @@ def row_centers(keys, center):
 @cuda.jit(device=True, inline=True)
 def centred(keys, center, r, k):
     """xs[r, k], the sorted row centred at its median, from the keys: one conversion and one
-    subtraction, the same bits wherever it is computed (no array of xs needed)."""
+    subtraction, the same bits wherever it is computed, so no kernel needs an array of xs
+    (docs/design.md 14.7)."""
     return float(keys[r, k]) - center[r]
-
-
-@cuda.jit(cache=True)
-def center_rows(keys, center, xs):
-    """xs = the sorted rows centred, as a float64 array, for the partitions that read xs many
-    times (``centred`` at every element)."""
-    t = cuda.grid(1)
-    n, d = keys.shape
-    if t >= n * d:
-        return
-    r = t // d
-    k = t - r * d
-    xs[r, k] = centred(keys, center, r, k)
 
 
 @cuda.jit(device=True, inline=True)

@@ -4,16 +4,17 @@ Same algorithm, partition, rounds and depth as ``wsrbench.backends.numpy.hull_br
 first, and docs/design.md 13; 13.6 explains the memory layout below and what it saves). State, per
 level l (segments of 2^l points), all flat (row, entry) per level:
 * the hull: each segment's stored vertices packed at its front, as offsets from the segment's
-  start in the narrowest type that holds them (``HULL_TYPES``: uint8 up to l = 8, uint16 up to
-  16, int32 above); written only every second level (and never at level 0, where every point is
+  start in the narrowest type that holds them (``HULL_TYPES``: uint16 up to l = 16, int32
+  above); written only every second level (and never at level 0, where every point is
   its own vertex): between two writes a bridge reads each half through the previous level's
   merge of its own halves (``stored_vertex``), one indirection with decisions loaded up front;
 * ``cnt`` (int32): stored vertices per segment; ``istar``/``jstar`` (int32): each pair's bridge;
   ``rowbound``: each level's largest step bound per row (level 0's decisions are implied by its
   counts and not stored);
 * ``T``: the pyramid of block totals T_l (each the sum of its two halves' totals; T_0 is the data
-  itself). The reference's local sums F and G are not stored: ``sum_from_start`` /
-  ``sum_to_end`` rebuild any of them from at most log2(d) totals with the reference's additions
+  itself, read from the sorted keys as centred float64, ``finish.centred``, wherever it is needed:
+  no array of the centred rows exists). The reference's local sums F and G are not stored:
+  ``sum_from_start`` / ``sum_to_end`` rebuild any of them from at most log2(d) totals with the reference's additions
   in the reference's order, so every S value, hence every bridge decision, has the reference's
   bits (13.3, 13.6).
 
@@ -44,22 +45,24 @@ from ... import depth as dp
 from ...numerics import shift_unit
 from . import hull_tiles
 from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
+from .finish import centred
 from .launch import grid
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (13.3)
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
-# of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6).
-HULL_TYPES = ((8, "uint8"), (16, "uint16"), (31, "int32"))
+# of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6). No uint8:
+# on a GPU the levels below 11 run in hull_tiles' shared memory, so it would never be launched.
+HULL_TYPES = ((16, "uint16"), (31, "int32"))
 
 
 @cuda.jit(device=True, inline=True)
-def sum_from_start(xs, T, r, k, L, n, d):
+def sum_from_start(keys, center, T, r, k, L, n, d):
     """The reference's F at level L: the x sum over [start of k's block of 2^L, k], with the same
     additions in the same order (docs/design.md 13.6): for l = 0..L-1 where bit l of k is set,
-    the left sibling block's total T_l is added to the running sum."""
-    acc = xs[r, k]
+    the left sibling block's total T_l is added to the running sum (T_0 = the centred keys)."""
+    acc = centred(keys, center, r, k)
     if L > 0 and k & 1:
-        acc = xs[r, k - 1] + acc
+        acc = centred(keys, center, r, k - 1) + acc
     off = 0
     for lev in range(1, L):
         m = level_size(d, lev)
@@ -71,13 +74,13 @@ def sum_from_start(xs, T, r, k, L, n, d):
 
 
 @cuda.jit(device=True, inline=True)
-def sum_to_end(xs, T, r, k, L, n, d):
+def sum_to_end(keys, center, T, r, k, L, n, d):
     """The reference's G at level L: the x sum over [k, end of k's block of 2^L], same additions
     in the same order: for l = 0..L-1 where bit l of k is clear and a right sibling exists, its
     total T_l is added."""
-    acc = xs[r, k]
+    acc = centred(keys, center, r, k)
     if L > 0 and (k & 1) == 0 and k + 1 < d:
-        acc = acc + xs[r, k + 1]
+        acc = acc + centred(keys, center, r, k + 1)
     off = 0
     for lev in range(1, L):
         m = level_size(d, lev)
@@ -89,14 +92,14 @@ def sum_to_end(xs, T, r, k, L, n, d):
 
 
 @cuda.jit(device=True, inline=True)
-def s_at(xs, T, r, k, mid, L, n, d, c):
+def s_at(keys, center, T, r, k, mid, L, n, d, c):
     """S local to mid at point k (the reference's local_point at level L, h = 2^L);
     c = shift_unit(lam, d)."""
     if k > mid:
-        return sum_from_start(xs, T, r, k - 1, L, n, d) + shift_sum(mid, k, d, c)
+        return sum_from_start(keys, center, T, r, k - 1, L, n, d) + shift_sum(mid, k, d, c)
     if k == mid:
         return 0.0
-    return -(sum_to_end(xs, T, r, k, L, n, d) + shift_sum(k, mid, d, c))
+    return -(sum_to_end(keys, center, T, r, k, L, n, d) + shift_sum(k, mid, d, c))
 
 
 @cuda.jit(device=True, inline=True)
@@ -128,19 +131,20 @@ def count_at(cnt, idx, level):
 
 
 @cuda.jit(cache=True)
-def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth, is_start,
+def bridge_pairs(hull, cnt, cnt2, keys, center, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth, is_start,
                  prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c, tilebound, tiles):
     """Level L (halves of h = 2^L points): the bridge of pair (row, p). ``hull`` holds the
     segments of h points (``stale`` = 0) or of h/2 (``stale`` = 1: then each half is the merge of
     its own halves by the previous level's (prev_i, prev_j), with prev_cnt their left counts and
     P_prev that level's pairs). Also writes the merged segment's count and block total (and the
-    unpaired last segment's), so that the next level needs no copy of either. The first launch
+    unpaired last segment's), so that the next level needs no copy of either; ``Tsrc`` holds the
+    halves' totals T_L (at L = 0 the data: read from the keys instead). The first launch
     (L = 0) also clears ``is_start``, the rows' rounds and depth and the later levels' bounds.
     The first launch after ``hull_tiles.tile_levels`` (L = ``tiles`` > 0) also folds the tiles'
     bounds of levels 0 .. L-1 (``tilebound``, (level, row, tile); tiles are this level's
     segments) into ``rowbound``."""
     q = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     if q >= n * P:
         return
     r = q // P
@@ -192,9 +196,9 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
     k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t, ident) if t < cnt_l else mid
     t = min(1, b - 1)
     q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
-    if junction_is_bridge(a > 1, float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c), 0.0, 0.0,
-                          float(r0 - mid), s_at(xs, T, r, r0, mid, L, n, d, c), b > 1,
-                          float(q2 - mid), s_at(xs, T, r, q2, mid, L, n, d, c)):
+    if junction_is_bridge(a > 1, float(k0 - mid), s_at(keys, center, T, r, k0, mid, L, n, d, c), 0.0, 0.0,
+                          float(r0 - mid), s_at(keys, center, T, r, r0, mid, L, n, d, c), b > 1,
+                          float(q2 - mid), s_at(keys, center, T, r, q2, mid, L, n, d, c)):
         il = a - 1  # already convex at the junction: no search
         jh = 0
     while il < ih or jl < jh:
@@ -212,22 +216,26 @@ def bridge_pairs(hull, cnt, cnt2, xs, T, Tsrc, T2, istar, jstar, rowbound, round
         q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
         il, ih, jl, jh = bridge_step(
             il, ih, jl, jh,
-            float(k0 - mid), s_at(xs, T, r, k0, mid, L, n, d, c),
-            float(k1 - mid), s_at(xs, T, r, k1, mid, L, n, d, c),
-            float(k2 - mid), s_at(xs, T, r, k2, mid, L, n, d, c),
-            float(q0 - mid), s_at(xs, T, r, q0, mid, L, n, d, c),
-            float(q1 - mid), s_at(xs, T, r, q1, mid, L, n, d, c),
-            float(q2 - mid), s_at(xs, T, r, q2, mid, L, n, d, c),
+            float(k0 - mid), s_at(keys, center, T, r, k0, mid, L, n, d, c),
+            float(k1 - mid), s_at(keys, center, T, r, k1, mid, L, n, d, c),
+            float(k2 - mid), s_at(keys, center, T, r, k2, mid, L, n, d, c),
+            float(q0 - mid), s_at(keys, center, T, r, q0, mid, L, n, d, c),
+            float(q1 - mid), s_at(keys, center, T, r, q1, mid, L, n, d, c),
+            float(q2 - mid), s_at(keys, center, T, r, q2, mid, L, n, d, c),
             split)
     if L > 0:  # level 0's are il = its merged count - 1, jl = 0 (never stored)
         istar[q] = il
         jstar[q] = jl
     cnt2[r * m2 + p] = il + cnt_r - jl
     s = r * m + 2 * p
-    T2[r * m2 + p] = Tsrc[s] + Tsrc[s + 1]  # the reference's F at the block's last point
+    # the reference's F at the block's last point
+    if L == 0:
+        T2[r * m2 + p] = centred(keys, center, r, 2 * p) + centred(keys, center, r, 2 * p + 1)
+    else:
+        T2[r * m2 + p] = Tsrc[s] + Tsrc[s + 1]
     if p == P - 1 and m2 > P:  # the last segment has no partner at this level: unchanged
         cnt2[r * m2 + P] = count_at(cnt, s + 2, L)
-        T2[r * m2 + P] = Tsrc[s + 2]
+        T2[r * m2 + P] = centred(keys, center, r, 2 * P) if L == 0 else Tsrc[s + 2]
     if L > 0 and L == tiles:
         for lev in range(tiles):
             e = (lev * n + r) * m + 2 * p
@@ -316,10 +324,11 @@ def hull_type(level: int) -> str:
     return next(t for most, t in HULL_TYPES if level <= most)
 
 
-def partition(xs, lam: float, cost):
-    """(is_start int8 (n, d), rounds (n,), host syncs, {"depth": (n,)}) for sorted, centred rows;
-    ``cost`` counts the launches (``cost.Cost``, docs/design.md 14.4)."""
-    n, d = xs.shape
+def partition(keys, center, lam: float, cost):
+    """(is_start int8 (n, d), rounds (n,), host syncs, {"depth": (n,)}) for sorted rows ``keys``
+    centred at ``center`` (read as ``finish.centred``); ``cost`` counts the launches
+    (``cost.Cost``, docs/design.md 14.4)."""
+    n, d = keys.shape
     if d >= 2 ** 31:
         raise ValueError(f"hull_bridges on the GPU keeps positions as int32: rows need d < 2**31, "
                          f"got d = {d}; split the row (the sharded prox, docs/design.md 15)")
@@ -334,7 +343,7 @@ def partition(xs, lam: float, cost):
         offs = [n * sum(counts[:lev]) for lev in range(len(counts) + 1)]
         return buf, [buf[offs[lev]:offs[lev + 1]] for lev in range(len(counts))]
 
-    level0 = cost.empty((n, 1), "uint8")  # level 0's hull is every point: never stored
+    level0 = cost.empty((n, 1), hull_type(0))  # level 0's hull is every point: never stored
     buffers = {}  # two (n, d) hulls per offset type, written in turn
 
     def new_hull(level, other):
@@ -348,8 +357,8 @@ def partition(xs, lam: float, cost):
         return pair[-1]
 
     _, cnt = flat([1] + sizes[1:], "int32")  # stored vertices per segment (level 0: all 1)
-    T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top (T_0 is xs)
-    Tl[0] = xs.reshape(n * d)
+    T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top
+    Tl[0] = cost.empty(1, "float64")  # T_0 is the data: level 0 reads the keys instead
     _, istar = flat([0] + pairs[1:], "int32")  # bridges (i*, j*) per pair; level 0's not stored
     _, jstar = flat([0] + pairs[1:], "int32")
     none = cost.empty(1, "int32")  # for the previous level's arrays when they are not read
@@ -372,7 +381,7 @@ def partition(xs, lam: float, cost):
             src = new_hull(K, None)
             tilebound = cost.empty(max(K * n * nt, 1), "int32")
         hull_tiles.launch(
-            cost, xs, K, top, c, src if not whole else cost.empty((n, 1), hull_type(K)),
+            cost, keys, center, K, top, c, src if not whole else cost.empty((n, 1), hull_type(K)),
             cnt[K] if not whole else none, T[:max(n * sum(sizes[1:K + 1]), 1)] if not whole
             else cost.empty(1, "float64"), tilebound, rowbound, rounds, depth, is_start)
         # The first merge after the tiles adds their levels' bounds and depth terms too.
@@ -387,7 +396,7 @@ def partition(xs, lam: float, cost):
         # one thread per pair: a simultaneous binary search, <= 2 log2(h) + 2 steps (9.4),
         # after one more dependent read when the halves are the previous level's merges
         cost(bridge_pairs, grid(n * P), serial=2 * h.bit_length() + 2 + stale)(
-            src, cnt[L], cnt[L + 1], xs, lower, Tl[L], Tl[L + 1], *ij, rowbound,
+            src, cnt[L], cnt[L + 1], keys, center, lower, Tl[L], Tl[L + 1], *ij, rowbound,
             rounds, depth, is_start if L == 0 else no_starts, *prev, h, P, L, stale, p_prev, c,
             tilebound if fold else none, fold)
         # Traffic the launch counted as one element per thread and array: each S value of the

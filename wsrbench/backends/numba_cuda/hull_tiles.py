@@ -2,7 +2,8 @@
 
 Levels 0 .. K-1 of ``hull_bridges`` (docs/design.md 13.1) only ever merge points inside an aligned
 tile of 2^K points. ``tile_levels`` runs them for a (row, tile) per thread block: it loads the
-tile's centred data once into shared memory and runs the levels there, a block barrier between
+tile's sorted keys once into shared memory, centred as float64 (``finish.centred``: the same
+bits as everywhere else), and runs the levels there, a block barrier between
 them, then writes to global memory exactly the state ``hull_bridges.partition``'s per-level loop
 has after level K - 1 with its hull just written (docs/design.md 13.6):
 
@@ -42,6 +43,7 @@ import sys
 from numba import cuda, float64, int16, int32
 
 from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
+from .finish import centred
 from .launch import SIMULATOR
 from .numerics import depth as _dev_depth
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (docs/design.md 13.3)
@@ -175,7 +177,7 @@ def tile_bridge(S, H, cur, lo, mid, hi, cnt_l, cnt_r, L, K, npts, g, d, c):
 
 
 @cuda.jit(cache=True)
-def tile_levels(xs, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c):
+def tile_levels(keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c):
     """Levels 0 .. K-1 of hull_bridges for tile ``blockIdx.x`` (row-major over (row, tile)), tiles
     of 2^K points; ``top`` = ceil(log2 d) levels in all (module docstring). Writes the hull of the
     segments of 2^K points into ``hull`` (offsets), their counts into ``cnt`` (level K's view),
@@ -189,7 +191,7 @@ def tile_levels(xs, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, 
     I = cuda.shared.array(_BRIDGES, int16)  # noqa: E741 (i*, as in docs/design.md 13)
     J = cuda.shared.array(_BRIDGES, int16)
     B = cuda.shared.array(_LEVELS, int32)
-    n, d = xs.shape
+    n, d = keys.shape
     tsz = 1 << K
     nt = (d + tsz - 1) >> K
     r = cuda.blockIdx.x // nt
@@ -202,7 +204,7 @@ def tile_levels(xs, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, 
     # Each thread loads the points of its own level-0 pairs (no barrier needed before level 0).
     for s in range(tid, (npts + 1) >> 1, nth):
         for k in range(2 * s, min(2 * s + 2, npts)):
-            S[k] = xs[r, g + k]
+            S[k] = centred(keys, center, r, g + k)
             is_start[r, g + k] = 0
     if tid == 0:
         for lev in range(K):
@@ -315,12 +317,12 @@ def shared_steps(K: int) -> int:
     return sum(2 * (1 << L).bit_length() + 2 + 1 for L in range(K))
 
 
-def launch(cost, xs, K, top, c, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start):
+def launch(cost, keys, center, K, top, c, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start):
     """Run ``tile_levels`` for tiles of 2^K points through ``cost``: every block reads its tile
     and writes its outputs once (``full``: whole arrays); one dependent global step (the load),
     the levels' searches in shared memory (``shared_steps``)."""
-    n, d = xs.shape
+    n, d = keys.shape
     blocks = n * ((d + (1 << K) - 1) >> K)
     with _quick_barriers():
         cost(tile_levels, (blocks, threads(K)), full=True, serial=1, shared=shared_steps(K))(
-            xs, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c)
+            keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c)

@@ -229,7 +229,7 @@ def merge_first(keep, keys, center, chunk, PS, PA, has_parent, is_start, bsum, b
 
 def partition(keys, center, lam: float, cost):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted rows
-    read centred (``finish.centred``: this partition is in the backend's READS_KEYS); the depth is
+    read centred at ``center`` (``finish.centred``); the depth is
     wsrbench.depth.imminent_round summed over each row's rounds, as the reference counts it.
 
     ``cost`` counts launches, syncs and bytes; ``cost.round_depth`` is set to the largest

@@ -3,21 +3,22 @@
 Each thread runs the reference's stack algorithm (``wsrbench.backends.numpy.pava``, same float64
 formulas) on its own row, with its stack in global scratch memory (starts and x-sums, d entries
 per row). Sequential within a row, O(d) per thread: the point is throughput on batches such as
-4096 x 512, not long single rows. No host synchronisation.
+4096 x 512, not long single rows. No host synchronisation. The sorted keys are read as centred
+float64 where they are pushed (``finish.centred``, docs/design.md 14.7).
 """
 from __future__ import annotations
 
 from numba import cuda
 
-from .finish import fill2
+from .finish import centred, fill2
 from .launch import grid
 from .numerics import block_mean, shift_unit
 
 
 @cuda.jit(cache=True)
-def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest):
+def pava_rows(keys, center, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest):
     r = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     if r >= n:
         return
     c = shift_unit(lam, d)
@@ -27,7 +28,7 @@ def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, lo
     longest_chain = 0
     for k in range(d):
         st_start[r, top] = k
-        st_sum[r, top] = xs[r, k]
+        st_sum[r, top] = centred(keys, center, r, k)
         top += 1
         end = k + 1
         chain = 0
@@ -53,10 +54,11 @@ def pava_rows(xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, lo
     longest[r] = longest_chain
 
 
-def partition(xs, lam: float, cost):
-    """(is_start int8 (n, d), rounds (n,), host syncs, stats arrays) for sorted centred rows; no
-    host sync. ``cost`` counts the launches (``cost.Cost``)."""
-    n, d = xs.shape
+def partition(keys, center, lam: float, cost):
+    """(is_start int8 (n, d), rounds (n,), host syncs, stats arrays) for sorted rows ``keys``
+    centred at ``center`` (``finish.row_centers``); no host sync. ``cost`` counts the launches
+    (``cost.Cost``)."""
+    n, d = keys.shape
     is_start = cost.empty((n, d), "int8")
     cost(fill2, grid(n * d))(is_start, 0)
     st_start = cost.empty((n, d), "int64")
@@ -64,6 +66,6 @@ def partition(xs, lam: float, cost):
     rounds, merges, max_stack, longest = (cost.empty(n, "int64") for _ in range(4))
     # one thread walks a row: 2d - 1 dependent steps at most (d pushes, <= d - 1 merges)
     cost(pava_rows, grid(n), full=True, serial=2 * d - 1)(
-        xs, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest)
+        keys, center, lam, st_start, st_sum, is_start, rounds, merges, max_stack, longest)
     return is_start, rounds, 0, {"merges": merges, "max_stack": max_stack,
                                  "longest_backmerge": longest}

@@ -6,7 +6,8 @@ R = [mid, hi) creates at most one cluster [a*, b*) across mid; a* comes from a b
 L's cluster starts, b* is the largest argmin over b in (mid, hi] of mean(y[a*:b]).
 
 Device state, dense (rows, d), for the segments of the current level (size h, starting at lo):
-* ``pre``: prefix sums local to the segment, pre[r, k] = sum xs[r, lo..k]. The next level's are
+* ``pre``: prefix sums local to the segment, pre[r, k] = sum xs[r, lo..k] (xs: the sorted keys
+  centred, ``finish.centred``, read once by ``init_state``). The next level's are
   one kernel away (the right half adds the left half's total), so x-sums over [a, b) inside a
   pair are differences of sums local to the pair, never of prefix sums over the whole row.
 * ``pack``/``cnt``: the segment's cluster starts packed at its front, and their number at
@@ -31,7 +32,7 @@ import math
 from numba import cuda
 
 from ... import depth as dp
-from .finish import fill2, full, mark_starts
+from .finish import centred, fill2, full, mark_starts
 from .launch import grid
 from .numerics import block_mean, shift_unit
 
@@ -52,14 +53,14 @@ def cand(pack, r, lo, mid, n_left, i):
 
 
 @cuda.jit(cache=True)
-def init_state(xs, pre, pack, cnt):
+def init_state(keys, center, pre, pack, cnt):
     t = cuda.grid(1)
-    n, d = xs.shape
+    n, d = keys.shape
     if t >= n * d:
         return
     r = t // d
     k = t - r * d
-    pre[r, k] = xs[r, k]
+    pre[r, k] = centred(keys, center, r, k)
     pack[r, k] = k
     cnt[r, k] = 1
 
@@ -244,17 +245,17 @@ def add_rounds(rounds, depth, rowsteps, level_base, per_step):
         rowsteps[r] = 0
 
 
-def partition(xs, lam: float, cost):
-    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted,
-    centred float64 rows (the partitioner contract of this backend, see __init__); ``cost``
-    counts the launches (``cost.Cost``); the stat is
-    the depth (wsrbench.depth.search_level per level, as the reference counts it)."""
-    n, d = xs.shape
+def partition(keys, center, lam: float, cost):
+    """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted
+    rows ``keys`` centred at ``center`` (the partitioner contract of this backend, see __init__);
+    ``cost`` counts the launches (``cost.Cost``); the stat is the depth (wsrbench.depth.search_level
+    per level, as the reference counts it)."""
+    n, d = keys.shape
     g = grid(n * d)
     pre, pre2 = (cost.empty((n, d), "float64") for _ in range(2))
     pack, pack2, cnt, cnt2 = (cost.empty((n, d), "int64") for _ in range(4))
     mval = cost.empty((n, d), "float64")
-    cost(init_state, g)(xs, pre, pack, cnt)
+    cost(init_state, g)(keys, center, pre, pack, cnt)
     slots = n * ((d + 1) // 2)  # pair slots of the first (largest) level
     ilo, ihi, steps, bstar, jb = (cost.empty(slots, "int64") for _ in range(5))
     tmin = cost.empty(slots, "float64")

@@ -26,9 +26,9 @@ _XF = "{F}[::1, :]"
 _XA = "{F}[:, :]"
 # hull_bridges stores hulls as offsets in the narrowest of these (docs/design.md 13.6); a merge
 # writes the same type or the next wider one
-_HULLS = ("uint8", "uint16", "int32")
+_HULLS = ("uint16", "int32")
 _HULL_STEPS = [(a, b) for i, a in enumerate(_HULLS) for b in _HULLS[i:i + 2]]
-_KEYS = (":, ::1", ":, :")  # layouts of the sorted keys and order (see the sort entries)
+_KEYS = (":, ::1",)  # the sorted keys and order: row-major from every sort (sort.py)
 _INTS = ("int64", "int32", "int16", "int8", "uint8", "bool")  # integer input becomes float64
 
 SIGNATURES: dict[str, list[str]] = {
@@ -38,11 +38,13 @@ SIGNATURES: dict[str, list[str]] = {
     "device._copy_1d": ["{F}[:], {F}[::1]"]
     + [f"{i}[{lay}], float64[::1]" for i in _INTS for lay in ("::1", ":")],
     "device._first_outside": ["{F}[::1], float64, float64, boolean, boolean, int64[::1]"],
+    "_no_partition": ["int8[:, ::1], int64[::1]"],
     "_stack_rows": ["int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], int64[:, ::1]"],
     # ------------------------------------------------------------------ sort
     "sort.rank_sort": [f"{x}, {{F}}[:, ::1], int64[:, ::1]" for x in (_X, _XF, _XA)],
     "sort.bitonic_init": [f"{x}, {{F}}[:, ::1], int64[:, ::1]" for x in (_X, _XF, _XA)],
     "sort.bitonic_stage": ["{F}[:, ::1], int64[:, ::1], int64, int64"],
+    "sort.bitonic_unpad": ["{F}[:, ::1], int64[:, ::1], {F}[:, ::1], int64[:, ::1]"],
     "sort.radix_init": [f"{x}, {{F}}[:, ::1], int64[:, ::1]" for x in (_X, _XF, _XA)],
     "sort.radix_count": [f"{u}[:, ::1], int64, int64, int64, int32[:, ::1], int32[:, :, ::1]"
                          for u in ("uint32", "uint64")],
@@ -55,9 +57,7 @@ SIGNATURES: dict[str, list[str]] = {
     # ------------------------------------------------------------------ shared finishing step
     "finish.fill1": ["int64[::1], int64"],
     "finish.fill2": ["int8[:, ::1], int64", "int64[:, ::1], int64"],
-    # the sorted keys (and order) are C-contiguous from our sorts, any layout from torch.sort
     "finish.row_centers": [f"{{F}}[{lay}], float64[::1]" for lay in _KEYS],
-    "finish.center_rows": [f"{{F}}[{lay}], float64[::1], float64[:, ::1]" for lay in _KEYS],
     "segscan.reduce_rows": [f"int8[:, ::1], int8[:, ::1], int8[:, ::1], {v}, float64[::1], "
                             "int64, int64, int64, int64, float64[::1], int8[::1], int64[::1]"
                             for v in ("float64[:, ::1]", "int8[:, ::1]", "float32[:, ::1]",
@@ -70,9 +70,9 @@ SIGNATURES: dict[str, list[str]] = {
                            "int64[::1], int64, float64[::1], float64, float64, float64, "
                            "{F}[:, ::1], float64[::1], int64[::1]" for lay in _KEYS],
     "finish.values_tail": [f"int8[:, ::1], int64[{lay}], int64, int64[::1], int64, float64[::1], "
-                           "{F}[:, ::1]" for lay in (":, ::1", ":, :")],
+                           "{F}[:, ::1]" for lay in _KEYS],
     "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
-                           "int64[:, ::1]" for lay in (":, ::1", ":, :")],
+                           "int64[:, ::1]" for lay in _KEYS],
     # ------------------------------------------------------------------ imminent_collisions
     # bend and bprev are int32 below 2^31 columns, int64 above (imminent_collisions.link_type)
     "imminent_collisions.init_blocks": [f"{{F}}[{lay}], float64[::1], int8[:, ::1], "
@@ -97,8 +97,8 @@ SIGNATURES: dict[str, list[str]] = {
                                        f"float64[:, ::1], {i}[:, ::1], {i}[:, ::1]"
                                        for i in ("int32", "int64")],
     # ------------------------------------------------------------------ search_collisions
-    "search_collisions.init_state": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], "
-                                     "int64[:, ::1]"],
+    "search_collisions.init_state": [f"{{F}}[{lay}], float64[::1], float64[:, ::1], "
+                                     "int64[:, ::1], int64[:, ::1]" for lay in _KEYS],
     "search_collisions.prefix_level": ["float64[:, ::1], float64[:, ::1], int64"],
     "search_collisions.init_pairs": ["int64[:, ::1], int64[::1], int64[::1], int64[::1], "
                                      "float64[::1], int64[::1], int64, int64"],
@@ -118,22 +118,23 @@ SIGNATURES: dict[str, list[str]] = {
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
     # ------------------------------------------------------------------ hull_bridges (issue 12)
     "hull_bridges.bridge_pairs": [
-        f"{hull}[:, ::1], int32[::1], int32[::1], float64[:, ::1], float64[::1], float64[::1], "
-        "float64[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
-        "int32[::1], int32[::1], int32[::1], int64, int64, int64, int64, int64, float64, "
-        "int32[::1], int64" for hull in _HULLS],
+        f"{hull}[:, ::1], int32[::1], int32[::1], {{F}}[{lay}], float64[::1], float64[::1], "
+        "float64[::1], float64[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], "
+        "int8[:, ::1], int32[::1], int32[::1], int32[::1], int64, int64, int64, int64, int64, "
+        "float64, int32[::1], int64" for hull in _HULLS for lay in _KEYS],
     "hull_bridges.merge_copy": [
         f"{src}[:, ::1], {dst}[:, ::1], int32[::1], int32[::1], int32[::1], int32[::1], "
         "int32[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], int8[:, ::1], "
         "int64, int64, int64, int64, int64, int64, int64, int64" for src, dst in _HULL_STEPS],
     "hull_tiles.tile_levels": [
-        f"float64[:, ::1], {hull}[:, ::1], int32[::1], float64[::1], int32[::1], int64[::1], "
-        "int64[::1], int64[::1], int8[:, ::1], int64, int64, float64"
-        for hull in _HULLS[:2]],  # tiles of <= 2^11 points: uint8 or uint16 offsets
+        f"{{F}}[{lay}], float64[::1], {hull}[:, ::1], int32[::1], float64[::1], int32[::1], "
+        "int64[::1], int64[::1], int64[::1], int8[:, ::1], int64, int64, float64"
+        for hull in _HULLS[:1] for lay in _KEYS],  # tiles of <= 2^11 points: uint16 offsets
     "finish.mark_starts": ["int64[:, ::1], int64[:, ::1], int8[:, ::1]"],
     # ------------------------------------------------------------------ pava
-    "pava.pava_rows": ["float64[:, ::1], float64, int64[:, ::1], float64[:, ::1], int8[:, ::1], "
-                       "int64[::1], int64[::1], int64[::1], int64[::1]"],
+    "pava.pava_rows": [f"{{F}}[{lay}], float64[::1], float64, int64[:, ::1], float64[:, ::1], "
+                       "int8[:, ::1], int64[::1], int64[::1], int64[::1], int64[::1]"
+                       for lay in _KEYS],
     # ------------------------------------------------------------------ projections, gates, checks
     "projection._zero": ["float64[::1]"],
     "projection._group_sums": ["{F}[::1], int64[::1], float64[::1], float64[::1]"],

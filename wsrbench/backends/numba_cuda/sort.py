@@ -18,11 +18,13 @@ All methods are stable (equal keys keep their column order, like ``np.argsort(ki
   the price is a serial walk of ~sqrt(d) + 512 steps per pass (``serial_steps``), which the cost
   model charges. On a GPU with torch, ``auto`` prefers torch.sort (CUB's onesweep radix sort).
 * ``bitonic``: a global-memory bitonic network on (key, column) pairs, rows padded with +inf to a
-  power of two L: O(L log^2 L) work and log2(L)(log2(L)+1)/2 + 1 launches. Kept as an option and
+  power of two L: O(L log^2 L) work and log2(L)(log2(L)+1)/2 + 1 launches (+ 1 that drops the
+  padding when L > d). Kept as an option and
   for cross-checks; the cost model (``wsrbench.gpu_model``) finds no size at which it beats rank
   sort below the crossover and radix above it (docs/design.md 14.3).
 * ``torch``: zero-copy ``torch.sort(stable=True)`` through ``__cuda_array_interface__`` (CUB's
-  segmented radix sort); real GPU with torch only.
+  segmented radix sort), its output made row-major like the other sorts'; real GPU with torch
+  only.
 
 ``SORT`` selects: "auto" (rank sort for d <= RANK_SORT_MAX_D; above it torch.sort when torch can
 see the GPU, else radix), or a method by name.
@@ -115,7 +117,26 @@ def _bitonic(X, cost):
             cost(bitonic_stage, g)(K, idx, k, j)
             j //= 2
         k *= 2
-    return K[:, :d], idx[:, :d]
+    if L == d:
+        return K, idx
+    # Row-major (n, d) like every other sort's output, so that the kernels after the sort are
+    # compiled for one layout of the keys and order (signatures.py), not for padded views too.
+    keys = cost.empty((n, d), dtype=X.dtype)
+    order = cost.empty((n, d), dtype="int64")
+    cost(bitonic_unpad, grid(n * d))(K, idx, keys, order)
+    return keys, order
+
+
+@cuda.jit(cache=True)
+def bitonic_unpad(K, idx, keys, order):
+    """The first d columns of the padded network's rows."""
+    t = cuda.grid(1)
+    n, d = keys.shape
+    if t < n * d:
+        r = t // d
+        k = t - r * d
+        keys[r, k] = K[r, k]
+        order[r, k] = idx[r, k]
 
 
 # ------------------------------------------------------------------------------ radix sort
@@ -270,7 +291,10 @@ def _torch_sort(X):
     import torch  # only on a real GPU: the simulator has no CUDA tensors
 
     vals, idx = torch.sort(torch.as_tensor(X, device="cuda"), dim=1, stable=True)
-    return cuda.as_cuda_array(vals), cuda.as_cuda_array(idx)
+    # Row-major, like our own sorts' output, so that every kernel after the sort is compiled for
+    # one layout of the keys and order (signatures.py): a no-op unless torch kept the strides of
+    # an input that was not row-major, which then costs one copy (not counted by the model).
+    return cuda.as_cuda_array(vals.contiguous()), cuda.as_cuda_array(idx.contiguous())
 
 
 def torch_sort_available() -> bool:
