@@ -14,9 +14,9 @@ level l (segments of 2^l points), all flat (row, entry) per level:
 * ``T``: the pyramid of block totals T_l (each the sum of its two halves' totals; T_0 is the data
   itself, read from the sorted keys as centred float64, ``finish.centred``, wherever it is needed:
   no array of the centred rows exists). The reference's local sums F and G are not stored:
-  ``sum_from_start`` / ``sum_to_end`` rebuild any of them from at most log2(d) totals with the reference's additions
-  in the reference's order, so every S value, hence every bridge decision, has the reference's
-  bits (13.3, 13.6).
+  ``sum_from_start`` / ``sum_to_end`` rebuild any of them from at most log2(d) totals with the
+  reference's additions in the reference's order, so every S value, hence every bridge decision,
+  has the reference's bits (13.3, 13.6).
 
 Levels 0 .. K-1 (tiles of 2^K points: 2048 on a GPU, 8 in the simulator, ``hull_tiles.TILE_BITS``)
 run in one launch, ``hull_tiles.tile_levels``: a thread block per (row, tile) loads the tile once
