@@ -557,3 +557,43 @@ def test_batches_match_reference(backend, algorithm, batch, l1, rho):
     for i in range(X.shape[0]):
         cert = wsrbench.certify(X[i], W[i], lam, l1=l1) if rho == 0.0 else None
         assert cert is None or cert.ok, cert.message
+
+
+@needs_cuda_backend
+def test_simulator_gives_a_blocks_threads_one_shared_array(monkeypatch):
+    """The simulator finds a block's shared array by call site and creates it when missing;
+    unlocked, two threads that switch between the lookup and the store get different arrays (an
+    occasional IndexError in hull_tiles' kernel under CI, whose barriers run with a short switch
+    interval). ``device._lock_simulator_shared_arrays`` locks it: with the creation slowed down so
+    that the other thread surely runs meanwhile, both threads still get the same array."""
+    import threading
+    import time
+
+    from wsrbench.backends.numba_cuda import device
+
+    if not device.SIMULATOR:
+        pytest.skip("the simulator's shared arrays only")
+    from numba.cuda.simulator import kernelapi
+
+    class SlowNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def empty(*args, **kwargs):
+            time.sleep(0.05)
+            return np.empty(*args, **kwargs)
+
+    monkeypatch.setattr(device, "np", SlowNumpy())
+    shared = kernelapi.FakeCUDAShared(0)
+    got = []
+
+    def thread():
+        got.append(shared.array(4, np.float64))  # one call site, as in a kernel
+
+    threads = [threading.Thread(target=thread) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3 and all(a is got[0] for a in got)

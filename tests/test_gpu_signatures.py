@@ -94,7 +94,7 @@ def test_signature_table_covers_the_simulator_launches():
     with recording(seen):
         _workload()
     keys = {k for k, _ in seen}
-    for must in ("sort.radix_count", "sort.bitonic_stage", "sort.rank_sort",
+    for must in ("sort.radix_count", "sort.bitonic_stage", "sort.bitonic_unpad", "sort.rank_sort",
                  "imminent_collisions.merge_down", "imminent_collisions.merge_runs",
                  "imminent_collisions.merge_first", "imminent_collisions.init_blocks",
                  "pava.pava_rows", "search_collisions.probe_min", "device._copy_rows",
