@@ -252,9 +252,9 @@ def test_tile_kernel_writes_the_per_level_state(K, d):
                "depth": np.full(n, 99, "int64"), "is_start": np.full((n, d), 7, "int8")}
     dev = {k: cuda.to_device(v) for k, v in garbage.items()}
     cost = Cost()
-    ht.launch(cost, cuda.to_device(X), cuda.to_device(np.zeros(n)), Ke, top, shift_unit(lam, d), dev["hull"], dev["cnt"],
-              dev["T"], dev["tilebound"], dev["rowbound"], dev["rounds"], dev["depth"],
-              dev["is_start"])
+    ht.launch(cost, cuda.to_device(X), cuda.to_device(np.zeros(n)), Ke, top, shift_unit(lam, d),
+              dev["hull"], dev["cnt"], dev["T"], dev["tilebound"], dev["rowbound"], dev["rounds"],
+              dev["depth"], dev["is_start"])
     out = {k: v.copy_to_host() for k, v in dev.items()}
     assert cost.launches == 1 and cost.serial_steps == 1
     assert cost.shared_steps == ht.shared_steps(Ke)

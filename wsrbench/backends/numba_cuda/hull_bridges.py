@@ -131,8 +131,8 @@ def count_at(cnt, idx, level):
 
 
 @cuda.jit(cache=True)
-def bridge_pairs(hull, cnt, cnt2, keys, center, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth, is_start,
-                 prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c, tilebound, tiles):
+def bridge_pairs(hull, cnt, cnt2, keys, center, T, Tsrc, T2, istar, jstar, rowbound, rounds, depth,
+                 is_start, prev_i, prev_j, prev_cnt, h, P, L, stale, P_prev, c, tilebound, tiles):
     """Level L (halves of h = 2^L points): the bridge of pair (row, p). ``hull`` holds the
     segments of h points (``stale`` = 0) or of h/2 (``stale`` = 1: then each half is the merge of
     its own halves by the previous level's (prev_i, prev_j), with prev_cnt their left counts and
@@ -196,9 +196,9 @@ def bridge_pairs(hull, cnt, cnt2, keys, center, T, Tsrc, T2, istar, jstar, rowbo
     k0 = stored_vertex(hull, r, lo, h0, pa, ia, ja, ca, t, ident) if t < cnt_l else mid
     t = min(1, b - 1)
     q2 = stored_vertex(hull, r, mid, h0, pb, ib, jb, cb, t + 1, ident) if t < cnt_r - 1 else hi
-    if junction_is_bridge(a > 1, float(k0 - mid), s_at(keys, center, T, r, k0, mid, L, n, d, c), 0.0, 0.0,
-                          float(r0 - mid), s_at(keys, center, T, r, r0, mid, L, n, d, c), b > 1,
-                          float(q2 - mid), s_at(keys, center, T, r, q2, mid, L, n, d, c)):
+    if junction_is_bridge(a > 1, float(k0 - mid), s_at(keys, center, T, r, k0, mid, L, n, d, c),
+                          0.0, 0.0, float(r0 - mid), s_at(keys, center, T, r, r0, mid, L, n, d, c),
+                          b > 1, float(q2 - mid), s_at(keys, center, T, r, q2, mid, L, n, d, c)):
         il = a - 1  # already convex at the junction: no search
         jh = 0
     while il < ih or jl < jh:

@@ -177,7 +177,8 @@ def tile_bridge(S, H, cur, lo, mid, hi, cnt_l, cnt_r, L, K, npts, g, d, c):
 
 
 @cuda.jit(cache=True)
-def tile_levels(keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c):
+def tile_levels(keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top,
+                c):
     """Levels 0 .. K-1 of hull_bridges for tile ``blockIdx.x`` (row-major over (row, tile)), tiles
     of 2^K points; ``top`` = ceil(log2 d) levels in all (module docstring). Writes the hull of the
     segments of 2^K points into ``hull`` (offsets), their counts into ``cnt`` (level K's view),
@@ -317,7 +318,8 @@ def shared_steps(K: int) -> int:
     return sum(2 * (1 << L).bit_length() + 2 + 1 for L in range(K))
 
 
-def launch(cost, keys, center, K, top, c, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start):
+def launch(cost, keys, center, K, top, c, hull, cnt, T, tilebound, rowbound, rounds, depth,
+           is_start):
     """Run ``tile_levels`` for tiles of 2^K points through ``cost``: every block reads its tile
     and writes its outputs once (``full``: whole arrays); one dependent global step (the load),
     the levels' searches in shared memory (``shared_steps``)."""
