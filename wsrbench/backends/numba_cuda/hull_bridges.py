@@ -358,7 +358,8 @@ def partition(keys, center, lam: float, cost):
 
     _, cnt = flat([1] + sizes[1:], "int32")  # stored vertices per segment (level 0: all 1)
     T, Tl = flat([0] + sizes[1:], "float64")  # block totals T_1 .. T_top
-    Tl[0] = cost.empty(1, "float64")  # T_0 is the data: level 0 reads the keys instead
+    no_sums = cost.empty(1, "float64")  # for a pyramid level that is not read
+    Tl[0] = no_sums  # T_0 is the data: level 0 reads the keys instead
     _, istar = flat([0] + pairs[1:], "int32")  # bridges (i*, j*) per pair; level 0's not stored
     _, jstar = flat([0] + pairs[1:], "int32")
     none = cost.empty(1, "int32")  # for the previous level's arrays when they are not read
@@ -383,7 +384,7 @@ def partition(keys, center, lam: float, cost):
         hull_tiles.launch(
             cost, keys, center, K, top, c, src if not whole else cost.empty((n, 1), hull_type(K)),
             cnt[K] if not whole else none, T[:max(n * sum(sizes[1:K + 1]), 1)] if not whole
-            else cost.empty(1, "float64"), tilebound, rowbound, rounds, depth, is_start)
+            else no_sums, tilebound, rowbound, rounds, depth, is_start)
         # The first merge after the tiles adds their levels' bounds and depth terms too.
         tiles_depth = sum(dp.hull_level(1 << lev, pairs[lev], 0) for lev in range(K))
     for L in range(K, top):
