@@ -1,10 +1,10 @@
 """Shared by the asv suites: the size grid, inputs and backend handling.
 
 The cap table, device handling (``device_of``, ``sync``, ``simulated``) and timing live in
-``wsrbench/benchtools.py``, shared with ``wsrbench compare``. asv runs this directory's benchmarks
+``wsrbench/bench/benchtools.py``, shared with ``wsrbench compare``. asv runs this directory's benchmarks
 against older commits of the package too, whose installed ``wsrbench`` may lack ``benchtools`` (or
 hold an older table); so it is loaded here BY FILE PATH from the checkout this directory belongs to
-(``importlib.util.spec_from_file_location`` on ``<repo>/wsrbench/benchtools.py``), and every commit
+(``importlib.util.spec_from_file_location`` on ``<repo>/wsrbench/bench/benchtools.py``), and every commit
 is benchmarked under the same caps. ``benchtools`` imports nothing from wsrbench for that reason.
 Only if that file is missing (this directory copied elsewhere) is the installed module used.
 Otherwise only stable public names of wsrbench are used here (registry, cases, prox_info).
@@ -19,14 +19,15 @@ import tempfile
 
 import numpy as np
 
-from wsrbench import cases, registry
+from wsrbench import cases
+from wsrbench.core import registry
 
 
 def _load_benchtools():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "wsrbench",
                         "benchtools.py")
     if not os.path.isfile(path):
-        from wsrbench import benchtools
+        from wsrbench.bench import benchtools
         return benchtools
     name = "_wsrbench_checkout_benchtools"
     if name in sys.modules:
@@ -88,7 +89,7 @@ def load_backend(name: str):
 
 
 def _cases_digest() -> str:
-    """Hash of wsrbench/cases.py: cached inputs are reused only while the families are unchanged."""
+    """Hash of wsrbench/bench/cases.py: cached inputs are reused only while the families are unchanged."""
     with open(cases.__file__, "rb") as fh:
         return hashlib.sha1(fh.read()).hexdigest()[:12]
 

@@ -4,7 +4,7 @@ Counts, not times: on one machine the p gloo processes share the cores, so wall 
 while the bytes each rank moves, its collective calls and the merge's bridge steps are what a
 cluster pays for, and they do not depend on the machine. ``setup_cache`` spawns one group of p
 local gloo processes per world size and measures every (d, dtype) once
-(wsrbench.distributed.benchmark.measure); the ``track_`` methods read the result. The baseline
+(wsrbench.bench.sharded.measure); the ``track_`` methods read the result. The baseline
 column (``track_baseline_bytes_rank0``) is the gather-to-rank-0 prox: d - d/p values through rank 0
 each way. Skips (NotImplementedError) where torch.distributed is absent, and on commits that
 predate wsrbench.distributed.
@@ -20,9 +20,9 @@ def _available():
     try:
         import torch.distributed as dist
 
-        from wsrbench.distributed import benchmark  # noqa: F401 -- absent before issue 14
+        from wsrbench.bench import sharded  # noqa: F401
     except ImportError as exc:
-        return f"needs torch.distributed and wsrbench.distributed (issue 14): {exc}"
+        return f"needs torch.distributed and wsrbench.distributed: {exc}"
     if not dist.is_available():
         return "this torch build has no torch.distributed"
     return None
@@ -38,7 +38,7 @@ class Communication:
         reason = _available()
         if reason is not None:
             return {"unavailable": reason}  # never None: asv passes a None cache to no one
-        from wsrbench.distributed.benchmark import summarize, table
+        from wsrbench.bench.sharded import summarize, table
 
         return summarize(table(WORLDS, SIZES, DTYPES))
 

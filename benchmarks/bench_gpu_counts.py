@@ -5,16 +5,17 @@ partition, docs/design.md 14.7) x sort (its radix sort, torch.sort) on a typical
 family over d, the exact counts
 of one prox call from a dry run (``numba_cuda.count_call``: the backend's own host code with
 nothing launched or allocated; imminent_collisions' rounds scripted by the NumPy reference) and
-the modelled H100 time (``wsrbench.gpu_model``, a model). A change that adds launches, host
+the modelled H100 time (``wsrbench.bench.gpu_model``, a model). A change that adds launches, host
 syncs, memory traffic or dependent steps (global or shared memory) shows up here on any machine.
-torch's counts (a dispatch-mode count of a CPU call) are in ``python -m wsrbench.gpu_model``.
+torch's counts (a dispatch-mode count of a CPU call) are in ``python -m wsrbench.bench.gpu_model``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from wsrbench import cases, registry
-from wsrbench.gpu_model import PIPELINE
+from wsrbench import cases
+from wsrbench.bench.gpu_model import PIPELINE
+from wsrbench.core import registry
 
 ALGORITHMS = [*registry.get_backend("numba_cuda").algorithms, PIPELINE]
 SORTS = ["radix", "torch"]
@@ -29,8 +30,8 @@ class NumbaCudaCounts:
 
     def setup(self, algorithm, sort, family, d):
         try:
-            from wsrbench import gpu_model
             from wsrbench.backends import numba_cuda  # noqa: F401  (importable without a GPU)
+            from wsrbench.bench import gpu_model
         except ImportError:
             raise NotImplementedError("numba-cuda is not installed") from None
         if algorithm == PIPELINE:

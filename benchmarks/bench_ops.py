@@ -1,7 +1,7 @@
 """Projection (tied weights, affine constraints) and Hard Concrete gates, per backend x d.
 
-Backends are those the registry lists for each operation (``wsrbench.registry.OPERATIONS``). The
-modules ``wsrbench.projection`` / ``wsrbench.gates`` are imported in setup; on a commit that lacks
+Backends are those the registry lists for each operation (``wsrbench.core.registry.OPERATIONS``). The
+modules ``wsrbench.ops.projection`` / ``wsrbench.ops.gates`` are imported in setup; on a commit that lacks
 them every benchmark here is skipped (NotImplementedError), so the suite runs on old commits too.
 Timed calls use prepared projectors (``TieProjector`` / ``AffineProjector``: the per-step cost in
 training); the one-shot ``project_ties`` including its label preparation is timed separately.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsrbench import registry
+from wsrbench.core import registry
 
 from ._common import backend_names, load_backend, simulated, sync
 
@@ -20,10 +20,17 @@ AFFINE_MAX_D = 1_000_000  # cap: A at d=1e7 alone is 1.3 GB of float64
 
 
 def _op_setup(op: str, backend: str, module: str):
-    try:
-        mod = __import__(f"wsrbench.{module}", fromlist=["_"])
-    except ImportError as exc:
-        raise NotImplementedError(f"wsrbench.{module} is not importable here: {exc}") from None
+    import importlib
+
+    # wsrbench.ops.<module> since the package was grouped by role; wsrbench.<module> on older commits
+    for name in (f"wsrbench.ops.{module}", f"wsrbench.{module}"):
+        try:
+            mod = importlib.import_module(name)
+            break
+        except ImportError as exc:
+            err = exc
+    else:
+        raise NotImplementedError(f"wsrbench.ops.{module} is not importable here: {err}")
     if backend not in registry.OPERATIONS.get(op, {}):
         raise NotImplementedError(f"backend {backend} does not implement {op}")
     be = load_backend(backend)

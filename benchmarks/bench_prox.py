@@ -1,7 +1,7 @@
 """Time, memory and round counts of the prox: backend x algorithm x family x d.
 
 Parameters come from the registry (every registered backend and algorithm, plugins included) and
-from ``wsrbench.cases`` (typical and worst-case families side by side). Combinations that do not
+from ``wsrbench.bench.cases`` (typical and worst-case families side by side). Combinations that do not
 run here raise NotImplementedError in setup (asv shows them as n/a): a backend unavailable on this
 machine (no GPU, torch not installed), an algorithm the backend lacks, or a size above the explicit
 cap of ``_common.CAPS`` (the skip message names the cap and its reason).

@@ -35,8 +35,8 @@ class TrainingStep:
             import torch
         except ImportError:
             raise NotImplementedError("torch is not installed") from None
+        from wsrbench.core.warm_start import ProxState
         from wsrbench.nn import WeightSharingProx
-        from wsrbench.warm_start import ProxState
 
         torch.manual_seed(SEED)
         sizes = NETS[net]

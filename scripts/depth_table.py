@@ -14,7 +14,7 @@ Two Theta(d^2) cells are still counted, by other means, and marked:
        block sums, means and comparisons in the same order, but each round only revisits the
        boundaries next to blocks that merged, so O(d) work on the cascade. The script checks that
        it equals the backend's depth at every size where both ran.
-  (p)  end_collisions: its depth is a function of its partition alone (wsrbench.depth.end_cluster
+  (p)  end_collisions: its depth is a function of its partition alone (wsrbench.core.depth.end_cluster
        per cluster); counted on the NumPy pava partition, which is the same canonical partition
        except at ties at rounding level.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench import depth as dp
+from wsrbench.core import depth as dp
 
 ALGORITHMS = ("pava", "end_collisions", "imminent_collisions", "search_collisions", "hull_bridges")
 QUADRATIC = ("end_collisions", "imminent_collisions")  # Theta(d^2) work on some families

@@ -3,8 +3,8 @@
     python scripts/distributed_comm.py                          # d = 1e4..1e7, p = 2, 4
     python scripts/distributed_comm.py --sizes 1e4,1e5 --worlds 2 --dtypes float32
 
-For each world size p, p local gloo processes (wsrbench.distributed.launch) run every (d, dtype):
-the vector of ``wsrbench.cases.make(family, d)`` split evenly, the sharded prox
+For each world size p, p local gloo processes (wsrbench.bench.launch) run every (d, dtype):
+the vector of ``wsrbench.bench.cases.make(family, d)`` split evenly, the sharded prox
 (wsrbench.distributed.prox_info) and the baseline (gather_prox_info: the whole vector through rank
 0). Printed per rank: bytes sent and received (payload to / from other ranks), collective calls,
 and the merge's bridge steps (rounds) and levels, against the target of docs/design.md 15.4,
@@ -35,7 +35,7 @@ def main(argv=None):
     worlds = [int(s) for s in args.worlds.split(",")]
     dtypes = args.dtypes.split(",")
 
-    from wsrbench.distributed.benchmark import table
+    from wsrbench.bench.sharded import table
 
     print(f"family {args.family}, even shards, gloo on one machine; bytes are payload to/from "
           f"other ranks; target = 2 (d/p) (itemsize + 8)")

@@ -46,7 +46,7 @@ def main():
             print(f"d={d}: rounds {info.rounds} (d-1 = {d - 1}), certified {wsrbench.certify(x, w, lam).ok}, "
                   f"{time.perf_counter() - t:.1f} s", flush=True)
         return 0
-    be = wsrbench.registry.get_backend(args.backend)
+    be = wsrbench.core.registry.get_backend(args.backend)
     print(f"oracle agreement, backend {args.backend}: max |w - scipy| / (max|x| + lam)")
     print(f"{'algorithm':<22}{'float64':>12}{'float32':>12}   (all families, d in 2, 17, 256, 3000)")
     for alg in be.algorithms:

@@ -8,7 +8,7 @@ Sections (``--only`` picks some):
   table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
            timings after a warm-up call, the two interleaved so that load changes hit both)
   batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
-  warm     wsrbench.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
+  warm     wsrbench.core.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
            warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
   compile  first-call compile time in a fresh process with an empty cache, then with the cache
   memory   peak extra memory of one call (tracemalloc, NumPy buffers) in words per element
@@ -27,7 +27,7 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.benchtools import interleaved_times
+from wsrbench.bench.benchtools import interleaved_times
 
 
 def _median_ratio(f, g, runs):
@@ -86,7 +86,7 @@ def batched(runs):
 def warm(sizes, dtypes, runs):
     """ProxState as training uses it: no hint is set by hand, each call's hint is the order the
     state kept from the call before."""
-    from wsrbench.warm_start import ProxState
+    from wsrbench.core.warm_start import ProxState
 
     print("\n## warm start: ProxState alternating x_previous, x (nearly_sorted pair); each timed call"
           "\n## on x is hinted by the order of x_previous. Useless hint: alternating two unrelated"
@@ -162,7 +162,7 @@ print(f"  first batched call pava float64: {time.perf_counter() - t:.2f} s")
 for alg in ("imminent_collisions", "search_collisions", "end_collisions"):
     t = time.perf_counter(); wsrbench.prox(x, 0.1, algorithm=alg, backend="numba")
     print(f"  first call {alg} float64: {time.perf_counter() - t:.2f} s")
-from wsrbench.warm_start import ProxState
+from wsrbench.core.warm_start import ProxState
 t = time.perf_counter(); ProxState().prox(x, 0.1)
 print(f"  first warm-start call float64: {time.perf_counter() - t:.2f} s")
 """

@@ -34,8 +34,8 @@ BATCH, LR, LAM = 512, 0.01, 0.05
 def iteration_costs(iters: int, threads: int):
     import torch
 
+    from wsrbench.core.warm_start import ProxState
     from wsrbench.nn import WeightSharingProx
-    from wsrbench.warm_start import ProxState
 
     torch.set_num_threads(threads)
     out = {}
@@ -108,7 +108,7 @@ what, d = sys.argv[1], int(float(sys.argv[2]))
 x = np.random.default_rng(0).standard_normal(d).astype(np.float32) * np.float32(0.03)
 if what != "argsort":
     import wsrbench
-    from wsrbench.warm_start import ProxState
+    from wsrbench.core.warm_start import ProxState
     wsrbench.prox(x[:1000], 1e-3)  # compile (cached) outside the measurement
     ProxState().prox(x[:1000], 1e-3)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

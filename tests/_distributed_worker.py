@@ -47,7 +47,7 @@ def run_cases(cases):
     out = []
     for case in cases:
         if case.get("measure"):  # the benchmark's measurement (scripts, asv), at a small size
-            from wsrbench.distributed import benchmark
+            from wsrbench.bench import sharded as benchmark
             out.append(("measure", benchmark.measure(*case["measure"])))
             continue
         if case.get("subgroup"):  # ranks 1..p-1 only: the vector is their shards in group order

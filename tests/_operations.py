@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wsrbench import registry
-from wsrbench.numerics import EPS64, eps  # noqa: F401  (re-exported for the tests)
+from wsrbench.core import registry
+from wsrbench.core.numerics import EPS64, eps  # noqa: F401  (re-exported for the tests)
 
 
 class OpImpl:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from wsrbench import registry
-from wsrbench.numerics import value_tolerance
+from wsrbench.core import registry
+from wsrbench.core.numerics import value_tolerance
 
 # The coverage job (.ci/coverage.sh) runs the Numba kernels as Python; a few compiler-level
 # primitives need Python twins there (see tests/_nojit.py).
@@ -38,7 +38,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 SLOW_BACKEND_EXAMPLES = 8
 
 def value_tol(d: int, dtype, scale: float) -> float:
-    """How far two correct answers may differ, in value units: wsrbench.numerics.value_tolerance."""
+    """How far two correct answers may differ, in value units: wsrbench.core.numerics.value_tolerance."""
     return value_tolerance(d, np.dtype(dtype), scale)
 
 

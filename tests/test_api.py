@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import wsrbench
-from wsrbench import registry
+from wsrbench.core import registry
 
 # -------------------------------------------------------------------------------- bad input
 
@@ -35,7 +35,7 @@ def test_bad_x(impl, x, exc, name):
 
 def _check_verdict(x):
     """(flag, None) from checks.as_prox_rows, or (None, the error's type and message)."""
-    from wsrbench.checks import as_prox_rows
+    from wsrbench.core.checks import as_prox_rows
 
     try:
         return as_prox_rows(x, "x")[2], None
@@ -48,7 +48,7 @@ def test_one_pass_check_agrees_across_kinds(dtype):
     """A prox input's finiteness test and safe-bound flag (docs/design.md 12, 14.5) come from one
     pass per kind (torch: one aminmax); a tensor gets the NumPy array's verdict and message."""
     torch = pytest.importorskip("torch")
-    from wsrbench.numerics import safe_bound
+    from wsrbench.core.numerics import safe_bound
 
     d = 5
     bound = safe_bound(d)
@@ -143,7 +143,7 @@ def test_registry_lists_every_algorithm_with_a_backend():
     for a in algs.values():
         assert "numpy" in a.backends  # the reference implements everything
         if a.worst_case is not None:
-            assert a.worst_case in wsrbench.cases.names()
+            assert a.worst_case in wsrbench.bench.cases.names()
     bes = {b.name: b for b in wsrbench.list_backends()}
     assert bes["numpy"].available and bes["numpy"].reason is None
 
@@ -206,8 +206,8 @@ def test_moved_names_still_work_with_a_deprecation_warning():
     assert [b.name for b in old] == [b.name for b in wsrbench.list_backends()]
     with pytest.warns(DeprecationWarning, match="list_algorithms"):
         assert wsrbench.algorithms() == wsrbench.list_algorithms()
-    with pytest.warns(DeprecationWarning, match="wsrbench.projection.null_space"):
-        assert wsrbench.null_space is wsrbench.projection.null_space
+    with pytest.warns(DeprecationWarning, match="wsrbench.ops.projection.null_space"):
+        assert wsrbench.null_space is wsrbench.ops.projection.null_space
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wsrbench.nope  # noqa: B018
 

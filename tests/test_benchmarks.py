@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from wsrbench import cases, registry
+from wsrbench import cases
+from wsrbench.core import registry
 
 bench_prox = importlib.import_module("benchmarks.bench_prox")
 bench_floor = importlib.import_module("benchmarks.bench_floor")
@@ -85,7 +86,7 @@ def test_cap_table_names_known_things_and_skips_with_reason():
 def test_cap_table_is_the_one_in_benchtools():
     from dataclasses import astuple
 
-    from wsrbench import benchtools
+    from wsrbench.bench import benchtools
 
     # same entries; loaded by path, so the Cap class is another module's
     assert [astuple(c) for c in common.CAPS] == [astuple(c) for c in benchtools.CAPS]
@@ -100,7 +101,7 @@ def test_benchtools_loads_by_path_without_wsrbench():
 
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
     code = ("import sys, importlib.util; sys.modules['wsrbench'] = None; "
-            "spec = importlib.util.spec_from_file_location('bt', 'wsrbench/benchtools.py'); "
+            "spec = importlib.util.spec_from_file_location('bt', 'wsrbench/bench/benchtools.py'); "
             "m = importlib.util.module_from_spec(spec); sys.modules['bt'] = m; "
             "spec.loader.exec_module(m); import numpy as np; "
             "print(m.cap_for('numpy', 'pava', 'gaussian', 'cpu').max_d, m.device_of(np.zeros(2)), "

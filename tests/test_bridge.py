@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from wsrbench.bridge import bridge, bridge_probe, bridge_step
+from wsrbench.core.bridge import bridge, bridge_probe, bridge_step
 
 
 def lower_hull(xs, ss):
@@ -168,7 +168,7 @@ def test_step_compiles_with_numba_and_agrees():
 
 def test_junction_test_agrees_with_the_brute_force():
     """junction_is_bridge is true exactly when the outermost bridge is (last left, first right)."""
-    from wsrbench.bridge import junction_is_bridge
+    from wsrbench.core.bridge import junction_is_bridge
 
     rng = np.random.default_rng(8)
     seen = {True: 0, False: 0}

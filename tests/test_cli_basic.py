@@ -20,7 +20,7 @@ def test_help_lists_commands(capsys):
 def test_cases_lists_every_family(capsys):
     assert main(["cases"]) == 0
     out = capsys.readouterr().out
-    for name in wsrbench.cases.names():
+    for name in wsrbench.bench.cases.names():
         assert name in out
     assert "worst case of imminent_collisions" in out
 
@@ -29,7 +29,7 @@ def test_cases_writes_a_family(tmp_path, capsys):
     out = tmp_path / "x.npy"
     assert main(["cases", "--family", "quantized", "-d", "50", "--dtype", "float32", "--out", str(out)]) == 0
     x = np.load(out)
-    assert np.array_equal(x, wsrbench.cases.make("quantized", 50, dtype=np.float32)[0])
+    assert np.array_equal(x, wsrbench.bench.cases.make("quantized", 50, dtype=np.float32)[0])
 
 
 def test_prox_on_a_file_roundtrip(tmp_path, capsys):

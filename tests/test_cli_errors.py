@@ -90,7 +90,7 @@ def test_prox_input_files(tmp_path):
     assert_usage_error(run_cli("prox", "x.npy", "--lam", "1", "--rho", "2", cwd=cwd), "--rho")
     assert_usage_error(run_cli("prox", "x.npy", "--lam", "1", "--algorithm", "nope", cwd=cwd),
                        "unknown algorithm")
-    torch_entry = wsrbench.registry.get_backend("torch")
+    torch_entry = wsrbench.core.registry.get_backend("torch")
     if torch_entry.unavailable_reason() is None:
         res = run_cli("prox", "x.npy", "--lam", "1", "--backend", "torch", cwd=cwd)
         assert_usage_error(res, "--backend auto")

@@ -9,8 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from wsrbench import benchtools, cases, compare, registry
+from wsrbench import cases
+from wsrbench.bench import benchtools, compare
 from wsrbench.cli import compare as cli_compare
+from wsrbench.core import registry
 
 
 def _args(tmp_path, **kw):
@@ -95,7 +97,7 @@ def test_run_writes_table_csv_json(tmp_path, capsys):
 
 
 def test_depth_exponent_reads_the_power_of_log_d():
-    from wsrbench import depth_report
+    from wsrbench.bench import depth_report
 
     for p_true in (1, 2, 3):
         pts = [(d, round(10 * math.log2(d) ** p_true)) for d in (10**2, 10**3, 10**4, 10**6)]
@@ -126,8 +128,8 @@ def test_run_prints_caps_and_rejects_unknown_names(tmp_path, capsys):
 
 
 def test_failed_certificate_is_reported(tmp_path, capsys, monkeypatch):
-    from wsrbench import plugins
-    from wsrbench.registry import Algorithm
+    from wsrbench.core import plugins
+    from wsrbench.core.registry import Algorithm
 
     def bad_partition(xs, lam):  # every element its own cluster: wrong unless nothing merges
         return np.arange(xs.shape[0], dtype=np.int64), 1, {}
@@ -167,12 +169,12 @@ def test_simulated_backends_run_only_their_test_sizes():
 
 
 def test_moved_names_still_import_with_a_deprecation_warning():
-    from wsrbench import report, validate
+    from wsrbench.bench import report, validate
     from wsrbench.cli import validate as cli_validate
 
     with pytest.warns(DeprecationWarning, match="wsrbench.cli.compare.run"):
         assert compare.run is cli_compare.run
-    with pytest.warns(DeprecationWarning, match="wsrbench.report.markdown_table"):
+    with pytest.warns(DeprecationWarning, match="wsrbench.bench.report.markdown_table"):
         assert compare.markdown_table is report.markdown_table
     with pytest.warns(DeprecationWarning, match="wsrbench.cli.validate.add_arguments"):
         assert validate.add_arguments is cli_validate.add_arguments
@@ -182,8 +184,8 @@ def test_moved_names_still_import_with_a_deprecation_warning():
 
 def test_a_capped_line_gets_a_marker_where_it_stops():
     plt = pytest.importorskip("matplotlib.pyplot")
-    from wsrbench import report
-    from wsrbench.benchtools import Cap
+    from wsrbench.bench import report
+    from wsrbench.bench.benchtools import Cap
 
     recs = [compare.Record("numpy", "end_collisions", "g", "typical", d, "float64", "ok",
                            seconds=1e-3 * d) for d in (100, 1000)]

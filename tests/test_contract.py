@@ -1,4 +1,4 @@
-"""Conformance to the backend contract (wsrbench.contract), one test per registered backend.
+"""Conformance to the backend contract (wsrbench.core.contract), one test per registered backend.
 
 A new backend is held to the same checks by registering it: its module is a ProxBackend, its
 algorithm table is what the registry lists for it, prox_rows returns a well-formed RowsResult for
@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 import pytest
 
-from wsrbench import contract, registry
+from wsrbench.core import contract, registry
 
 
 def _backend_params():

@@ -23,8 +23,9 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
-from wsrbench.distributed import _local, launch  # noqa: E402
-from wsrbench.distributed.benchmark import summarize  # noqa: E402
+from wsrbench.bench import launch  # noqa: E402
+from wsrbench.bench.sharded import summarize  # noqa: E402
+from wsrbench.distributed import _local  # noqa: E402
 
 from . import _distributed_worker  # noqa: E402
 

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsrbench
-import wsrbench.projection as P
-import wsrbench.soft_sharing as S
-from wsrbench.numerics import EPS64, eps, value_tolerance
+import wsrbench.ops.projection as P
+import wsrbench.ops.soft_sharing as S
+from wsrbench.core.numerics import EPS64, eps, value_tolerance
 
 from ._exact import exact_prox, full_range_problems, magnitudes, round_to, rounded_exact
 from ._operations import OpImpl, op_impls

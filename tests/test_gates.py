@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-import wsrbench.gates as G
+import wsrbench.ops.gates as G
 
 from ._operations import OpImpl, eps, op_impls
 
@@ -141,7 +141,7 @@ def test_expected_l0(impl):
 
 def test_torch_autograd_reaches_log_alpha():
     torch = pytest.importorskip("torch")
-    from wsrbench import registry
+    from wsrbench.core import registry
 
     if "torch" not in registry.OPERATIONS["hard_concrete"]:
         pytest.skip("no torch implementation registered")

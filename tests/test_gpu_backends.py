@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsrbench
-from wsrbench import cases, checks, registry
+from wsrbench import cases
+from wsrbench.core import checks, registry
 
 from .conftest import value_tol
 

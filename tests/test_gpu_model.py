@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import wsrbench
-from wsrbench import cases, gpu_model, registry
+from wsrbench import cases
+from wsrbench.bench import gpu_model
+from wsrbench.core import registry
 
 needs_cuda_backend = pytest.mark.skipif(
     registry.get_backend("numba_cuda").unavailable_reason() is not None,

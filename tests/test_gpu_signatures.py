@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import wsrbench
-from wsrbench import cases, registry
+from wsrbench import cases
+from wsrbench.core import registry
 
 from ._gpu_launches import missing, recording
 

@@ -12,8 +12,8 @@ import pytest
 
 import wsrbench
 from wsrbench import cases
-from wsrbench import depth as dp
 from wsrbench.backends.numpy import hull_bridges, pava
+from wsrbench.core import depth as dp
 
 
 def test_depth_helpers_match_their_definitions():

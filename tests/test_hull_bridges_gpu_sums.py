@@ -165,8 +165,8 @@ def test_rows_too_long_for_int32_positions_are_refused():
 # writes must be the state of the per-level path after level K - 1 (checked against the reference's
 # own hulls and bounds, stopped after K levels), whether later levels run globally or the row is a
 # single tile.
-from wsrbench import depth as dp  # noqa: E402
 from wsrbench.backends.numba_cuda import hull_tiles as ht  # noqa: E402
+from wsrbench.core import depth as dp  # noqa: E402
 
 
 @pytest.mark.parametrize("K", [1, 2, 3])
@@ -298,7 +298,7 @@ def test_prox_with_tiles_matches_numpy(dtype, K, monkeypatch):
     NumPy backend's rounds, clusters and depth exactly, its values to the value tolerance."""
     import wsrbench
     from wsrbench.backends import numba_cuda as nc
-    from wsrbench.numerics import value_tolerance
+    from wsrbench.core.numerics import value_tolerance
 
     monkeypatch.setattr(ht, "TILE_BITS", K)
     rng = np.random.default_rng(K)

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 import wsrbench
-from wsrbench import cases, registry
+from wsrbench import cases
 
 # Families whose partition has no near-ties at rounding level (nearly_sorted's noise sits at the
+from wsrbench.core import registry
+
 # level of its ties, so GPU sums in another order may split a block there; see test_prox.py).
 FAMILIES = [f for f in cases.names("typical") if f != "nearly_sorted"]
 
@@ -101,8 +103,8 @@ def test_labels_not_computed_unless_asked(impl):
 def test_plugin_prox_rows_and_labels():
     """A plugin written before labels keeps working without them and says so when they are asked;
     one that takes the keyword returns them through the same path."""
-    from wsrbench import plugins
-    from wsrbench.registry import Algorithm
+    from wsrbench.core import plugins
+    from wsrbench.core.registry import Algorithm
 
     def old(X, lam, *, l1, rho, algorithm):
         return registry.get_backend("numpy").load().prox_rows(X, lam, l1=l1, rho=rho,

@@ -92,7 +92,7 @@ def test_the_detector_finds_a_cycle():
 
 def test_core_modules_import_no_backend_and_no_registry():
     graph = _graph()
-    for core in ("wsrbench.numerics", "wsrbench.arrays", "wsrbench.checks", "wsrbench.contract"):
-        bad = {t for t in graph[core] if t.startswith("wsrbench.registry")
+    for core in ("wsrbench.core.numerics", "wsrbench.core.arrays", "wsrbench.core.checks", "wsrbench.core.contract"):
+        bad = {t for t in graph[core] if t.startswith("wsrbench.core.registry")
                or (t.startswith("wsrbench.backends") and not t.endswith(".device"))}
         assert not bad, (core, bad)

@@ -14,8 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from wsrbench import registry  # noqa: E402
-from wsrbench.conv_ties import conv2d_ties  # noqa: E402
+from wsrbench.core import registry  # noqa: E402
+from wsrbench.ops.conv_ties import conv2d_ties  # noqa: E402
 
 if any("torch" not in registry.OPERATIONS.get(op, {}) for op in ("project_ties", "hard_concrete")):
     pytest.skip("torch implementations are not registered", allow_module_level=True)

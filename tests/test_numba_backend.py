@@ -19,7 +19,7 @@ from .conftest import value_tol
 numba = pytest.importorskip("numba")
 NB = pytest.importorskip("wsrbench.backends.numba")
 from wsrbench.backends.numba import sort as nsort  # noqa: E402
-from wsrbench.warm_start import ProxState  # noqa: E402
+from wsrbench.core.warm_start import ProxState  # noqa: E402
 
 ALGS = NB.ALGORITHMS
 DTYPES = (np.float32, np.float64)
@@ -213,7 +213,7 @@ def test_warm_start_given_order_and_shape_change():
 
 def test_importing_wsrbench_compiles_and_imports_no_numba():
     # (wsrbench.list_backends() may import numba: it probes numba.cuda for the numba_cuda backend)
-    code = ("import sys, wsrbench, wsrbench.warm_start; "
+    code = ("import sys, wsrbench, wsrbench.core.warm_start; "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import wsrbench
-from wsrbench import cases, plugins, registry
-from wsrbench.registry import Algorithm
+from wsrbench import cases
+from wsrbench.core import plugins, registry
+from wsrbench.core.registry import Algorithm
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "plugin_example")
 
@@ -61,7 +62,7 @@ def test_example_pyproject_declares_the_entry_point():
 
 
 def test_registered_plugin_appears_in_compare_and_validate(example_on_path):
-    from wsrbench import compare, validate
+    from wsrbench.bench import compare, validate
 
     plugins.load_entry_points([_ep("reverse_pava", "wsrbench_reverse_pava:plugin")])
     try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import wsrbench.projection as P
-from wsrbench import registry
-from wsrbench.conv_ties import conv2d_ties
+import wsrbench.ops.projection as P
+from wsrbench.core import registry
+from wsrbench.ops.conv_ties import conv2d_ties
 
 from ._operations import EPS64, OpImpl, eps, op_impls
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy.optimize import isotonic_regression
 
 import wsrbench
-from wsrbench import cases, properties
+from wsrbench import cases
+from wsrbench.bench import properties
 
 from .conftest import given_impl, value_tol
 

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from wsrbench import cli, reproduce
+from wsrbench import cli
+from wsrbench.nn import reproduce
 
 
 def test_conv_likeness_separates_smooth_from_random_filters():

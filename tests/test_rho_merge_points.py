@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from wsrbench import properties
+from wsrbench.bench import properties
 
 from .conftest import given_impl, value_tol
 

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-import wsrbench.soft_sharing as S
-from wsrbench import registry
+import wsrbench.ops.soft_sharing as S
+from wsrbench.core import registry
 
 from ._operations import EPS64, OpImpl, eps, op_impls
 

@@ -1,4 +1,4 @@
-"""Proximal training (wsrbench.training / wsrbench.nn.WeightSharingProx) and the two defects of
+"""Proximal training (wsrbench.nn.training / wsrbench.nn.WeightSharingProx) and the two defects of
 issue 10: ``algorithm="auto"`` on a CPU tensor, and ``ProxState`` keeping the input's kind.
 
 Every step is checked bit for bit against ``wsrbench.prox`` applied by hand to the same tensors
@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import wsrbench  # noqa: E402
-from wsrbench import registry  # noqa: E402
-from wsrbench.warm_start import ProxState  # noqa: E402
+from wsrbench.core import registry  # noqa: E402
+from wsrbench.core.warm_start import ProxState  # noqa: E402
 
 if registry.get_backend("torch").unavailable_reason() is not None:
     pytest.skip(registry.get_backend("torch").unavailable_reason(), allow_module_level=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wsrbench import properties, validate
+from wsrbench.bench import properties, validate
 
 from . import _candidates as C
 

@@ -6,12 +6,16 @@ registry's listings are :func:`list_backends` and :func:`list_algorithms`.
 """
 import warnings as _warnings
 
-from . import cases, plugins  # noqa: F401  (plugins: registers its lazy entry-point loader)
 from .api import ProxInfo, penalty, prox, prox_info
-from .certificate import Certificate, certify
-from .conv_ties import conv2d_ties
-from .gates import hard_concrete, hard_concrete_gate, hard_concrete_l0
-from .projection import (
+from .bench import cases
+from .core import plugins  # noqa: F401  (registers its lazy entry-point loader)
+from .core.certificate import Certificate, certify
+from .core.registry import algorithms as list_algorithms
+from .core.registry import backends as list_backends
+from .core.warm_start import ProxState
+from .ops.conv_ties import conv2d_ties
+from .ops.gates import hard_concrete, hard_concrete_gate, hard_concrete_l0
+from .ops.projection import (
     AffineProjector,
     TieProjector,
     project_affine,
@@ -19,10 +23,7 @@ from .projection import (
     project_ties,
     reparameterize,
 )
-from .registry import algorithms as list_algorithms
-from .registry import backends as list_backends
-from .soft_sharing import quantize, soft_sharing_grad, soft_sharing_penalty
-from .warm_start import ProxState
+from .ops.soft_sharing import quantize, soft_sharing_grad, soft_sharing_penalty
 
 __all__ = ["prox", "prox_info", "penalty", "certify", "Certificate", "ProxInfo", "ProxState",
            "list_backends", "list_algorithms", "cases",
@@ -34,11 +35,11 @@ __version__ = "0.1.0"
 
 # Names that moved: still reachable, with a DeprecationWarning saying where they went.
 _MOVED = {
-    "algorithms": ("wsrbench.list_algorithms", "wsrbench.registry", "algorithms"),
-    "null_space": ("wsrbench.projection.null_space", "wsrbench.projection", "null_space"),
-    "hard_concrete_p0": ("wsrbench.gates.hard_concrete_p0", "wsrbench.gates", "hard_concrete_p0"),
-    "hard_concrete_p1": ("wsrbench.gates.hard_concrete_p1", "wsrbench.gates", "hard_concrete_p1"),
-    "ConvTies": ("wsrbench.conv_ties.ConvTies", "wsrbench.conv_ties", "ConvTies"),
+    "algorithms": ("wsrbench.list_algorithms", "wsrbench.core.registry", "algorithms"),
+    "null_space": ("wsrbench.ops.projection.null_space", "wsrbench.ops.projection", "null_space"),
+    "hard_concrete_p0": ("wsrbench.ops.gates.hard_concrete_p0", "wsrbench.ops.gates", "hard_concrete_p0"),
+    "hard_concrete_p1": ("wsrbench.ops.gates.hard_concrete_p1", "wsrbench.ops.gates", "hard_concrete_p1"),
+    "ConvTies": ("wsrbench.ops.conv_ties.ConvTies", "wsrbench.ops.conv_ties", "ConvTies"),
 }
 
 

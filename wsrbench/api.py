@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import registry
-from .checks import as_float_array, as_prox_rows, as_rows, check_scalar
-from .numerics import prox_rows_in_range
+from .core import registry
+from .core.checks import as_float_array, as_prox_rows, as_rows, check_scalar
+from .core.numerics import prox_rows_in_range
 
 
 @dataclass

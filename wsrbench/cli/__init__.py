@@ -33,7 +33,7 @@ _EXTERNAL = {
 
 
 def _cmd_cases(args) -> int:
-    from .. import cases
+    from ..bench import cases
 
     if args.family:
         x, lam = cases.make(args.family, args.d, seed=args.seed, dtype=np.dtype(args.dtype))
@@ -53,7 +53,7 @@ def _cmd_cases(args) -> int:
 
 
 def _cmd_backends(args) -> int:
-    from ..registry import algorithms, backends
+    from ..core.registry import algorithms, backends
 
     print("backends:")
     for b in backends():
@@ -67,9 +67,9 @@ def _cmd_backends(args) -> int:
 
 
 def _cmd_prox(args) -> int:
-    from .. import cases
     from ..api import prox_info
-    from ..certificate import certify
+    from ..bench import cases
+    from ..core.certificate import certify
 
     if (args.input is None) == (args.family is None):
         print("wsrbench prox: give either an input .npy file or --family NAME", file=sys.stderr)
@@ -134,7 +134,8 @@ def _summary(v) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__, cases
+    from .. import __version__
+    from ..bench import cases
 
     p = _Parser(
         prog="wsrbench",

@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from ..benchtools import REPEAT_BUDGET_S, fmt_d, fmt_time
-from ..compare import (
+from ..bench.benchtools import REPEAT_BUDGET_S, fmt_d, fmt_time
+from ..bench.compare import (
     DEFAULT_FAMILIES,
     DEFAULT_SIZES,
     QUICK_FAMILIES,
@@ -37,7 +37,7 @@ from ..compare import (
     resolve_families,
     summarize,
 )
-from ..report import caps_applied, floor_rows, markdown_table, plural, write_outputs
+from ..bench.report import caps_applied, floor_rows, markdown_table, plural, write_outputs
 
 # ---------------------------------------------------------------------------------------------
 # Progress
@@ -104,15 +104,15 @@ def add_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--gpu-model", action="store_true",
                    help="print the GPU backends' counted launches, syncs and bytes and their "
-                        "MODELLED H100 time (no GPU needed; wsrbench.gpu_model), write "
+                        "MODELLED H100 time (no GPU needed; wsrbench.bench.gpu_model), write "
                         "gpu_model.md to --out, then time as usual only if a GPU is present")
     p.add_argument("--gpu-speed", action="store_true",
-                   help="run the GPU speed table (wsrbench.gpu_speed; needs a CUDA GPU)")
+                   help="run the GPU speed table (wsrbench.bench.gpu_speed; needs a CUDA GPU)")
 
 
 def _gpu_model(args) -> None:
-    from ..benchtools import torch_cuda
-    from ..gpu_model import format_table, model_table
+    from ..bench.benchtools import torch_cuda
+    from ..bench.gpu_model import format_table, model_table
 
     fams = tuple(args.families.split(",")) if args.families else (
         "gaussian", "worst_imminent_collisions", "worst_pava")
@@ -129,13 +129,13 @@ def _gpu_model(args) -> None:
 
 def run(args) -> int:
     if getattr(args, "gpu_speed", False):
-        from ..gpu_speed import main as gpu_speed_main
+        from ..bench.gpu_speed import main as gpu_speed_main
 
         gpu_speed_main([])
         return 0
     if getattr(args, "gpu_model", False):
         _gpu_model(args)
-        from ..benchtools import torch_cuda
+        from ..bench.benchtools import torch_cuda
 
         if not torch_cuda():
             return 0

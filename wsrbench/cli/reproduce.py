@@ -1,6 +1,6 @@
 """``wsrbench reproduce EXPERIMENT``: reproduce a result of the weight-sharing paper offline.
 
-The experiment itself (data, models, training, measures, outputs) is ``wsrbench.reproduce``; this
+The experiment itself (data, models, training, measures, outputs) is ``wsrbench.nn.reproduce``; this
 module is its command line.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import time
 
-from .. import reproduce
+from ..nn import reproduce
 
 
 def add_arguments(p) -> None:

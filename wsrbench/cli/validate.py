@@ -4,7 +4,7 @@ The candidate is FUNCTION(x: np.ndarray, lam: float) -> np.ndarray, computing
 prox_{lam R}(x) = argmin_w 1/2 ||w - x||^2 + lam/(d-1) sum_{i<j} |w_i - w_j| for a 1-D x.
 MODULE is an importable module (the current directory is on the path) or a path to a .py file.
 
-The battery (a wrong algorithm cannot pass it): every input family of wsrbench.cases, typical and
+The battery (a wrong algorithm cannot pass it): every input family of wsrbench.bench.cases, typical and
 worst case, including exact ties; sizes from 1 up to --max-d; lam = 0, the family's lam, small
 ones, half the collapsing lam, exactly the collapsing lam and beyond; float32 and float64. For
 each case:
@@ -16,7 +16,7 @@ each case:
   invariances  translation, permutation, mean preservation, order (sizes <= 10^4)
   perturbation the objective 1/2 ||w - x||^2 + lam R(w) does not decrease under small random,
                coordinate and cluster moves of the answer (beyond its evaluation error)
-Tolerances follow wsrbench.certificate: with s = max|x| + max|w|, each value is trusted to
+Tolerances follow wsrbench.core.certificate: with s = max|x| + max|w|, each value is trusted to
 s (2 eps_out + 4 (d+1) eps_64). Where the certificate cannot decide (the reference answer fails
 it too: distinct clusters closer than that tolerance chain together, as in dense float32 data at
 lam = 0), the reference and structure checks decide. The first failing case is printed with the
@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cases
-from ..benchtools import fit_exponent, fmt_time
-from ..compare import resolve_families
-from ..validate import (
+from ..bench import cases
+from ..bench.benchtools import fit_exponent, fmt_time
+from ..bench.compare import resolve_families
+from ..bench.validate import (
     ROUNDING,
     WRONG,
     load_candidate,

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import as_float, check_scalar
-from ..numerics import shift_sum
-from ..sorted_space import block_outputs
+from ..core.checks import as_float, check_scalar
+from ..core.numerics import shift_sum
+from ..core.sorted_space import block_outputs
 
 __all__ = ["ShardedProxInfo", "gather_prox", "gather_prox_info", "prox", "prox_info"]
 
@@ -129,7 +129,7 @@ def _as_output(w, kind, device):
 # ------------------------------------------------------------------------------------- the prox
 
 def _values(sums, a, b, d, lam, l1, rho, center):
-    """Block values from x sums over global blocks [a, b): wsrbench.sorted_space.finish's formula
+    """Block values from x sums over global blocks [a, b): wsrbench.core.sorted_space.finish's formula
     (closed-form shift mean, centre added back, then L1 and rho)."""
     sizes = (b - a).astype(np.float64)
     centroid = sums / sizes

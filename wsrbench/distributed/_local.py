@@ -7,7 +7,7 @@ over the global positions [a, b) is
 
     (S + lam/(d-1) (b - a)(d - a - b)) / (b - a),     S = sum of the centred x over [a, b),
 
-exactly the reference's formula (wsrbench.numerics.block_mean_scalar, as in
+exactly the reference's formula (wsrbench.core.numerics.block_mean_scalar, as in
 wsrbench/backends/numpy/pava.py), so inside a range the
 decisions are the reference's own. The blocks found are those of the range alone; the merge across
 ranks (``_merge``) only ever joins some of them (a vertex of the global minorant is a vertex of
@@ -19,8 +19,8 @@ import types
 
 import numpy as np
 
-from ..numerics import block_mean_scalar as block_mean
-from ..numerics import compile_scalars, shift_unit
+from ..core.numerics import block_mean_scalar as block_mean
+from ..core.numerics import compile_scalars, shift_unit
 
 # Below this many elements the interpreted loop is faster than loading the compiled kernel
 # (a spawned process pays the load once per kernel).
@@ -32,7 +32,7 @@ def _pava_offset_py(xs, o, d, lam, starts, sums):
 
     starts[j] (local index) and sums[j] (float64 sum of xs over the block, pooled sums added left
     + right as in the reference) for j < nblk. Equal means pool, so blocks are maximal (9.2).
-    The block means are wsrbench.numerics.block_mean_scalar, the reference's formula.
+    The block means are wsrbench.core.numerics.block_mean_scalar, the reference's formula.
     """
     n = len(xs)
     c = shift_unit(lam, d)
@@ -57,7 +57,7 @@ def _pava_offset_py(xs, o, d, lam, starts, sums):
 
 def _compile():
     """The same source compiled by Numba, its scalar formulas bound to their compiled versions
-    (as wsrbench.numerics.compile_scalars does for the backends)."""
+    (as wsrbench.core.numerics.compile_scalars does for the backends)."""
     from numba import njit
 
     scalars = compile_scalars(njit(cache=True, inline="always"))

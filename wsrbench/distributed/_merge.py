@@ -14,8 +14,8 @@ Level l joins neighbouring groups A = [ja, jb) and B = [jb, je) of 2^l ranks, al
 lockstep. The hull of A u B is A's owned vertices up to the bridge's left end, the bridge, and B's
 hull from its right end (the lower hulls of two chains separated in x), where the left hull is A's
 owned vertices (all left of M = offs[jb]) and the right hull is B's owned vertices (the first is M)
-then B's end point: the split between them is strict, as wsrbench.bridge requires. The bridge is
-found by wsrbench.bridge.bridge_step, the simultaneous binary search of docs/design.md 9.4: each
+then B's end point: the split between them is strict, as wsrbench.core.bridge requires. The bridge is
+found by wsrbench.core.bridge.bridge_step, the simultaneous binary search of docs/design.md 9.4: each
 step probes vertex i of A and j of B, and fetches the six vertices the step
 reads (l_{i-1}, l_i, l_{i+1}, r_{j-1}, r_j, r_{j+1}) in one all_gather of 6 float64 per rank
 (a rank holds vertices of one side of one pair only, so at most three of them); every rank then
@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..bridge import bridge_probe, bridge_step
-from ..numerics import shift_sum
+from ..core.bridge import bridge_probe, bridge_step
+from ..core.numerics import shift_sum
 
 
 class RankHull:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsrbench.plugins import Plugin
-from wsrbench.registry import Algorithm
+from wsrbench.core.plugins import Plugin
+from wsrbench.core.registry import Algorithm
 
 
 def partition(xs: np.ndarray, lam: float):

@@ -1,6 +1,6 @@
 """Numba CPU backend: nopython kernels, a radix argsort, rows in parallel.
 
-Imported only on first use (wsrbench.registry loads it lazily); functions compile on their first
+Imported only on first use (wsrbench.core.registry loads it lazily); functions compile on their first
 call (``cache=True`` keeps the machine code on disk, so later processes load it instead).
 
 Pipeline of one row (all jitted; see the modules):
@@ -13,7 +13,7 @@ Pipeline of one row (all jitted; see the modules):
 Rows of a 2-D input run in parallel over threads (``prange`` over chunks of rows).
 
 Warm start (training calls the prox on nearly the same vector every step): see
-``wsrbench.warm_start.ProxState`` and ``warm.py``.
+``wsrbench.core.warm_start.ProxState`` and ``warm.py``.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 # makes them sleep. Read once, when numba first loads the OpenMP layer; a user's setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ...contract import RowsResult
+from ...core.contract import RowsResult
 from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions, sort, warm
 
 MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
@@ -82,7 +82,7 @@ def release_workspace() -> None:
 
 
 def prox_rows(X, lam, *, l1, rho, algorithm, labels=False) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 NumPy array."""
+    """Backend contract (``wsrbench.core.contract.ProxRows``) on a 2-D float32/float64 NumPy array."""
     X = prepare_rows(X)
     n, d = X.shape
     W = np.empty_like(X)
@@ -221,7 +221,7 @@ ALGORITHMS = {
 
 
 def warm_prox_rows(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
-    """The prox of X sorted along a hint (``wsrbench.warm_start.ProxState``; see ``warm.run``);
+    """The prox of X sorted along a hint (``wsrbench.core.warm_start.ProxState``; see ``warm.run``);
     L: int64 labels out, (n, d), or (n, 0) when not asked."""
     return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, have_hint,
                     moves_per_element, scratch, L)

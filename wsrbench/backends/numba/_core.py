@@ -8,7 +8,7 @@ Layout of one row's work (d elements; a "word" is 8 bytes):
                        spare[d:2d] = block starts
 So a prox call needs 4 words per element besides x and w (plus O(256) histogram words).
 
-Block values follow wsrbench.sorted_space.finish exactly (docs/design.md section 3): with the row
+Block values follow wsrbench.core.sorted_space.finish exactly (docs/design.md section 3): with the row
 centred at its median element c = x_(d//2), a block [a, b) with centred x-sum S has
 
     centroid = S/(b-a),  value = centroid + shift_sum(a, b) / (b-a)   (numerics.shift_sum)

@@ -1,10 +1,10 @@
-"""``wsrbench.depth`` compiled for the Numba kernels (the same source, ``depth.compile_depth``;
+"""``wsrbench.core.depth`` compiled for the Numba kernels (the same source, ``depth.compile_depth``;
 the registry-parametrised tests check that every backend's depth equals the NumPy reference's)."""
 from __future__ import annotations
 
 from numba import njit
 
-from ...depth import compile_depth
+from ...core.depth import compile_depth
 
 _compiled = compile_depth(njit(cache=True, inline="always"))
 lg = _compiled.lg

@@ -3,7 +3,7 @@ reference, wsrbench/backends/numpy/hull_bridges.py, and docs/design.md 13).
 
 Same partition, rounds and depth as the reference: the sums local to each half are joined per
 level in the reference's order (``combine``), the shift sums are the same expression, and the
-bridge search is ``wsrbench.bridge.bridge_step`` itself, compiled. A segment [lo, hi) keeps its
+bridge search is ``wsrbench.core.bridge.bridge_step`` itself, compiled. A segment [lo, hi) keeps its
 hull's vertices (without P_hi) in hull[lo : lo + count]; a merge writes the right suffix over
 the left's tail, in place (the destination never passes the source), so a pair touches only its
 own [lo, hi).
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ...bridge import bridge_step as _bridge_step_py
-from ...bridge import junction_is_bridge as _junction_py
+from ...core.bridge import bridge_step as _bridge_step_py
+from ...core.bridge import junction_is_bridge as _junction_py
 from . import _depth
 from ._core import chunk_bounds, finish_blocks, sorted_centred_row
 from .numerics import shift_sum, shift_unit
@@ -228,8 +228,8 @@ def prox_long_row(x, w, lam, l1, rho, work, bounds, lab):
 
 
 def depth_of(d, bounds_row):
-    """The reference's depth (wsrbench.depth.hull_level summed over levels) from the step bounds."""
-    from ...depth import hull_level
+    """The reference's depth (wsrbench.core.depth.hull_level summed over levels) from the step bounds."""
+    from ...core.depth import hull_level
 
     total, half, level = 0, 1, 0
     while half < d:

@@ -1,11 +1,11 @@
-"""``wsrbench.numerics``' scalar formulas compiled for the Numba kernels (docs/design.md section 3).
+"""``wsrbench.core.numerics``' scalar formulas compiled for the Numba kernels (docs/design.md section 3).
 
 Compiled from the same source as every other backend's (``numerics.compile_scalars``), inlined
 into the hot loops.
 """
 from numba import njit
 
-from ...numerics import compile_scalars
+from ...core.numerics import compile_scalars
 
 _compiled = compile_scalars(njit(cache=True, inline="always"))
 shift_unit = _compiled.shift_unit

@@ -1,4 +1,4 @@
-"""Warm start: sort a row adaptively along the order of the previous call (see wsrbench.warm_start).
+"""Warm start: sort a row adaptively along the order of the previous call (see wsrbench.core.warm_start).
 
 The hint is the previous call's sort records (rec[2k+1] = index of the k-th smallest previous x).
 ``hinted_sort`` gathers the new values in that order and insertion-sorts them in place: cost
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ...contract import RowsResult
+from ...core.contract import RowsResult
 from ._core import chunk_bounds, finish_scatter, rec_value
 from .pava import pava_stack
 from .sort import HIST_SIZE, bits_f64, f64_bits, sort_records
@@ -142,7 +142,7 @@ def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
 
 
 def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
-    """Python driver for wsrbench.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64).
+    """Python driver for wsrbench.core.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64).
 
     ``scratch``: the caller's uint64 scratch from the previous call (2 words per element and
     thread), or None; it is reused when large enough. L: int64 (n, d) labels out, or (n, 0) when

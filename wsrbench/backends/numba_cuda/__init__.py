@@ -29,7 +29,7 @@ device-to-host copy of a ``prox_rows`` call goes through it, and its totals are 
 ``depth``, ``round_depth``, and ``partition_syncs``.
 
 Host synchronisations per call (``HOST_SYNCS``): one for the input check (the finiteness test,
-``wsrbench.checks``; not in ``counters``, see ``validation_cost``), the algorithm's own
+``wsrbench.core.checks``; not in ``counters``, see ``validation_cost``), the algorithm's own
 (``counters["partition_syncs"]``; imminent: one per round + 1; search, pava: none) and one for
 the final rounds/clusters copy.
 """
@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...contract import RowsResult
+from ...core.contract import RowsResult
 from . import finish as _finish
 from . import hull_bridges, imminent_collisions, pava, search_collisions
 from .cost import Cost
@@ -71,7 +71,7 @@ def validation_cost(n: int, d: int, itemsize: int) -> dict:
 
 def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
               labels: bool = False) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``) on a 2-D float32/float64 CUDA array.
+    """Backend contract (``wsrbench.core.contract.ProxRows``) on a 2-D float32/float64 CUDA array.
 
     ``counters``: the call's cost (module docstring); ``stats``: the algorithm's per-row
     counters; ``labels``: ``finish.block_labels`` on the device (no extra host sync).
@@ -144,7 +144,7 @@ def count_call(n: int, d: int, dtype, lam: float, algorithm: str | None, *, viol
     besides its own kernels (docs/design.md 14.7).
 
     violations: for imminent_collisions, the new violations of each round (all rows together),
-    e.g. from ``wsrbench.gpu_model.imminent_violations``; the other algorithms' host code does
+    e.g. from ``wsrbench.bench.gpu_model.imminent_violations``; the other algorithms' host code does
     not depend on the data. validation: add ``validation_cost`` (the input check).
     """
     from .cost import Phantom

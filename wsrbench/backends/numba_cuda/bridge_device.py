@@ -1,4 +1,4 @@
-"""The bridge step of docs/design.md 9.4 (``wsrbench.bridge``) as numba-cuda device functions.
+"""The bridge step of docs/design.md 9.4 (``wsrbench.core.bridge``) as numba-cuda device functions.
 
 Shared by ``hull_bridges`` (the levels run globally, a thread per pair) and ``hull_tiles`` (the
 lowest levels, run in shared memory by a thread block per tile), so that both decide with the
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ...bridge import bridge_step as _bridge_step_py
-from ...bridge import junction_is_bridge as _junction_py
+from ...core.bridge import bridge_step as _bridge_step_py
+from ...core.bridge import junction_is_bridge as _junction_py
 from .numerics import depth as _dev_depth
 
 bridge_step = cuda.jit(device=True, inline=True)(_bridge_step_py)

@@ -24,7 +24,7 @@ never kept in module globals:
 * ``round_depth``: for iterative algorithms (imminent_collisions), the largest depth of one round.
 
 The counts are exact (they count what the code does, in the simulator as on a GPU); ``bytes`` is
-a model. ``wsrbench.gpu_model`` turns them into a modelled H100 time.
+a model. ``wsrbench.bench.gpu_model`` turns them into a modelled H100 time.
 
 Dry runs (``Cost(dry=True, script=...)``): the host code runs as usual but launches nothing and
 allocates nothing (``empty`` hands out ``Phantom`` arrays that have only a shape and a dtype), so

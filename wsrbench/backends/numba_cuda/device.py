@@ -1,13 +1,13 @@
 """CUDA array primitives: zero-copy views, the simulator's array type, casts and the range check.
 
-``wsrbench.arrays`` and ``wsrbench.checks`` use these for CUDA arrays (they import this module
+``wsrbench.core.arrays`` and ``wsrbench.core.checks`` use these for CUDA arrays (they import this module
 lazily, and it imports neither of them). Checking a CUDA array costs one kernel and a one-int copy;
 the host sees the data only to word an error message.
 
 Under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, used by CI without a GPU) a numba device array
 is a host array in disguise without ``__cuda_array_interface__``; ``SimDeviceArray`` exposes one
 (its data pointer is host memory, which is what "device memory" is in the simulator), so
-``wsrbench.arrays.array_kind`` classifies it as a CUDA array like a real one.
+``wsrbench.core.arrays.array_kind`` classifies it as a CUDA array like a real one.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Kernels shared by every prox algorithm of the numba-cuda backend: centring, block values,
-L1, rho and the scatter back to the original order (``wsrbench.sorted_space`` on the device).
+L1, rho and the scatter back to the original order (``wsrbench.core.sorted_space`` on the device).
 
 Kernels index the flattened (rows, d) space (one thread per element, or per chunk of elements for
 the scans' level-0 kernels), so row boundaries fall inside thread blocks and rows of any length

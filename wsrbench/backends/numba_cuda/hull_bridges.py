@@ -25,7 +25,7 @@ would have after level K - 1 with its hull just written (hull, counts, T_1 .. T_
 bounds; the rounds, depth, bounds and ``is_start`` cleared), or, for a row that is one tile, the
 finished row (docs/design.md 13.6). The loop then continues at level K. Per level from K on:
 * ``bridge_pairs`` (a thread per (row, pair)): the simultaneous binary search, driving
-  ``wsrbench.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
+  ``wsrbench.core.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
   values from the pyramid plus the closed-form shift sums; writes (i*, j*), the merged segment's
   count and block total, and the pair's step bound (atomic max per row and level). The level-0
   launch (K = 0: no tiles) also clears ``is_start``, the rounds, the depths and the bounds; the
@@ -41,8 +41,8 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ... import depth as dp
-from ...numerics import shift_unit
+from ...core import depth as dp
+from ...core.numerics import shift_unit
 from . import hull_tiles
 from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
 from .finish import centred

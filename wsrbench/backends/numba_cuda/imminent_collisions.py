@@ -230,7 +230,7 @@ def merge_first(keep, keys, center, chunk, PS, PA, has_parent, is_start, bsum, b
 def partition(keys, center, lam: float, cost):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {"depth": (n,)}) for sorted rows
     read centred at ``center`` (``finish.centred``); the depth is
-    wsrbench.depth.imminent_round summed over each row's rounds, as the reference counts it.
+    wsrbench.core.depth.imminent_round summed over each row's rounds, as the reference counts it.
 
     ``cost`` counts launches, syncs and bytes; ``cost.round_depth`` is set to the largest
     critical path of one round (launches plus the walk's serial steps).

@@ -1,4 +1,4 @@
-"""``wsrbench.numerics``' scalar formulas as numba-cuda device functions (docs/design.md section 3).
+"""``wsrbench.core.numerics``' scalar formulas as numba-cuda device functions (docs/design.md section 3).
 
 Compiled from the same source as every other backend's (``numerics.compile_scalars``); ``inline``
 so that compiling a kernel never asks a driver for the device's compute capability. The one
@@ -9,8 +9,8 @@ CPU) and every merge decision (block means compared) is the CPU's, bit for bit (
 """
 from numba import cuda
 
-from ...depth import compile_depth
-from ...numerics import compile_scalars
+from ...core.depth import compile_depth
+from ...core.numerics import compile_scalars
 from .launch import SIMULATOR
 
 _device = cuda.jit(device=True, inline=True)
@@ -31,5 +31,5 @@ shift_unit = _compiled.shift_unit
 mul_rn = _compiled.mul_rn
 shift_sum = _compiled.shift_sum
 block_mean = _compiled.block_mean
-#: ``wsrbench.depth``'s formulas as device functions (the kernels count depth as the reference).
+#: ``wsrbench.core.depth``'s formulas as device functions (the kernels count depth as the reference).
 depth = compile_depth(_device)

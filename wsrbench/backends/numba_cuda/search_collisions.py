@@ -31,7 +31,7 @@ import math
 
 from numba import cuda
 
-from ... import depth as dp
+from ...core import depth as dp
 from .finish import centred, fill2, full, mark_starts
 from .launch import grid
 from .numerics import block_mean, shift_unit
@@ -241,14 +241,14 @@ def add_rounds(rounds, depth, rowsteps, level_base, per_step):
     r = cuda.grid(1)
     if r < rounds.shape[0]:
         rounds[r] += rowsteps[r] + 1  # + 1: the final argmin of the level
-        depth[r] += level_base + rowsteps[r] * per_step  # wsrbench.depth.search_level
+        depth[r] += level_base + rowsteps[r] * per_step  # wsrbench.core.depth.search_level
         rowsteps[r] = 0
 
 
 def partition(keys, center, lam: float, cost):
     """(is_start int8 (n, d), rounds int64 (n,), host syncs, {stat: device array (n,)}) for sorted
     rows ``keys`` centred at ``center`` (the partitioner contract of this backend, see __init__);
-    ``cost`` counts the launches (``cost.Cost``); the stat is the depth (wsrbench.depth.search_level
+    ``cost`` counts the launches (``cost.Cost``); the stat is the depth (wsrbench.core.depth.search_level
     per level, as the reference counts it)."""
     n, d = keys.shape
     g = grid(n * d)

@@ -20,7 +20,7 @@ All methods are stable (equal keys keep their column order, like ``np.argsort(ki
 * ``bitonic``: a global-memory bitonic network on (key, column) pairs, rows padded with +inf to a
   power of two L: O(L log^2 L) work and log2(L)(log2(L)+1)/2 + 1 launches (+ 1 that drops the
   padding when L > d). Kept as an option and
-  for cross-checks; the cost model (``wsrbench.gpu_model``) finds no size at which it beats rank
+  for cross-checks; the cost model (``wsrbench.bench.gpu_model``) finds no size at which it beats rank
   sort below the crossover and radix above it (docs/design.md 14.3).
 * ``torch``: zero-copy ``torch.sort(stable=True)`` through ``__cuda_array_interface__`` (CUB's
   segmented radix sort), its output made row-major like the other sorts'; real GPU with torch

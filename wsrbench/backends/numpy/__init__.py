@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...contract import RowsResult
-from ...sorted_space import finish
+from ...core.contract import RowsResult
+from ...core.sorted_space import finish
 from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions
 
-#: This backend's algorithms: each a partitioner (``wsrbench.contract.Partitioner``).
+#: This backend's algorithms: each a partitioner (``wsrbench.core.contract.Partitioner``).
 ALGORITHMS = {
     "pava": pava.partition,
     "end_collisions": end_collisions.partition,
@@ -49,7 +49,7 @@ def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition, labels
 
 def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: str,
               labels: bool = False) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``): every row of X, one at a time."""
+    """Backend contract (``wsrbench.core.contract.ProxRows``): every row of X, one at a time."""
     partition = ALGORITHMS[algorithm]
     n = X.shape[0]
     W = np.empty(X.shape, dtype=X.dtype)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import depth as dp
-from ...numerics import block_means
+from ...core import depth as dp
+from ...core.numerics import block_means
 
 
 def partition(xs: np.ndarray, lam: float):

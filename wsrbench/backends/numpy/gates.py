@@ -1,6 +1,6 @@
 """Hard Concrete gates, NumPy reference (docs/design.md section 5.3).
 
-Inputs are flat float32/float64 arrays validated by ``wsrbench.gates``; every formula is evaluated in
+Inputs are flat float32/float64 arrays validated by ``wsrbench.ops.gates``; every formula is evaluated in
 float64 and rounded once to the result dtype (np.result_type of the array inputs).
 """
 from __future__ import annotations

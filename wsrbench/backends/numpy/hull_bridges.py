@@ -5,7 +5,7 @@ the slope of the greatest convex minorant of the P_k: its blocks are the edges o
 hull (docs/design.md 13.1). Level by level (halves of size 1, 2, 4, ...), each pair of neighbouring
 segments L = [lo, mid) and R = [mid, hi) already has the lower hull of its points; the hull of L+R is
 a prefix of L's hull, one bridge (the common lower tangent), and a suffix of R's hull. The bridge is
-found by ``wsrbench.bridge.bridge``: a simultaneous binary search, at most
+found by ``wsrbench.core.bridge.bridge``: a simultaneous binary search, at most
 floor(log2 a) + floor(log2 b) steps for hulls of a and b vertices. So O(log d) levels of O(log d)
 steps: O(log^2 d) depth, O(d log d) work, and no data-dependent number of levels.
 
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import depth as dp
-from ...bridge import bridge, junction_is_bridge
-from ...numerics import shift_sum
+from ...core import depth as dp
+from ...core.bridge import bridge, junction_is_bridge
+from ...core.numerics import shift_sum
 
 
 def local_point(F, G, k, mid, d, lam):

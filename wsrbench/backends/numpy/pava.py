@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...numerics import block_mean_scalar, shift_unit
+from ...core.numerics import block_mean_scalar, shift_unit
 
 
 def partition(xs: np.ndarray, lam: float):

@@ -1,7 +1,7 @@
 """Projections onto parameter-sharing constraints, NumPy reference (docs/design.md section 5.1).
 
 Both operations take flat (1-D, contiguous) float32/float64 arrays already validated by
-``wsrbench.projection``; sums are accumulated in float64 and the result is rounded once to w's dtype.
+``wsrbench.ops.projection``; sums are accumulated in float64 and the result is rounded once to w's dtype.
 """
 from __future__ import annotations
 

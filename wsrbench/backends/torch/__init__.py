@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...contract import RowsResult
+from ...core.contract import RowsResult
 from . import hull_bridges, imminent_collisions, search_collisions
 from ._common import finish, finish_blocks
 
@@ -33,7 +33,7 @@ ALGORITHMS = {
 }
 
 # Host synchronisations of one prox_rows call, besides the input check (one: the finiteness test,
-# wsrbench.checks) and the final copy of rounds/clusters to the host (one).
+# wsrbench.core.checks) and the final copy of rounds/clusters to the host (one).
 HOST_SYNCS = {
     "imminent_collisions": "one per merge round plus one for the round that finds no violation",
     "search_collisions": "none (every level runs its worst-case number of search steps)",
@@ -44,7 +44,7 @@ HOST_SYNCS = {
 
 def prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm: str,
               labels: bool = False) -> RowsResult:
-    """Backend contract (``wsrbench.contract.ProxRows``); see ``_prox_rows``. Runs under
+    """Backend contract (``wsrbench.core.contract.ProxRows``); see ``_prox_rows``. Runs under
     ``torch.no_grad()`` only when X requires grad (otherwise no op records a graph, and the
     context costs ~10 us a call, which matters for small rows)."""
     if X.requires_grad:
@@ -115,7 +115,7 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
 
 def _pava_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, labels: bool = False):
     """pava on another backend's kernel, sharing the tensor's memory (see the module docstring)."""
-    from ... import registry
+    from ...core import registry
 
     if X.device.type == "cpu":
         name = "numba" if registry.get_backend("numba").unavailable_reason() is None else "numpy"

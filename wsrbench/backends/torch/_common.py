@@ -1,7 +1,7 @@
 """Shared pieces of the torch backend: the finishing step (block values, L1, rho, un-sort).
 
 Everything here works on a batch of rows at once, as (rows, d) tensors on any device, so the same
-code runs on CPU and CUDA tensors. It mirrors ``wsrbench.sorted_space`` operation by operation
+code runs on CPU and CUDA tensors. It mirrors ``wsrbench.core.sorted_space`` operation by operation
 (same formulas, same order of float64 operations) so that merge decisions agree with the NumPy
 reference bit for bit on the CPU and to rounding of the sums on a GPU (where ``index_add_`` and
 ``cumsum`` may add in another order). Block bounds are float64 holding exact integers.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ...numerics import shift_sum, shift_unit
+from ...core.numerics import shift_sum, shift_unit
 
 
 def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch.Tensor,

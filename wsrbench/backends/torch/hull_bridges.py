@@ -3,7 +3,7 @@
 Same algorithm, partition, rounds and depth as ``wsrbench.backends.numpy.hull_bridges`` (read that
 first, and docs/design.md 13): level by level, each pair of neighbouring segments merges its two
 lower hulls of the cumulative-sum diagram through their bridge, found by the simultaneous binary
-search of ``wsrbench.bridge.bridge_step``, here written once more as elementwise tensor ops
+search of ``wsrbench.core.bridge.bridge_step``, here written once more as elementwise tensor ops
 (``bridge_step_tensor``: the same subtractions, divisions and comparisons, so the same decisions).
 
 Batching: a level is a set of (n, P) tensors (rows times pairs) and (n, P, 2h) tensors for the
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import torch
 
-from ... import depth as dp
-from ...numerics import shift_sum
+from ...core import depth as dp
+from ...core.numerics import shift_sum
 
 
 def bridge_step_tensor(il, ih, jl, jh, xl0, sl0, xl1, sl1, xl2, sl2, xr0, sr0, xr1, sr1, xr2, sr2,
                        split):
-    """``wsrbench.bridge.bridge_step`` elementwise; entries with il == ih and jl == jh unchanged."""
+    """``wsrbench.core.bridge.bridge_step`` elementwise; entries with il == ih and jl == jh unchanged."""
     i = (il + ih) // 2
     j = (jl + jh) // 2
     active = (il < ih) | (jl < jh)
@@ -96,7 +96,7 @@ def partition(xs: torch.Tensor, lam: float):
         il, ih = torch.zeros_like(a), a - 1
         jl, jh = torch.zeros_like(b), b - 1
         zero = torch.zeros_like(a)
-        # Already convex at the junction (wsrbench.bridge.junction_is_bridge): no search.
+        # Already convex at the junction (wsrbench.core.bridge.junction_is_bridge): no search.
         xa, sa = point(left_vertex(torch.maximum(a - 2, zero)))
         xm, sm = point(mid.expand(n, P))
         xb0, sb0 = point(right_vertex(zero))
@@ -139,7 +139,7 @@ def partition(xs: torch.Tensor, lam: float):
         F = torch.where(paired & (cols >= kmid), torch.gather(F, 1, kmid_c - 1) + F, F)
         G = torch.where(paired & (cols < kmid), G + torch.gather(G, 1, kmid_c), G)
 
-        bound = (_floor_log2(a) + _floor_log2(b)).amax(dim=1)  # wsrbench.depth.bridge_bound
+        bound = (_floor_log2(a) + _floor_log2(b)).amax(dim=1)  # wsrbench.core.depth.bridge_bound
         rounds += bound
         depth += bound + dp.hull_level(half, P, 0)
         half *= 2

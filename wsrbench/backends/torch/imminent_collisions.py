@@ -35,8 +35,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ... import depth as dp
-from ...numerics import shift_unit
+from ...core import depth as dp
+from ...core.numerics import shift_unit
 
 
 def _lg(n: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ class Blocks(NamedTuple):
 def partition(xs: torch.Tensor, lam: float):
     """(Blocks, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred float64 rows.
 
-    depth adds ``wsrbench.depth.imminent_round`` for each round a row takes, as the reference
+    depth adds ``wsrbench.core.depth.imminent_round`` for each round a row takes, as the reference
     does (a row that converged takes no more rounds): on the host for one row, per row on the
     device for a batch."""
     n, d = xs.shape

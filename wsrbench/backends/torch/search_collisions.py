@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import torch
 
-from ... import depth as dp
-from ...numerics import shift_sum
+from ...core import depth as dp
+from ...core.numerics import shift_sum
 
 
 def partition(xs: torch.Tensor, lam: float):
     """(is_start (n, d) bool, rounds (n,) int64, host syncs, depth (n,) int64) for sorted, centred
-    float64 rows (depth: ``wsrbench.depth.search_level`` per level, as the reference counts it)."""
+    float64 rows (depth: ``wsrbench.core.depth.search_level`` per level, as the reference counts it)."""
     n, d = xs.shape
     dev = xs.device
     is_start = torch.ones(n, d, dtype=torch.bool, device=dev)

@@ -8,7 +8,7 @@ Run on a machine with an NVIDIA GPU, torch (CUDA build) and numba-cuda:
                                                 # d > 1e6 (Theta(d) rounds: very long) and torch's
                                                 # hull_bridges at d > 1e5 (~1e5 ops a call)
 
-For each input (``gaussian`` and ``worst_imminent_collisions`` from wsrbench.cases, float32,
+For each input (``gaussian`` and ``worst_imminent_collisions`` from wsrbench.bench.cases, float32,
 plus a 4096 x 512 batch of gaussian rows) and each GPU implementation (torch backend on CUDA
 tensors; numba_cuda backend with its own radix sort and with the zero-copy torch.sort), it
 prints the median wall time of a prox call (data already on the device, warm: JIT compiled and
@@ -25,7 +25,7 @@ import statistics
 
 import numpy as np
 
-from wsrbench.benchtools import time_calls
+from wsrbench.bench.benchtools import time_calls
 
 
 def _timeit(fn, sync, repeat):
@@ -99,7 +99,7 @@ def main(argv=None):
         if not args.dry_run:  # torch.sort on our device arrays needs CUDA tensors
             impls += [("numba_cuda", alg, "torch")]
 
-    from wsrbench.gpu_model import modelled_seconds
+    from wsrbench.bench.gpu_model import modelled_seconds
 
     print(f"{'input':34s} {'backend/algorithm [sort]':42s} {'prox ms':>10s} {'sort ms':>9s} "
           f"{'ratio':>8s} {'rounds':>9s} {'clusters':>9s} {'max|w-ref|':>11s} {'launches':>8s} "

@@ -13,7 +13,7 @@ The entry point loads to either
 
 * a :class:`Plugin` (or a list of them), or
 * a callable taking no arguments; it may return a :class:`Plugin` / a list of them, or call
-  :func:`register` (or ``wsrbench.registry.register_backend`` for a whole new backend) itself and
+  :func:`register` (or ``wsrbench.core.registry.register_backend`` for a whole new backend) itself and
   return None.
 
 Two ways to implement an algorithm:
@@ -25,7 +25,7 @@ Two ways to implement an algorithm:
   values (from sums of the original data, docs/design.md section 3), L1, rho and the un-sort, exactly as for
   the built-in algorithms (see ``wsrbench.backends.numpy``).
 * ``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` for any backend: the whole backend
-  contract (``wsrbench.contract``; X 2-D in the backend's array kind, already checked).
+  contract (``wsrbench.core.contract``; X 2-D in the backend's array kind, already checked).
 
 Plugins load once, lazily, on the first registry query (never at ``import wsrbench``). A plugin
 that fails to load is reported with a warning and listed by :func:`failures`; it never breaks
@@ -62,7 +62,7 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
              prox_rows: Callable | None = None) -> None:
     """Register ``algorithm`` for ``backend``, implemented by ``partition`` or ``prox_rows``.
 
-    ``algorithm`` is an :class:`~wsrbench.registry.Algorithm` (a new one is registered) or the name
+    ``algorithm`` is an :class:`~wsrbench.core.registry.Algorithm` (a new one is registered) or the name
     of a registered algorithm (to add a backend implementation of an existing algorithm). A backend
     that already implements the algorithm is an error: a plugin never replaces a built-in silently.
     """
@@ -77,7 +77,7 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
             raise ValueError(f"algorithm {alg.name!r} is already registered with a different "
                              f"description; pass its name to add a backend implementation")
     else:
-        raise TypeError(f"algorithm must be a wsrbench.registry.Algorithm or a name, got "
+        raise TypeError(f"algorithm must be a wsrbench.core.registry.Algorithm or a name, got "
                         f"{type(algorithm).__name__}")
     be = registry.get_backend(backend)
     if alg.name in be.algorithms:
@@ -88,13 +88,13 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
         raise TypeError("prox_rows must be callable: prox_rows(X, lam, *, l1, rho, algorithm)")
     if partition is not None and backend != "numpy":
         raise ValueError(f"partition= plugs into the numpy reference backend only; for backend "
-                         f"{backend!r} give prox_rows= (the backend contract, wsrbench.registry)")
+                         f"{backend!r} give prox_rows= (the backend contract, wsrbench.core.registry)")
     if registry.find_algorithm(alg.name) is None:
         registry.register_algorithm(alg)
     if partition is not None:
         # The numpy backend runs any partitioner in its ALGORITHMS table through the same
         # sort / centre / finish / un-sort pipeline as the built-ins.
-        from .backends import numpy as numpy_backend
+        from ..backends import numpy as numpy_backend
 
         numpy_backend.ALGORITHMS[alg.name] = partition
         registry.add_backend_algorithm(backend, alg.name)
@@ -111,7 +111,7 @@ def unregister(name: str) -> None:
         raise ValueError(f"{name!r} was not registered by a plugin")
     backend, how = _REGISTERED.pop(name)
     if how == "partition":
-        from .backends import numpy as numpy_backend
+        from ..backends import numpy as numpy_backend
 
         numpy_backend.ALGORITHMS.pop(name, None)
         registry.remove_backend_algorithm(backend, name)
@@ -177,7 +177,7 @@ def _apply(obj) -> None:
         if result is not None:
             _apply(result)
     else:
-        raise TypeError(f"an entry point of {GROUP} must load to a wsrbench.plugins.Plugin, a list "
+        raise TypeError(f"an entry point of {GROUP} must load to a wsrbench.core.plugins.Plugin, a list "
                         f"of them, or a callable; got {type(obj).__name__}")
 
 

@@ -10,7 +10,7 @@ calls, each followed by a device synchronisation, stopping early once the calls 
 Stability contract. asv runs the *current* ``benchmarks/`` directory against *older* commits of
 the package, whose installed ``wsrbench`` may not have this module. ``benchmarks/_common.py``
 therefore loads this file by path from the checkout it sits in
-(``importlib.util.spec_from_file_location`` on ``<repo>/wsrbench/benchtools.py``), so every commit
+(``importlib.util.spec_from_file_location`` on ``<repo>/wsrbench/bench/benchtools.py``), so every commit
 is benchmarked with the same caps and the same timing. For that to work this module must stay
 importable on its own:
 
@@ -18,7 +18,7 @@ importable on its own:
 - only numpy and the standard library at import time; torch and numba are imported lazily,
   inside the functions that need them, and only when the array at hand is theirs;
 - arrays are recognised by duck typing (``is_cuda``, ``__cuda_array_interface__``), the same
-  rules as ``wsrbench.registry.array_kind``.
+  rules as ``wsrbench.core.registry.array_kind``.
 """
 from __future__ import annotations
 

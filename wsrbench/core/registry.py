@@ -5,15 +5,15 @@ is all it takes for it to be tested, benchmarked and compared.
 
 A backend is a module under ``wsrbench.backends`` imported lazily (importing wsrbench imports no
 backend, compiles nothing and touches no GPU). Its module implements the backend contract,
-``wsrbench.contract.ProxBackend``: a table ``ALGORITHMS`` of the algorithms listed here for it,
+``wsrbench.core.contract.ProxBackend``: a table ``ALGORITHMS`` of the algorithms listed here for it,
 ``prox_rows(X, lam, *, l1, rho, algorithm, labels=False) -> RowsResult`` on 2-D input of its own
-array kind (already checked by ``wsrbench.checks``; ``labels=True`` fills ``RowsResult.labels``),
+array kind (already checked by ``wsrbench.core.checks``; ``labels=True`` fills ``RowsResult.labels``),
 and ``from_numpy`` / ``to_numpy``.
 
 Operations other than the prox (projections, gates, ...) are listed in ``OPERATIONS``: operation
 name -> {backend: "module:function"}; ``operation()`` picks and imports the implementation.
 
-Extension points (``wsrbench.plugins`` uses only these): ``register_algorithm`` /
+Extension points (``wsrbench.core.plugins`` uses only these): ``register_algorithm`` /
 ``unregister_algorithm``, ``register_backend``, ``add_backend_algorithm`` /
 ``remove_backend_algorithm``, ``register_implementation`` / ``remove_implementation``, and
 ``add_loader`` (a function run once, before the first registry query: how plugins load lazily
@@ -36,7 +36,7 @@ class Algorithm:
     summary: str
     work: str
     depth: str
-    worst_case: str | None = None  # the wsrbench.cases family that drives it to its worst case
+    worst_case: str | None = None  # the wsrbench.bench.cases family that drives it to its worst case
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Backend:
             if reason is not None:
                 raise RuntimeError(f"backend {self.name!r} is unavailable here: {reason}")
             self._module = importlib.import_module(self.module)
-        impls = _IMPLEMENTATIONS.get(self.name)  # plugin algorithms (wsrbench.plugins)
+        impls = _IMPLEMENTATIONS.get(self.name)  # plugin algorithms (wsrbench.core.plugins)
         return _PluginDispatch(self._module, impls) if impls else self._module
 
 
@@ -210,7 +210,7 @@ def get_backend(name: str) -> Backend:
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}") from None
 
 
-# Plugin implementations (see wsrbench.plugins): backend name -> {algorithm: prox_rows function}.
+# Plugin implementations (see wsrbench.core.plugins): backend name -> {algorithm: prox_rows function}.
 # Backend.load() wraps the backend module so that its prox_rows dispatches these algorithms to them.
 _IMPLEMENTATIONS: dict[str, dict[str, Callable]] = {}
 _PLUGINS_LOADED = False
@@ -220,7 +220,7 @@ def register_implementation(backend: str, algorithm: str, prox_rows: Callable) -
     """Add ``algorithm`` (already registered) to ``backend`` with its own prox_rows function.
 
     ``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` follows the backend contract
-    (``wsrbench.contract.ProxRows``).
+    (``wsrbench.core.contract.ProxRows``).
     Refuses to replace an algorithm the backend already implements: never substitute silently.
     """
     add_backend_algorithm(backend, algorithm)
@@ -257,7 +257,7 @@ class _PluginDispatch:
         if "labels" not in inspect.signature(fn).parameters:
             raise ValueError(f"the plugin implementation of {algorithm!r} does not return "
                              f"cluster labels; give its prox_rows a labels=False keyword that "
-                             f"fills RowsResult.labels (wsrbench.contract)")
+                             f"fills RowsResult.labels (wsrbench.core.contract)")
         return fn(X, lam, l1=l1, rho=rho, algorithm=algorithm, labels=True)
 
 
@@ -265,7 +265,7 @@ _LOADERS: list[Callable[[], None]] = []
 
 
 def add_loader(fn: Callable[[], None]) -> None:
-    """Run ``fn`` before the first registry query (how plugins load lazily: wsrbench.plugins)."""
+    """Run ``fn`` before the first registry query (how plugins load lazily: wsrbench.core.plugins)."""
     global _PLUGINS_LOADED
     _LOADERS.append(fn)
     _PLUGINS_LOADED = False

@@ -6,14 +6,14 @@ import numpy as np
 
 
 def measure(sizes, dtypes, family="gaussian", seed=0):
-    """Run in every rank (wsrbench.distributed.launch.run): for each d and dtype, the vector of
-    ``wsrbench.cases.make(family, d)`` split evenly over the ranks, through the sharded prox and
+    """Run in every rank (wsrbench.bench.launch.run): for each d and dtype, the vector of
+    ``wsrbench.bench.cases.make(family, d)`` split evenly over the ranks, through the sharded prox and
     through the gather baseline. Returns [(d, dtype, rank, info, baseline info, max |w - w_base|,
     scale)] with the infos as dicts; scale = max|x| + lam bounds the values (for tolerances)."""
     import torch.distributed as dist
 
-    from .. import cases
-    from . import gather_prox_info, prox_info
+    from ..distributed import gather_prox_info, prox_info
+    from . import cases
 
     r, p = dist.get_rank(), dist.get_world_size()
     rows = []

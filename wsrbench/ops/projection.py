@@ -18,15 +18,15 @@ Two kinds of constraint sets, both affine subspaces of R^n (n = number of weight
 Training projects at every step, so :class:`TieProjector` and :class:`AffineProjector` factor
 once (relabelling, SVD, consistency check) and cache the factors per device; ``project_ties`` and
 ``project_affine`` are one-shot conveniences built on them. Every call dispatches through
-``wsrbench.registry.operation`` and returns the input's array kind (NumPy, torch on the same
+``wsrbench.core.registry.operation`` and returns the input's array kind (NumPy, torch on the same
 device, CUDA arrays) and float dtype; sums are accumulated in float64.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import arrays, checks, registry
-from .checks import as_float_array
+from ..core import arrays, checks, registry
+from ..core.checks import as_float_array
 
 EPS64 = float(np.finfo(np.float64).eps)
 

@@ -78,7 +78,7 @@ def imminent_violations(x: np.ndarray, lam: float, max_rounds: int | None = None
     O(blocks) per round. None if it takes more than ``max_rounds`` rounds (or the rounds would
     touch more than 50 x max_rounds x sqrt(d) blocks in all: a Theta(d)-round cascade at large d).
     """
-    from .numerics import block_means
+    from ..core.numerics import block_means
 
     xs = _sorted_centred(x)
     d = len(xs)
@@ -139,7 +139,7 @@ def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.flo
                       sort_method: str = "radix", violations=None) -> dict:
     """Counters of a numba_cuda call on the row x (dry run with the GPU's geometry, whatever
     this process runs; see module docstring)."""
-    from .backends import numba_cuda as nc
+    from ..backends import numba_cuda as nc
 
     if algorithm == "imminent_collisions" and violations is None:
         violations = imminent_violations(x, lam)
@@ -151,7 +151,7 @@ def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.flo
 def pipeline_counts(n: int, d: int, *, dtype=np.float32, sort_method: str = "radix") -> dict:
     """Counters of the numba_cuda pipeline without a partition (``count_call`` with
     algorithm=None): the floor every numba_cuda algorithm adds its own kernels to, 14.7."""
-    from .backends import numba_cuda as nc
+    from ..backends import numba_cuda as nc
 
     with gpu_geometry():
         return nc.count_call(n, d, dtype, 0.0, None, sort_method=sort_method)
@@ -214,7 +214,8 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
     ``PIPELINE`` are the pipeline without a partition (``pipeline_counts``): no algorithm's row
     can be below them.
     """
-    from . import cases, registry
+    from ..core import registry
+    from . import cases
 
     have_torch = "torch" in backends and registry.get_backend("torch").unavailable_reason() is None
     item = np.dtype(dtype).itemsize
@@ -253,7 +254,7 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
 def format_table(rows) -> str:
     """The model table as Markdown, labelled as a model."""
     head = ("MODELLED H100 time (not measured): bytes / 3.35 TB/s + launches x 5 us + syncs x "
-            "10 us + serial steps x 0.5 us + shared-memory steps x 0.1 us (wsrbench.gpu_model); "
+            "10 us + serial steps x 0.5 us + shared-memory steps x 0.1 us (wsrbench.bench.gpu_model); "
             "ratio = model / model of one radix sort of the same data.\n\n")
     lines = ["| backend | algorithm | family | d | launches | syncs | d2h | MB moved | "
              "serial steps | shared steps | model ms | radix-sort ms | ratio |",

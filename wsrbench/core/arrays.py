@@ -31,7 +31,7 @@ def array_kind(x) -> str:
 
 
 def _device():
-    from .backends.numba_cuda import device
+    from ..backends.numba_cuda import device
 
     return device
 

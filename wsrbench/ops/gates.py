@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 
-from . import arrays, checks, registry
-from .checks import check_scalar
+from ..core import arrays, checks, registry
+from ..core.checks import check_scalar
 
 
 def check_gate_params(beta, gamma, zeta) -> tuple[float, float, float]:

@@ -141,7 +141,7 @@ def train_one(kind, data, cfg, seed, circular=False):
     import torch
     from torch import nn
 
-    from .nn import WeightSharingProx
+    from .modules import WeightSharingProx
 
     Xtr, ytr, Xte, yte, side, perm = data
     torch.manual_seed(seed)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import arrays, checks, numerics, registry
+from ..core import arrays, checks, numerics, registry
 
 
 class SoftSharingGrad(NamedTuple):

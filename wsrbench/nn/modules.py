@@ -3,17 +3,17 @@
 * :class:`Tied` / :func:`tie_parameter`: a ``torch.nn.utils.parametrize`` parametrisation that stores
   one value per tie group (the free parameters) and expands them to the full weight; ``right_inverse``
   is the orthogonal projection (group means), so assigning a weight projects it. An optional mask
-  pins entries to exactly 0 (a convolution as a FC layer: :mod:`wsrbench.conv_ties`).
+  pins entries to exactly 0 (a convolution as a FC layer: :mod:`wsrbench.ops.conv_ties`).
 * :func:`project_gradients` (a gradient hook) and :class:`ProjectedOptimizer` (projects the
   parameters after every step): projected gradient descent on ties or on {w : A w = c}. The hook keeps
   plain SGD feasible; the wrapper keeps any optimiser feasible (Adam's per-coordinate scaling would
   leave an affine subspace).
 * :class:`HardConcreteGate`: L0 gates with reparameterised sampling in training, the deterministic
-  gate in eval, and the expected-L0 penalty (sum of P(z != 0)) (:mod:`wsrbench.gates`).
+  gate in eval, and the expected-L0 penalty (sum of P(z != 0)) (:mod:`wsrbench.ops.gates`).
 * :class:`WeightSharingProx`, :func:`freeze_sharing`, :func:`weight_sharing_penalty`: proximal
-  training with weight sharing (:mod:`wsrbench.training`, docs/design.md 11).
+  training with weight sharing (:mod:`wsrbench.nn.training`, docs/design.md 11).
 * :class:`SoftSharingPenalty`: a Gaussian mixture prior with learnable weights (softmax logits),
-  means and standard deviations (log-parametrised) (:mod:`wsrbench.soft_sharing`).
+  means and standard deviations (log-parametrised) (:mod:`wsrbench.ops.soft_sharing`).
 
 Importing this module without torch raises ImportError with the install command.
 """
@@ -31,12 +31,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import numpy as np
 
-from . import arrays, checks
-from .backends.torch import gates as _tgates
-from .backends.torch import soft_sharing as _tsoft
-from .gates import check_gate_params
+from ..backends.torch import gates as _tgates
+from ..backends.torch import soft_sharing as _tsoft
+from ..core import arrays, checks
+from ..ops.gates import check_gate_params
+from ..ops.projection import AffineProjector, TieProjector
 from .optim_wrapper import OptimizerWrapper
-from .projection import AffineProjector, TieProjector
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
            "HardConcreteGate", "SoftSharingPenalty", "WeightSharingProx", "freeze_sharing",
@@ -130,8 +130,8 @@ def project_gradients(param: nn.Parameter, *, groups=None, A=None, c=None):
 class ProjectedOptimizer(OptimizerWrapper):
     """Wrap an optimiser so that each ``step()`` ends with a projection of the constrained params.
 
-    constraints: list of ``(param, projector)`` with a :class:`~wsrbench.projection.TieProjector`
-    or :class:`~wsrbench.projection.AffineProjector`, or use :meth:`add`. Exact for any optimiser
+    constraints: list of ``(param, projector)`` with a :class:`~wsrbench.ops.projection.TieProjector`
+    or :class:`~wsrbench.ops.projection.AffineProjector`, or use :meth:`add`. Exact for any optimiser
     (projected iterates); everything else is delegated to the wrapped optimiser.
     """
 
@@ -246,7 +246,7 @@ class SoftSharingPenalty(nn.Module):
         return q.reshape(tensor.shape)
 
 
-# Proximal training lives in its own module (wsrbench.training); the bridge from its clusters to
+# Proximal training lives in its own module (wsrbench.nn.training); the bridge from its clusters to
 # tied parameters is here, next to tie_parameter.
 from .training import WeightSharingProx, weight_sharing_penalty  # noqa: E402
 

@@ -1,12 +1,13 @@
 """The exactness battery for a candidate prox (library of ``wsrbench validate``).
 
-:func:`battery` yields the cases (every family of wsrbench.cases, typical and worst, sizes from 1
+:func:`battery` yields the cases (every family of wsrbench.bench.cases, typical and worst, sizes from 1
 up to ``max_d``, several lam per case, float32 and float64), :func:`check_case` runs the property
-checks of :mod:`wsrbench.properties` on one of them and grades it (EXACT; EXACT TO ROUNDING with structural
+checks of :mod:`wsrbench.bench.properties` on one of them and grades it (EXACT; EXACT TO ROUNDING
+with structural
 findings; WRONG, raising :class:`CheckFailure` with a diagnosis), :func:`run_battery` tallies the
 grades by dtype x family x check, and :func:`time_candidate` /
 :func:`time_builtins` time the candidate and the built-ins against np.argsort (the plumbing of
-:mod:`wsrbench.benchtools`). What the battery checks and why is in the command's help,
+:mod:`wsrbench.bench.benchtools`). What the battery checks and why is in the command's help,
 :mod:`wsrbench.cli.validate`; the printing is there too.
 """
 from __future__ import annotations
@@ -20,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.numerics import EPS32, EPS64, value_tolerance
 from . import cases, properties
 from .benchtools import best_time, floor_seconds
-from .numerics import EPS32, EPS64, value_tolerance
 from .properties import CheckFailure
 
 Failure = CheckFailure  # the validator's name for it before issue 9
@@ -44,7 +45,7 @@ class Case:
                 f"lam={self.lam!r} ({self.lam_name})")
 
     def reproduce(self) -> str:
-        return (f"x, _ = wsrbench.cases.make({self.family!r}, {self.d}, seed={self.seed}, "
+        return (f"x, _ = wsrbench.bench.cases.make({self.family!r}, {self.d}, seed={self.seed}, "
                 f"dtype=np.{self.dtype}); lam = {self.lam!r}")
 
 
@@ -132,11 +133,11 @@ def _tol(x, w, d):
 
 
 def _reference(x, lam):
-    from .api import prox
+    from ..api import prox
     return prox(x, lam, backend="numpy", algorithm="pava")
 
 
-# The checks live in wsrbench.properties (shared with the tests); the old private names stay.
+# The checks live in wsrbench.bench.properties (shared with the tests); the old private names stay.
 _call = properties.call
 _contract = properties.check_contract
 _check_structure = properties.check_structure
@@ -336,7 +337,7 @@ def time_candidate(fn, sizes, budget, *, family="gaussian", repeats=3):
 
 def time_builtins(sizes, budget, *, family="gaussian", repeats=3):
     """{(backend, algorithm): [(d, seconds, floor)]} within the budget, under compare's caps."""
-    from . import registry
+    from ..core import registry
     from .compare import make_plan, measure
 
     backends = [b.name for b in registry.backends() if b.available]
@@ -359,7 +360,7 @@ def __getattr__(name):
         import importlib
         import warnings
 
-        warnings.warn(f"wsrbench.validate.{name} moved to wsrbench.cli.validate.{name}",
+        warnings.warn(f"wsrbench.bench.validate.{name} moved to wsrbench.cli.validate.{name}",
                       DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module("wsrbench.cli.validate"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ sorted prox is the non-decreasing least-squares fit of y (docs/design.md section
 piecewise constant: a partition of 0..d-1 into consecutive blocks, each block at the mean of its y.
 The algorithms differ only in how they find the partition; they all share this module for the rest.
 
-Precision: the shifts have closed-form sums (``wsrbench.numerics.shift_sum``, docs/design.md
+Precision: the shifts have closed-form sums (``wsrbench.core.numerics.shift_sum``, docs/design.md
 section 3), so block values are computed as mean(x over block) + lam (d-a-b)/(d-1). The shift part
 is then exact to a few ulps of itself (in particular exactly 0 for the whole vector, so a
 collapsing lam of 1e30 still returns mean(x)), instead of carrying rounding from d large

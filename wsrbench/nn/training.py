@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..core.warm_start import ProxState
 from .optim_wrapper import OptimizerWrapper
-from .warm_start import ProxState
 
 __all__ = ["WeightSharingProx", "weight_sharing_penalty"]  # freeze_sharing: wsrbench.nn
 

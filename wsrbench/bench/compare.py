@@ -4,14 +4,14 @@ Every answer is certified (wsrbench.certify, the optimality conditions) before i
 Each time is the minimum over ``repeats`` calls after one untimed warm-up call (JIT compilation
 never counts); the floor is np.argsort of the same input (torch.sort on the same GPU for GPU
 backends). :func:`make_plan` lists the (backend, algorithm, family, d) cells to run under the cap
-table of :mod:`wsrbench.benchtools`, :func:`measure` runs one cell into a :class:`Record`, and
+table of :mod:`wsrbench.bench.benchtools`, :func:`measure` runs one cell into a :class:`Record`, and
 :func:`summarize` reduces records to one row per (backend, algorithm, family): the time per size,
 the scaling exponent fitted by least squares to log t = a + p log d (over d >= 1e4 when two such
 sizes were measured, so that fixed per-call overheads do not flatten it) and the ratio to the
 floor at the largest size.
 
 No printing and no argument parsing here: the tables and files are written by
-:mod:`wsrbench.report`, the command line (``wsrbench compare``) is :mod:`wsrbench.cli.compare`.
+:mod:`wsrbench.bench.report`, the command line (``wsrbench compare``) is :mod:`wsrbench.cli.compare`.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import cases, registry
+from ..core import registry
+from . import cases
 from .benchtools import (  # noqa: F401
     CAPS,
     REPEAT_BUDGET_S,
@@ -68,7 +69,7 @@ class Record:
 
 def check_answer(x: np.ndarray, w: np.ndarray, lam: float) -> tuple[bool, float, str]:
     """(ok, violation, message): is w the prox of x? Decided by wsrbench.certify alone."""
-    from .certificate import certify
+    from ..core.certificate import certify
 
     cert = certify(x, w, lam)
     return bool(cert.ok), float(cert.violation), "" if cert.ok else cert.message
@@ -77,7 +78,7 @@ def check_answer(x: np.ndarray, w: np.ndarray, lam: float) -> tuple[bool, float,
 def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float64, repeats=3,
             seed=0, floor_cache=None) -> Record:
     """Build the input, warm up, certify the answer, time it and its floor; one Record."""
-    from .api import prox_info
+    from ..api import prox_info
 
     fam = {f.name: f for f in cases.families()}[family]
     x, lam = cases.make(family, d, seed=seed, dtype=dtype)
@@ -236,8 +237,8 @@ def resolve_algorithms(text: str | None) -> list[str]:
 
 # Moved in issue 9 (library, report writing and command line apart); the old names still work.
 _MOVED = {
-    "markdown_table": "wsrbench.report", "floor_rows": "wsrbench.report",
-    "write_outputs": "wsrbench.report", "plot_scaling": "wsrbench.report",
+    "markdown_table": "wsrbench.bench.report", "floor_rows": "wsrbench.bench.report",
+    "write_outputs": "wsrbench.bench.report", "plot_scaling": "wsrbench.bench.report",
     "add_arguments": "wsrbench.cli.compare", "run": "wsrbench.cli.compare",
 }
 
@@ -247,7 +248,7 @@ def __getattr__(name):
         import importlib
         import warnings
 
-        warnings.warn(f"wsrbench.compare.{name} moved to {_MOVED[name]}.{name}",
+        warnings.warn(f"wsrbench.bench.compare.{name} moved to {_MOVED[name]}.{name}",
                       DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import arrays, checks
+from ..core import arrays, checks
 from .projection import TieProjector
 
 

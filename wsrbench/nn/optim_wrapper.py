@@ -1,5 +1,5 @@
 """Delegation to a wrapped ``torch.optim.Optimizer``, shared by the optimiser wrappers
-(``wsrbench.nn.ProjectedOptimizer``, ``wsrbench.training.WeightSharingProx``)."""
+(``wsrbench.nn.ProjectedOptimizer``, ``wsrbench.nn.training.WeightSharingProx``)."""
 from __future__ import annotations
 
 

@@ -8,7 +8,7 @@ Every error names the argument and says how to fix it; nothing here mutates its 
   ...) give the first offending index and value;
 - scalars (lam, l1, rho, ...) are finite real numbers in their interval.
 
-A checked array keeps its kind (``wsrbench.arrays``): torch tensors are checked with tensor ops on
+A checked array keeps its kind (``wsrbench.core.arrays``): torch tensors are checked with tensor ops on
 their device, CUDA arrays by one kernel and a one-int copy (``backends.numba_cuda.device``); the data
 come to the host only to word an error message.
 """
@@ -255,20 +255,20 @@ def _cast(x, kind: str, dtype: np.dtype):
 
         return x.to(getattr(torch, dtype.name))
     if kind == "cuda":
-        from .backends.numba_cuda import device
+        from ..backends.numba_cuda import device
 
         return device.same_kind(x, device.converted(device_array(x), dtype))
     return x.astype(dtype)
 
 
 def _cuda_view(x):
-    from .backends.numba_cuda import device
+    from ..backends.numba_cuda import device
 
     return device.same_kind(x, device_array(x))
 
 
 def _contiguous_cuda(x):
-    from .backends.numba_cuda import device
+    from ..backends.numba_cuda import device
 
     dev = device_array(x)
     if dev.is_c_contiguous() or dev.ndim > 2:
@@ -302,7 +302,7 @@ def _first_outside(x, low, high, low_open, high_open) -> int:
     """Flat index of the first entry outside the interval (NaN always is), or -1."""
     kind = array_kind(x)
     if kind == "cuda":
-        from .backends.numba_cuda import device
+        from ..backends.numba_cuda import device
 
         return device.first_outside(x, low, high, low_open, high_open)
     if kind == "torch":

@@ -1,13 +1,13 @@
 """Property checks of a prox answer, shared by ``wsrbench validate`` and the test suite.
 
 Like scikit-learn's ``check_estimator``, the same functions serve users (the candidate battery of
-:mod:`wsrbench.validate`) and the project's own tests (tests/test_prox.py and friends, once per
+:mod:`wsrbench.bench.validate`) and the project's own tests (tests/test_prox.py and friends, once per
 registered backend and algorithm). Each check is a plain function that returns nothing when the
 property holds and raises :class:`CheckFailure` (an ``AssertionError``, so pytest reports it as a
 failed assertion) naming the check and what was wrong, with indices and values.
 
 Here prox(x) = argmin_w 1/2 ||w - x||^2 + lam R(w), R(w) = 1/(d-1) sum_{i<j} |w_i - w_j|
-(docs/design.md). Tolerances are derived, never guessed: ``wsrbench.numerics.value_tolerance`` is
+(docs/design.md). Tolerances are derived, never guessed: ``wsrbench.core.numerics.value_tolerance`` is
 how far two correct answers may differ in value units (each side rounds once to its dtype after
 float64 sums of at most d terms); callers pass the tolerance each check allows, so that a test and
 the validator can each state the bound they derive.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .certificate import certify
-from .numerics import EPS64, shift_sum
+from ..core.certificate import certify
+from ..core.numerics import EPS64, shift_sum
 
 
 class CheckFailure(AssertionError):
@@ -224,7 +224,7 @@ def check_invariances(fn, x, w, lam: float, tol: float, rng,
 
 def objective(x, w, lam: float, l1: float = 0.0) -> float:
     """1/2 ||w - x||^2 + lam R(w) + l1 ||w||_1 in float64 (R from wsrbench.penalty)."""
-    from .api import penalty
+    from ..api import penalty
 
     x64, w64 = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
     f = 0.5 * float(np.sum((w64 - x64) ** 2)) + lam * float(penalty(w64))
@@ -277,7 +277,7 @@ def rho_readings(x, lam: float, rho: float, tol: float):
     the reference; ``split`` splits each of them at every numerical tie of the fit (a proper
     prefix whose residual sum vanishes within its length x 4 tol). Both in x's order, float64.
     """
-    from .api import prox
+    from ..api import prox
 
     x = np.asarray(x)
     d = x.shape[0]

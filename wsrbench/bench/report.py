@@ -1,12 +1,12 @@
 """What ``wsrbench compare`` writes: the markdown table, CSV, JSON and the scaling plot.
 
-Input: the records of :func:`wsrbench.compare.measure`, their :func:`wsrbench.compare.summarize`
-rows and the :class:`wsrbench.compare.Plan` (for the caps that removed sizes). Files written to
+Input: the records of :func:`wsrbench.bench.compare.measure`, their :func:`wsrbench.bench.compare.summarize`
+rows and the :class:`wsrbench.bench.compare.Plan` (for the caps that removed sizes). Files written to
 the output directory: results.md (the table), results.csv and results.json (raw figures, one
 record per measurement), scaling.png (log-log time vs d, one panel per family, the sort floor
 drawn dashed and named, an x where a line stops at a cap, dtype, machine and date in the title;
 needs matplotlib: pip install "wsrbench[bench]"), and the parallel depth: a table in results.md
-and depth.png (``wsrbench.depth_report``). results.md groups its table by family and gives the
+and depth.png (``wsrbench.bench.depth_report``). results.md groups its table by family and gives the
 floor's own times.
 """
 from __future__ import annotations

@@ -220,7 +220,7 @@ def nearly_sorted_pair(d, rng, dtype=np.float64):
 
     For warm-start experiments: the order of x_previous is the hint for sorting x.
     """
-    from .api import prox
+    from ..api import prox
 
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng([rng, int(d), _stable_hash("nearly_sorted")])

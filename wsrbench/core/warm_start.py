@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..api import result_and_info
 from . import registry
-from .api import result_and_info
 from .checks import as_float_array, as_prox_rows, check_scalar
 from .numerics import prox_rows_in_range, safe_bound
 
@@ -129,13 +129,13 @@ class ProxState:
             if x.dtype not in (torch.float32, torch.float64):
                 x = x.to(torch.float64)  # integers and booleans, as wsrbench.prox does
             # the NumPy view shares the tensor's memory; _numpy_info checks it (float, finite,
-            # at most 2-D) with wsrbench.checks' messages
+            # at most 2-D) with wsrbench.core.checks' messages
             W, info = self._numpy_info(x.detach().numpy(), lam, l1, rho, labels)
             if info.labels is not None:
                 info.labels = torch.from_numpy(info.labels)
             return torch.from_numpy(W), info
         if kind != "numpy":
-            from .api import prox_info
+            from ..api import prox_info
 
             return prox_info(x, lam, l1=l1, rho=rho, labels=labels)
         return self._numpy_info(x, lam, l1, rho, labels)

@@ -10,12 +10,12 @@ A backend is a module under ``wsrbench.backends`` that the registry imports lazi
 - optionally the operations of ``registry.OPERATIONS`` (projections, gates, soft sharing) with the
   signatures of :class:`ProjectionOps`, :class:`GateOps` and :class:`SoftSharingOps`.
 
-Input checking is not a backend's job: ``wsrbench.checks`` has checked and converted the input
+Input checking is not a backend's job: ``wsrbench.core.checks`` has checked and converted the input
 (finite float32/float64, at most 2-D) before ``prox_rows`` is called. Counters are returned, never
 kept in module globals: per row in ``RowsResult.stats``, per call in ``RowsResult.counters``.
 
 The NumPy reference backend splits each algorithm further: a :class:`Partitioner` finds the
-clusters of one sorted, centred row, and the backend does the rest (``wsrbench.sorted_space``).
+clusters of one sorted, centred row, and the backend does the rest (``wsrbench.core.sorted_space``).
 """
 from __future__ import annotations
 
