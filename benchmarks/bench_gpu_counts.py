@@ -1,7 +1,9 @@
-"""GPU cost counted without a GPU (docs/design.md 14.4): asv ``track_`` records, no timing.
+"""GPU cost counted without a GPU (docs/design.md#cost-counted-without-a-gpu): asv ``track_``
+records, no timing.
 
 For the numba_cuda backend x algorithm (every registered one, and the pipeline without a
-partition, docs/design.md 14.7) x sort (its radix sort, torch.sort) on a typical and a worst
+partition, docs/design.md#the-pipelines-own-floor) x sort (its radix sort, torch.sort) on a typical
+and a worst
 family over d, the exact counts
 of one prox call from a dry run (``numba_cuda.count_call``: the backend's own host code with
 nothing launched or allocated; imminent_collisions' rounds scripted by the NumPy reference) and

@@ -7,7 +7,7 @@ machine (no GPU, torch not installed), an algorithm the backend lacks, or a size
 cap of ``_common.CAPS`` (the skip message names the cap and its reason).
 
 ``track_rounds`` / ``track_clusters`` / ``track_depth`` count parallel rounds (or sequential steps),
-clusters and the parallel depth (one rule for every algorithm, docs/design.md 13.4):
+clusters and the parallel depth (one rule for every algorithm, docs/design.md#parallel-depth):
 they do not depend on the machine, so a regression in an algorithm's depth shows even on a noisy
 runner. The floor (a plain sort) is in bench_floor.py.
 """
@@ -76,7 +76,7 @@ class Counts:
 
 
 class Depth:
-    """Parallel depth (docs/design.md 13.4): dependent steps with unlimited processors, one rule
+    """Parallel depth (docs/design.md#parallel-depth): dependent steps with unlimited processors, one rule
     for every algorithm. Machine-independent; skipped where a backend does not count it."""
     params = [backend_names(), algorithm_names(), cases.names(), [1_000, 10_000, 100_000]]
     param_names = _NAMES

@@ -5,7 +5,7 @@ random data (seeded: the same on every machine). ``prox``: "none" (plain SGD ite
 (``wsrbench.nn.WeightSharingProx`` on the first layer's weight and bias, one pool each, as the
 paper), "bare" (the same prox calls made by hand with ``ProxState``: what the wrapper must not
 exceed). The README figure and the one-off d = 5e7 / 8e7 measurements are in
-scripts/training_bench.py (docs/design.md 11).
+scripts/training_bench.py (docs/design.md#training).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parallel depth of every algorithm on every family, d = 1e2 ... 1e6 (docs/design.md 13.4).
+"""Parallel depth of every algorithm on every family, d = 1e2 ... 1e6 (docs/design.md#parallel-depth).
 
     PYTHONPATH=. python scripts/depth_table.py                 # markdown tables on stdout
     PYTHONPATH=. python scripts/depth_table.py --sizes 100,1000 --backend numpy

@@ -7,7 +7,8 @@ For each world size p, p local gloo processes (wsrbench.bench.launch) run every 
 the vector of ``wsrbench.bench.cases.make(family, d)`` split evenly, the sharded prox
 (wsrbench.distributed.prox_info) and the baseline (gather_prox_info: the whole vector through rank
 0). Printed per rank: bytes sent and received (payload to / from other ranks), collective calls,
-and the merge's bridge steps (rounds) and levels, against the target of docs/design.md 15.4,
+and the merge's bridge steps (rounds) and levels, against the target of
+docs/design.md#crossing-blocks-values-the-way-back-the-communication-bound,
 
     bytes per rank <= 2 (d/p) (itemsize + 8) + O(p log d) small messages,
 

@@ -1,4 +1,5 @@
-"""Numba hull_bridges against Numba pava and np.argsort, interleaved (docs/design.md 13.5).
+"""Numba hull_bridges against Numba pava and np.argsort, interleaved
+(docs/design.md#what-the-parallel-algorithm-pays-on-a-cpu).
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=. python scripts/hull_speed.py          # single-threaded
     PYTHONPATH=. python scripts/hull_speed.py --sizes 1e4,1e5,1e6 --repeats 15

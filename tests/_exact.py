@@ -1,4 +1,4 @@
-"""Exact rational answers and magnitudes over the whole floating-point range (docs/design.md 12).
+"""Exact rational answers and magnitudes over the whole floating-point range (docs/design.md#the-whole-floating-point-range).
 
 ``exact_prox`` solves the prox in rational arithmetic (``fractions.Fraction``): the sorted, shifted
 vector's isotonic fit by pool-adjacent-violators with exact block means, then the exact

@@ -28,7 +28,7 @@ settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 # The long profile (not in CI): HYPOTHESIS_PROFILE=long runs 10,000 examples per property and per
-# CPU (backend, algorithm); docs/design.md section 12 records a run's counts.
+# CPU (backend, algorithm); docs/design.md#the-long-profile records a run's counts.
 settings.register_profile(
     "long", max_examples=10_000, deadline=None, derandomize=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -106,7 +106,7 @@ def given_impl(**strategies):
 
 
 # Every numba-cuda kernel launch of the session must be in the real-compilation check's signature
-# table (docs/design.md 14.1): record them, and fail the run at the end if one is missing.
+# table (docs/design.md#real-compilation-in-ci): record them, and fail the run at the end if one is missing.
 _LAUNCHES: set = set()
 
 

@@ -45,7 +45,7 @@ def _check_verdict(x):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_pass_check_agrees_across_kinds(dtype):
-    """A prox input's finiteness test and safe-bound flag (docs/design.md 12, 14.5) come from one
+    """A prox input's finiteness test and safe-bound flag (docs/design.md#the-whole-floating-point-range and docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code) come from one
     pass per kind (torch: one aminmax); a tensor gets the NumPy array's verdict and message."""
     torch = pytest.importorskip("torch")
     from wsrbench.core.numerics import safe_bound
@@ -166,7 +166,7 @@ class _TorchOn:
 
 def test_auto_sends_cuda_tensors_to_numba_cuda(monkeypatch):
     """backend="auto": a GPU tensor goes to numba_cuda's default (hull_bridges), zero-copy; a CPU
-    tensor never does; without numba-cuda the GPU tensor stays on torch (docs/design.md 6.2)."""
+    tensor never does; without numba-cuda the GPU tensor stays on torch (docs/design.md#array-kinds-and-the-auto-rules)."""
     cuda_t, cpu_t = _TorchOn("cuda"), _TorchOn("cpu")
     nc = registry.get_backend("numba_cuda")
     if nc.unavailable_reason() is None:

@@ -1,4 +1,4 @@
-"""The bridge step (docs/design.md 9.4, 13.2) against a brute-force common tangent in exact arithmetic.
+"""The bridge step (docs/design.md#the-bridge-step and docs/design.md#why-the-tangent-search-is-correct) against a brute-force common tangent in exact arithmetic.
 
 Hulls come from cumulative sums of small integers (many collinear points and exact ties, as in the
 prox's cumulative-sum diagram of integer data) and from random floats; the brute force tries every
@@ -50,7 +50,7 @@ def integer_diagram(rng, lo, hi, pool):
     """Points (k - mid, S_k - S_mid) of cumulative sums of integers drawn from ``pool``, split at mid.
 
     The left hull covers k in [lo, mid], the right hull k in (mid, hi]: hulls of neighbouring
-    segments that share the point at mid pass it with the left one only (docs/design.md 13.1).
+    segments that share the point at mid pass it with the left one only (docs/design.md#hull_bridges).
     """
     mid = int(rng.integers(lo + 1, hi))
     y = rng.choice(pool, size=hi - lo)

@@ -51,7 +51,7 @@ def test_worst_imminent_forces_one_merge_per_round(d, dtype):
 
 def test_cascade_limit_is_where_representability_ends():
     lim64, lim32 = cases.cascade_limit(np.float64), cases.cascade_limit(np.float32)
-    assert 5e4 < lim64 < 2e5 and 50 < lim32 < 200  # d^3 ~ 1/eps, as docs/design.md section 3.5 derives
+    assert 5e4 < lim64 < 2e5 and 50 < lim32 < 200  # d^3 ~ 1/eps, as docs/design.md#the-cascades-dynamic-range derives
     assert cases.cascade_mass(lim64) == 1 < cases.cascade_mass(lim64 + 1)
     # Beyond the limit the heavy cluster keeps rounds within a vanishing fraction of d.
     for d in [10**6, 10**7]:

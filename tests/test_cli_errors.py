@@ -1,4 +1,4 @@
-"""The command line never shows a traceback (docs/design.md section 12).
+"""The command line never shows a traceback (docs/design.md#command-line-errors).
 
 Every subcommand the parser knows (so one added later is covered without editing this file) is run
 in a subprocess with bad arguments: exactly one line on stderr, status 2, no "Traceback". Then the

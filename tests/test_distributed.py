@@ -2,7 +2,7 @@
 
 One group of processes per world size runs every case (process start-up, mostly importing torch,
 is the cost); the answers are checked here against the single-process NumPy reference, the
-certificate and the counters' bounds (docs/design.md section 15). Every spawned run has a
+certificate and the counters' bounds (docs/design.md#distributed). Every spawned run has a
 timeout: a rank left waiting in a collective fails the test instead of hanging it.
 """
 from __future__ import annotations
@@ -200,7 +200,7 @@ def test_counters(world):
         if d == 0:
             continue
         assert infos[0]["levels"] == levels, name
-        # per level at most floor(log2 |A|) + floor(log2 |B|) bridge steps (docs/design.md 9.4)
+        # per level at most floor(log2 |A|) + floor(log2 |B|) bridge steps (docs/design.md#the-bridge-step)
         assert infos[0]["rounds"] <= levels * 2 * math.floor(math.log2(d + 1)), name
         for info in infos:
             calls = info["calls"]

@@ -1,4 +1,4 @@
-"""The whole floating-point range, for every registered (backend, algorithm): docs/design.md 12.
+"""The whole floating-point range, for every registered (backend, algorithm): docs/design.md#the-whole-floating-point-range.
 
 Magnitudes are drawn over every exponent of each dtype (``tests/_exact.py``: the smallest
 subnormals, the largest finite values and everything between), and every answer is judged against

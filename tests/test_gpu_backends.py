@@ -116,7 +116,7 @@ def test_torch_batch_equals_rows_and_counts_syncs(algorithm):
 @needs_torch
 def test_torch_finish_reuses_the_last_rounds_shift_sums():
     """imminent_collisions hands its last round's block shift sums and sizes to the finishing
-    step (docs/design.md 14.5): recomputing them from the bounds gives the same bits, for single
+    step (docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code): recomputing them from the bounds gives the same bits, for single
     rows and a batch, with and without L1 and rho. A row that collapses to one block (the cascade
     row of _batch) ends the loop without such a round, and the finishing step forms them itself."""
     import torch

@@ -1,4 +1,4 @@
-"""The GPU cost counts and model (docs/design.md 14.4): dry runs count exactly what a real call
+"""The GPU cost counts and model (docs/design.md#cost-counted-without-a-gpu): dry runs count exactly what a real call
 does, the imminent rounds feeding them are the reference's, and the counts scale as designed."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real-compilation check of the numba_cuda kernels (docs/design.md 14.1) and what it rests on.
+"""The real-compilation check of the numba_cuda kernels (docs/design.md#real-compilation-in-ci) and what it rests on.
 
 * every kernel of the package has an entry in the signature table;
 * the table covers every launch the simulator makes on a workload that walks every code path

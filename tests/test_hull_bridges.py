@@ -1,4 +1,4 @@
-"""hull_bridges and the parallel depth (docs/design.md 13): exact ties, the depth rule, the bounds.
+"""hull_bridges and the parallel depth (docs/design.md#hull_bridges): exact ties, the depth rule, the bounds.
 
 The prox itself is covered by the registry-parametrised suite (tests/test_prox.py); here are the
 properties particular to this algorithm and to ``ProxInfo.depth``.
@@ -24,7 +24,7 @@ def test_depth_helpers_match_their_definitions():
 
 
 def worst_depth(d):
-    """hull_bridges' depth when every hull is full at every level (design 13.4)."""
+    """hull_bridges' depth when every hull is full at every level (docs/design.md#parallel-depth)."""
     total, half = 0, 1
     while half < d:
         npairs = (d - half + 2 * half - 1) // (2 * half)
@@ -46,7 +46,7 @@ def test_worst_family_reaches_the_largest_depth(d):
 
 
 def test_worst_depth_is_order_log_squared():
-    """The bound of docs/design.md 13.4: level l costs at most 2 + L + l (+1 at l = 0) with
+    """The bound of docs/design.md#parallel-depth: level l costs at most 2 + L + l (+1 at l = 0) with
     L = ceil(log2 d), so depth <= 1.5 L^2 + 1.5 L + 1 for every d."""
     ds = list(range(2, 3000)) + [2**k + j for k in range(12, 31) for j in (-1, 0, 1)]
     for d in ds:
@@ -135,7 +135,7 @@ print("OK")
 
 def test_cuda_kernels_compile_for_a_real_gpu():
     """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernels'
-    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md 13.3). Skips
+    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md#hull_bridges-precision). Skips
     where NVVM is not installed."""
     pytest.importorskip("numba_cuda")
     import os

@@ -1,5 +1,5 @@
 """The numba_cuda hull_bridges reads its local x sums from a pyramid of block totals instead of
-carrying F and G through every level (docs/design.md 13.6). The S values, hence every bridge
+carrying F and G through every level (docs/design.md#hull_bridges-memory-traffic). The S values, hence every bridge
 decision, must be bit for bit the NumPy reference's: checked here on the sums themselves and on
 whole partitions of data whose sums depend on the order of additions."""
 from __future__ import annotations
@@ -159,7 +159,7 @@ def test_rows_too_long_for_int32_positions_are_refused():
     assert is_start.shape == (2, 2 ** 20) and syncs == 0
 
 
-# ------------------------------------------------------------ the tile kernel (docs/design.md 13.6)
+# ------------------------------------------------------------ the tile kernel (docs/design.md#hull_bridges-memory-traffic)
 # ``hull_tiles.tile_levels`` runs levels 0 .. K-1 in one thread block per tile of 2^K points, from a
 # pyramid kept in shared memory. Its sums must be the global ones bit for bit, and the state it
 # writes must be the state of the per-level path after level K - 1 (checked against the reference's

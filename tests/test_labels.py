@@ -1,6 +1,6 @@
 """Cluster labels (``prox_info(..., labels=True)``) for every (backend, algorithm) of the registry.
 
-The labels must describe the partition the algorithm found (docs/design.md 9.2, 11): one int64 per
+The labels must describe the partition the algorithm found (docs/design.md#the-canonical-partition and docs/design.md#cluster-labels): one int64 per
 weight, in x's shape and array kind, numbered 0, 1, ... in increasing value per row. Because the
 canonical partition is the same for every algorithm, and labels increasing with the value name a
 partition uniquely, the expected labels are the NumPy reference's; the reference itself is checked

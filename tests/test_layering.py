@@ -1,6 +1,6 @@
 """The package has no import cycles, lazy (function-level) imports included.
 
-Cycles make import order matter and hide which module owns an idea; docs/design.md section 10
+Cycles make import order matter and hide which module owns an idea; docs/design.md#layout
 gives the layering (numerics, arrays, checks, contract at the bottom; backends import only those
 and each other's primitives; the registry imports no backend).
 """

@@ -1,4 +1,4 @@
-"""Array kinds and odd dtypes, for every registered (backend, algorithm): docs/design.md 12.
+"""Array kinds and odd dtypes, for every registered (backend, algorithm): docs/design.md#unusual-arrays-and-parameters.
 
 Each case is an input that some real pipeline produces (``np.load`` of big-endian data, a lazily
 negated torch view, a lam that is a tensor requiring grad, an int too large for a float): accepted

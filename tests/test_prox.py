@@ -2,7 +2,7 @@
 
 Each test takes the ``impl`` fixture (tests/conftest.py), so a newly registered backend or algorithm
 is covered without writing a test. Expected values come from outside oracles (SciPy's isotonic
-regression, a brute-force enumeration) or from properties of the map (docs/design.md section 1), never from
+regression, a brute-force enumeration) or from properties of the map (docs/design.md#the-operator), never from
 numbers copied out of a previous run.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_families_certified_and_agree_with_reference(impl, family, dtype):
     properties.check_certificate(x, w, lam)
     ref, ref_info = wsrbench.prox_info(x, lam, algorithm=impl.algorithm, backend="numpy")
     properties.check_reference(w, ref, value_tol(d, dtype, scale_of(x, lam)))
-    assert ref_info.depth is not None  # every reference counts its depth (design section 13.4)
+    assert ref_info.depth is not None  # every reference counts its depth (docs/design.md#parallel-depth)
     if family != "nearly_sorted":  # its noise sits at rounding level of its ties
         assert info.clusters == ref_info.clusters
         assert info.rounds == ref_info.rounds

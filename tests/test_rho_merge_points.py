@@ -1,4 +1,4 @@
-"""The rho variant where two clusters are exactly about to merge (docs/design.md section 12).
+"""The rho variant where two clusters are exactly about to merge (docs/design.md#the-rho-discontinuity).
 
 There the prox value is continuous but the rho answer is not: merged clusters move to their joint
 centroid's side, unmerged ones each to their own, an O(|x|) difference decided by the rounding of

@@ -1,6 +1,7 @@
 """wsrbench: exact operators for structured weights, interchangeable backends, honest benchmarks.
 
-The public names (docs/design.md section 6) are those in ``__all__``; PyTorch modules live in
+The public names (docs/design.md#the-backend-contract-and-the-registry) are those in ``__all__``;
+PyTorch modules live in
 ``wsrbench.nn``. ``wsrbench.backends`` is the package holding the backend implementations; the
 registry's listings are :func:`list_backends` and :func:`list_algorithms`.
 """

@@ -21,14 +21,14 @@ class ProxInfo:
     stats: per-row dicts of algorithm-specific counters (pava: merges, max_stack,
         longest_backmerge).
     depth: parallel depth of the partition (dependent steps with unlimited processors, counted
-        by one rule for every algorithm: docs/design.md section 13.4); same shape convention;
+        by one rule for every algorithm: docs/design.md#parallel-depth); same shape convention;
         None where the backend does not count it.
     counters: per-call cost counters of the backend (GPU backends: host synchronisations, ...).
     labels: with ``labels=True``, one int64 per weight (x's shape and array kind): the cluster
         of the partition that weight belongs to, numbered 0, 1, ... in increasing value (per row
         for 2-D input). Taken from the partition, not from the output values, so clusters that
         L1 sets to zero, or that rho or rounding leave equal, keep distinct labels; weights with
-        equal labels always have equal outputs. None unless asked (docs/design.md 11.2).
+        equal labels always have equal outputs. None unless asked (docs/design.md#cluster-labels).
     """
     rounds: int | np.ndarray
     clusters: int | np.ndarray
@@ -60,7 +60,8 @@ def _solve(x, lam, l1, rho, algorithm, backend, labels):
     be, alg = registry.resolve(backend, algorithm, x)
     mod = be.load()
     arr, X, in_range = as_prox_rows(x, "x")
-    # Beyond numerics.safe_bound the rows are solved scaled by powers of two (design section 12).
+    # Beyond numerics.safe_bound the rows are solved scaled by powers of two
+    # (docs/design.md#a-proven-safe-range-power-of-two-scaling-beyond-it).
     res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm=alg, in_range=in_range,
                              labels=labels)
     return arr, res, alg, be.name
@@ -108,7 +109,8 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     -------
     w : array of x's shape, dtype and kind.
     """
-    # No ProxInfo: prox returns no counters (a few us of a small call, docs/design.md 14.5).
+    # No ProxInfo: prox returns no counters (a few us of a small call,
+    # docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code).
     arr, res, _, _ = _solve(x, lam, l1, rho, algorithm, backend, False)
     return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 

@@ -1,4 +1,4 @@
-"""The backend implementations: one package per backend (docs/design.md section 7).
+"""The backend implementations: one package per backend (docs/design.md#the-backends).
 
 The registry (``wsrbench.core.registry``) lists them and imports each lazily; ``wsrbench.list_backends()``
 says which are usable here. Calling this package, ``wsrbench.backends()``, still works for old code

@@ -1,6 +1,6 @@
 """Benchmark plumbing shared by ``wsrbench compare``, ``wsrbench validate``, scripts/ and the asv
 suite: the one cap table, timing, device handling, the sort floor and the scaling-exponent fit
-(docs/design.md section 9.1).
+(docs/design.md#names).
 
 Speed is always a ratio measured in one run against a floor (np.argsort of the same input on the
 CPU, torch.sort on the same GPU), so the helpers here time a function and its floor the same way:

@@ -4,7 +4,8 @@ Typical families model what the prox meets in training; worst-case families driv
 its worst case and say so in ``Family.worst_for``. Every family is deterministic given (d, seed,
 dtype) and returns x of the requested dtype (a float, never mutated later) and lam as a float.
 
-The cascade behind the worst cases (docs/design.md sections 2.3 and 3.5, and ``cascade_mass``):
+The cascade behind the worst cases (docs/design.md#imminent_collisions and
+docs/design.md#the-cascades-dynamic-range, and ``cascade_mass``):
 in y-space an increasing arithmetic progression of step e below a heavy cluster of m tied inputs.
 The heavy cluster swallows exactly one neighbour per round of ``imminent_collisions`` (d - m rounds
 in all) as long as its momentum m * (its drop below the progression) exceeds e times the
@@ -146,8 +147,8 @@ def _stable_hash(name: str) -> int:
 def collapse_lam(x) -> float:
     r"""The smallest lam at which the prox of x is constant (= mean(x)).
 
-    All of x collapses iff every prefix of the sorted y has mean >= mean(y) (docs/design.md
-    section 1.7), i.e. for k = 1..d-1:
+    All of x collapses iff every prefix of the sorted y has mean >= mean(y)
+    (docs/design.md#the-collapse-threshold), i.e. for k = 1..d-1:
 
     .. math:: \lambda^* = \max\Big(0,\ \max_{1 \le k < d} \frac{d-1}{d-k}
               \big(\bar x - \bar x_{(0..k-1)}\big)\Big)

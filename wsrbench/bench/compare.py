@@ -61,7 +61,7 @@ class Record:
     ratio_to_floor: float = math.nan
     rounds: int = -1
     clusters: int = -1
-    depth: int = -1  # parallel depth (docs/design.md section 13.4); -1 where it is not counted
+    depth: int = -1  # parallel depth (docs/design.md#parallel-depth); -1 where it is not counted
     certified: bool = False
     violation: float = math.nan
     message: str = ""

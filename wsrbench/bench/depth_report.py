@@ -1,4 +1,5 @@
-"""The parallel depth in ``wsrbench compare``: a table and a depth-vs-d figure (docs/design.md 13.4).
+"""The parallel depth in ``wsrbench compare``: a table and a depth-vs-d figure
+(docs/design.md#parallel-depth).
 
 Depth is a property of the algorithm and the input, not of the backend (the backends that count it
 agree with the NumPy reference), so each (algorithm, family, d) shows one value: the first backend's
@@ -41,7 +42,7 @@ def markdown(records, sizes) -> str:
     if not pts:
         return ""
     head = ["algorithm", "family"] + [f"d={d:g}" for d in sizes] + ["p: (log d)^p", "q: d^q"]
-    lines = ["Parallel depth (dependent steps with unlimited processors, docs/design.md 13.4):", "",
+    lines = ["Parallel depth (dependent steps with unlimited processors, docs/design.md#parallel-depth):", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (a, f), ps in pts.items():
         by_d = dict(ps)

@@ -1,4 +1,5 @@
-"""GPU cost counted without a GPU, and a modelled H100 time (docs/design.md 14.4). A MODEL.
+"""GPU cost counted without a GPU, and a modelled H100 time
+(docs/design.md#cost-counted-without-a-gpu). A MODEL.
 
 For every GPU backend x algorithm, the counts of one prox call: kernel launches, host
 synchronisations, device-to-host copies, an estimate of global-memory bytes moved and the serial

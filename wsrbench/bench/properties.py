@@ -273,7 +273,7 @@ def rho_readings(x, lam: float, rho: float, tol: float):
 
     With rho > 0 a cluster [a, b) moves to c + (1 - rho)(m - c), c its x-centroid and m its prox
     value, so the answer jumps by O(|x|) when two clusters with equal m merge: rounding decides
-    the clustering there (docs/design.md section 12). ``merged`` uses the canonical clusters of
+    the clustering there (docs/design.md#the-rho-discontinuity). ``merged`` uses the canonical clusters of
     the reference; ``split`` splits each of them at every numerical tie of the fit (a proper
     prefix whose residual sum vanishes within its length x 4 tol). Both in x's order, float64.
     """

@@ -66,7 +66,7 @@ def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) ->
     written = []
     md = results_header(meta) + ["", grouped_tables(summary, sizes), "",
                                  floor_table(records, sizes), ""]
-    depth_md = depth_report.markdown(records, sizes)  # docs/design.md section 13.4
+    depth_md = depth_report.markdown(records, sizes)  # docs/design.md#parallel-depth
     if depth_md:
         md += [depth_md]
     if plan.capped:

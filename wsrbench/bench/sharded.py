@@ -1,5 +1,6 @@
 """Counters of the sharded prox and of the gather baseline, shared by scripts/distributed_comm.py
-and the asv suite benchmarks/bench_distributed.py (docs/design.md 15.4)."""
+and the asv suite benchmarks/bench_distributed.py
+(docs/design.md#crossing-blocks-values-the-way-back-the-communication-bound)."""
 from __future__ import annotations
 
 import numpy as np

@@ -150,7 +150,7 @@ def _check_invariances(fn, x, w, lam, tol, rng):
 
 
 # ---------------------------------------------------------------------------------------------
-# Graded verdicts (docs/design.md section 12)
+# Graded verdicts (docs/design.md#graded-verdicts-in-wsrbench-validate)
 
 EXACT, ROUNDING, WRONG = "EXACT", "EXACT TO ROUNDING", "WRONG"
 GRADES = (EXACT, ROUNDING, WRONG)  # in increasing severity
@@ -216,7 +216,7 @@ def diagnose(failure: CheckFailure, x, w, ref, lam) -> str:
     """One sentence on the typical cause of a wrong answer (precision class, translation, ...)."""
     if failure.check == "translation":
         return ("translation-dependent: the answer changes with a constant shift of x, as when "
-                "sums are formed without centring x (docs/design.md section 3.1)")
+                "sums are formed without centring x (docs/design.md#float64-inside-centring-at-the-median)")
     if failure.check in ("certificate", "reference") and w is not None:
         d = x.shape[0]
         w64 = np.asarray(w, dtype=np.float64)

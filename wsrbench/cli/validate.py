@@ -25,7 +25,7 @@ lines that rebuild it.
 Then, if everything passed, the candidate and every available built-in (backend, algorithm) are
 timed on the gaussian family at d = 10^3, 10^4, ... up to --max-d, within --budget seconds; the
 report shows each one's fitted scaling exponent and its time relative to np.argsort.
-Verdicts are graded (docs/design.md section 12):
+Verdicts are graded (docs/design.md#graded-verdicts-in-wsrbench-validate):
   EXACT              every check passed, equal weights bitwise equal
   EXACT TO ROUNDING  every value right to rounding, but structural findings: equal inputs or one
                      cluster carrying values a few ulps apart (weight sharing wants them bitwise

@@ -1,4 +1,4 @@
-"""Array kinds and conversions between them (docs/design.md section 6).
+"""Array kinds and conversions between them (docs/design.md#the-backend-contract-and-the-registry).
 
 wsrbench accepts three kinds of arrays, and every result comes back in the kind (and on the device)
 it came from:

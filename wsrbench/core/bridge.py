@@ -1,4 +1,5 @@
-"""The bridge (common lower tangent) of two lower convex hulls separated in x (docs/design.md 9.4, 13).
+"""The bridge (common lower tangent) of two lower convex hulls separated in x
+(docs/design.md#the-bridge-step and docs/design.md#hull_bridges).
 
 ``hull_bridges`` merges neighbouring lower hulls of the cumulative-sum diagram level by level; the
 hull of a union is a prefix of the left hull, one bridge, and a suffix of the right hull. The bridge
@@ -15,13 +16,13 @@ strictly increasing and edge slopes strictly increasing (no three collinear vert
 the pair (i*, j*) such that the line through l_{i*} and r_{j*} has every vertex of both hulls on or
 above it; among collinear candidates, the smallest i* and the largest j* (the outermost vertices),
 so the merged hull l_0..l_{i*}, r_{j*}..r_{b-1} again has no three collinear vertices and its edges
-are the maximal blocks of the canonical partition (docs/design.md 9.2).
+are the maximal blocks of the canonical partition (docs/design.md#the-canonical-partition).
 
 Every slope is a difference of S over a difference of x, then one division, and every decision is a
 comparison of two such quotients (or, in the one case that needs it, of two quotients of slope
 differences). There is no product that a compiler could fuse into an FMA, so all backends round
 identically; and when the inputs are exact (integer data), correctly rounded division keeps equal
-slopes equal, so exact ties are decided as ties (docs/design.md 13.3).
+slopes equal, so exact ties are decided as ties (docs/design.md#hull_bridges-precision).
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def bridge_step(il, ih, jl, jh,
       i* > i. Between the hulls both hold, so comparing z.x with ``split`` is always valid and
       only needs z.x to within the distance from ``split`` to the hulls.
 
-    The proofs are in docs/design.md 13.2.
+    The proofs are in docs/design.md#why-the-tangent-search-is-correct.
     """
     i = (il + ih) // 2
     j = (jl + jh) // 2
@@ -155,7 +156,7 @@ def bridge(kl, sl, kr, sr):
     i, j, steps : int
         The bridge touches l_i and r_j; the lower hull of the union is kl[:i+1] + kr[j:]. Collinear
         ties go to the outermost vertices (smallest i, largest j), so the merged blocks are maximal
-        as in the canonical partition (docs/design.md 9.2). ``steps`` is the number of
+        as in the canonical partition (docs/design.md#the-canonical-partition). ``steps`` is the number of
         ``bridge_step`` calls, at most floor(log2 a) + floor(log2 b).
     """
     kl, sl, kr, sr = (np.asarray(v, dtype=np.float64) for v in (kl, sl, kr, sr))

@@ -18,7 +18,7 @@ also sufficient: a w that meets them is the prox.
 
 Tolerance. Let s = max|x| + max|w| + mu (bounds every value) and eps_out the machine epsilon of
 the output dtype. Each value is trusted to tol = ``numerics.value_tolerance(d, eps_out, s, lam)``
-(= s (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64, derived in docs/design.md section 3), and a
+(= s (2 eps_out + 4 (d+1) eps64) + lam 4 (d+1) eps64, derived in docs/design.md#numerics-and-range), and a
 sum of n residuals to n tol. (The reference does better: its shift sums are closed forms.)
 Every condition is reported in value units divided by s + lam: ``violation`` <= ``tolerance``
 means ok. Prefix/suffix sums use the closed-form shift sums, so the certificate itself loses no
@@ -122,7 +122,8 @@ def _row_certificate(x: np.ndarray, w: np.ndarray, lam: float, mu: float, eps_ou
     xs = x[order].astype(np.float64)
     ws = w[order].astype(np.float64)
     # Near the top of the range the sums below would overflow: judge x 2^-k, w 2^-k with lam 2^-k
-    # and mu 2^-k instead (the conditions are positively homogeneous; docs/design.md section 12).
+    # and mu 2^-k instead (the conditions are positively homogeneous;
+    # docs/design.md#a-proven-safe-range-power-of-two-scaling-beyond-it).
     # Violation and tolerance are reported relative to the scale, so they are unchanged by it.
     k = int(range_exponents(max(np.max(np.abs(xs)), np.max(np.abs(ws))), lam, mu, d))
     if k:

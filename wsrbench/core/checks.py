@@ -1,4 +1,5 @@
-"""Input checks shared by every public function, for every array kind (docs/design.md section 6).
+"""Input checks shared by every public function, for every array kind
+(docs/design.md#the-backend-contract-and-the-registry).
 
 Every error names the argument and says how to fix it; nothing here mutates its input. The rules:
 
@@ -93,7 +94,8 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
     if _in_range is None:
         check_range(out, name)
         return out
-    # One pass answers both questions: an entry beyond the safe bound (docs/design.md section 12)
+    # One pass answers both questions: an entry beyond the safe bound
+    # (docs/design.md#the-whole-floating-point-range)
     # is either non-finite (an error, worded by check_range) or finite and large (solve scaled).
     d = int(tuple(out.shape)[-1]) if out.ndim else 1
     bound = safe_bound(d)

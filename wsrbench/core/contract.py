@@ -1,4 +1,5 @@
-"""The backend contract, written down as ``typing.Protocol``s (docs/design.md section 6).
+"""The backend contract, written down as ``typing.Protocol``s
+(docs/design.md#the-backend-contract-and-the-registry).
 
 A backend is a module under ``wsrbench.backends`` that the registry imports lazily. It provides
 
@@ -32,7 +33,7 @@ class RowsResult(NamedTuple):
     W : array
         The prox of every row: X's shape, dtype and array kind (and device).
     rounds : ndarray of int64, shape (n,)
-        The algorithm's own count of rounds or steps per row (docs/design.md section 2).
+        The algorithm's own count of rounds or steps per row (docs/design.md#the-algorithms).
     clusters : ndarray of int64, shape (n,)
         Blocks of the isotonic fit per row (before L1).
     stats : list of dict
@@ -43,8 +44,8 @@ class RowsResult(NamedTuple):
         Per call, cost counters (GPU backends: host synchronisations, ...); may be empty.
     labels : array of int64, or None
         With ``prox_rows(..., labels=True)``: X's shape and kind, the block of the canonical
-        partition of every weight, numbered 0, 1, ... in increasing value per row (docs/design.md
-        section 11.2); None unless asked.
+        partition of every weight, numbered 0, 1, ... in increasing value per row
+        (docs/design.md#cluster-labels); None unless asked.
     """
 
     W: Any
@@ -97,7 +98,7 @@ class ProjectionOps(Protocol):
 
 
 class GateOps(Protocol):
-    """Hard Concrete gates (docs/design.md section 5.3), elementwise."""
+    """Hard Concrete gates (docs/design.md#hard-concrete-gates), elementwise."""
 
     def hard_concrete(self, log_alpha: Any, u: Any, beta: float, gamma: float,
                       zeta: float) -> Any: ...
@@ -108,7 +109,7 @@ class GateOps(Protocol):
 
 
 class SoftSharingOps(Protocol):
-    """Gaussian-mixture soft sharing (docs/design.md section 5.4)."""
+    """Gaussian-mixture soft sharing (docs/design.md#soft-weight-sharing)."""
 
     def soft_sharing_penalty(self, w: Any, pi: Any, mu: Any, sigma: Any) -> float: ...
 

@@ -1,6 +1,6 @@
 """Parallel depth: dependent steps with unlimited processors, counted the same way for every algorithm.
 
-The rule (docs/design.md 13.4): a reduction or a prefix sum over n items costs lg(n) = ceil(log2 n)
+The rule (docs/design.md#parallel-depth): a reduction or a prefix sum over n items costs lg(n) = ceil(log2 n)
 (0 for n <= 1), every other data-parallel sweep costs 1, and a sequential step costs 1. Depth counts
 the partition only: the sort before it and the block values after it are the same for every
 algorithm. Each algorithm's NumPy reference adds these terms as it runs (stats["depth"]); the other
@@ -63,7 +63,7 @@ def floor_log2(n):
 
 def bridge_bound(a, b):
     """Steps of the bridge search between hulls of a and b vertices: floor(log2 a) + floor(log2 b)
-    (docs/design.md 9.4). hull_bridges runs every pair of a level for the largest bound."""
+    (docs/design.md#the-bridge-step). hull_bridges runs every pair of a level for the largest bound."""
     return floor_log2(a) + floor_log2(b)
 
 

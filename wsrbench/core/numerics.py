@@ -1,6 +1,6 @@
 r"""The numerics every backend shares: shift sums, block means, epsilons and tolerances.
 
-One formula per idea (docs/design.md section 3). The vectorised functions take NumPy arrays or
+One formula per idea (docs/design.md#numerics-and-range). The vectorised functions take NumPy arrays or
 torch tensors; the ``*_scalar`` functions use only arithmetic and comparisons on scalars, so the
 Numba backend compiles them with ``njit`` and the numba_cuda backend as inline device functions
 (``backends/numba/numerics.py``, ``backends/numba_cuda/numerics.py``): every backend evaluates the
@@ -73,7 +73,8 @@ def value_tolerance(d: int, dtype, scale: float, lam: float = 0.0) -> float:
     most tiny64 / 2; a block mean carries at most d of them from its x-sum and d from its shift sum
     (c errs by tiny64 / 2 and P / (b - a) = d - a - b <= d), the checker's own sums as many again,
     and the two roundings to the output dtype tiny_out / 2 each: the absolute floor
-    ``2 tiny_out + 4 (d+1) tiny64`` (docs/design.md section 12). When the output dtype is given
+    ``2 tiny_out + 4 (d+1) tiny64`` (docs/design.md#the-certificates-absolute-floor). When the
+    output dtype is given
     as its epsilon (a float), tiny_out is taken as float32's if eps_out is float32's, else float64's.
     """
     eps_out = float(dtype) if isinstance(dtype, float) else eps(dtype)
@@ -94,7 +95,8 @@ def mul_rn_scalar(x, y):
 
     Python, NumPy and Numba on the CPU never contract; NVVM does by default, which would round
     xsum + c P once instead of twice and could flip a merge decision on a tie at rounding level
-    (docs/design.md 3.6). The numba-cuda backend compiles this one as ``libdevice.dmul_rn``."""
+    (docs/design.md#no-fused-multiply-add-in-a-decision). The numba-cuda backend compiles this one
+    as ``libdevice.dmul_rn``."""
     return x * y
 
 
@@ -170,7 +172,7 @@ def _is_torch(x) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole floating-point range (docs/design.md section 12).
+# The whole floating-point range (docs/design.md#the-whole-floating-point-range).
 
 #: Largest finite float64 exponent: every internal quantity must stay below 2**1024.
 _EXP_MAX = 1023
@@ -203,7 +205,7 @@ def range_exponents(row_max, lam: float, l1: float, d: int):
     exact except for entries that fall into the subnormal range, i.e. below M 2^-1021: their error
     is under M 2^-1074 in original units, far below the rounding of the answer (eps64 M).
 
-    The prox is positively homogeneous (docs/design.md section 12):
+    The prox is positively homogeneous (docs/design.md#a-proven-safe-range-power-of-two-scaling-beyond-it):
     prox_{lam R + l1|.|}(x) = s prox_{(lam/s) R + (l1/s)|.|}(x / s) for s > 0, and rho is
     unitless, so solving the scaled row and multiplying back by 2^k gives the same answer.
     """

@@ -22,7 +22,8 @@ Two ways to implement an algorithm:
   the sorted, median-centred row in float64; return the int64 start index of every cluster of the
   non-decreasing fit of y_k = xs_k + lam (d-1-2k)/(d-1) (starts[0] == 0, increasing), the number
   of rounds or steps it took, and a dict of counters. The backend does the sort, the cluster
-  values (from sums of the original data, docs/design.md section 3), L1, rho and the un-sort, exactly as for
+  values (from sums of the original data, docs/design.md#numerics-and-range), L1, rho and the
+  un-sort, exactly as for
   the built-in algorithms (see ``wsrbench.backends.numpy``).
 * ``prox_rows(X, lam, *, l1, rho, algorithm) -> RowsResult`` for any backend: the whole backend
   contract (``wsrbench.core.contract``; X 2-D in the backend's array kind, already checked).

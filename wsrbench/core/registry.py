@@ -1,4 +1,4 @@
-"""The one registry of prox algorithms and backends (docs/design.md section 6).
+"""The one registry of prox algorithms and backends (docs/design.md#the-backend-contract-and-the-registry).
 
 Tests, benchmarks and the CLI iterate over this registry, so registering a backend or an algorithm
 is all it takes for it to be tested, benchmarked and compared.
@@ -117,7 +117,8 @@ AUTO_ORDER = {
 }
 # The prox's own order: a torch tensor on a CUDA device goes to numba_cuda's kernels (zero-copy,
 # its default algorithm hull_bridges: by the GPU cost model the fastest with a bounded worst case,
-# docs/design.md 6.2 and 14.7); a backend is skipped for an array it does not take (numba_cuda
+# docs/design.md#array-kinds-and-the-auto-rules and docs/design.md#the-pipelines-own-floor); a
+# backend is skipped for an array it does not take (numba_cuda
 # takes no CPU tensor). The operations keep AUTO_ORDER: torch's gates need autograd.
 PROX_AUTO_ORDER = dict(AUTO_ORDER, torch=("numba_cuda", "torch"))
 
@@ -355,7 +356,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The built-in algorithms (docs/design.md section 2) and backends.
+# The built-in algorithms (docs/design.md#the-algorithms) and backends.
 
 register_algorithm(Algorithm(
     "pava", "sort, shift, stack-based pool-adjacent-violators, un-sort",
@@ -380,7 +381,7 @@ register_backend(Backend(
                 "hull_bridges")))
 
 
-# Projection, gates and soft sharing (docs/design.md section 5): one implementation per backend.
+# Projection, gates and soft sharing (docs/design.md#the-other-operators): one implementation per backend.
 def _ops(module: str, func: str, backends=("numpy", "numba", "numba_cuda", "torch")) -> dict:
     return {b: f"wsrbench.backends.{b}.{module}:{func}" for b in backends}
 
@@ -397,7 +398,8 @@ def _torch_auto(x) -> str:
     """CPU tensors: ``pava`` (the Numba kernel on the tensor's memory; the parallel algorithms'
     tensor ops cost ~100x more per call on a CPU); GPU tensors: ``search_collisions`` (no host
     syncs, bounded cost on every input). Reached for a GPU tensor only with backend="torch" or
-    without numba-cuda: backend="auto" sends GPU tensors to numba_cuda. docs/design.md 11.3."""
+    without numba-cuda: backend="auto" sends GPU tensors to numba_cuda.
+    docs/design.md#auto-algorithm-and-proxstate-kinds."""
     dev = getattr(x, "device", None)
     return "pava" if getattr(dev, "type", "cpu") == "cpu" else "search_collisions"
 
@@ -435,7 +437,8 @@ def _torch_on_cuda(x) -> bool:
             and getattr(getattr(x, "device", None), "type", None) == "cuda")
 
 
-# hull_bridges first: by the GPU cost model (docs/design.md 14.7) the fastest algorithm whose cost
+# hull_bridges first: by the GPU cost model (docs/design.md#the-pipelines-own-floor) the fastest
+# algorithm whose cost
 # does not depend on the data (imminent_collisions is faster on typical rows but takes a launch
 # and a host sync per round, up to d - 1 rounds).
 register_backend(Backend(

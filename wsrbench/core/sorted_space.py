@@ -1,12 +1,14 @@
 """The prox in sorted coordinates: shifts, block sums, and turning a partition into weights.
 
 Sort x ascending (rank k = 0..d-1). With shifts v_k = lam (d-1-2k)/(d-1) and y_k = x_(k) + v_k, the
-sorted prox is the non-decreasing least-squares fit of y (docs/design.md section 1). Every fit of that kind is
+sorted prox is the non-decreasing least-squares fit of y (docs/design.md#the-operator). Every fit of
+that kind is
 piecewise constant: a partition of 0..d-1 into consecutive blocks, each block at the mean of its y.
 The algorithms differ only in how they find the partition; they all share this module for the rest.
 
-Precision: the shifts have closed-form sums (``wsrbench.core.numerics.shift_sum``, docs/design.md
-section 3), so block values are computed as mean(x over block) + lam (d-a-b)/(d-1). The shift part
+Precision: the shifts have closed-form sums (``wsrbench.core.numerics.shift_sum``,
+docs/design.md#numerics-and-range), so block values are computed as mean(x over block) + lam
+(d-a-b)/(d-1). The shift part
 is then exact to a few ulps of itself (in particular exactly 0 for the whole vector, so a
 collapsing lam of 1e30 still returns mean(x)), instead of carrying rounding from d large
 per-element shifts. The x part is summed per block, in float64, from the original data, never as

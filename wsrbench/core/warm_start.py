@@ -29,7 +29,7 @@ A known order can also be passed in: ``ProxState(order=np.argsort(x_prev))`` (a 
 row; for 2-D input an (n, d) array).
 
 Runs on the numba backend (``pava``); it needs numba installed (the registry's "numba" backend).
-The result has the input's kind, device and dtype, as ``wsrbench.prox`` (docs/design.md 9.3): a
+The result has the input's kind, device and dtype, as ``wsrbench.prox`` (docs/design.md#proxstate): a
 CPU torch tensor is read and written through its NumPy view (no copy) and comes back a tensor;
 GPU arrays (CUDA tensors, numba device arrays) have no warm start (the hint is a host-side
 insertion sort) and go to ``wsrbench.prox_info`` with ``algorithm="auto"`` on their own device, so
@@ -148,8 +148,9 @@ class ProxState:
         n, d = X.shape
         bound = safe_bound(d)
         if not (in_range and lam <= bound and l1 <= bound):
-            # magnitudes near the float limits: the scaled path of wsrbench.prox (docs/design.md
-            # section 12), cold; the hint is dropped, since this call leaves no order behind
+            # magnitudes near the float limits: the scaled path of wsrbench.prox
+            # (docs/design.md#the-whole-floating-point-range), cold; the hint is dropped, since this
+            # call leaves no order behind
             res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm="pava",
                                      in_range=in_range, labels=labels)
             self.reset()

@@ -13,7 +13,7 @@ be empty). Every rank gets back its piece of the prox of the whole vector, the s
    values, and one all-to-all back to the original owners.
 
 Per rank the values travel twice (there and back): 2 (d/p) itemsize bytes plus O(p log d) small
-messages (docs/design.md section 15). Works with gloo (CPU tensors or NumPy arrays) and NCCL (CUDA
+messages (docs/design.md#distributed). Works with gloo (CPU tensors or NumPy arrays) and NCCL (CUDA
 tensors; untested here: no GPU in this project's CI).
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ class ShardedProxInfo:
     clusters: blocks of the isotonic fit of the whole vector (before L1); the same on every rank.
     rounds: bridge-search steps of the merge (step 3), summed over its levels; the same on every
         rank. levels: ceil(log2 p) merge levels.
-    bytes_sent / bytes_received: this rank's payload to / from other ranks (docs/design.md 15.4).
+    bytes_sent / bytes_received: this rank's payload to / from other ranks
+    (docs/design.md#crossing-blocks-values-the-way-back-the-communication-bound).
     collectives: collective calls this rank made; ``calls`` splits them by kind, and
         ``sent_by_kind`` the bytes sent ("all_to_all" is the payload: values there and back, and
         the p send counts; the other kinds are the small messages).
@@ -295,7 +296,7 @@ def prox(shard, lam, *, l1=0.0, rho=0.0, group=None):
     Exact: the same clusters as :func:`wsrbench.prox` on the concatenation (up to float rounding
     of exactly tied block means), values within the rounding tolerance of the reference.
     Communication per rank: 2 (d/p) itemsize bytes of values (there and back) plus O(p log d)
-    small messages (docs/design.md section 15).
+    small messages (docs/design.md#distributed).
     """
     return prox_info(shard, lam, l1=l1, rho=rho, group=group)[0]
 

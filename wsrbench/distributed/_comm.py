@@ -2,7 +2,7 @@
 
 Every collective of ``wsrbench.distributed`` goes through :class:`Comm`, so the counters are the
 whole truth about a call's communication. Bytes are counted as a direct exchange would move them
-(docs/design.md 15.4):
+(docs/design.md#crossing-blocks-values-the-way-back-the-communication-bound):
 
 * ``all_to_all``: exactly the payload this rank sends to / receives from other ranks (what stays
   on the rank is not counted);

@@ -1,4 +1,4 @@
-"""The local exact fit of one rank's range of the global order (docs/design.md 15.2).
+"""The local exact fit of one rank's range of the global order (docs/design.md#the-local-fit).
 
 A rank holds the sorted, centred values of positions [o, o + n) of the whole sorted vector
 (length d). Their shifts are the global ones, v_K = lam (d - 1 - 2K)/(d - 1) for K = o + k, so the

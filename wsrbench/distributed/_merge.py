@@ -1,4 +1,5 @@
-"""The merge across ranks: a tree of bridge searches over the ranks' minorants (docs/design.md 15.3).
+"""The merge across ranks: a tree of bridge searches over the ranks' minorants
+(docs/design.md#the-merge-across-ranks).
 
 In the cumulative sum diagram of y (points (K, S_K), S_K = sum of y over [0, K)) the fit is the
 slope of the greatest convex minorant; its vertices are the cluster starts. A vertex of the global
@@ -15,7 +16,8 @@ lockstep. The hull of A u B is A's owned vertices up to the bridge's left end, t
 hull from its right end (the lower hulls of two chains separated in x), where the left hull is A's
 owned vertices (all left of M = offs[jb]) and the right hull is B's owned vertices (the first is M)
 then B's end point: the split between them is strict, as wsrbench.core.bridge requires. The bridge is
-found by wsrbench.core.bridge.bridge_step, the simultaneous binary search of docs/design.md 9.4: each
+found by wsrbench.core.bridge.bridge_step, the simultaneous binary search of
+docs/design.md#the-bridge-step: each
 step probes vertex i of A and j of B, and fetches the six vertices the step
 reads (l_{i-1}, l_i, l_{i+1}, r_{j-1}, r_j, r_{j+1}) in one all_gather of 6 float64 per rank
 (a rank holds vertices of one side of one pair only, so at most three of them); every rank then
@@ -23,7 +25,7 @@ takes the same decision for every pair. At most floor(log2 |A|) +
 floor(log2 |B|) steps per level. Afterwards ranks of A keep a prefix of their run, ranks of B a
 suffix, so each rank's surviving vertices stay one contiguous run of its local blocks. Collinear
 ties go to the outermost vertices (smallest i, largest j): merged blocks are maximal, as the
-canonical partition (docs/design.md 9.2) requires.
+canonical partition (docs/design.md#the-canonical-partition) requires.
 
 Coordinates are relative to the split M (x = K - M, S_K - S_M), so the slopes are well scaled, as
 9.4 asks.

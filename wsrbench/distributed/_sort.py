@@ -1,4 +1,4 @@
-"""Sample sort of a vector sharded over ranks (docs/design.md 15.1).
+"""Sample sort of a vector sharded over ranks (docs/design.md#sample-sort).
 
 The key of an element is (value, global index), so ties are broken by position in the
 concatenation of the shards (rank order) and the global order is that of a stable sort of the

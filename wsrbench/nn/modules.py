@@ -11,7 +11,7 @@
 * :class:`HardConcreteGate`: L0 gates with reparameterised sampling in training, the deterministic
   gate in eval, and the expected-L0 penalty (sum of P(z != 0)) (:mod:`wsrbench.ops.gates`).
 * :class:`WeightSharingProx`, :func:`freeze_sharing`, :func:`weight_sharing_penalty`: proximal
-  training with weight sharing (:mod:`wsrbench.nn.training`, docs/design.md 11).
+  training with weight sharing (:mod:`wsrbench.nn.training`, docs/design.md#training).
 * :class:`SoftSharingPenalty`: a Gaussian mixture prior with learnable weights (softmax logits),
   means and standard deviations (log-parametrised) (:mod:`wsrbench.ops.soft_sharing`).
 

@@ -23,7 +23,7 @@ results.json (one record per run), filters.png (first-layer filters of fc, fc+pr
 back to unshuffled image coordinates). Conv-likeness of a first layer W (units x pixels), in
 unshuffled coordinates: the correlation of W[u, p] with W[u, q] over every unit u and pair of
 4-neighbouring pixels p, q (cyclic on the torus), minus the same correlation over pixel pairs at
-distance >= 3: about 0 for unstructured filters, large for smooth, local ones (docs/design.md 11).
+distance >= 3: about 0 for unstructured filters, large for smooth, local ones (docs/design.md#training).
 
 Needs torch and scikit-learn: ``pip install "torch==2.13.0" -e ".[train]"``.
 """

@@ -1,4 +1,4 @@
-r"""Proximal training with weight sharing in PyTorch (docs/design.md section 11).
+r"""Proximal training with weight sharing in PyTorch (docs/design.md#training).
 
 After each optimiser step, every parameter given to :class:`WeightSharingProx` is replaced by
 

@@ -1,6 +1,6 @@
 r"""A 2-D convolution is a fully connected layer with tied, mostly-zero weights.
 
-The derivation is in docs/design.md section 5.2.
+The derivation is in docs/design.md#a-convolution-as-a-tied-fc-layer.
 
 For an input of shape (C_in, H, W) and a kernel K of shape (C_out, C_in, KH, KW) with stride
 (sh, sw), zero padding (ph, pw) and dilation (dh, dw), output position (o, p, q) reads input

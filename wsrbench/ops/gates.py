@@ -1,4 +1,4 @@
-r"""Hard Concrete gates for L0 regularisation (docs/design.md section 5.3).
+r"""Hard Concrete gates for L0 regularisation (docs/design.md#hard-concrete-gates).
 
 With u ~ U(0, 1), a location log_alpha per gate, temperature beta and stretch interval
 (gamma, zeta) with gamma < 0 < 1 < zeta:
@@ -31,7 +31,7 @@ from ..core.checks import check_scalar
 
 
 def check_gate_params(beta, gamma, zeta) -> tuple[float, float, float]:
-    """(beta, gamma, zeta) checked: beta > 0, gamma < 0, zeta > 1 (docs/design.md section 5.3).
+    """(beta, gamma, zeta) checked: beta > 0, gamma < 0, zeta > 1 (docs/design.md#hard-concrete-gates).
 
     Raises
     ------

@@ -1,4 +1,5 @@
-r"""Orthogonal projections onto parameter-sharing constraints (docs/design.md section 5.1).
+r"""Orthogonal projections onto parameter-sharing constraints
+(docs/design.md#ties-affine-constraints-reparameterization).
 
 Two kinds of constraint sets, both affine subspaces of R^n (n = number of weights):
 
@@ -260,7 +261,7 @@ class AffineProjector:
         self._b = Utc / sr  # S^-1 U^T c, so that V^T P(w) = b
         # Norms scaled by their largest entry: a plain sum of squares overflows for entries near
         # 1e155 and underflows to 0 near 1e-160, which accepted inconsistent constraints at both
-        # ends (docs/design.md section 12).
+        # ends (docs/design.md#the-other-operators-over-the-whole-range).
         residual = scaled_norm(c64 - Ur @ Utc)
         a_norm = scaled_norm(A64)
         tol = 4.0 * max(m, n, 1) * eps * (scaled_norm(c64) + a_norm * scaled_norm(self._b))

@@ -1,4 +1,4 @@
-r"""Soft weight sharing: a Gaussian mixture prior over the weights (docs/design.md section 5.4).
+r"""Soft weight sharing: a Gaussian mixture prior over the weights (docs/design.md#soft-weight-sharing).
 
 .. math::
     \Omega(w) = -\sum_i \log \sum_j \pi_j\, \mathcal N(w_i;\ \mu_j, \sigma_j^2),

@@ -6,7 +6,7 @@ neighbour while its mean is >= the neighbour's. Same O(d) work as ``pava``, diff
 pooling; the answer is the same unique fit.
 
 Cluster means use the closed-form shift sum over [a, b), lam (b-a)(d-a-b)/(d-1), and per-block sums
-of the sorted, centred x (docs/design.md section 2), as the built-in partitioners do.
+of the sorted, centred x (docs/design.md#the-algorithms), as the built-in partitioners do.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Pipeline of one row (all jitted; see the modules):
               carry the sorted values themselves, so no gather x[order] follows.
   pava.py     PAVA fused with the decode of the records; stack in the sort's scratch.
   imminent_collisions.py, search_collisions.py, end_collisions.py: the parallel-round algorithms
-              of docs/design.md section 2 (same partitions, rounds and clusters as the NumPy reference).
+              of docs/design.md#the-algorithms (same partitions, rounds and clusters as the NumPy reference).
   _core.py    block values (closed-form shifts, L1, rho) scattered to the original positions.
 Rows of a 2-D input run in parallel over threads (``prange`` over chunks of rows).
 
@@ -115,8 +115,8 @@ def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
             stats = [impl.row(X[0], W[0], L[0], lam, l1, rho, work, hist, rounds, clusters)]
         else:
             stats = impl.rows(X, W, L, lam, l1, rho, rounds, clusters, work)
-        # Every driver counts the reference's depth in stats["depth"] (docs/design.md section
-        # 13.4); a row without a partition (d = 1) has depth 0.
+        # Every driver counts the reference's depth in stats["depth"]
+        # (docs/design.md#parallel-depth); a row without a partition (d = 1) has depth 0.
         depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
         return RowsResult(W, rounds, clusters, stats, depth)
     finally:

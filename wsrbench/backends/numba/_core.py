@@ -8,7 +8,8 @@ Layout of one row's work (d elements; a "word" is 8 bytes):
                        spare[d:2d] = block starts
 So a prox call needs 4 words per element besides x and w (plus O(256) histogram words).
 
-Block values follow wsrbench.core.sorted_space.finish exactly (docs/design.md section 3): with the row
+Block values follow wsrbench.core.sorted_space.finish exactly (docs/design.md#numerics-and-range):
+with the row
 centred at its median element c = x_(d//2), a block [a, b) with centred x-sum S has
 
     centroid = S/(b-a),  value = centroid + shift_sum(a, b) / (b-a)   (numerics.shift_sum)
@@ -103,7 +104,7 @@ def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     """Block values (closed-form shifts, L1, rho) written to w at the original positions.
 
     lab: int64 labels out (length d: lab[i] = the block of x_i, blocks numbered in increasing
-    value, docs/design.md 9.2), or an empty array when the caller did not ask for them.
+    value, docs/design.md#the-canonical-partition), or an empty array when the caller did not ask for them.
 
     rec: the sort records, or the row itself when it was already sorted (then w[a:b] is written
     in order, no scatter). A block of at least a quarter of the row (large lam, massive ties) is

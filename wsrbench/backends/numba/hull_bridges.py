@@ -1,5 +1,5 @@
 """Hull bridges: lower hulls of the cumulative sums merged bottom-up by bridges (see the NumPy
-reference, wsrbench/backends/numpy/hull_bridges.py, and docs/design.md 13).
+reference, wsrbench/backends/numpy/hull_bridges.py, and docs/design.md#hull_bridges).
 
 Same partition, rounds and depth as the reference: the sums local to each half are joined per
 level in the reference's order (``combine``), the shift sums are the same expression, and the
@@ -11,7 +11,8 @@ own [lo, hi).
 Per level each pair costs O(its hull vertices) (joining the local sums where they are read) plus
 O(log h) bridge steps: O(d log d) work
 in all, against O(d) for pava; that, and log2 d passes over the row instead of one, is what the
-parallel algorithm pays on a CPU (measured in docs/design.md 13.5). A single long row runs the pairs
+parallel algorithm pays on a CPU (measured in
+docs/design.md#what-the-parallel-algorithm-pays-on-a-cpu). A single long row runs the pairs
 of a level with ``prange``; rows of a 2-D input run in parallel over rows instead.
 """
 from __future__ import annotations

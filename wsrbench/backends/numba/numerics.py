@@ -1,4 +1,5 @@
-"""``wsrbench.core.numerics``' scalar formulas compiled for the Numba kernels (docs/design.md section 3).
+"""``wsrbench.core.numerics``' scalar formulas compiled for the Numba kernels
+(docs/design.md#numerics-and-range).
 
 Compiled from the same source as every other backend's (``numerics.compile_scalars``), inlined
 into the hot loops.

@@ -26,7 +26,8 @@ def _joint(wi, log_pi, mu, sigma, log_sigma, joint):
             m = joint[j]
     if m == -np.inf:
         # Every density underflowed past the float range ((w - mu)^2 / sigma^2 overflows): the
-        # log-likelihood is -inf, so the penalty is +inf, not NaN (docs/design.md section 12).
+        # log-likelihood is -inf, so the penalty is +inf, not NaN
+        # (docs/design.md#the-other-operators-over-the-whole-range).
         return m
     acc = 0.0
     for j in range(mu.shape[0]):

@@ -24,7 +24,7 @@ device arrays of cluster starts (int8 (n, d)) and rounds
 
 Each partitioner takes the call's ``cost.Cost`` as its last argument: every launch and
 device-to-host copy of a ``prox_rows`` call goes through it, and its totals are the call's
-``RowsResult.counters`` (docs/design.md 14.4): ``launches``, ``syncs``, ``d2h_copies``,
+``RowsResult.counters`` (docs/design.md#cost-counted-without-a-gpu): ``launches``, ``syncs``, ``d2h_copies``,
 ``d2h_bytes``, ``bytes`` (modelled global-memory traffic), ``serial_steps``, ``shared_steps``,
 ``depth``, ``round_depth``, and ``partition_syncs``.
 
@@ -96,7 +96,7 @@ def prox_rows(X, lam: float, *, l1: float, rho: float, algorithm: str,
 def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=False):
     """Sort, centre, partition, finish into W: (rounds, clusters, stats, partition syncs, L,
     depth). Every kernel reads the sorted rows as centred float64 on the fly (``finish.centred``,
-    docs/design.md 14.7)."""
+    docs/design.md#the-pipelines-own-floor)."""
     n, d = X.shape
     keys, order = sort_rows(X, cost, sort_method)
     center = cost.empty(n, "float64")
@@ -122,7 +122,7 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
     host = cost.to_host(counts)
     stats = [{name: int(host[2 + i, r]) for i, name in enumerate(extra)} for r in range(n)]
     if algorithm == "pava":
-        for r in range(n):  # pava's depth is its sequential steps (docs/design.md section 13.4)
+        for r in range(n):  # pava's depth is its sequential steps (docs/design.md#parallel-depth)
             if d > 1:
                 stats[r]["depth"] = int(host[0, r])
     # The depth where this algorithm's kernels count it (all but imminent_collisions); 0 for d = 1.
@@ -141,7 +141,7 @@ def count_call(n: int, d: int, dtype, lam: float, algorithm: str | None, *, viol
 
     algorithm=None counts the pipeline without a partition (the check, sort, centring, block
     values, un-sort and the counters' copy, every row one block): what every algorithm pays
-    besides its own kernels (docs/design.md 14.7).
+    besides its own kernels (docs/design.md#the-pipelines-own-floor).
 
     violations: for imminent_collisions, the new violations of each round (all rows together),
     e.g. from ``wsrbench.bench.gpu_model.imminent_violations``; the other algorithms' host code does

@@ -1,4 +1,5 @@
-"""The bridge step of docs/design.md 9.4 (``wsrbench.core.bridge``) as numba-cuda device functions.
+"""The bridge step of docs/design.md#the-bridge-step (``wsrbench.core.bridge``) as numba-cuda device
+functions.
 
 Shared by ``hull_bridges`` (the levels run globally, a thread per pair) and ``hull_tiles`` (the
 lowest levels, run in shared memory by a thread block per tile), so that both decide with the

@@ -1,4 +1,4 @@
-"""Real CUDA compilation of every numba_cuda kernel, without a GPU (docs/design.md 14.1).
+"""Real CUDA compilation of every numba_cuda kernel, without a GPU (docs/design.md#real-compilation-in-ci).
 
     python -m wsrbench.backends.numba_cuda.compile_check [--write FILE] [--jobs N]
 
@@ -10,8 +10,9 @@ a kernel defined in ``wsrbench/backends/numba_cuda/`` has no entry, if a kernel 
 without an entry in ``SPILLS_EXPLAINED``, if a kernel launched with a fixed block size
 (``BLOCK_THREADS``) needs more registers per block than an SM has (the launch would fail), or if
 a kernel's PTX holds a float64 FMA without an
-entry in ``FMA_EXPLAINED`` (a contracted x + c P could flip a merge decision, docs/design.md
-3.6). No GPU and no driver are needed: NVVM, libdevice and ptxas come from the
+entry in ``FMA_EXPLAINED`` (a contracted x + c P could flip a merge decision,
+docs/design.md#no-fused-multiply-add-in-a-decision). No GPU and no driver are needed: NVVM,
+libdevice and ptxas come from the
 ``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels (extra ``gpucheck``). The
 simulator must be off in this process (it replaces numba.cuda's compiler), so the command refuses
 to run with NUMBA_ENABLE_CUDASIM=1.
@@ -46,7 +47,7 @@ BLOCK_THREADS: dict[str, tuple[str, str]] = {
 }
 REGISTERS_PER_BLOCK = 65536
 # kernel key -> why float64 FMAs in it decide nothing: they round a value, within the value
-# tolerance of docs/design.md 3.4, and no merge decision reads it.
+# tolerance of docs/design.md#tolerances, and no merge decision reads it.
 FMA_EXPLAINED: dict[str, str] = {
     "finish.values_down": "rho's centroid + (1 - rho)(value - centroid): a block's output value",
     "gates._gate": "libdevice exp/log polynomials: gate values",

@@ -1,4 +1,5 @@
-"""Per-call GPU cost counters of the numba-cuda prox (docs/design.md 9.2 and 14.4).
+"""Per-call GPU cost counters of the numba-cuda prox (docs/design.md#what-a-backend-provides and
+docs/design.md#cost-counted-without-a-gpu).
 
 Every kernel launch of a prox call goes through one ``Cost`` object created by that call, and its
 totals are returned in the call's ``stats`` (the same call-level figures in every row's dict),

@@ -8,9 +8,10 @@ share the launch.
 Block sums (``segscan.Scan`` then ``values_down``): a work-efficient segmented scan (O(n d)
 bytes, 2 log_32(n d) launches, deterministic) whose level-0 kernel computes each block's value at
 its last element and writes it straight into the output through the sort order; the elements of
-blocks that run past their chunk get it from ``values_tail`` (docs/design.md 14.7). Sums are of the
+blocks that run past their chunk get it from ``values_tail``
+(docs/design.md#the-pipelines-own-floor). Sums are of the
 original (centred) data, local to each block, so their rounding grows with the block, not with the
-position in the row (docs/design.md section 3), and no float atomics make results depend on thread
+position in the row (docs/design.md#numerics-and-range), and no float atomics make results depend on thread
 timing. Labels (``block_labels``): the same scan counting block starts per row.
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def row_centers(keys, center):
 def centred(keys, center, r, k):
     """xs[r, k], the sorted row centred at its median, from the keys: one conversion and one
     subtraction, the same bits wherever it is computed, so no kernel needs an array of xs
-    (docs/design.md 14.7)."""
+    (docs/design.md#the-pipelines-own-floor)."""
     return float(keys[r, k]) - center[r]
 
 
@@ -140,7 +141,7 @@ def finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost):
     """Fill W (original order, W's dtype) from the partition; count blocks into clusters:
     the block sums' scan over the centred keys, whose level-0 kernel writes the block values
     through ``order`` (values_down), then the blocks that span chunks (values_tail);
-    docs/design.md 14.7."""
+    docs/design.md#the-pipelines-own-floor."""
     n, d = keys.shape
     scan = Scan(n, d, cost)
     scan.up(is_start, is_start, is_start, keys, 0, center=center)
@@ -177,7 +178,7 @@ def labels_down(is_start, order, chunk, PS, PA, has_parent, L):
 
 def block_labels(is_start, order, cost):
     """(n, d) int64 labels in the original order: a per-row scan counting block starts (labels
-    are a training step's metrics, docs/design.md 11.2: O(n d) bytes, O(log d) launches)."""
+    are a training step's metrics, docs/design.md#cluster-labels: O(n d) bytes, O(log d) launches)."""
     n, d = order.shape
     scan = Scan(n, d, cost)
     scan.up(is_start, is_start, is_start, is_start, 0, 0)

@@ -1,7 +1,8 @@
 """Hull bridges as CUDA kernels (numba-cuda): every pair of every row in lockstep.
 
 Same algorithm, partition, rounds and depth as ``wsrbench.backends.numpy.hull_bridges`` (read that
-first, and docs/design.md 13; 13.6 explains the memory layout below and what it saves). State, per
+first, and docs/design.md#hull_bridges; docs/design.md#hull_bridges-memory-traffic explains the
+memory layout below and what it saves). State, per
 level l (segments of 2^l points), all flat (row, entry) per level:
 * the hull: each segment's stored vertices packed at its front, as offsets from the segment's
   start in the narrowest type that holds them (``HULL_TYPES``: uint16 up to l = 16, int32
@@ -23,7 +24,8 @@ run in one launch, ``hull_tiles.tile_levels``: a thread block per (row, tile) lo
 into shared memory, runs those levels there and writes exactly the state the per-level loop below
 would have after level K - 1 with its hull just written (hull, counts, T_1 .. T_K, each tile's
 bounds; the rounds, depth, bounds and ``is_start`` cleared), or, for a row that is one tile, the
-finished row (docs/design.md 13.6). The loop then continues at level K. Per level from K on:
+finished row (docs/design.md#hull_bridges-memory-traffic). The loop then continues at level K. Per
+level from K on:
 * ``bridge_pairs`` (a thread per (row, pair)): the simultaneous binary search, driving
   ``wsrbench.core.bridge.bridge_step`` compiled as a device function, on vertices from the hull and S
   values from the pyramid plus the closed-form shift sums; writes (i*, j*), the merged segment's
@@ -50,7 +52,8 @@ from .launch import grid
 from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (13.3)
 
 # A hull of segments of 2^level points is stored as offsets from each segment's start in the first
-# of these types whose level bound it meets (offsets < 2^level; docs/design.md 13.6). No uint8:
+# of these types whose level bound it meets (offsets < 2^level;
+# docs/design.md#hull_bridges-memory-traffic). No uint8:
 # on a GPU the levels below 11 run in hull_tiles' shared memory, so it would never be launched.
 HULL_TYPES = ((16, "uint16"), (31, "int32"))
 
@@ -58,7 +61,8 @@ HULL_TYPES = ((16, "uint16"), (31, "int32"))
 @cuda.jit(device=True, inline=True)
 def sum_from_start(keys, center, T, r, k, L, n, d):
     """The reference's F at level L: the x sum over [start of k's block of 2^L, k], with the same
-    additions in the same order (docs/design.md 13.6): for l = 0..L-1 where bit l of k is set,
+    additions in the same order (docs/design.md#hull_bridges-memory-traffic): for l = 0..L-1 where
+    bit l of k is set,
     the left sibling block's total T_l is added to the running sum (T_0 = the centred keys)."""
     acc = centred(keys, center, r, k)
     if L > 0 and k & 1:
@@ -105,7 +109,8 @@ def s_at(keys, center, T, r, k, mid, L, n, d, c):
 @cuda.jit(device=True, inline=True)
 def hull_at(hull, r, base, t, ident):
     """t-th stored vertex of the written segment starting at base: hulls are stored as offsets
-    from their segment's start, in the narrowest type that holds them (docs/design.md 13.6); the
+    from their segment's start, in the narrowest type that holds them
+    (docs/design.md#hull_bridges-memory-traffic); the
     level-0 hull (``ident``: every point its own vertex) is never stored."""
     return base + (t if ident else int(hull[r, base + t]))
 
@@ -115,7 +120,8 @@ def stored_vertex(hull, r, slo, h0, paired, i, j, cl, t, ident):
     """t-th stored vertex of the segment starting at slo, from the hull last written (segments
     of h0 points; ``ident``: level 0): the segment itself if not ``paired``, else the merge of its
     halves [slo, mid) and [mid, ...) with the bridge (i, j) and cl stored vertices in the left
-    half (the merge's left prefix, P_mid, then the right suffix; docs/design.md 13.6)."""
+    half (the merge's left prefix, P_mid, then the right suffix;
+    docs/design.md#hull_bridges-memory-traffic)."""
     if not paired:
         return hull_at(hull, r, slo, t, ident)
     mid = slo + h0
@@ -309,7 +315,7 @@ def merge_copy(hull, hull2, cnt, cnt2, istar, jstar, prev_cnt, prev_i, prev_j, r
 
 def _pyramid_offsets(d: int) -> list[int]:
     """Offsets (in blocks per row) of T_1, T_2, ..., T_top in the flat pyramid, and its size last:
-    level l holds ceil(d / 2^l) block totals (docs/design.md 13.6)."""
+    level l holds ceil(d / 2^l) block totals (docs/design.md#hull_bridges-memory-traffic)."""
     offs, off, lev = [], 0, 1
     while True:
         offs.append(off)
@@ -327,11 +333,11 @@ def hull_type(level: int) -> str:
 def partition(keys, center, lam: float, cost):
     """(is_start int8 (n, d), rounds (n,), host syncs, {"depth": (n,)}) for sorted rows ``keys``
     centred at ``center`` (read as ``finish.centred``); ``cost`` counts the launches
-    (``cost.Cost``, docs/design.md 14.4)."""
+    (``cost.Cost``, docs/design.md#cost-counted-without-a-gpu)."""
     n, d = keys.shape
     if d >= 2 ** 31:
         raise ValueError(f"hull_bridges on the GPU keeps positions as int32: rows need d < 2**31, "
-                         f"got d = {d}; split the row (the sharded prox, docs/design.md 15)")
+                         f"got d = {d}; split the row (the sharded prox, docs/design.md#distributed)")
     g = grid(n * d)
     top = (d - 1).bit_length()  # levels: ceil(log2 d)
     sizes = [(d + (1 << lev) - 1) >> lev for lev in range(top + 1)]  # segments per row, level l
@@ -369,7 +375,9 @@ def partition(keys, center, lam: float, cost):
     no_starts = cost.empty((n, 1), "int8")  # for the launches that do not touch is_start
     c = shift_unit(lam, d)  # the shift sums' factor, as every backend computes it
     src = level0  # the last hull written
-    stale = 0  # 1 when ``src`` holds the segments of the level below (docs/design.md 13.6)
+    # 1 when ``src`` holds the segments of the level below
+    # (docs/design.md#hull_bridges-memory-traffic)
+    stale = 0
     K = min(hull_tiles.TILE_BITS, top)  # levels run in tiles of 2^K points, one block each
     if K > hull_tiles.MAX_TILE_BITS:
         raise ValueError(f"hull_tiles.TILE_BITS = {hull_tiles.TILE_BITS} exceeds the shared "

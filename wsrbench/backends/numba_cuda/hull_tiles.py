@@ -1,11 +1,11 @@
 """hull_bridges' lowest levels in one launch: a thread block per aligned tile, in shared memory.
 
-Levels 0 .. K-1 of ``hull_bridges`` (docs/design.md 13.1) only ever merge points inside an aligned
+Levels 0 .. K-1 of ``hull_bridges`` (docs/design.md#hull_bridges) only ever merge points inside an aligned
 tile of 2^K points. ``tile_levels`` runs them for a (row, tile) per thread block: it loads the
 tile's sorted keys once into shared memory, centred as float64 (``finish.centred``: the same
 bits as everywhere else), and runs the levels there, a block barrier between
 them, then writes to global memory exactly the state ``hull_bridges.partition``'s per-level loop
-has after level K - 1 with its hull just written (docs/design.md 13.6):
+has after level K - 1 with its hull just written (docs/design.md#hull_bridges-memory-traffic):
 
 * the hull of every segment of 2^K points (offsets from the segment's start, ``hull_type(K)``),
   its count (``cnt`` of level K), the block totals T_1 .. T_K of the pyramid;
@@ -46,7 +46,9 @@ from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_
 from .finish import centred
 from .launch import SIMULATOR
 from .numerics import depth as _dev_depth
-from .numerics import shift_sum  # c (b-a)(d-a-b) with an unfused product (docs/design.md 13.3)
+from .numerics import shift_sum
+
+# shift_sum is c (b-a)(d-a-b) with an unfused product (docs/design.md#hull_bridges-precision).
 
 #: Largest tile, 2^MAX_TILE_BITS points: fixes the shared arrays' sizes at compile time.
 GPU_TILE_BITS = 11
@@ -87,7 +89,7 @@ def counts_at(K, lev):
 @cuda.jit(device=True, inline=True)
 def tile_sum_from_start(S, k, L, K):
     """``hull_bridges.sum_from_start`` on the tile's shared pyramid (tile-local k): the same
-    totals added in the same order (docs/design.md 13.6)."""
+    totals added in the same order (docs/design.md#hull_bridges-memory-traffic)."""
     acc = S[k]
     if L > 0 and k & 1:
         acc = S[k - 1] + acc
@@ -189,7 +191,7 @@ def tile_levels(keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, 
     S = cuda.shared.array(_SUMS, float64)
     H = cuda.shared.array(_HULLS, int16)
     C = cuda.shared.array(_COUNTS, int16)
-    I = cuda.shared.array(_BRIDGES, int16)  # noqa: E741 (i*, as in docs/design.md 13)
+    I = cuda.shared.array(_BRIDGES, int16)  # noqa: E741 (i*, as in docs/design.md#hull_bridges)
     J = cuda.shared.array(_BRIDGES, int16)
     B = cuda.shared.array(_LEVELS, int32)
     n, d = keys.shape

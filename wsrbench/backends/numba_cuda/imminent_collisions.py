@@ -8,7 +8,8 @@ the block's x, from the original data), ``bend`` (one past its last element) and
 (start of the previous block), the links in int32 below 2^31 columns (``link_type``). Round 1
 reads the singletons from the sorted keys (``mark_first``; ``finish.centred``) and its merge writes
 the state (``merge_first``, the scan's level-0 kernel over them; or ``init_blocks`` then the walk
-when few blocks merge); a row already increasing never builds it (docs/design.md 14.7). A round is:
+when few blocks merge); a row already increasing never builds it
+(docs/design.md#the-pipelines-own-floor). A round is:
 
 * ``mark_keep`` (one thread per element): a block start s survives unless the previous block's
   mean >= its own mean; each violation bumps a device counter and records the round in the
@@ -32,10 +33,12 @@ when few blocks merge); a row already increasing never builds it (docs/design.md
 
   Both add the run's block sums of original data (sums, never averages); the scan adds them in
   chunks and carries, so its last bits may differ from the reference's left-to-right order
-  (|error| <= (R + 1) CHUNK eps64 sum|x| over the block, docs/design.md 14.2).
+  (|error| <= (R + 1) CHUNK eps64 sum|x| over the block,
+  docs/design.md#imminent_collisions-in-olog-d-depth-per-round).
 
 Host synchronisation: one per round (max-over-rows(rounds) + 1 per call). The call's counts
-(launches, syncs, bytes, the per-round depth) go into its ``Cost`` (docs/design.md 14.4).
+(launches, syncs, bytes, the per-round depth) go into its ``Cost``
+(docs/design.md#cost-counted-without-a-gpu).
 """
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ imminent_round = _dev_depth.imminent_round  # a kernel can call a function, not 
 
 def link_type(d: int) -> str:
     """The type of the block links ``bend`` and ``bprev``: int32 while columns fit (they are two
-    of the five dense arrays every round reads, docs/design.md 14.7)."""
+    of the five dense arrays every round reads, docs/design.md#the-pipelines-own-floor)."""
     return "int32" if d < 2 ** 31 else "int64"
 
 

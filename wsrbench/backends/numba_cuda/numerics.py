@@ -1,11 +1,13 @@
-"""``wsrbench.core.numerics``' scalar formulas as numba-cuda device functions (docs/design.md section 3).
+"""``wsrbench.core.numerics``' scalar formulas as numba-cuda device functions
+(docs/design.md#numerics-and-range).
 
 Compiled from the same source as every other backend's (``numerics.compile_scalars``); ``inline``
 so that compiling a kernel never asks a driver for the device's compute capability. The one
 device-specific piece is ``mul_rn``: NVVM contracts a multiply and a following add into an FMA by
 default, so the product c P of a shift sum is ``libdevice.dmul_rn`` (rounded on its own, as on the
-CPU) and every merge decision (block means compared) is the CPU's, bit for bit (docs/design.md
-3.6; the compile check fails if a kernel's PTX holds an unexplained float64 FMA).
+CPU) and every merge decision (block means compared) is the CPU's, bit for bit
+(docs/design.md#no-fused-multiply-add-in-a-decision; the compile check fails if a kernel's PTX holds
+an unexplained float64 FMA).
 """
 from numba import cuda
 

@@ -4,7 +4,7 @@ Each thread runs the reference's stack algorithm (``wsrbench.backends.numpy.pava
 formulas) on its own row, with its stack in global scratch memory (starts and x-sums, d entries
 per row). Sequential within a row, O(d) per thread: the point is throughput on batches such as
 4096 x 512, not long single rows. No host synchronisation. The sorted keys are read as centred
-float64 where they are pushed (``finish.centred``, docs/design.md 14.7).
+float64 where they are pushed (``finish.centred``, docs/design.md#the-pipelines-own-floor).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Projections onto parameter-sharing constraints, numba-cuda kernels (docs/design.md section 5.1).
+"""Projections onto parameter-sharing constraints, numba-cuda kernels
+(docs/design.md#ties-affine-constraints-reparameterization).
 
 Same contract as ``wsrbench.backends.numpy.projection`` with device arrays. Ties: float64 group sums
 by atomic adds (one per weight), then a gather of sum / count per weight. Affine: V^T w by one block
@@ -25,7 +26,8 @@ def _zero(a):
 
 @cuda.jit
 def _group_sums(w, inverse, sums, scaled):
-    # Also the sums of w 2^-64, which cannot overflow (numpy/projection.py, docs/design.md 12);
+    # Also the sums of w 2^-64, which cannot overflow (numpy/projection.py,
+    # docs/design.md#the-other-operators-over-the-whole-range);
     # used only for groups whose plain sum is not finite.
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, w.shape[0], stride):

@@ -1,4 +1,5 @@
-"""Segmented sums over a batch of rows in O(n d) global-memory traffic (docs/design.md 14.6).
+"""Segmented sums over a batch of rows in O(n d) global-memory traffic
+(docs/design.md#a-work-efficient-segmented-scan).
 
 The scan under the finishing step's block sums and imminent_collisions' run merges. Element k of
 row r carries a value (0 where the caller's ``valid`` mask says so) and may start a segment
@@ -25,7 +26,7 @@ in the cost counters) but are not dependent memory round trips.
 Order of the additions: left to right within a thread; a carry is a sum of whole chunks' sums.
 A segment sum is thus an ordered tree of partial sums of depth <= (R + 1) CHUNK, deterministic
 (no atomics), and its rounding error <= (R + 1) CHUNK eps64 x the sum of magnitudes of its
-elements: local to the segment, whatever its position in the row (docs/design.md 3).
+elements: local to the segment, whatever its position in the row (docs/design.md#numerics-and-range).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def element(heads, heads2, valid, V, C, centred, masked, use_heads, r, col):
 @cuda.jit(device=True, inline=True)
 def combine(s, a, v, head, at):
     """(running sum, its head) after one more element of value v: a head restarts the sum (the
-    scan's operator, docs/design.md 14.6)."""
+    scan's operator, docs/design.md#a-work-efficient-segmented-scan)."""
     if head:
         return v, at
     return s + v, a

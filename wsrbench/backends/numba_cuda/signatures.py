@@ -1,4 +1,5 @@
-"""Every numba_cuda kernel and the argument signatures it is launched with (docs/design.md 14.1).
+"""Every numba_cuda kernel and the argument signatures it is launched with
+(docs/design.md#real-compilation-in-ci).
 
 ``python -m wsrbench.backends.numba_cuda.compile_check`` compiles every entry of ``SIGNATURES``
 for real (NVVM to PTX, ptxas to SASS for sm_80 and sm_90) in a process without the simulator, and
@@ -10,7 +11,7 @@ Adding a kernel: run the tests; the failure message prints the missing line, e.g
 ``"sort.radix_gather": ["float32[:, ::1], int64[:, ::1], float32[:, ::1]"],``: paste it here.
 Keys are ``module.function`` relative to ``wsrbench.backends.numba_cuda`` (or a full dotted path
 starting with ``wsrbench.`` for kernels and device functions kept elsewhere, such as the bridge
-step of docs/design.md 9.4); entries of ``DEVICE`` are compiled as device functions. In a
+step of docs/design.md#the-bridge-step); entries of ``DEVICE`` are compiled as device functions. In a
 signature, ``{F}`` stands for both float32 and float64 (the entry is expanded to both), ``[:, ::1]``
 is a C-contiguous 2-D array, ``[::1, :]`` an F-contiguous one and ``[:, :]`` any layout.
 """
@@ -24,7 +25,8 @@ PACKAGE = "wsrbench.backends.numba_cuda"
 _X = "{F}[:, ::1]"  # the input rows: any of the three layouts a 2-D device array can have
 _XF = "{F}[::1, :]"
 _XA = "{F}[:, :]"
-# hull_bridges stores hulls as offsets in the narrowest of these (docs/design.md 13.6); a merge
+# hull_bridges stores hulls as offsets in the narrowest of these
+# (docs/design.md#hull_bridges-memory-traffic); a merge
 # writes the same type or the next wider one
 _HULLS = ("uint16", "int32")
 _HULL_STEPS = [(a, b) for i, a in enumerate(_HULLS) for b in _HULLS[i:i + 2]]

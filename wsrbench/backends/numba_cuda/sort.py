@@ -5,7 +5,8 @@ All methods are stable (equal keys keep their column order, like ``np.argsort(ki
 
 * ``rank``: one thread per element counts the elements of its row that must precede it and
   writes itself to that rank. O(d) per thread, one launch: for short rows.
-* ``radix``: segmented LSD radix sort, 8-bit digits, rows batched (docs/design.md 14.3). The keys'
+* ``radix``: segmented LSD radix sort, 8-bit digits, rows batched
+  (docs/design.md#the-sort-rank-radix-torch-where-bitonic-would-win). The keys'
   bits are mapped to an order-preserving unsigned integer (negative: all bits flipped; positive:
   sign bit set), so float32 takes 4 passes and float64 8, each pass a stable counting sort of
   one digit in four launches: ``radix_count`` (one thread per tile of about sqrt(d) elements of
@@ -21,7 +22,8 @@ All methods are stable (equal keys keep their column order, like ``np.argsort(ki
   power of two L: O(L log^2 L) work and log2(L)(log2(L)+1)/2 + 1 launches (+ 1 that drops the
   padding when L > d). Kept as an option and
   for cross-checks; the cost model (``wsrbench.bench.gpu_model``) finds no size at which it beats rank
-  sort below the crossover and radix above it (docs/design.md 14.3).
+  sort below the crossover and radix above it
+  (docs/design.md#the-sort-rank-radix-torch-where-bitonic-would-win).
 * ``torch``: zero-copy ``torch.sort(stable=True)`` through ``__cuda_array_interface__`` (CUB's
   segmented radix sort), its output made row-major like the other sorts'; real GPU with torch
   only.

@@ -1,9 +1,9 @@
 """The NumPy reference backend: readable, exact, and the yardstick for every other backend.
 
-Pipeline for one row (docs/design.md section 7): stable argsort, centre at the median, a partition
+Pipeline for one row (docs/design.md#the-backends): stable argsort, centre at the median, a partition
 into clusters by the chosen algorithm, block values from sums of the original data, L1 and rho,
 un-sort. The algorithms live one per module and only find the partition, so each can be read on its
-own next to docs/design.md section 2.
+own next to docs/design.md#the-algorithms.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def prox_rows(X: np.ndarray, lam: float, *, l1: float, rho: float, algorithm: st
                                                  None if L is None else L[i])
         W[i] = w
         stats.append(st)
-    # Every partitioner counts its parallel depth in stats["depth"] (docs/design.md section 13.4);
+    # Every partitioner counts its parallel depth in stats["depth"] (docs/design.md#parallel-depth);
     # a row without a partition (d <= 1) has depth 0.
     depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
     return RowsResult(W, rounds, clusters, stats, depth, labels=L)

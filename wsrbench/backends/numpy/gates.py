@@ -1,4 +1,4 @@
-"""Hard Concrete gates, NumPy reference (docs/design.md section 5.3).
+"""Hard Concrete gates, NumPy reference (docs/design.md#hard-concrete-gates).
 
 Inputs are flat float32/float64 arrays validated by ``wsrbench.ops.gates``; every formula is evaluated in
 float64 and rounded once to the result dtype (np.result_type of the array inputs).

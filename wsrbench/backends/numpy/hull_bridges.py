@@ -2,7 +2,7 @@
 
 With y the shifted sorted vector and P_k = (k, y_0 + ... + y_{k-1}) for k = 0..d, the isotonic fit is
 the slope of the greatest convex minorant of the P_k: its blocks are the edges of their lower convex
-hull (docs/design.md 13.1). Level by level (halves of size 1, 2, 4, ...), each pair of neighbouring
+hull (docs/design.md#hull_bridges). Level by level (halves of size 1, 2, 4, ...), each pair of neighbouring
 segments L = [lo, mid) and R = [mid, hi) already has the lower hull of its points; the hull of L+R is
 a prefix of L's hull, one bridge (the common lower tangent), and a suffix of R's hull. The bridge is
 found by ``wsrbench.core.bridge.bridge``: a simultaneous binary search, at most
@@ -12,7 +12,8 @@ steps: O(log^2 d) depth, O(d log d) work, and no data-dependent number of levels
 A segment [lo, hi) stores its hull's vertices without the last point P_hi (always a vertex, and the
 first vertex of the segment to its right); for the whole vector these are exactly the block starts.
 
-Numerics (docs/design.md 13.3): within a pair, coordinates are local to the split, x = k - mid and
+Numerics (docs/design.md#hull_bridges-precision): within a pair, coordinates are local to the split,
+x = k - mid and
 S = the sum of y from mid to k (negated to the left of mid): float64 sums of the original centred
 data local to each half (``combine``: one sweep per level, a fixed binary-tree order of additions),
 plus the closed-form shift sums. Every turn test is a comparison of slopes (differences over
@@ -49,7 +50,7 @@ def combine(F, G, half):
     F[k]: sum of x from the start of k's segment to k; G[k]: from k to the end of its segment.
     Joining two halves adds the left half's total to F in the right half and the right half's
     total to G in the left half: one sweep per level, and a fixed order of additions (a binary
-    tree) that every backend repeats exactly (docs/design.md 13.3).
+    tree) that every backend repeats exactly (docs/design.md#hull_bridges-precision).
     """
     d = F.shape[0]
     k = np.arange(d)

@@ -15,7 +15,7 @@ def partition(xs: np.ndarray, lam: float):
     """Return (starts, rounds, stats) for sorted x.
 
     rounds counts sequential steps: d pushes plus one per pooling; each is O(1) and depends on
-    the previous one, so the depth is the same count (docs/design.md 13.4). stats records the
+    the previous one, so the depth is the same count (docs/design.md#parallel-depth). stats records the
     deepest stack and the longest chain of poolings caused by a single push (the back-merge
     length).
     """

@@ -1,4 +1,5 @@
-"""Projections onto parameter-sharing constraints, NumPy reference (docs/design.md section 5.1).
+"""Projections onto parameter-sharing constraints, NumPy reference
+(docs/design.md#ties-affine-constraints-reparameterization).
 
 Both operations take flat (1-D, contiguous) float32/float64 arrays already validated by
 ``wsrbench.ops.projection``; sums are accumulated in float64 and the result is rounded once to w's dtype.
@@ -23,7 +24,9 @@ def project_ties(w: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> np.n
     sums = np.bincount(inverse, weights=w, minlength=counts.shape[0])  # float64 accumulation
     means = sums / counts
     bad = ~np.isfinite(means)
-    if bad.any():  # float64 sums beyond the range (finite w): redo them scaled, docs/design.md 12
+    # float64 sums beyond the range (finite w): redo them scaled,
+    # docs/design.md#the-other-operators-over-the-whole-range
+    if bad.any():
         scaled = np.bincount(inverse, weights=w * TIE_SCALE, minlength=counts.shape[0])
         means[bad] = (scaled[bad] / counts[bad]) / TIE_SCALE
     return means[inverse].astype(w.dtype, copy=False)

@@ -18,7 +18,8 @@ merge (b is then the end of R's first cluster, already a cluster boundary).
 
 rounds counts lockstep steps: per level, the binary-search steps plus the final argmin. That is
 O(log^2 d) steps, each a data-parallel O(d) sweep whose own depth is O(log d) (the argmin reduction):
-O(log^3 d) depth, counted in stats["depth"] by ``wsrbench.core.depth.search_level`` (docs/design.md 13.4).
+O(log^3 d) depth, counted in stats["depth"] by ``wsrbench.core.depth.search_level``
+(docs/design.md#parallel-depth).
 """
 from __future__ import annotations
 

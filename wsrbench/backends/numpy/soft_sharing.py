@@ -1,5 +1,5 @@
 """Soft weight sharing (Gaussian mixture prior over the weights), NumPy reference
-(docs/design.md section 5.4).
+(docs/design.md#soft-weight-sharing).
 
 With log-joint terms l_ij = log pi_j + log N(w_i; mu_j, sigma_j^2) and L_i = logsumexp_j l_ij:
     penalty  = -sum_i L_i
@@ -29,7 +29,7 @@ def _log_parts(w, pi, mu, sigma):
     joint = log_n + log_pi[None, :]
     m = joint.max(axis=1, keepdims=True)
     # m is -inf only where every (w - mu)^2 / sigma^2 overflowed: the log-likelihood is -inf and
-    # the penalty +inf, not the NaN of -inf - -inf (docs/design.md section 12).
+    # the penalty +inf, not the NaN of -inf - -inf (docs/design.md#the-other-operators-over-the-whole-range).
     gone = np.isneginf(m[:, 0])
     m = np.where(gone[:, None], 0.0, m)
     with np.errstate(invalid="ignore", divide="ignore"):  # rows replaced by the where

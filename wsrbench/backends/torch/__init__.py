@@ -71,7 +71,8 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
                           {"partition_syncs": 0}, L)
     # Any sort will do: equal entries always end in one block (y = x + v strictly decreases along
     # a run of ties, or is constant when lam = 0, and both merge), so the result does not depend
-    # on their order; the unstable sort is the faster one (docs/design.md 14.5).
+    # on their order; the unstable sort is the faster one
+    # (docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code).
     vals, order = torch.sort(X, dim=1)
     # The prox commutes with translation; working around the median keeps every sum small.
     xs = vals.to(torch.float64)  # float32 -> float64 is exact (float64: vals itself, ours)

@@ -1,7 +1,7 @@
 """Hull bridges with torch tensor ops: every pair of every row of a batch in lockstep.
 
 Same algorithm, partition, rounds and depth as ``wsrbench.backends.numpy.hull_bridges`` (read that
-first, and docs/design.md 13): level by level, each pair of neighbouring segments merges its two
+first, and docs/design.md#hull_bridges): level by level, each pair of neighbouring segments merges its two
 lower hulls of the cumulative-sum diagram through their bridge, found by the simultaneous binary
 search of ``wsrbench.core.bridge.bridge_step``, here written once more as elementwise tensor ops
 (``bridge_step_tensor``: the same subtractions, divisions and comparisons, so the same decisions).

@@ -10,7 +10,8 @@ simply ``G[i + 1]`` (the next row's first start is this row's end, in global coo
 round needs no row ids: block sizes are ``G[1:] - G[:-1]``, columns are ``G % d`` (just ``G`` for
 one row), and a block may merge into its left neighbour unless it starts a row (column 0).
 
-A round is about 14 whole-tensor ops over the current blocks (docs/design.md 14.5): the block
+A round is about 14 whole-tensor ops over the current blocks
+(docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code): the block
 means (x-sum plus the closed-form shift sum c (b-a)(d-a-b), over the size: the reference's
 float64 operations in the reference's order, so decisions agree bit for bit on the CPU),
 ``keep = mean_{i-1} < mean_i`` (a block survives unless it violates order with its left

@@ -17,7 +17,8 @@ def project_ties(w: torch.Tensor, inverse: torch.Tensor, counts: torch.Tensor) -
     if w.dtype == torch.float64:
         # Sums of float64 weights may overflow: also sum w 2^-64 (never overflows) and take that
         # where the plain mean is not finite; torch.where keeps it free of host syncs
-        # (docs/design.md section 12). float32 weights cannot overflow a float64 sum.
+        # (docs/design.md#the-other-operators-over-the-whole-range). float32 weights cannot overflow
+        # a float64 sum.
         scaled = torch.zeros_like(sums).index_add(0, inverse, w64 * 2.0 ** -64) / counts
         means = torch.where(torch.isfinite(means), means, scaled * 2.0 ** 64)
     return means[inverse].to(w.dtype)
