@@ -1,4 +1,4 @@
-"""Communication of the sharded prox (wsrbench.distributed, issue 14): bytes, collectives, rounds.
+"""Communication of the sharded prox (wsrbench.distributed): bytes, collectives, rounds.
 
 Counts, not times: on one machine the p gloo processes share the cores, so wall time says little,
 while the bytes each rank moves, its collective calls and the merge's bridge steps are what a

@@ -1,4 +1,4 @@
-"""Communication of the sharded prox per rank, beside the gather-to-rank-0 baseline (issue 14).
+"""Communication of the sharded prox per rank, beside the gather-to-rank-0 baseline.
 
     python scripts/distributed_comm.py                          # d = 1e4..1e7, p = 2, 4
     python scripts/distributed_comm.py --sizes 1e4,1e5 --worlds 2 --dtypes float32

@@ -82,7 +82,7 @@ def test_run_writes_table_csv_json(tmp_path, capsys):
     d = tmp_path / "out"
     md = (d / "results.md").read_text()
     assert "### worst_pava (worst)" in md and "### gaussian" in md  # one table per family
-    # issue 11: the floor named and explained, its own times, dtype and date in the title, the
+    # Reading aids: the floor named and explained, its own times, dtype and date in the title, the
     # command without a trailing space
     title = md.splitlines()[0]
     assert title.startswith("# wsrbench compare, float64: ") and " UTC" in title

@@ -126,8 +126,8 @@ def _extreme_instances():
 
 
 def test_extreme_instances(impl):
-    """The instances of the report (issue 11): x - median and the closed-form shift sums used to
-    overflow near the top of the range."""
+    """Instances where x - median or a plain closed-form shift sum overflows near the top of the
+    range."""
     for x, lam in _extreme_instances():
         x = x[: impl.cap(x.size)]
         w, _ = impl.run(x, lam)

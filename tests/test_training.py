@@ -1,5 +1,5 @@
-"""Proximal training (wsrbench.nn.training / wsrbench.nn.WeightSharingProx) and the two defects of
-issue 10: ``algorithm="auto"`` on a CPU tensor, and ``ProxState`` keeping the input's kind.
+"""Proximal training (wsrbench.nn.training / wsrbench.nn.WeightSharingProx) and two regressions:
+``algorithm="auto"`` on a CPU tensor, and ``ProxState`` keeping the input's kind.
 
 Every step is checked bit for bit against ``wsrbench.prox`` applied by hand to the same tensors
 with the strengths the docs promise (lr_t * lam, ...): the wrapper must be that and nothing else.

@@ -101,7 +101,7 @@ def test_battery_covers_sizes_lams_dtypes_and_families():
     assert {c.family for c, _ in seen} == set(__import__("wsrbench").cases.names())
 
 
-# ------------------------------------------------------------------ graded verdicts (design 12)
+# ------------------------------------------------------------------ graded verdicts (docs/design.md#graded-verdicts-in-wsrbench-validate)
 
 def test_scipy_isotonic_is_exact_to_rounding():
     """SciPy's isotonic regression: every value right, ties a few ulps apart: EXACT TO ROUNDING,

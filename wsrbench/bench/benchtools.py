@@ -3,7 +3,7 @@ suite: the one cap table, timing, device handling, the sort floor and the scalin
 (docs/design.md#names).
 
 Speed is always a ratio measured in one run against a floor (np.argsort of the same input on the
-CPU, torch.sort on the same GPU), so the helpers here time a function and its floor the same way:
+CPU, torch.sort on the same GPU), so the functions here time a function and its floor the same way:
 one untimed warm-up call (JIT compilation, allocator priming), then the minimum over repeated
 calls, each followed by a device synchronisation, stopping early once the calls used up a budget.
 

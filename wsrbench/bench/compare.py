@@ -235,7 +235,7 @@ def resolve_algorithms(text: str | None) -> list[str]:
     return names
 
 
-# Moved in issue 9 (library, report writing and command line apart); the old names still work.
+# Deprecated aliases of names now in the report and command-line modules; they still resolve.
 _MOVED = {
     "markdown_table": "wsrbench.bench.report", "floor_rows": "wsrbench.bench.report",
     "write_outputs": "wsrbench.bench.report", "plot_scaling": "wsrbench.bench.report",

@@ -124,7 +124,7 @@ def _json_default(o):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading aids (issue 11): title, floor naming, per-family tables, floor times, cap markers.
+# Reading aids: title, floor naming, per-family tables, floor times, cap markers.
 
 FLOOR_CAPTION = (
     "The dashed black line is the floor: the time to sort the same input (np.argsort on the CPU, "

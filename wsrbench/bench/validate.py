@@ -26,7 +26,7 @@ from . import cases, properties
 from .benchtools import best_time, floor_seconds
 from .properties import CheckFailure
 
-Failure = CheckFailure  # the validator's name for it before issue 9
+Failure = CheckFailure  # deprecated alias: the validator's former name
 SMALL_SIZES = [1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 64, 100, 257, 1000]
 INVARIANCE_MAX_D = 10_000
 
@@ -356,7 +356,7 @@ def time_builtins(sizes, budget, *, family="gaussian", repeats=3):
 
 
 def __getattr__(name):
-    if name in ("add_arguments", "run"):  # moved to the command line module in issue 9
+    if name in ("add_arguments", "run"):  # deprecated: now in the command line module
         import importlib
         import warnings
 

@@ -9,7 +9,7 @@ running count of moves, and the row is sorted from scratch, so a useless hint co
 nothing (measured: within 2% of a cold call). The answer is the same either way (the exact prox;
 the sort order only decides where the work goes).
 
-When it pays (scripts/numba_speed.py, d = 1e6, dev VM): with an exact hint (the same order as the
+When it pays (scripts/numba_speed.py, d = 1e6, a 2-core machine): with an exact hint (the same order as the
 previous call: a step that swaps no weights) a call costs 0.20x np.argsort in float64 (0.45x
 cold) and 0.17x in float32 (0.26x cold). Insertion pays a mispredicted branch or two per element,
 so at ~2 moves per element it is no faster than the radix sort; the ``nearly_sorted`` family
@@ -45,7 +45,7 @@ from .checks import as_float_array, as_prox_rows, check_scalar
 from .numerics import prox_rows_in_range, safe_bound
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
-#: radix sort measured on the dev VM (scripts/numba_speed.py). With the hint exact (0 moves) the
+#: radix sort measured on a 2-core machine (scripts/numba_speed.py). With the hint exact (0 moves) the
 #: hinted sort costs about 0.25x the float64 radix sort and 0.4-0.6x the float32 one; at about 2.3
 #: moves per element it is even with the float64 radix sort and 1.3-2x slower than the float32 one
 #: (insertion pays a mispredicted branch or two per element however few the moves).

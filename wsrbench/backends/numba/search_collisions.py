@@ -13,7 +13,7 @@ closed-form shift sum. rounds: per level, the lockstep binary-search steps (the 
 needs) plus one for the final argmin, as in the reference.
 
 Parallelism: the pairs of a level are independent, so a single long row resolves them with
-``prange`` (``partition_parallel``, for d >= PARALLEL_MIN_D). Measured on the 2-core dev VM
+``prange`` (``partition_parallel``, for d >= PARALLEL_MIN_D). Measured on a 2-core machine
 (shared with other jobs, so the second core was often busy; /tmp timings, serial/parallel):
 0.79x at d = 4096 and 0.97x at 16384 (per-level thread launches, 2 log2 d of them, cost more than
 the work), 1.36x at 1e5, but only 0.97x at 1e6, where the top levels hold one or two pairs whose

@@ -26,7 +26,7 @@ first descent) skip the sort. Tie-heavy rows: the histogram pass counts a run of
 and each scatter pass keeps the current bucket's slot in a register while the digit repeats,
 so ties do not chain read-modify-writes of one counter through memory.
 
-Measured on the 2-core dev VM (scripts/numba_speed.py has the end-to-end figures): 8-bit digits
+Measured on a 2-core machine (scripts/numba_speed.py has the end-to-end figures): 8-bit digits
 beat 11-bit ones (256 buckets keep every bucket's write position in L1 and the write-combining
 streams few; 11-bit saved passes but lost more to misses), and interleaved float64 records beat
 separate key and index arrays by about 1.5x at d = 1e6 (half the write streams).

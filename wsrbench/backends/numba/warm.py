@@ -3,7 +3,7 @@
 The hint is the previous call's sort records (rec[2k+1] = index of the k-th smallest previous x).
 ``hinted_sort`` gathers the new values in that order and insertion-sorts them in place: cost
 O(d + I) for I inversions left by the hint, against the radix sort's 8 (float64) or 4 (float32)
-full passes. Insertion pays only while I/d is small (measured on the dev VM: with an exact hint it
+full passes. Insertion pays only while I/d is small (measured on a 2-core machine: with an exact hint it
 costs 0.25x the float64 radix sort and about 0.5x the float32 one; at 2.3 moves per element it is
 even with the float64 sort), so the sort runs under a budget of ``moves_per_element`` moves per
 element processed so far (plus MOVES_SLACK for a local burst); past it the hint is dropped and the

@@ -132,7 +132,7 @@ def mark_keep(is_start, bsum, bend, bprev, keep, counter, rounds, round_no, lam,
     if not is_start[r, s]:
         return
     keep[r, s] = 1
-    q = round_no % 2  # this round's violation counters; the previous round's are complete
+    q = round_no % 2  # the current round's violation counters; the previous round's are complete
     if s == 0:
         if round_no > 1:
             close_round(viol, merged, depth, done, r, 1 - q, d)
@@ -165,7 +165,7 @@ def merge_runs(is_start, bsum, bend, bprev, keep):
         return
     e = int(bend[r, h])
     if e >= d or keep[r, e]:
-        return  # nothing merges into h this round
+        return  # nothing merges into h in the current round
     acc = bsum[r, h]
     while e < d and not keep[r, e]:
         acc += bsum[r, e]

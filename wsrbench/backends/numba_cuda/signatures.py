@@ -118,7 +118,7 @@ SIGNATURES: dict[str, list[str]] = {
     "search_collisions.rebuild": ["int64[:, ::1], int64[:, ::1], int64[:, ::1], int64[:, ::1], "
                                   "int64[::1], int64[::1], int64, int64"],
     "search_collisions.add_rounds": ["int64[::1], int64[::1], int64[::1], int64, int64"],
-    # ------------------------------------------------------------------ hull_bridges (issue 12)
+    # ------------------------------------------------------------------ hull_bridges
     "hull_bridges.bridge_pairs": [
         f"{hull}[:, ::1], int32[::1], int32[::1], {{F}}[{lay}], float64[::1], float64[::1], "
         "float64[::1], float64[::1], int32[::1], int32[::1], int64[::1], int64[::1], int64[::1], "

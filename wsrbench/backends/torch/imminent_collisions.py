@@ -105,7 +105,7 @@ def partition(xs: torch.Tensor, lam: float):
         torch.lt(means[:-1], means[1:], out=keep[1:])
         if n > 1:
             keep[1:] |= a[1:] == 0  # a row's first block never merges into the previous row
-        if n > 1:  # per row: its blocks this round, whether it merges, the round's depth
+        if n > 1:  # per row: its blocks in the current round, whether it merges, the round's depth
             rid = torch.div(G, d, rounding_mode="floor").long()
             nblk = torch.bincount(rid, minlength=n)
             merging = torch.zeros(n, dtype=torch.int64, device=dev).index_add_(
@@ -122,7 +122,7 @@ def partition(xs: torch.Tensor, lam: float):
         if count == m:
             final = (shift, size)  # the final blocks' shift sums and sizes
             break
-        if n > 1:  # rows with a violation in this round: their rounds count is t
+        if n > 1:  # rows with a violation in the current round: their rounds count is t
             merged = (~keep[1:]).to(torch.int64).mul_(t)
             last.scatter_reduce_(0, torch.div(G[1:], d, rounding_mode="floor").long(), merged, "amax")
         else:
