@@ -1,7 +1,7 @@
 """The NumPy reference backend: readable, exact, and the yardstick for every other backend.
 
-Pipeline for one row (docs/design.md#the-backends): stable argsort, centre at the median, a partition
-into clusters by the chosen algorithm, block values from sums of the original data, L1 and rho,
+Pipeline for one row (docs/design.md#numpy-the-reference): stable argsort, centre at the median, a
+partition into clusters by the chosen algorithm, block values from sums of the original data, L1 and rho,
 un-sort. The algorithms live one per module and only find the partition, so each can be read on its
 own next to docs/design.md#the-algorithms.
 """
