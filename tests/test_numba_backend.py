@@ -4,6 +4,7 @@ covers what only this backend has: its radix sort, batched rows, warm start, laz
 without per-call recompilation, and memory use."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -216,6 +217,47 @@ def test_importing_wsrbench_compiles_and_imports_no_numba():
     code = ("import sys, wsrbench, wsrbench.core.warm_start; "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _compiled_copies():
+    """The dispatchers built from one Python function by wsrbench.backends.numba._rows."""
+    from wsrbench.backends.numba import hull_bridges, search_collisions
+
+    return ([alg.module.prox_rows for alg in ALGS.values()]
+            + [search_collisions.partition, search_collisions.partition_parallel,
+               hull_bridges.partition, hull_bridges.partition_parallel])
+
+
+def test_compiled_copies_have_cache_entries_of_their_own():
+    """numba keys its disk cache by file, name and first line (not by the jit options or the
+    globals), and a closure's entry by its pickled cells: each copy needs a name of its own, and
+    cells that pickle the same in every process (a dispatcher does not: it carries a per-process
+    id, so a driver closing over its kernel would compile again in every process)."""
+    dispatchers = _compiled_copies()
+    bases = [f._cache._impl.filename_base for f in dispatchers]
+    assert len(set(bases)) == len(bases), bases
+    for f in dispatchers:
+        for cell in f.py_func.__closure__ or ():
+            assert isinstance(cell.cell_contents, (str, bytes, int)), (f, cell.cell_contents)
+
+
+@pytest.mark.slow
+def test_rows_drivers_load_from_the_disk_cache():
+    """A second process loads every algorithm's rows driver from the disk cache, compiling none."""
+    code = ("import numpy as np, wsrbench\n"
+            "from wsrbench.backends.numba import ALGORITHMS\n"
+            "for alg in ALGORITHMS:\n"
+            "    for dt in (np.float32, np.float64):\n"
+            "        wsrbench.prox(np.arange(12, dtype=dt).reshape(3, 4)[:, ::-1], 0.5,\n"
+            "                      algorithm=alg, backend='numba')\n")
+    exec(compile(code, "<warm-up>", "exec"), {})  # this process fills the cache where it is cold
+    env = dict(os.environ, NUMBA_DEBUG_CACHE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    for alg in ALGS:
+        name = f"_rows.prox_rows_{alg}-"
+        assert any("data loaded" in ln and name in ln for ln in out.splitlines()), (alg, out)
+        assert not any("data saved" in ln and name in ln for ln in out.splitlines()), (alg, out)
 
 
 def test_no_recompilation_after_warm_up():

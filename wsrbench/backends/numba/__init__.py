@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import NamedTuple
 
 import numba
@@ -32,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ...core.contract import RowsResult
 from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions, sort, warm
+from ._core import prox_long_row
 
 MAX_D = (1 << 32) - 1  # indices travel as 32-bit fields in the float32 sort records
 
@@ -101,122 +103,71 @@ def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
     if n == 0 or d == 0:
         return RowsResult(W, rounds, clusters, [{} for _ in range(n)])  # as the reference
     try:
-        impl = ALGORITHMS[algorithm]
+        alg = ALGORITHMS[algorithm]
     except KeyError:
         raise ValueError(f"numba backend has no algorithm {algorithm!r}; it has "
                          f"{list(ALGORITHMS)}") from None
+    module = alg.module
+    stats = np.zeros((n, module.STATS_WIDTH), dtype=np.int64)
     # One row: the serial kernels, called directly. No parallel region: launching one for a
     # single chunk gains nothing, and OpenMP's spinning workers cost the caller's core time.
     nchunks = 1 if n == 1 else min(n, numba.get_num_threads())
     work, shared = _take_workspace(nchunks, d)
     try:
-        if n == 1:
+        if n == 1 and d >= getattr(module, "PARALLEL_MIN_D", MAX_D + 1):
+            # one long row: the pairs of each level in parallel
+            clusters[0], rounds[0] = prox_long_row(module.long_partition, X[0], W[0], lam, l1,
+                                                   rho, work, module.row_scratch(d), stats[0],
+                                                   L[0])
+        elif n == 1:
             hist = _hist if shared else np.empty(sort.HIST_SIZE, dtype=np.int64)
-            stats = [impl.row(X[0], W[0], L[0], lam, l1, rho, work, hist, rounds, clusters)]
+            clusters[0], rounds[0] = module.prox_row(
+                X[0], W[0], lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], hist,
+                module.row_scratch(d), stats[0], L[0])
         else:
-            stats = impl.rows(X, W, L, lam, l1, rho, rounds, clusters, work)
-        # Every driver counts the reference's depth in stats["depth"]
-        # (docs/design.md#parallel-depth); a row without a partition (d = 1) has depth 0.
-        depth = np.array([st.get("depth", 0) for st in stats], dtype=np.int64)
-        return RowsResult(W, rounds, clusters, stats, depth)
+            module.prox_rows(X, W, lam, l1, rho, rounds, clusters, stats, work, L)
     finally:
         if shared:
             _workspace_lock.release()
+    # Every algorithm counts the reference's depth in stats["depth"]
+    # (docs/design.md#parallel-depth); a row without a partition (d = 1) has depth 0.
+    row_stats = [alg.describe(d, s) for s in stats]
+    depth = np.array([st.get("depth", 0) for st in row_stats], dtype=np.int64)
+    return RowsResult(W, rounds, clusters, row_stats, depth)
 
 
 # ---------------------------------------------------------------------------------------------
-# The algorithm table: per algorithm, a driver for one row (serial kernels) and one for many rows
-# (rows in parallel). Each writes rounds/clusters in place and returns the per-row stats.
+# The algorithm table: per algorithm, its module (the kernel interface of _rows.py) and what its
+# int64 row of statistics means, as the per-row stats dict of the contract.
 
-class _Impl(NamedTuple):
-    row: Callable
-    rows: Callable
+class _Algorithm(NamedTuple):
+    module: ModuleType
+    describe: Callable[[int, np.ndarray], dict]
 
 
-def _pava_stats(d, merges, deepest, longest) -> dict:
-    # d = 1: no partition at all, as the reference
-    # pava's depth is its sequential steps, d pushes + the merges (= rounds)
+def _pava_stats(d, s) -> dict:
+    # d = 1: no partition at all, as the reference; the depth is its sequential steps,
+    # d pushes + the merges (= rounds)
+    merges, deepest, longest = (int(v) for v in s)
     return ({"merges": merges, "max_stack": deepest, "longest_backmerge": longest,
              "depth": d + merges} if d > 1 else {})
 
 
-def _pava_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
-    d = x.shape[0]
-    nblk, merges, deepest, longest = pava.prox_row(x, w, lam, l1, rho, work[0, : 2 * d],
-                                                   work[0, 2 * d: 4 * d], hist, lab)
-    rounds[0] = d + merges if d > 1 else 0
-    clusters[0] = nblk
-    return _pava_stats(d, merges, deepest, longest)
+def _depth_stats(d, s) -> dict:
+    return {"depth": int(s[0])}
 
 
-def _pava_rows(X, W, L, lam, l1, rho, rounds, clusters, work):
-    n, d = X.shape
-    merges, max_stack, longest = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    pava.prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work, L)
-    return [_pava_stats(d, int(m), int(s), int(g))
-            for m, s, g in zip(merges.tolist(), max_stack.tolist(), longest.tolist())]
-
-
-def _plain(module, *scratch):
-    """Drivers for an algorithm module with prox_row(x, w, lam, l1, rho, rec, spare, xs, hist,
-    *scratch, lab) -> (clusters, rounds, depth) and prox_rows(X, W, lam, l1, rho, rounds,
-    clusters, depth, work, L); stats: the depth."""
-
-    def row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
-        d = x.shape[0]
-        extra = tuple(make(d) for make in scratch)
-        clusters[0], rounds[0], depth = module.prox_row(
-            x, w, lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], np.empty(d), hist,
-            *extra, lab)
-        return {"depth": int(depth)}
-
-    def rows(X, W, L, lam, l1, rho, rounds, clusters, work):
-        depth = np.zeros(X.shape[0], dtype=np.int64)
-        module.prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L)
-        return [{"depth": int(v)} for v in depth]
-
-    return _Impl(row, rows)
-
-
-def _search_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
-    if x.shape[0] >= search_collisions.PARALLEL_MIN_D:  # the pairs of each level in parallel
-        clusters[0], rounds[0], depth = search_collisions.prox_long_row(x, w, lam, l1, rho, work,
-                                                                        lab)
-        return {"depth": int(depth)}
-    return _search_serial.row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters)
-
-
-_search_serial = _plain(search_collisions,
-                        lambda d: np.empty(d, dtype=np.bool_), lambda d: np.empty(d, dtype=np.int64),
-                        lambda d: np.empty(2 * d + 2), lambda d: np.zeros(d // 2 + 1, dtype=np.int64))
-
-def _hull_row(x, w, lab, lam, l1, rho, work, hist, rounds, clusters):
-    d = x.shape[0]
-    bounds = np.zeros(hull_bridges.MAX_LEVELS, dtype=np.int64)  # per level: the step bound
-    if d >= hull_bridges.PARALLEL_MIN_D:  # the pairs of each level in parallel
-        clusters[0], rounds[0] = hull_bridges.prox_long_row(x, w, lam, l1, rho, work, bounds, lab)
-    else:
-        clusters[0], rounds[0], _ = hull_bridges.prox_row(
-            x, w, lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], np.empty(d), hist,
-            np.empty(d, dtype=np.int64), np.empty(d, dtype=np.int64), np.empty(d), np.empty(d),
-            bounds, lab)
-    return {"depth": hull_bridges.depth_of(d, bounds)}
-
-
-def _hull_rows(X, W, L, lam, l1, rho, rounds, clusters, work):
-    n, d = X.shape
-    bounds = np.zeros((n, hull_bridges.MAX_LEVELS), dtype=np.int64)
-    hull_bridges.prox_rows(X, W, lam, l1, rho, rounds, clusters, bounds, work, L)
-    return [{"depth": hull_bridges.depth_of(d, b)} for b in bounds]
+def _hull_stats(d, s) -> dict:
+    return {"depth": hull_bridges.depth_of(d, s)}
 
 
 #: This backend's algorithms (the registry lists the same names; the first is the default).
 ALGORITHMS = {
-    "pava": _Impl(_pava_row, _pava_rows),
-    "imminent_collisions": _plain(imminent_collisions),
-    "search_collisions": _Impl(_search_row, _search_serial.rows),
-    "end_collisions": _plain(end_collisions),
-    "hull_bridges": _Impl(_hull_row, _hull_rows),
+    "pava": _Algorithm(pava, _pava_stats),
+    "imminent_collisions": _Algorithm(imminent_collisions, _depth_stats),
+    "search_collisions": _Algorithm(search_collisions, _depth_stats),
+    "end_collisions": _Algorithm(end_collisions, _depth_stats),
+    "hull_bridges": _Algorithm(hull_bridges, _hull_stats),
 }
 
 

@@ -25,7 +25,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from .numerics import shift_sum, shift_unit
-from .sort import bits_f64, sort_records
+from .sort import HIST_SIZE, bits_f64, sort_records
 
 
 @njit(cache=True, inline="always")
@@ -160,6 +160,26 @@ def finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
     starts = spare[d: 2 * d]
     block_sums(xs, starts, nblk, d, sums)
     finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+
+
+def prox_long_row(long_partition, x, w, lam, l1, rho, work, scratch, stats, lab):
+    """One long row whose partition runs the pairs of each level in parallel (a prange inside
+    ``long_partition(xs, lam, starts, scratch, stats) -> (nblk, rounds)``; a Python-level driver,
+    so the parallel region is the partition's own). Returns (clusters, rounds)."""
+    d = x.shape[0]
+    rec = work[0][: 2 * d]
+    spare = work[0][2 * d: 4 * d]
+    xs = scratch[0]
+    center = sorted_centred_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
+    nblk, rounds = long_partition(xs, lam, spare[d: 2 * d], scratch, stats)
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    return nblk, rounds
+
+
+@njit(cache=True)
+def centred_scratch(d):
+    """The row scratch (``_rows.py``) of a kernel that needs only the centred sorted values."""
+    return (np.empty(d, dtype=np.float64),)
 
 
 @njit(cache=True)

@@ -12,12 +12,13 @@ that memory bandwidth already bounds. Rows of a 2-D input run in parallel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import _depth
-from ._core import block_sums, centred_values, chunk_bounds, finish_scatter, rec_value
+from ._core import centred_scratch as row_scratch
+from ._core import finish_blocks, sorted_centred_row
+from ._rows import rows_driver
 from .numerics import block_mean, shift_unit
-from .sort import HIST_SIZE, sort_records
 
 
 @njit(cache=True)
@@ -45,15 +46,17 @@ def partition(xs, lam, starts):
     return nblk, depth
 
 
+STATS_WIDTH = 1  # the reference's depth
+
+
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
+def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
+    """Prox of one row x into w (docs of the interface: _rows.py); stats[0]: the depth."""
     d = x.shape[0]
     if d == 0:
-        return 0, 0, 0
-    sort_records(x, rec, spare, hist)
-    center = rec_value(rec, d // 2)
-    centred_values(rec, d, center, xs)
-    sums = spare[:d].view(np.float64)
+        return 0, 0
+    xs = scratch[0]
+    center = sorted_centred_row(x, rec, spare, xs, hist)
     starts = spare[d: 2 * d]
     if d == 1:
         starts[0] = 0
@@ -61,23 +64,9 @@ def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, lab):
     else:
         nblk, depth = partition(xs, lam, starts)
         rounds = nblk
-    block_sums(xs, starts, nblk, d, sums)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    return nblk, rounds, depth
+    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    stats[0] = depth
+    return nblk, rounds
 
 
-@njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L):
-    n, d = X.shape
-    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
-    for c in prange(nchunks):
-        lo, hi = chunk_bounds(n, nchunks, c)
-        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
-        spare = work[c][2 * d: 4 * d]
-        xs = np.empty(d, dtype=np.float64)
-        hist = np.empty(HIST_SIZE, dtype=np.int64)
-        for i in range(lo, hi):
-            nb, r, dep = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, L[i])
-            clusters[i] = nb
-            rounds[i] = r
-            depth[i] = dep
+prox_rows = rows_driver(__name__, prox_row, row_scratch)

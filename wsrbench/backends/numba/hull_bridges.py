@@ -23,9 +23,9 @@ from numba import njit, prange
 from ...core.bridge import bridge_step as _bridge_step_py
 from ...core.bridge import junction_is_bridge as _junction_py
 from . import _depth
-from ._core import chunk_bounds, finish_blocks, sorted_centred_row
+from ._core import finish_blocks, sorted_centred_row
+from ._rows import renamed, rows_driver
 from .numerics import shift_sum, shift_unit
-from .sort import HIST_SIZE
 
 # One long row: the prange version, even on one thread, where it measured 20-40% faster than the
 # serial loop (d = 1e4 ... 1e6, NUMBA_NUM_THREADS=1; the outlined loop body compiles better).
@@ -115,10 +115,10 @@ def _merge_pair(c, d, lo, mid, hi, hull, count, F, G):
     return n
 
 
-@njit(cache=True)
 def partition(xs, lam, starts, hull, count, F, G, bounds):
-    """Serial: block starts into starts[:nblk], per-level step bounds into bounds; returns
-    (nblk, rounds, levels)."""
+    """Block starts into starts[:nblk], per-level step bounds into bounds; returns
+    (nblk, rounds, levels). ``partition_parallel`` merges the pairs of each level in parallel
+    (one long row): the same code compiled with parallel=True, where the prange is one."""
     d = xs.shape[0]
     for k in range(d):
         hull[k] = k
@@ -135,7 +135,7 @@ def partition(xs, lam, starts, hull, count, F, G, bounds):
         for p in range(npairs):
             lo = p * 2 * half
             b = max(b, _depth.bridge_bound(count[lo] + 1, count[lo + half]))
-        for p in range(npairs):
+        for p in prange(npairs):  # a range in the serial compilation
             lo = p * 2 * half
             count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,
                                     F, G)
@@ -148,83 +148,40 @@ def partition(xs, lam, starts, hull, count, F, G, bounds):
     return count[0], rounds, level
 
 
-@njit(cache=True, parallel=True)
-def partition_parallel(xs, lam, starts, hull, count, F, G, bounds):
-    """As partition, the pairs of each level merged in parallel (one long row)."""
-    d = xs.shape[0]
-    for k in range(d):
-        hull[k] = k
-        count[k] = 1
-        F[k] = xs[k]
-        G[k] = xs[k]
-    c = shift_unit(lam, d)
-    rounds = 0
-    level = 0
-    half = 1
-    while half < d:
-        npairs = (d - half + 2 * half - 1) // (2 * half)
-        b = 0
-        for p in range(npairs):
-            lo = p * 2 * half
-            b = max(b, _depth.bridge_bound(count[lo] + 1, count[lo + half]))
-        for p in prange(npairs):
-            lo = p * 2 * half
-            count[lo] = _merge_pair(c, d, lo, lo + half, min(lo + 2 * half, d), hull, count,
-                                    F, G)
-        bounds[level] = b
-        rounds += b
-        level += 1
-        half *= 2
-    for k in range(count[0]):
-        starts[k] = hull[k]
-    return count[0], rounds, level
+partition_parallel = njit(cache=True, parallel=True)(renamed(partition, "partition_parallel"))
+partition = njit(cache=True)(partition)
+
+
+STATS_WIDTH = MAX_LEVELS  # per level: the step bound (zero-initialised; depth_of reads it)
 
 
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, hull, count, F, G, bounds, lab):
+def row_scratch(d):
+    """xs (the centred sorted values), hull, count, F, G."""
+    return (np.empty(d, dtype=np.float64), np.empty(d, dtype=np.int64),
+            np.empty(d, dtype=np.int64), np.empty(d, dtype=np.float64),
+            np.empty(d, dtype=np.float64))
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
+    """Prox of one row x into w (the interface: _rows.py); stats: the step bound per level."""
     d = x.shape[0]
     if d == 0:
-        return 0, 0, 0
+        return 0, 0
+    xs, hull, count, F, G = scratch
     center = sorted_centred_row(x, rec, spare, xs, hist)
-    starts = spare[d: 2 * d]
-    nblk, rounds, levels = partition(xs, lam, starts, hull, count, F, G, bounds)
+    nblk, rounds, _ = partition(xs, lam, spare[d: 2 * d], hull, count, F, G, stats)
     finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
-    return nblk, rounds, levels
+    return nblk, rounds
 
 
-@njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, bounds, work, L):
-    n, d = X.shape
-    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
-    for c in prange(nchunks):
-        lo, hi = chunk_bounds(n, nchunks, c)
-        rec = work[c][: 2 * d]
-        spare = work[c][2 * d: 4 * d]
-        xs = np.empty(d, dtype=np.float64)
-        hist = np.empty(HIST_SIZE, dtype=np.int64)
-        hull = np.empty(d, dtype=np.int64)
-        count = np.empty(d, dtype=np.int64)
-        F = np.empty(d, dtype=np.float64)
-        G = np.empty(d, dtype=np.float64)
-        for i in range(lo, hi):
-            nb, r, _ = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, hull, count, F,
-                                G, bounds[i], L[i])
-            clusters[i] = nb
-            rounds[i] = r
+prox_rows = rows_driver(__name__, prox_row, row_scratch)
 
 
-def prox_long_row(x, w, lam, l1, rho, work, bounds, lab):
-    """One long row with the pairs of each level in parallel; returns (clusters, rounds)."""
-    d = x.shape[0]
-    rec = work[0][: 2 * d]
-    spare = work[0][2 * d: 4 * d]
-    xs = np.empty(d, dtype=np.float64)
-    center = sorted_centred_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
-    hull = np.empty(d, dtype=np.int64)
-    count = np.empty(d, dtype=np.int64)
-    nblk, rounds, _ = partition_parallel(xs, lam, spare[d:], hull, count, np.empty(d),
-                                         np.empty(d), bounds)
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+def long_partition(xs, lam, starts, scratch, stats):
+    """``partition_parallel`` in the interface of ``_core.prox_long_row``."""
+    nblk, rounds, _ = partition_parallel(xs, lam, starts, *scratch[1:], stats)
     return nblk, rounds
 
 

@@ -21,11 +21,12 @@ scatter; not done. Rows of a 2-D input run in parallel (``prox_rows``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._core import chunk_bounds, finish_scatter, rec_value, src_value
+from ._core import finish_scatter, rec_value, src_value
+from ._rows import rows_driver
 from .numerics import block_mean, shift_unit
-from .sort import HIST_SIZE, is_sorted, sort_records
+from .sort import is_sorted, sort_records
 
 
 @njit(cache=True)
@@ -87,14 +88,23 @@ def pava_stack(src, d, lam, center, sums, starts, means):
     return depth + 1, merges, deepest, longest
 
 
-@njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, hist, lab):
-    """Prox of one row x into w; rec/spare are uint64[2d] scratch.
+STATS_WIDTH = 3  # merges, max_stack, longest_backmerge
 
-    Returns (nblk, merges, max_stack, longest_backmerge)."""
+
+@njit(cache=True)
+def row_scratch(d):
+    return ()  # the stack lives in the sort's records
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
+    """Prox of one row x into w; rec/spare are uint64[2d] scratch (the interface: _rows.py).
+
+    Returns (nblk, rounds), rounds = d pushes + the poolings (0 for d = 1: no partition, as the
+    reference); stats: merges, max_stack, longest_backmerge."""
     d = x.shape[0]
     if d == 0:
-        return 0, 0, 0, 0
+        return 0, 0
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
     means = rec.view(np.float64)
@@ -115,24 +125,10 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, lab):
         center = rec_value(rec, d // 2)
         nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts, means)
         finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    return nblk, merges, deepest, longest
+    stats[0] = merges
+    stats[1] = deepest
+    stats[2] = longest
+    return nblk, (d + merges if d > 1 else 0)
 
 
-@njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, merges, max_stack, longest, work, L):
-    """Rows in parallel: a thread takes a chunk of rows and reuses its scratch for all of them."""
-    n, d = X.shape
-    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
-    for c in prange(nchunks):
-        lo, hi = chunk_bounds(n, nchunks, c)
-        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
-        spare = work[c][2 * d: 4 * d]
-        hist = np.empty(HIST_SIZE, dtype=np.int64)
-        for i in range(lo, hi):
-            nb, mg, dp, lg = prox_row(X[i], W[i], lam, l1, rho, rec, spare, hist, L[i])
-            clusters[i] = nb
-            # d pushes + poolings; a single element is not partitioned at all (as the reference)
-            rounds[i] = d + mg if d > 1 else 0
-            merges[i] = mg
-            max_stack[i] = dp
-            longest[i] = lg
+prox_rows = rows_driver(__name__, prox_row, row_scratch)

@@ -27,9 +27,9 @@ import numpy as np
 from numba import njit, prange
 
 from . import _depth
-from ._core import chunk_bounds, finish_blocks, sorted_centred_row
+from ._core import finish_blocks, sorted_centred_row
+from ._rows import renamed, rows_driver
 from .numerics import block_mean, shift_unit
-from .sort import HIST_SIZE
 
 PARALLEL_MIN_D = 1 << 15
 
@@ -99,9 +99,10 @@ def _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps):
     steps[p] = nsteps
 
 
-@njit(cache=True)
 def partition(xs, lam, starts, is_start, cand, loc, steps):
-    """Serial: cluster starts into starts[:nblk]; returns (nblk, rounds)."""
+    """Cluster starts into starts[:nblk]; returns (nblk, rounds, depth). ``partition_parallel``
+    resolves the pairs of each level in parallel (one long row): the same code compiled with
+    parallel=True, where the prange is one."""
     d = xs.shape[0]
     is_start[:d] = True
     rounds = 0
@@ -109,7 +110,7 @@ def partition(xs, lam, starts, is_start, cand, loc, steps):
     half = 1
     while half < d:
         npairs = (d - half + 2 * half - 1) // (2 * half)  # pairs that have a right half
-        for p in range(npairs):
+        for p in prange(npairs):  # a range in the serial compilation
             _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
         level_steps = steps[:npairs].max()
         rounds += level_steps + 1
@@ -118,71 +119,39 @@ def partition(xs, lam, starts, is_start, cand, loc, steps):
     return _pack_starts(is_start, 0, d, starts, 0), rounds, depth
 
 
-@njit(cache=True, parallel=True)
-def partition_parallel(xs, lam, starts, is_start, cand, loc, steps):
-    """As partition, the pairs of each level resolved in parallel (one long row)."""
-    d = xs.shape[0]
-    is_start[:d] = True
-    rounds = 0
-    depth = 0
-    half = 1
-    while half < d:
-        npairs = (d - half + 2 * half - 1) // (2 * half)
-        for p in prange(npairs):
-            _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps)
-        level_steps = steps[:npairs].max()
-        rounds += level_steps + 1
-        depth += _depth.search_level(half, npairs, level_steps)
-        half *= 2
-    return _pack_starts(is_start, 0, d, starts, 0), rounds, depth
+partition_parallel = njit(cache=True, parallel=True)(renamed(partition, "partition_parallel"))
+partition = njit(cache=True)(partition)
+
+
+STATS_WIDTH = 1  # the reference's depth
 
 
 @njit(cache=True)
-def prox_row(x, w, lam, l1, rho, rec, spare, xs, hist, is_start, cand, loc, steps, lab):
+def row_scratch(d):
+    """xs (the centred sorted values), is_start, cand, loc, steps."""
+    return (np.empty(d, dtype=np.float64), np.empty(d, dtype=np.bool_),
+            np.empty(d, dtype=np.int64), np.empty(2 * d + 2, dtype=np.float64),
+            np.zeros(d // 2 + 1, dtype=np.int64))
+
+
+@njit(cache=True)
+def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
+    """Prox of one row x into w (the interface: _rows.py); stats[0]: the depth."""
     d = x.shape[0]
     if d == 0:
-        return 0, 0, 0
+        return 0, 0
+    xs, is_start, cand, loc, steps = scratch
     center = sorted_centred_row(x, rec, spare, xs, hist)
-    starts = spare[d: 2 * d]
-    nblk, rounds, depth = partition(xs, lam, starts, is_start, cand, loc, steps)
+    nblk, rounds, depth = partition(xs, lam, spare[d: 2 * d], is_start, cand, loc, steps)
+    stats[0] = depth
     finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
-    return nblk, rounds, depth
+    return nblk, rounds
 
 
-@njit(cache=True, parallel=True)
-def prox_rows(X, W, lam, l1, rho, rounds, clusters, depth, work, L):
-    n, d = X.shape
-    nchunks = work.shape[0]  # one chunk of rows per thread, each with its own workspace row
-    for c in prange(nchunks):
-        lo, hi = chunk_bounds(n, nchunks, c)
-        rec = work[c][: 2 * d]  # work[c] first: a C-contiguous row (work[c, :n] types as "A")
-        spare = work[c][2 * d: 4 * d]
-        xs = np.empty(d, dtype=np.float64)
-        hist = np.empty(HIST_SIZE, dtype=np.int64)
-        is_start = np.empty(d, dtype=np.bool_)
-        cand = np.empty(d, dtype=np.int64)
-        loc = np.empty(2 * d + 2, dtype=np.float64)
-        steps = np.zeros(d // 2 + 1, dtype=np.int64)
-        for i in range(lo, hi):
-            nb, r, dep = prox_row(X[i], W[i], lam, l1, rho, rec, spare, xs, hist, is_start, cand,
-                                  loc, steps, L[i])
-            clusters[i] = nb
-            rounds[i] = r
-            depth[i] = dep
+prox_rows = rows_driver(__name__, prox_row, row_scratch)
 
 
-def prox_long_row(x, w, lam, l1, rho, work, lab):
-    """One long row with the pairs of each level in parallel; returns (clusters, rounds, depth)."""
-    d = x.shape[0]
-    rec = work[0][: 2 * d]
-    spare = work[0][2 * d: 4 * d]
-    xs = np.empty(d, dtype=np.float64)
-    hist = np.empty(HIST_SIZE, dtype=np.int64)
-    center = sorted_centred_row(x, rec, spare, xs, hist)
-    is_start = np.empty(d, dtype=np.bool_)
-    cand = np.empty(d, dtype=np.int64)
-    loc = np.empty(2 * d + 2, dtype=np.float64)
-    steps = np.zeros(d // 2 + 1, dtype=np.int64)
-    nblk, rounds, depth = partition_parallel(xs, lam, spare[d:], is_start, cand, loc, steps)
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
-    return nblk, rounds, depth
+def long_partition(xs, lam, starts, scratch, stats):
+    """``partition_parallel`` in the interface of ``_core.prox_long_row``."""
+    nblk, rounds, stats[0] = partition_parallel(xs, lam, starts, *scratch[1:])
+    return nblk, rounds
