@@ -113,6 +113,11 @@ class ConvTies:
         out[rows, cols] = k.reshape(-1)[taps]
         return out
 
+    def _checked(self, weight):
+        w = checks.as_float(weight, "weight")
+        checks.check_same_shape(self.mask, "mask", w, "weight")
+        return w
+
     def project(self, weight, *, backend="auto"):
         """Nearest FC matrix that is a convolution (Euclidean): each tap entry replaced by the mean
         of its tie group, every other entry 0.
@@ -135,8 +140,7 @@ class ConvTies:
         TypeError
             If weight's dtype is not float32, float64 or integer.
         """
-        w = checks.as_float(weight, "weight")
-        checks.check_same_shape(self.mask, "mask", w, "weight")
+        w = self._checked(weight)
         tied = TieProjector(self.groups).project(w, backend=backend, check=False)
         if arrays.array_kind(tied) == "cuda":  # no elementwise ops on device arrays: mask on the host
             masked = np.where(self.mask, arrays.to_host(tied), 0).astype(tied.dtype)
@@ -158,13 +162,10 @@ class ConvTies:
 
         Raises
         ------
-        ValueError
-            If weight's shape is not (n_out, n_in) or it has a non-finite entry.
-        TypeError
-            If weight's dtype is not float32, float64 or integer.
+        ValueError, TypeError
+            As :meth:`project`.
         """
-        w = arrays.to_host(checks.as_float(weight, "weight"))
-        checks.check_same_shape(self.mask, "mask", w, "weight")
+        w = arrays.to_host(self._checked(weight))
         size = int(np.prod(self.kernel_shape))
         g = self.groups[self.mask]
         sums = np.bincount(g, weights=w[self.mask], minlength=size)

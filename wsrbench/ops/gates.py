@@ -134,112 +134,77 @@ def hard_concrete_gate(log_alpha, *, gamma=-0.1, zeta=1.1, backend="auto"):
     return arrays.match_kind(fn(arrays.flat(la), gamma, zeta).reshape(tuple(la.shape)), la)
 
 
+_PROBABILITY_SECTIONS = """
+    Parameters
+    ----------
+    log_alpha : array (NumPy, torch or CUDA), any shape
+        Location log(alpha) of each gate.
+    beta : float, default 2/3
+        Temperature, > 0.
+    gamma, zeta : float, default -0.1, 1.1
+        Stretch interval, gamma < 0 < 1 < zeta.
+    backend : str, default "auto"
+        A registered backend, or "auto" to follow log_alpha's array kind.
+
+    Returns
+    -------
+    p : array of log_alpha's kind, shape and dtype
+        P(z EVENT) per gate, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
+        finite.
+    TypeError
+        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
+        parameter is not a real scalar.
+"""
+
+
+def _probability(event):
+    """Completes the docstring of a gate probability P(z ``event``) with the shared sections."""
+    def document(fn):
+        if fn.__doc__ is not None:  # None under python -OO
+            fn.__doc__ = fn.__doc__.rstrip() + "\n" + _PROBABILITY_SECTIONS.replace("EVENT", event)
+        return fn
+    return document
+
+
 def _prob(log_alpha, scale, offset, backend):
     la = checks.as_float(log_alpha, "log_alpha")
     fn, _ = registry.operation("hard_concrete_prob", backend, la)
     return arrays.match_kind(fn(arrays.flat(la), scale, offset).reshape(tuple(la.shape)), la)
 
 
+@_probability("!= 0")
 def hard_concrete_l0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
-    r"""Probability that each gate is nonzero; its sum is the expected L0 norm.
+    r"""Probability that each gate is nonzero; its sum is the expected L0 norm (on the torch
+    backend it is differentiable with respect to log_alpha: the L0 penalty of training).
 
     .. math:: P(z \ne 0) = \sigma(\log\alpha - \beta\log(-\gamma/\zeta))
-
-    Parameters
-    ----------
-    log_alpha : array (NumPy, torch or CUDA), any shape
-        Location log(alpha) of each gate; on the torch backend the result is differentiable
-        with respect to it (the L0 penalty of training).
-    beta : float, default 2/3
-        Temperature, > 0.
-    gamma, zeta : float, default -0.1, 1.1
-        Stretch interval, gamma < 0 < 1 < zeta.
-    backend : str, default "auto"
-        A registered backend, or "auto" to follow log_alpha's array kind.
-
-    Returns
-    -------
-    p : array of log_alpha's kind, shape and dtype
-        P(z != 0) per gate, in [0, 1].
-
-    Raises
-    ------
-    ValueError
-        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
-        finite.
-    TypeError
-        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
-        parameter is not a real scalar.
     """
     beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log(-gamma / zeta), backend)
 
 
+@_probability("= 0")
 def hard_concrete_p0(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
     r"""Probability that each gate is exactly 0.
 
     .. math:: P(z = 0) = \sigma(\beta\log(-\gamma/\zeta) - \log\alpha)
 
     Evaluated directly, not as 1 - P(z != 0), so it keeps full relative accuracy when it is tiny.
-
-    Parameters
-    ----------
-    log_alpha : array (NumPy, torch or CUDA), any shape
-        Location log(alpha) of each gate.
-    beta : float, default 2/3
-        Temperature, > 0.
-    gamma, zeta : float, default -0.1, 1.1
-        Stretch interval, gamma < 0 < 1 < zeta.
-    backend : str, default "auto"
-        A registered backend, or "auto" to follow log_alpha's array kind.
-
-    Returns
-    -------
-    p : array of log_alpha's kind, shape and dtype
-        P(z = 0) per gate, in [0, 1].
-
-    Raises
-    ------
-    ValueError
-        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
-        finite.
-    TypeError
-        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
-        parameter is not a real scalar.
     """
     beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, -1.0, beta * math.log(-gamma / zeta), backend)
 
 
+@_probability("= 1")
 def hard_concrete_p1(log_alpha, *, beta=2 / 3, gamma=-0.1, zeta=1.1, backend="auto"):
     r"""Probability that each gate is exactly 1.
 
     .. math:: P(z = 1) = \sigma\Big(\log\alpha - \beta\log\frac{1-\gamma}{\zeta-1}\Big)
-
-    Parameters
-    ----------
-    log_alpha : array (NumPy, torch or CUDA), any shape
-        Location log(alpha) of each gate.
-    beta : float, default 2/3
-        Temperature, > 0.
-    gamma, zeta : float, default -0.1, 1.1
-        Stretch interval, gamma < 0 < 1 < zeta.
-    backend : str, default "auto"
-        A registered backend, or "auto" to follow log_alpha's array kind.
-
-    Returns
-    -------
-    p : array of log_alpha's kind, shape and dtype
-        P(z = 1) per gate, in [0, 1].
-
-    Raises
-    ------
-    ValueError
-        If beta <= 0, gamma >= 0, zeta <= 1, or a parameter or an entry of log_alpha is not
-        finite.
-    TypeError
-        If log_alpha's dtype is not float32, float64 or integer (integers become float64), or a
-        parameter is not a real scalar.
     """
     beta, gamma, zeta = check_gate_params(beta, gamma, zeta)
     return _prob(log_alpha, 1.0, -beta * math.log((1.0 - gamma) / (zeta - 1.0)), backend)

@@ -48,25 +48,23 @@ def _prob(la, scale, offset, out):
         out[i] = _sigmoid(scale * float64(la[i]) + offset)
 
 
-def hard_concrete(log_alpha, u, beta: float, gamma: float, zeta: float):
+def _elementwise(kernel, log_alpha, dtype, *params):
+    """out[i] = kernel's formula of log_alpha[i] (and the other arrays/scalars in params)."""
     n = log_alpha.shape[0]
-    out = cuda.device_array(n, dtype=np.result_type(log_alpha.dtype, u.dtype))
+    out = cuda.device_array(n, dtype=dtype)
     if n:
-        _sample[blocks(n), THREADS](log_alpha, u, float(beta), float(gamma), float(zeta), out)
+        kernel[blocks(n), THREADS](log_alpha, *params, out)
     return out
+
+
+def hard_concrete(log_alpha, u, beta: float, gamma: float, zeta: float):
+    return _elementwise(_sample, log_alpha, np.result_type(log_alpha.dtype, u.dtype), u,
+                        float(beta), float(gamma), float(zeta))
 
 
 def hard_concrete_gate(log_alpha, gamma: float, zeta: float):
-    n = log_alpha.shape[0]
-    out = cuda.device_array(n, dtype=log_alpha.dtype)
-    if n:
-        _gate[blocks(n), THREADS](log_alpha, float(gamma), float(zeta), out)
-    return out
+    return _elementwise(_gate, log_alpha, log_alpha.dtype, float(gamma), float(zeta))
 
 
 def hard_concrete_prob(log_alpha, scale: float, offset: float):
-    n = log_alpha.shape[0]
-    out = cuda.device_array(n, dtype=log_alpha.dtype)
-    if n:
-        _prob[blocks(n), THREADS](log_alpha, float(scale), float(offset), out)
-    return out
+    return _elementwise(_prob, log_alpha, log_alpha.dtype, float(scale), float(offset))
