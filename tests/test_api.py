@@ -199,16 +199,8 @@ def test_importing_wsrbench_loads_no_backend():
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_moved_names_still_work_with_a_deprecation_warning():
-    """Old public names keep working for one release and say where they went."""
-    with pytest.warns(DeprecationWarning, match="list_backends"):
-        old = wsrbench.backends()
-    assert [b.name for b in old] == [b.name for b in wsrbench.list_backends()]
-    with pytest.warns(DeprecationWarning, match="list_algorithms"):
-        assert wsrbench.algorithms() == wsrbench.list_algorithms()
-    with pytest.warns(DeprecationWarning, match="wsrbench.ops.projection.null_space"):
-        assert wsrbench.null_space is wsrbench.ops.projection.null_space
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="nope"):
         wsrbench.nope  # noqa: B018
 
 

@@ -168,20 +168,6 @@ def test_simulated_backends_run_only_their_test_sizes():
     assert plan.capped[0][3] == [100_000] and "simulator" in plan.capped[0][4].reason
 
 
-def test_moved_names_still_import_with_a_deprecation_warning():
-    from wsrbench.bench import report, validate
-    from wsrbench.cli import validate as cli_validate
-
-    with pytest.warns(DeprecationWarning, match="wsrbench.cli.compare.run"):
-        assert compare.run is cli_compare.run
-    with pytest.warns(DeprecationWarning, match="wsrbench.bench.report.markdown_table"):
-        assert compare.markdown_table is report.markdown_table
-    with pytest.warns(DeprecationWarning, match="wsrbench.cli.validate.add_arguments"):
-        assert validate.add_arguments is cli_validate.add_arguments
-    with pytest.raises(AttributeError):
-        compare.no_such_name  # noqa: B018
-
-
 def test_a_capped_line_gets_a_marker_where_it_stops():
     plt = pytest.importorskip("matplotlib.pyplot")
     from wsrbench.bench import report

@@ -1,48 +1,12 @@
 """Public entry points for the weight-sharing prox and penalty."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .core import registry
-from .core.checks import as_float_array, as_prox_rows, as_rows, check_scalar
-from .core.numerics import prox_rows_in_range
+from .core.checks import as_float_array, as_rows
+from .core.solve import ProxInfo, result_and_info, solve
 
-
-@dataclass
-class ProxInfo:
-    """What a prox call did.
-
-    rounds: parallel rounds (imminent/search collisions), clusters resolved one scan each
-        (end_collisions) or sequential push+pool steps (pava). An int for 1-D input, an int64
-        array with one entry per row for 2-D input.
-    clusters: number of blocks of the isotonic fit (before L1), same shape convention.
-    stats: per-row dicts of algorithm-specific counters (pava: merges, max_stack,
-        longest_backmerge).
-    depth: parallel depth of the partition (dependent steps with unlimited processors, counted
-        by one rule for every algorithm: docs/design.md#parallel-depth); same shape convention;
-        None where the backend does not count it.
-    counters: per-call cost counters of the backend (GPU backends: host synchronisations, ...).
-    labels: with ``labels=True``, one int64 per weight (x's shape and array kind): the cluster
-        of the partition that weight belongs to, numbered 0, 1, ... in increasing value (per row
-        for 2-D input). Taken from the partition, not from the output values, so clusters that
-        L1 sets to zero, or that rho or rounding leave equal, keep distinct labels; weights with
-        equal labels always have equal outputs. None unless asked (docs/design.md#cluster-labels).
-    """
-    rounds: int | np.ndarray
-    clusters: int | np.ndarray
-    algorithm: str
-    backend: str
-    stats: list = field(default_factory=list)
-    depth: int | np.ndarray | None = None
-    counters: dict = field(default_factory=dict)
-    labels: object = None
-
-
-def _check_params(lam, l1, rho):
-    return (check_scalar(lam, "lam"), check_scalar(l1, "l1"),
-            check_scalar(rho, "rho", low=0.0, high=1.0))
+__all__ = ["prox", "prox_info", "penalty", "ProxInfo", "result_and_info"]
 
 
 def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labels=False):
@@ -50,36 +14,8 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labe
 
     labels=True also fills ``info.labels`` (the cluster of every weight; see :class:`ProxInfo`).
     """
-    arr, res, alg, name = _solve(x, lam, l1, rho, algorithm, backend, labels)
+    arr, res, alg, name = solve(x, lam, l1, rho, algorithm, backend, labels)
     return result_and_info(arr, res, alg, name)
-
-
-def _solve(x, lam, l1, rho, algorithm, backend, labels):
-    """(checked input, RowsResult, algorithm, backend name): what prox and prox_info share."""
-    lam, l1, rho = _check_params(lam, l1, rho)
-    be, alg = registry.resolve(backend, algorithm, x)
-    mod = be.load()
-    arr, X, in_range = as_prox_rows(x, "x")
-    # Beyond numerics.safe_bound the rows are solved scaled by powers of two
-    # (docs/design.md#a-proven-safe-range-power-of-two-scaling-beyond-it).
-    res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm=alg, in_range=in_range,
-                             labels=labels)
-    return arr, res, alg, be.name
-
-
-def result_and_info(arr, res, algorithm: str, backend: str):
-    """(w in arr's shape, ProxInfo) from a backend's RowsResult."""
-    depth = res.depth
-    labels = getattr(res, "labels", None)
-    if arr.ndim == 1:
-        if depth is not None:
-            depth = int(depth[0])
-        info = ProxInfo(int(res.rounds[0]), int(res.clusters[0]), algorithm, backend, res.stats,
-                        depth, dict(res.counters),
-                        None if labels is None else labels.reshape(arr.shape))
-        return res.W.reshape(arr.shape), info
-    return res.W, ProxInfo(res.rounds, res.clusters, algorithm, backend, res.stats, depth,
-                           dict(res.counters), labels)
 
 
 def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
@@ -111,7 +47,7 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     """
     # No ProxInfo: prox returns no counters (a few us of a small call,
     # docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code).
-    arr, res, _, _ = _solve(x, lam, l1, rho, algorithm, backend, False)
+    arr, res, _, _ = solve(x, lam, l1, rho, algorithm, backend, False)
     return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 
 

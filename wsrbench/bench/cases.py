@@ -48,15 +48,6 @@ class Family:
     worst_for: str | None
     _make: Callable[[int, np.random.Generator], tuple[np.ndarray, float]]
 
-    @property
-    def kind(self) -> str:
-        """Deprecated name of :attr:`regime`."""
-        import warnings
-
-        warnings.warn("Family.kind is deprecated; use Family.regime", DeprecationWarning,
-                      stacklevel=2)
-        return self.regime
-
 
 _FAMILIES: dict[str, Family] = {}
 

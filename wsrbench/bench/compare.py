@@ -233,22 +233,3 @@ def resolve_algorithms(text: str | None) -> list[str]:
     for n in names:
         registry.get_algorithm(n)
     return names
-
-
-# Deprecated aliases of names now in the report and command-line modules; they still resolve.
-_MOVED = {
-    "markdown_table": "wsrbench.bench.report", "floor_rows": "wsrbench.bench.report",
-    "write_outputs": "wsrbench.bench.report", "plot_scaling": "wsrbench.bench.report",
-    "add_arguments": "wsrbench.cli.compare", "run": "wsrbench.cli.compare",
-}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(f"wsrbench.bench.compare.{name} moved to {_MOVED[name]}.{name}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -122,10 +122,9 @@ def gpu_geometry():
     """The GPU's chunk, tile and block sizes while a dry run counts, whatever this process runs:
     under the simulator (NUMBA_ENABLE_CUDASIM=1) they are shrunk for test speed, and the counts
     of a model must be those of a GPU call. Nothing is compiled or launched in a dry run."""
-    import importlib
+    from ..core import registry
 
-    mods = {m: importlib.import_module(f"wsrbench.backends.numba_cuda.{m}")
-            for m, _, _ in GPU_GEOMETRY}
+    mods = {m: registry.backend_module("numba_cuda", m) for m, _, _ in GPU_GEOMETRY}
     saved = [(mods[m], a, getattr(mods[m], a)) for m, a, _ in GPU_GEOMETRY]
     try:
         for m, a, g in GPU_GEOMETRY:
@@ -140,7 +139,9 @@ def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.flo
                       sort_method: str = "radix", violations=None) -> dict:
     """Counters of a numba_cuda call on the row x (dry run with the GPU's geometry, whatever
     this process runs; see module docstring)."""
-    from ..backends import numba_cuda as nc
+    from ..core import registry
+
+    nc = registry.backend_module("numba_cuda")
 
     if algorithm == "imminent_collisions" and violations is None:
         violations = imminent_violations(x, lam)
@@ -152,7 +153,9 @@ def numba_cuda_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.flo
 def pipeline_counts(n: int, d: int, *, dtype=np.float32, sort_method: str = "radix") -> dict:
     """Counters of the numba_cuda pipeline without a partition (``count_call`` with
     algorithm=None): the floor every numba_cuda algorithm adds its own kernels to, 14.7."""
-    from ..backends import numba_cuda as nc
+    from ..core import registry
+
+    nc = registry.backend_module("numba_cuda")
 
     with gpu_geometry():
         return nc.count_call(n, d, dtype, 0.0, None, sort_method=sort_method)

@@ -63,8 +63,10 @@ def main(argv=None):
 
     import wsrbench
     from wsrbench import cases
-    from wsrbench.backends import numba_cuda as nc
-    from wsrbench.backends.numba_cuda import sort as nc_sort
+    from wsrbench.core import registry
+
+    nc = registry.backend_module("numba_cuda")
+    nc_sort = registry.backend_module("numba_cuda", "sort")
 
     device = "cpu" if args.dry_run else "cuda"
     if args.dry_run:

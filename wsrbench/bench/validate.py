@@ -26,7 +26,6 @@ from . import cases, properties
 from .benchtools import best_time, floor_seconds
 from .properties import CheckFailure
 
-Failure = CheckFailure  # deprecated alias: the validator's former name
 SMALL_SIZES = [1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 64, 100, 257, 1000]
 INVARIANCE_MAX_D = 10_000
 
@@ -295,7 +294,7 @@ def run_battery(fn, *, max_d=100_000, families=None, keep_going=False, progress=
             progress(case)
         try:
             found = check_case(fn, case, x, rng)
-        except Failure as f:
+        except CheckFailure as f:
             res.failures.append((case, f))
             key = (case.dtype, case.family, f.check)
             if not keep_going:
@@ -351,16 +350,3 @@ def time_builtins(sizes, budget, *, family="gaussian", repeats=3):
         if r.status == "ok":
             out.setdefault((b, a), []).append((d, r.seconds, r.floor_seconds))
     return out
-
-
-
-
-def __getattr__(name):
-    if name in ("add_arguments", "run"):  # deprecated: now in the command line module
-        import importlib
-        import warnings
-
-        warnings.warn(f"wsrbench.bench.validate.{name} moved to wsrbench.cli.validate.{name}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module("wsrbench.cli.validate"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

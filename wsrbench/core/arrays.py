@@ -9,10 +9,14 @@ it came from:
   ``__cuda_array_interface__`` (CuPy, ...).
 
 "Kind" means only this in wsrbench (an input family's typical/worst-case label is its *regime*).
-torch and numba are imported only when an array of their kind shows up. The CUDA primitives live in
-``wsrbench.backends.numba_cuda.device`` (imported lazily, so this module imports no backend).
+torch and numba are imported only when an array of their kind shows up. The CUDA array primitives
+(:class:`wsrbench.core.contract.ArrayPrimitives`) belong to the backend that handles CUDA arrays:
+the registry names it and installs the loader (:func:`set_primitives_loader`), so that this module
+imports no backend.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -30,10 +34,24 @@ def array_kind(x) -> str:
     return "numpy"
 
 
-def _device():
-    from ..backends.numba_cuda import device
+_PRIMITIVES_LOADER: list[Callable[[str], object]] = []
 
-    return device
+
+def set_primitives_loader(loader: Callable[[str], object]) -> None:
+    """Install ``loader(kind) -> ArrayPrimitives`` (the registry does, at its import)."""
+    _PRIMITIVES_LOADER[:] = [loader]
+
+
+def primitives(kind: str):
+    """The array primitives (``wsrbench.core.contract.ArrayPrimitives``) for arrays of ``kind``."""
+    if not _PRIMITIVES_LOADER:
+        raise RuntimeError(f"no array primitives for {kind} arrays: import wsrbench (its registry "
+                           f"installs them) before handling such arrays")
+    return _PRIMITIVES_LOADER[0](kind)
+
+
+def _device():
+    return primitives("cuda")
 
 
 def device_array(x):

@@ -10,8 +10,8 @@ Every error names the argument and says how to fix it; nothing here mutates its 
 - scalars (lam, l1, rho, ...) are finite real numbers in their interval.
 
 A checked array keeps its kind (``wsrbench.core.arrays``): torch tensors are checked with tensor ops on
-their device, CUDA arrays by one kernel and a one-int copy (``backends.numba_cuda.device``); the data
-come to the host only to word an error message.
+their device, CUDA arrays by one kernel and a one-int copy (the CUDA backend's ``ArrayPrimitives``,
+through the registry); the data come to the host only to word an error message.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from .arrays import array_kind, device_array, dtype_of, to_host
+from .arrays import array_kind, device_array, dtype_of, primitives, to_host
 from .numerics import safe_bound
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -257,21 +257,18 @@ def _cast(x, kind: str, dtype: np.dtype):
 
         return x.to(getattr(torch, dtype.name))
     if kind == "cuda":
-        from ..backends.numba_cuda import device
-
+        device = primitives("cuda")
         return device.same_kind(x, device.converted(device_array(x), dtype))
     return x.astype(dtype)
 
 
 def _cuda_view(x):
-    from ..backends.numba_cuda import device
-
+    device = primitives("cuda")
     return device.same_kind(x, device_array(x))
 
 
 def _contiguous_cuda(x):
-    from ..backends.numba_cuda import device
-
+    device = primitives("cuda")
     dev = device_array(x)
     if dev.is_c_contiguous() or dev.ndim > 2:
         return x
@@ -304,9 +301,7 @@ def _first_outside(x, low, high, low_open, high_open) -> int:
     """Flat index of the first entry outside the interval (NaN always is), or -1."""
     kind = array_kind(x)
     if kind == "cuda":
-        from ..backends.numba_cuda import device
-
-        return device.first_outside(x, low, high, low_open, high_open)
+        return primitives("cuda").first_outside(x, low, high, low_open, high_open)
     if kind == "torch":
         if x.numel() == 0:
             return -1

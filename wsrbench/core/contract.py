@@ -125,3 +125,38 @@ OPERATION_PROTOCOLS = {
     "soft_sharing_penalty": SoftSharingOps, "soft_sharing_grad": SoftSharingOps,
     "quantize": SoftSharingOps,
 }
+
+
+class ArrayPrimitives(Protocol):
+    """What core needs of the backend that owns an array kind other than NumPy's and torch's (the
+    CUDA backend, named by its registry entry's ``array_primitives``): zero-copy views, casts and the
+    range check, each computed on the device."""
+
+    def device_array(self, x: Any) -> Any: ...  # x as the backend's device array, zero-copy
+    def same_kind(self, like: Any, W: Any) -> Any: ...  # W in the array type of ``like``
+    def converted(self, dev: Any, dtype: np.dtype) -> Any: ...  # a copy cast to dtype
+    def contiguous(self, dev: Any) -> Any: ...  # a C-contiguous copy (itself if it is one)
+
+    def first_outside(self, x: Any, low: float, high: float, low_open: bool,
+                      high_open: bool) -> int: ...  # flat index of the first entry outside, or -1
+
+
+@runtime_checkable
+class WarmStart(Protocol):
+    """Optional capability "warm_start" (``wsrbench.core.warm_start.ProxState``): the pava prox of
+    NumPy rows with the previous call's sort order as a hint.
+
+    ``prepare_rows(X)`` returns X in the layout ``warm_prox_rows`` reads (C-contiguous, X's float
+    dtype). ``warm_prox_rows(X, lam, l1, rho, recs, have_hint, budget, work, L)`` returns
+    ``(RowsResult, moves, work)``: ``recs`` (n, 2d) uint64 holds the sort records of the last
+    call (the hint when ``have_hint``) and is overwritten with this call's; ``moves[i]`` is the
+    insertion moves row i needed (-1 where the hint was dropped: more than ``budget`` moves per
+    element); ``work`` is scratch kept between calls (None at first); ``L`` (n, d) int64 receives
+    the labels, or is (n, 0) when none are asked.
+    """
+
+    def prepare_rows(self, X: np.ndarray) -> np.ndarray: ...
+
+    def warm_prox_rows(self, X: np.ndarray, lam: float, l1: float, rho: float, recs: np.ndarray,
+                       have_hint: bool, budget: float, work: Any, L: np.ndarray
+                       ) -> tuple[RowsResult, np.ndarray, Any]: ...

@@ -95,9 +95,7 @@ def register(algorithm: Algorithm | str, backend: str = "numpy", *, partition: C
     if partition is not None:
         # The numpy backend runs any partitioner in its ALGORITHMS table through the same
         # sort / centre / finish / un-sort pipeline as the built-ins.
-        from ..backends import numpy as numpy_backend
-
-        numpy_backend.ALGORITHMS[alg.name] = partition
+        registry.backend_module("numpy").ALGORITHMS[alg.name] = partition
         registry.add_backend_algorithm(backend, alg.name)
         how = "partition"
     else:
@@ -112,9 +110,7 @@ def unregister(name: str) -> None:
         raise ValueError(f"{name!r} was not registered by a plugin")
     backend, how = _REGISTERED.pop(name)
     if how == "partition":
-        from ..backends import numpy as numpy_backend
-
-        numpy_backend.ALGORITHMS.pop(name, None)
+        registry.backend_module("numpy").ALGORITHMS.pop(name, None)
         registry.remove_backend_algorithm(backend, name)
     else:
         registry.remove_implementation(backend, name)

@@ -27,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from . import arrays
 from .arrays import array_kind
+from .contract import WarmStart
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,21 @@ class Backend:
     # __cuda_array_interface__); None: only its kinds
     also_takes: Callable[[object], bool] | None = None
     also_takes_note: str = ""  # those inputs in words, for error messages
+    # module implementing wsrbench.core.contract.ArrayPrimitives for its kinds (the CUDA backend:
+    # how wsrbench.core.arrays and .checks handle CUDA arrays without importing a backend)
+    array_primitives: str | None = None
+    # optional capabilities its module implements (keys of CAPABILITIES: "warm_start")
+    capabilities: tuple[str, ...] = ()
     _module: object = field(default=None, repr=False)
 
     @property
     def default_algorithm(self) -> str:
         return self.algorithms[0]
 
-    def takes(self, x, kind: str | None = None) -> bool:
-        """Whether this backend accepts the array x (its kind, or ``also_takes``)."""
+    def takes(self, x, kind: str | None = None, *, also: bool = True) -> bool:
+        """Whether this backend accepts the array x (its kind, or, with ``also``, ``also_takes``)."""
         return ((kind or array_kind(x)) in self.kinds
-                or (self.also_takes is not None and self.also_takes(x)))
+                or (also and self.also_takes is not None and self.also_takes(x)))
 
     def unavailable_reason(self) -> str | None:
         for mod in self.requires:
@@ -105,6 +112,9 @@ class AlgorithmInfo(NamedTuple):
     backends: tuple[str, ...]  # every registered backend implementing it
     available_backends: tuple[str, ...]  # those usable on this machine
 
+
+# Optional capabilities a backend may declare, each a Protocol of wsrbench.core.contract.
+CAPABILITIES: dict[str, type] = {"warm_start": WarmStart}
 
 _ALGORITHMS: dict[str, Algorithm] = {}
 _BACKENDS: dict[str, Backend] = {}
@@ -157,6 +167,14 @@ def remove_backend_algorithm(backend: str, algorithm: str) -> None:
 def backend_names() -> list[str]:
     """Names of the registered backends (available or not)."""
     return list(_BACKENDS)
+
+
+def backend_module(name: str, submodule: str = ""):
+    """Import a backend's module (or one of its submodules) by its registry entry, without the
+    availability check of :meth:`Backend.load`: for tools that inspect or count a backend without
+    running it (the GPU cost model counts numba_cuda's launches on a machine without a GPU)."""
+    mod = get_backend(name).module
+    return importlib.import_module(f"{mod}.{submodule}" if submodule else mod)
 
 
 def _backend_entry(name: str) -> Backend:
@@ -286,34 +304,76 @@ def _load_plugins() -> None:
 OPERATIONS: dict[str, dict[str, str]] = {}
 
 
+def choose(backend: str, x, *, order: dict[str, tuple[str, ...]], what: str,
+           offers: Callable[[Backend], bool] | None = None, offered: str = "",
+           also: bool = True) -> Backend:
+    """The backend that runs ``what`` on x: the one rule behind :func:`resolve`, :func:`operation`
+    and :func:`capable`.
+
+    backend="auto": the first backend of ``order[array_kind(x)]`` that is registered, ``offers``
+    what is asked, takes x (its ``kinds``; with ``also``, its ``also_takes``) and is available here;
+    none is a RuntimeError. An explicit backend: unknown, ValueError naming the known ones; not
+    offering it, ValueError naming those that do (``offered``); not taking x, TypeError. Never
+    substitutes silently; an explicit backend is not checked for availability here (loading it
+    says why it is unusable).
+    """
+    kind = array_kind(x)
+    if backend == "auto":
+        for name in order.get(kind, ()):
+            be = _BACKENDS.get(name)
+            if (be is not None and (offers is None or offers(be)) and be.takes(x, kind, also=also)
+                    and be.unavailable_reason() is None):
+                return be
+        hint = offered or "see wsrbench.list_backends() for what is installed"
+        raise RuntimeError(f"no available backend {what} for {kind} arrays here; {hint}")
+    be = get_backend(backend)
+    if offers is not None and not offers(be):
+        raise ValueError(f"backend {be.name!r} does not implement {what.removeprefix('implements ')}"
+                         f"; {offered}")
+    if not be.takes(x, kind, also=also):
+        note = f" (and {be.also_takes_note})" if also and be.also_takes_note else ""
+        raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays{note}, got "
+                        f"{_describe(x, kind)}; pass backend='auto' or convert the input")
+    return be
+
+
 def operation(op: str, backend: str, x):
     """The function that runs operation ``op`` on x, and the backend chosen.
 
-    backend="auto": the first available implementation in AUTO_ORDER for x's array kind (then
-    numpy for NumPy input). An explicit backend that lacks ``op`` is a ValueError naming those that
-    have it; an unavailable one is a RuntimeError saying why.
+    backend="auto": the first available implementation in AUTO_ORDER for x's array kind
+    (:func:`choose`). An explicit backend that lacks ``op`` is a ValueError naming those that have
+    it; an unavailable one is a RuntimeError saying why.
     """
     have = OPERATIONS.get(op, {})
-    kind = array_kind(x)
-    if backend == "auto":
-        order = AUTO_ORDER.get(kind, ()) + (("numpy",) if kind == "numpy" else ())
-        names = [n for n in order if n in have and n in _BACKENDS
-                 and _BACKENDS[n].unavailable_reason() is None]
-        if not names:
-            raise RuntimeError(f"no available backend implements {op} for {kind} arrays here; "
-                               f"implementations: {sorted(have)}")
-        be = _BACKENDS[names[0]]
-    else:
-        be = get_backend(backend)
-        if be.name not in have:
-            raise ValueError(f"backend {be.name!r} does not implement {op}; "
-                             f"backends that do: {sorted(have)}")
-        if kind not in be.kinds:
-            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays, got a {kind} "
-                            f"array; pass backend='auto' or convert the input")
+    be = choose(backend, x, order=AUTO_ORDER, what=f"implements {op}",
+                offers=lambda b: b.name in have, also=False,
+                offered=(f"implementations: {sorted(have)}" if backend == "auto"
+                         else f"backends that do: {sorted(have)}"))
+    if backend != "auto":
         be.load()  # raises RuntimeError with the reason when unavailable
     module, _, func = have[be.name].partition(":")
     return getattr(importlib.import_module(module), func), be.name
+
+
+_PRIMITIVES: dict[str, object] = {}
+
+
+def _primitives(kind: str):
+    """The ArrayPrimitives module of the first registered backend that declares them for ``kind``."""
+    if kind in _PRIMITIVES:  # every check of a CUDA array asks: probe the backend once
+        return _PRIMITIVES[kind]
+    for be in _BACKENDS.values():
+        if be.array_primitives and kind in be.kinds:
+            reason = be.unavailable_reason()
+            if reason is not None:
+                raise RuntimeError(f"{kind} arrays need backend {be.name!r}, unavailable here: "
+                                   f"{reason}")
+            mod = _PRIMITIVES[kind] = importlib.import_module(be.array_primitives)
+            return mod
+    raise RuntimeError(f"no registered backend provides array primitives for {kind} arrays")
+
+
+arrays.set_primitives_loader(_primitives)
 
 
 def _describe(x, kind: str) -> str:
@@ -324,28 +384,13 @@ def _describe(x, kind: str) -> str:
 def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
     """Pick the backend and algorithm for a call; never substitutes silently.
 
-    backend="auto": the first available backend of PROX_AUTO_ORDER that takes x (NumPy input:
-    numba if installed, else numpy; a torch tensor on a CUDA device: numba_cuda if installed, else
-    torch). algorithm="auto": that backend's ``auto_algorithm(x)``, else its first listed
-    algorithm. An explicit algorithm the backend lacks is a ValueError naming what it has.
+    backend="auto": the first available backend of PROX_AUTO_ORDER that takes x (:func:`choose`;
+    NumPy input: numba if installed, else numpy; a torch tensor on a CUDA device: numba_cuda if
+    installed, else torch). algorithm="auto": that backend's ``auto_algorithm(x)``, else its first
+    listed algorithm. An explicit algorithm the backend lacks is a ValueError naming what it has.
     """
     _load_plugins()
-    kind = array_kind(x)
-    if backend == "auto":
-        for name in PROX_AUTO_ORDER.get(kind, ()):
-            if (name in _BACKENDS and _BACKENDS[name].takes(x, kind)
-                    and _BACKENDS[name].unavailable_reason() is None):
-                be = _BACKENDS[name]
-                break
-        else:
-            raise RuntimeError(f"no available backend handles {kind} arrays here; "
-                               f"see wsrbench.list_backends() for what is installed")
-    else:
-        be = get_backend(backend)
-        if not be.takes(x, kind):
-            also = f" (and {be.also_takes_note})" if be.also_takes_note else ""
-            raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays{also}, got "
-                            f"{_describe(x, kind)}; pass backend='auto' or convert the input")
+    be = choose(backend, x, order=PROX_AUTO_ORDER, what="handles")
     if algorithm == "auto":
         return be, (be.auto_algorithm(x) if be.auto_algorithm else be.default_algorithm)
     get_algorithm(algorithm)
@@ -353,6 +398,23 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
         raise ValueError(f"backend {be.name!r} does not implement algorithm {algorithm!r}; "
                          f"it implements {list(be.algorithms)}")
     return be, algorithm
+
+
+def capable(capability: str, x, backend: str = "auto"):
+    """(loaded backend module, name) of the backend that has ``capability`` for x (one of
+    :data:`CAPABILITIES`, declared by the backend entry's ``capabilities``): :func:`choose` over
+    PROX_AUTO_ORDER. The module implements the capability's Protocol (wsrbench.core.contract)."""
+    _load_plugins()
+    protocol = CAPABILITIES[capability]
+    have = sorted(b.name for b in _BACKENDS.values() if capability in b.capabilities)
+    be = choose(backend, x, order=PROX_AUTO_ORDER, what=f"implements {capability}",
+                offers=lambda b: capability in b.capabilities,
+                offered=f"backends that do: {have}")
+    mod = be.load()
+    if not isinstance(mod, protocol):
+        raise RuntimeError(f"backend {be.name!r} declares {capability} but its module lacks "
+                           f"{protocol.__name__}'s functions (wsrbench.core.contract)")
+    return mod, be.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,11 +509,12 @@ register_backend(Backend(
     algorithms=("hull_bridges", "search_collisions", "imminent_collisions", "pava"),
     kinds=("cuda",), requires=("numba_cuda",), install_hint="pip install numba-cuda",
     probe=_numba_cuda_probe, max_test_d=32, also_takes=_torch_on_cuda,
-    also_takes_note="torch tensors on a CUDA device"))
+    also_takes_note="torch tensors on a CUDA device",
+    array_primitives="wsrbench.backends.numba_cuda.device"))
 
 register_backend(Backend(
     "numba", "wsrbench.backends.numba",
     "Numba CPU: nopython kernels, radix argsort on float-bit keys, rows in parallel, warm start",
     algorithms=("pava", "imminent_collisions", "search_collisions", "end_collisions",
                 "hull_bridges"),
-    requires=("numba",), install_hint="pip install numba"))
+    requires=("numba",), install_hint="pip install numba", capabilities=("warm_start",)))

@@ -28,7 +28,7 @@ Usage::
 A known order can also be passed in: ``ProxState(order=np.argsort(x_prev))`` (a permutation per
 row; for 2-D input an (n, d) array).
 
-Runs on the numba backend (``pava``); it needs numba installed (the registry's "numba" backend).
+Runs on the backend that declares the ``warm_start`` capability (``contract.WarmStart``: numba).
 The result has the input's kind, device and dtype, as ``wsrbench.prox`` (docs/design.md#proxstate): a
 CPU torch tensor is read and written through its NumPy view (no copy) and comes back a tensor;
 GPU arrays (CUDA tensors, numba device arrays) have no warm start (the hint is a host-side
@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..api import result_and_info
 from . import registry
 from .checks import as_float_array, as_prox_rows, check_scalar
 from .numerics import prox_rows_in_range, safe_bound
+from .solve import result_and_info, solve
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
 #: radix sort measured on a 2-core machine (scripts/numba_speed.py). With the hint exact (0 moves) the
@@ -135,14 +135,14 @@ class ProxState:
                 info.labels = torch.from_numpy(info.labels)
             return torch.from_numpy(W), info
         if kind != "numpy":
-            from ..api import prox_info
-
-            return prox_info(x, lam, l1=l1, rho=rho, labels=labels)
+            arr, res, alg, name = solve(x, lam, l1, rho, "auto", "auto", labels)
+            return result_and_info(arr, res, alg, name)
         return self._numpy_info(x, lam, l1, rho, labels)
 
     def _numpy_info(self, x, lam, l1, rho, labels):
-        be = registry.get_backend("numba")
-        mod = be.load()  # RuntimeError saying why when numba is missing
+        # the backend declaring the warm-start capability (contract.WarmStart): numba; a
+        # RuntimeError saying why when none is available
+        mod, name = registry.capable("warm_start", x)
         arr, X, in_range = as_prox_rows(as_float_array(x, "x"), "x")
         X = mod.prepare_rows(X)
         n, d = X.shape
@@ -156,7 +156,7 @@ class ProxState:
             self.reset()
             self.last_moves = np.full(n, -1, dtype=np.int64)
             self.calls += 1
-            return result_and_info(arr, res, "pava", "numba")
+            return result_and_info(arr, res, "pava", name)
         if self._recs is None or self._recs.shape != (n, 2 * d):
             self._recs = np.empty((n, 2 * d), dtype=np.uint64)
             self._have_hint = False
@@ -173,4 +173,4 @@ class ProxState:
         self.last_moves = moves
         self.calls += 1
         self.hinted_rows += int(np.count_nonzero(moves >= 0))
-        return result_and_info(arr, res, "pava", "numba")
+        return result_and_info(arr, res, "pava", name)

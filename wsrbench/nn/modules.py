@@ -31,9 +31,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import numpy as np
 
-from ..backends.torch import gates as _tgates
-from ..backends.torch import soft_sharing as _tsoft
-from ..core import arrays, checks
+from ..core import arrays, checks, registry
 from ..ops.gates import check_gate_params
 from ..ops.projection import AffineProjector, TieProjector
 from .optim_wrapper import OptimizerWrapper
@@ -41,6 +39,11 @@ from .optim_wrapper import OptimizerWrapper
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
            "HardConcreteGate", "SoftSharingPenalty", "WeightSharingProx", "freeze_sharing",
            "weight_sharing_penalty"]
+
+
+def _torch_op(op: str, x):
+    """The torch backend's ``op`` (its autograd-aware implementation), through the registry."""
+    return registry.operation(op, "torch", x)[0]
 
 
 class Tied(nn.Module):
@@ -187,14 +190,15 @@ class HardConcreteGate(nn.Module):
         if self.training:
             # u in (0, 1): rand is in [0, 1); clamping away the exact 0 keeps log u finite.
             u = torch.rand_like(la).clamp_min(torch.finfo(la.dtype).tiny)
-            z = _tgates.hard_concrete(la, u, self.beta, self.gamma, self.zeta)
+            z = _torch_op("hard_concrete", la)(la, u, self.beta, self.gamma, self.zeta)
         else:
-            z = _tgates.hard_concrete_gate(la, self.gamma, self.zeta)
+            z = _torch_op("hard_concrete_gate", la)(la, self.gamma, self.zeta)
         return z if x is None else x * z
 
     def expected_l0(self):
         """E[number of nonzero gates] = sum of P(z != 0) (differentiable)."""
-        return _tgates.hard_concrete_prob(self.log_alpha, 1.0, self._l0_offset).sum()
+        return _torch_op("hard_concrete_prob", self.log_alpha)(
+            self.log_alpha, 1.0, self._l0_offset).sum()
 
     def extra_repr(self):
         return (f"shape={tuple(self.log_alpha.shape)}, beta={self.beta:g}, gamma={self.gamma:g}, "
@@ -237,12 +241,12 @@ class SoftSharingPenalty(nn.Module):
     def forward(self, *tensors):
         w = torch.cat([t.reshape(-1) for t in tensors])
         pi, mu, sigma = self.mixture()
-        return _tsoft.soft_sharing_penalty(w, pi, mu, sigma)
+        return _torch_op("soft_sharing_penalty", w)(w, pi, mu, sigma)
 
     @torch.no_grad()
     def quantize(self, tensor):
         pi, mu, sigma = self.mixture()
-        q, _ = _tsoft.quantize(tensor.reshape(-1), pi, mu, sigma)
+        q, _ = _torch_op("quantize", tensor)(tensor.reshape(-1), pi, mu, sigma)
         return q.reshape(tensor.shape)
 
 

@@ -1,7 +1,8 @@
 """CUDA array primitives: zero-copy views, the simulator's array type, casts and the range check.
 
-``wsrbench.core.arrays`` and ``wsrbench.core.checks`` use these for CUDA arrays (they import this module
-lazily, and it imports neither of them). Checking a CUDA array costs one kernel and a one-int copy;
+This module implements ``wsrbench.core.contract.ArrayPrimitives``: ``wsrbench.core.arrays`` and
+``wsrbench.core.checks`` use it for CUDA arrays through the registry (its backend entry names this
+module), and it imports neither of them. Checking a CUDA array costs one kernel and a one-int copy;
 the host sees the data only to word an error message.
 
 Under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, used by CI without a GPU) a numba device array
