@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 
@@ -16,6 +17,13 @@ from hypothesis import HealthCheck, given, settings
 
 from wsrbench.core import registry
 from wsrbench.core.numerics import value_tolerance
+
+# On the simulator, its adjustments (a lock on cuda.shared.array, quick barriers) for the whole run,
+# not only from the first hull_tiles launch on: wsrbench.backends.numba_cuda.simulator.
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1" and importlib.util.find_spec("numba_cuda"):
+    from wsrbench.backends.numba_cuda import simulator as _cuda_simulator
+
+    _cuda_simulator.enable()
 
 # The coverage job (.ci/coverage.sh) runs the Numba kernels as Python; a few compiler-level
 # primitives need Python twins there (see tests/_nojit.py).

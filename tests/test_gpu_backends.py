@@ -565,16 +565,19 @@ def test_simulator_gives_a_blocks_threads_one_shared_array(monkeypatch):
     """The simulator finds a block's shared array by call site and creates it when missing;
     unlocked, two threads that switch between the lookup and the store get different arrays (an
     occasional IndexError in hull_tiles' kernel under CI, whose barriers run with a short switch
-    interval). ``device._lock_simulator_shared_arrays`` locks it: with the creation slowed down so
-    that the other thread surely runs meanwhile, both threads still get the same array."""
+    interval). ``simulator.enable()`` locks it: with the creation slowed down so that the other
+    thread surely runs meanwhile, both threads still get the same array."""
     import threading
     import time
 
-    from wsrbench.backends.numba_cuda import device
+    from wsrbench.backends.numba_cuda import simulator
 
-    if not device.SIMULATOR:
+    if not simulator.SIMULATOR:
         pytest.skip("the simulator's shared arrays only")
     from numba.cuda.simulator import kernelapi
+
+    simulator.enable()
+    assert simulator.enabled() and getattr(kernelapi.FakeCUDAShared.array, "locked", False)
 
     class SlowNumpy:
         def __getattr__(self, name):
@@ -585,7 +588,7 @@ def test_simulator_gives_a_blocks_threads_one_shared_array(monkeypatch):
             time.sleep(0.05)
             return np.empty(*args, **kwargs)
 
-    monkeypatch.setattr(device, "np", SlowNumpy())
+    monkeypatch.setattr(simulator, "np", SlowNumpy())
     shared = kernelapi.FakeCUDAShared(0)
     got = []
 

@@ -54,7 +54,6 @@ class Record:
     dtype: str
     status: str  # "ok", "failed" (certificate), "error" (raised)
     seconds: float = math.nan  # min over repeats
-    median_seconds: float = math.nan
     repeats: int = 0
     floor: str = ""
     floor_seconds: float = math.nan
@@ -98,7 +97,7 @@ def measure(backend: str, algorithm: str, family: str, d: int, *, dtype=np.float
         def run():
             sync(prox_info(xb, lam, algorithm=algorithm, backend=backend)[0])
         ts = time_calls(run, repeats)
-        rec.seconds, rec.median_seconds, rec.repeats = min(ts), float(np.median(ts)), len(ts)
+        rec.seconds, rec.repeats = min(ts), len(ts)
         device = device_of(xb)
     except Exception as exc:  # report and go on: one broken backend must not hide the others
         rec.status, rec.message = "error", f"{type(exc).__name__}: {exc}"

@@ -152,7 +152,6 @@ def _check_invariances(fn, x, w, lam, tol, rng):
 # Graded verdicts (docs/design.md#graded-verdicts-in-wsrbench-validate)
 
 EXACT, ROUNDING, WRONG = "EXACT", "EXACT TO ROUNDING", "WRONG"
-GRADES = (EXACT, ROUNDING, WRONG)  # in increasing severity
 
 
 @dataclass

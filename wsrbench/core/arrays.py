@@ -20,8 +20,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-KINDS = ("numpy", "torch", "cuda")
-
 
 def array_kind(x) -> str:
     """'torch' for torch tensors, 'cuda' for other GPU arrays, 'numpy' for everything else."""

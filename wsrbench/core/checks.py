@@ -32,7 +32,7 @@ _CAST_HINT = {
 }
 
 
-def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None = None):
+def as_float(x, name: str = "x", *, max_ndim: int = 64, in_range: bool = False):
     """``x`` as a finite float32/float64 array of its own kind (a view unless it must be cast).
 
     Parameters
@@ -43,10 +43,13 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
         The argument's name, used in error messages.
     max_ndim : int
         Most dimensions allowed.
+    in_range : bool
+        Also return whether every entry is within ``numerics.safe_bound(d)`` (d the last axis),
+        found in the same pass as the finiteness check.
 
     Returns
     -------
-    array of x's kind
+    array of x's kind, or (array, bool) with ``in_range``
         float32/float64 (integers and booleans converted to float64). May be a read-only view of
         the input: callers never write into it.
 
@@ -91,7 +94,7 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
         hint = ("; reshape it to (n_rows, d) so that each row is one vector" if max_ndim == 2
                 else "")
         raise ValueError(f"{name} must be at most {max_ndim}-D, got shape {tuple(out.shape)}{hint}")
-    if _in_range is None:
+    if not in_range:
         check_range(out, name)
         return out
     # One pass answers both questions: an entry beyond the safe bound
@@ -106,8 +109,7 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
         inside = -bound <= lo and hi <= bound
         if not inside and not (math.isfinite(lo) and math.isfinite(hi)):
             check_range(out, name)
-        _in_range.append(inside)
-        return out
+        return out, inside
     if bound >= float(np.finfo(_numpy_dtype(out)).max):
         check_range(out, name)  # float32 data (< 2^128) are always within the bound
         inside = True
@@ -115,8 +117,7 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, _in_range: list | None =
         inside = _first_outside(out, -bound, bound, False, False) < 0
         if not inside:
             check_range(out, name)
-    _in_range.append(inside)
-    return out
+    return out, inside
 
 
 def as_float_array(x, name: str = "x", *, max_ndim: int = 2) -> np.ndarray:
@@ -142,14 +143,8 @@ def as_prox_input(x, name: str = "x"):
 def as_prox_rows(x, name: str = "x"):
     """(arr, X, in_range): :func:`as_prox_input` and whether every entry is within
     ``numerics.safe_bound(d)`` (found in the same pass as the finiteness check)."""
-    flag: list = []
-    arr = as_float(x, name, max_ndim=2, _in_range=flag)
-    return arr, as_rows(arr), flag[0]
-
-
-def check_finite(x, name: str) -> None:
-    """ValueError naming the first NaN or Inf entry of ``x`` (any kind)."""
-    check_range(x, name)
+    arr, inside = as_float(x, name, max_ndim=2, in_range=True)
+    return arr, as_rows(arr), inside
 
 
 def check_range(x, name: str, low: float = -math.inf, high: float = math.inf, *,

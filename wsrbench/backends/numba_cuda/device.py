@@ -44,45 +44,6 @@ if SIMULATOR:
     def _from_cai(obj):
         # In the simulator "device" memory is host memory: view it zero-copy as a NumPy array.
         return _DeviceArrayBase(np.asarray(_HostView(obj.__cuda_array_interface__)))
-
-    def _lock_simulator_shared_arrays():
-        """Make the simulator's ``cuda.shared.array`` give every thread of a block the same array.
-
-        numba-cuda's simulator (``simulator/kernelapi.py``, ``FakeCUDAShared.array``, 0.30) finds
-        a block's array by the call site's file and line and creates it when missing, without a
-        lock: two threads that switch between the lookup and the store each create one, and one
-        of them then reads shared memory that no other thread writes. ``hull_tiles`` shortens the
-        interpreter's switch interval while its kernel runs, which turned this into an occasional
-        IndexError on a garbage count in CI. The same lookup under a lock (a GPU is unaffected).
-        """
-        import sys
-        import threading
-        import traceback
-
-        from numba.cuda.simulator import kernelapi
-
-        cls = kernelapi.FakeCUDAShared
-        if getattr(cls.array, "locked", False):
-            return
-        original = cls.array
-        lock = threading.Lock()
-
-        def array(self, shape, dtype, alignment=None):
-            if shape == 0 or alignment is not None:  # dynamic shared memory: no lookup
-                return original(self, shape, dtype, alignment)
-            caller = traceback.extract_stack(sys._getframe(1), limit=1)[-1][0:2]
-            with lock:
-                res = self._allocations.get(caller)
-                if res is None:
-                    dt = (kernelapi.numpy_support.as_dtype(dtype)
-                          if isinstance(dtype, kernelapi.types.Type) else dtype)
-                    res = self._allocations[caller] = np.empty(shape, dt)
-            return res
-
-        array.locked = True
-        cls.array = array
-
-    _lock_simulator_shared_arrays()
 else:
     SimDeviceArray = None
 

@@ -37,11 +37,9 @@ interpreter's switch interval while the kernel runs.
 """
 from __future__ import annotations
 
-import contextlib
-import sys
-
 from numba import cuda, float64, int16, int32
 
+from . import simulator
 from .bridge_device import bridge_bound, bridge_step, junction_is_bridge, level_size
 from .finish import centred
 from .launch import SIMULATOR
@@ -60,8 +58,6 @@ TILE_BITS = 3 if SIMULATOR else GPU_TILE_BITS
 #: per tile of 8 loop over level 0's four pairs, as a GPU block's 512 threads over its 1024.
 GPU_MAX_THREADS = 512
 MAX_THREADS = 2 if SIMULATOR else GPU_MAX_THREADS
-#: The simulator's thread switch interval while the kernel runs, s (``_quick_barriers``).
-SIM_SWITCH_S = 1e-5
 
 _P = 1 << MAX_TILE_BITS
 _SUMS = 2 * _P  # T_0 (the data) then T_1, T_2, ...: level l at 2P - 2P/2^l
@@ -298,21 +294,6 @@ def threads(K: int) -> int:
     return min(1 << max(K - 1, 0), MAX_THREADS)
 
 
-@contextlib.contextmanager
-def _quick_barriers():
-    """In the simulator a barrier waits for the interpreter to switch threads (every 5 ms by
-    default): a shorter switch interval while the kernel runs makes its barriers ~10x cheaper."""
-    if not SIMULATOR:
-        yield
-        return
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(SIM_SWITCH_S)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
 def shared_steps(K: int) -> int:
     """Dependent shared-memory steps of a block: per level the search's worst-case bound
     (2 log2(h) + 2 steps after the junction test, as ``bridge_pairs`` is charged) and one for the
@@ -327,6 +308,6 @@ def launch(cost, keys, center, K, top, c, hull, cnt, T, tilebound, rowbound, rou
     the levels' searches in shared memory (``shared_steps``)."""
     n, d = keys.shape
     blocks = n * ((d + (1 << K) - 1) >> K)
-    with _quick_barriers():
+    with simulator.running():  # the simulator's shared-array lock, quick barriers
         cost(tile_levels, (blocks, threads(K)), full=True, serial=1, shared=shared_steps(K))(
             keys, center, hull, cnt, T, tilebound, rowbound, rounds, depth, is_start, K, top, c)
