@@ -72,6 +72,21 @@ def test_one_pass_check_agrees_across_kinds(dtype):
             assert np.array_equal(t.numpy(), before, equal_nan=True)  # never written
 
 
+def test_as_float_returns_the_range_flag_only_when_asked():
+    from wsrbench.core.checks import as_float
+    from wsrbench.core.numerics import safe_bound
+
+    d = 4
+    for dtype in (np.float32, np.float64):
+        big = min(float(np.nextafter(safe_bound(d), np.inf)), float(np.finfo(dtype).max))
+        for row in ([0.0, 1.0, 2.0, 3.0], [0.0, big, 1.0, 2.0]):
+            x = np.array(row, dtype=dtype)
+            arr = as_float(x)
+            assert isinstance(arr, np.ndarray) and arr.dtype == dtype
+            arr2, inside = as_float(x, in_range=True)
+            assert arr2.dtype == dtype and inside == bool(np.all(np.abs(x) <= safe_bound(d)))
+
+
 def test_prox_is_prox_info_without_the_info():
     """prox skips building ProxInfo; the weights are prox_info's, bit for bit, on every kind."""
     rng = np.random.default_rng(3)

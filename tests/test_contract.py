@@ -73,3 +73,70 @@ def test_operations_have_the_protocol_signatures(backend):
 
 def test_every_operation_has_a_protocol():
     assert set(registry.OPERATIONS) == set(contract.OPERATION_PROTOCOLS)
+
+
+def test_declared_capabilities_are_implemented(backend):
+    """A capability in a backend's registry entry is a promise its module keeps (the Protocol)."""
+    mod = importlib.import_module(backend.module)
+    for cap in backend.capabilities:
+        assert cap in registry.CAPABILITIES, (backend.name, cap)
+        assert isinstance(mod, registry.CAPABILITIES[cap]), (backend.name, cap)
+
+
+def test_declared_array_primitives_implement_the_protocol(backend):
+    if backend.array_primitives is None:
+        pytest.skip(f"{backend.name} declares no array primitives")
+    mod = importlib.import_module(backend.array_primitives)
+    for name, fn in inspect.getmembers(contract.ArrayPrimitives, inspect.isfunction):
+        assert callable(getattr(mod, name, None)), (backend.array_primitives, name)
+        want = list(inspect.signature(fn).parameters)[1:]  # without self
+        assert list(inspect.signature(getattr(mod, name)).parameters) == want, name
+
+
+def test_warm_start_goes_to_the_backend_that_declares_it():
+    have = [b.name for b in map(registry.get_backend, registry.backend_names())
+            if "warm_start" in b.capabilities and b.unavailable_reason() is None]
+    x = np.zeros(4)
+    if not have:
+        with pytest.raises(RuntimeError, match="no available backend implements warm_start"):
+            registry.capable("warm_start", x)
+        return
+    mod, name = registry.capable("warm_start", x)
+    assert name in have and isinstance(mod, contract.WarmStart)
+    lacking = next(b for b in registry.backend_names() if b not in have
+                   and "warm_start" not in registry.get_backend(b).capabilities)
+    with pytest.raises(ValueError, match=rf"does not implement warm_start; backends that do: .*{name}"):
+        registry.capable("warm_start", x, lacking)
+
+
+@pytest.mark.parametrize("chooser", ["resolve", "operation"])
+def test_one_chooser_one_error_style(chooser, monkeypatch):
+    """resolve() and operation() share choose(): an unknown backend is a ValueError naming the known
+    ones; an array the backend does not take is a TypeError saying how to fix the call; an array
+    kind no backend handles is a RuntimeError."""
+    x = np.zeros(3)
+    call = ((lambda b, arr: registry.resolve(b, "auto", arr)) if chooser == "resolve"
+            else (lambda b, arr: registry.operation("project_ties", b, arr)))
+    with pytest.raises(ValueError, match=r"unknown backend 'nope'; choose one of \["):
+        call("nope", x)
+    with pytest.raises(TypeError, match="backend 'torch' takes torch arrays.*pass backend='auto'"):
+        call("torch", x)
+
+    class Odd:  # an array kind with no entry in the orders
+        pass
+
+    orig = registry.array_kind
+    monkeypatch.setattr(registry, "array_kind",
+                        lambda arr: "odd" if isinstance(arr, Odd) else orig(arr))
+    with pytest.raises(RuntimeError, match="no available backend .* for odd arrays here"):
+        call("auto", Odd())
+
+
+def test_operation_auto_and_resolve_auto_follow_their_orders():
+    x = np.zeros(3)
+    avail = [n for n in registry.AUTO_ORDER["numpy"]
+             if registry.get_backend(n).unavailable_reason() is None]
+    assert registry.operation("project_ties", "auto", x)[1] == avail[0]
+    assert registry.resolve("auto", "auto", x)[0].name == [
+        n for n in registry.PROX_AUTO_ORDER["numpy"]
+        if registry.get_backend(n).unavailable_reason() is None][0]

@@ -601,3 +601,37 @@ def test_simulator_gives_a_blocks_threads_one_shared_array(monkeypatch):
     for t in threads:
         t.join()
     assert len(got) == 3 and all(a is got[0] for a in got)
+
+
+_SIM_PROBE = """
+import sys
+import numpy as np
+import wsrbench
+from wsrbench.backends import numba_cuda as nc
+from numba.cuda.simulator import kernelapi
+def state():
+    return getattr(kernelapi.FakeCUDAShared.array, "locked", False), sys.getswitchinterval()
+before = state()
+x = nc.from_numpy(np.random.default_rng(0).normal(size=(2, 32)))
+wsrbench.prox(x, 0.1, backend="numba_cuda", algorithm="hull_bridges")
+print(before, state())
+"""
+
+
+@pytest.mark.slow
+@needs_cuda_backend
+def test_the_simulator_is_adjusted_at_first_use_not_at_import():
+    """Importing wsrbench and its CUDA backend patches nothing and leaves the switch interval; the
+    first launch of the tiled kernel on the simulator installs the shared-array lock, and restores
+    the interval afterwards (a fresh process: the test run itself enables the adjustments)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, "-c", _SIM_PROBE], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (locked0, interval0), (locked1, interval1) = eval(out.stdout.strip().splitlines()[-1])
+    assert (locked0, locked1) == (False, True)
+    assert interval1 == interval0
