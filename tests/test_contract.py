@@ -119,7 +119,7 @@ def test_one_chooser_one_error_style(chooser, monkeypatch):
             else (lambda b, arr: registry.operation("project_ties", b, arr)))
     with pytest.raises(ValueError, match=r"unknown backend 'nope'; choose one of \["):
         call("nope", x)
-    with pytest.raises(TypeError, match="backend 'torch' takes torch arrays.*pass backend='auto'"):
+    with pytest.raises(TypeError, match=r"backend 'torch' takes torch arrays.*pass backend='auto'"):
         call("torch", x)
 
     class Odd:  # an array kind with no entry in the orders
@@ -128,7 +128,7 @@ def test_one_chooser_one_error_style(chooser, monkeypatch):
     orig = registry.array_kind
     monkeypatch.setattr(registry, "array_kind",
                         lambda arr: "odd" if isinstance(arr, Odd) else orig(arr))
-    with pytest.raises(RuntimeError, match="no available backend .* for odd arrays here"):
+    with pytest.raises(RuntimeError, match=r"no available backend .* for odd arrays here"):
         call("auto", Odd())
 
 
