@@ -614,7 +614,7 @@ def state():
 before = state()
 x = nc.from_numpy(np.random.default_rng(0).normal(size=(2, 32)))
 wsrbench.prox(x, 0.1, backend="numba_cuda", algorithm="hull_bridges")
-print(before, state())
+print((before, state()))
 """
 
 
@@ -624,6 +624,7 @@ def test_the_simulator_is_adjusted_at_first_use_not_at_import():
     """Importing wsrbench and its CUDA backend patches nothing and leaves the switch interval; the
     first launch of the tiled kernel on the simulator installs the shared-array lock, and restores
     the interval afterwards (a fresh process: the test run itself enables the adjustments)."""
+    import ast
     import os
     import subprocess
     import sys
@@ -632,6 +633,6 @@ def test_the_simulator_is_adjusted_at_first_use_not_at_import():
     out = subprocess.run([sys.executable, "-c", _SIM_PROBE], capture_output=True, text=True,
                          env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    (locked0, interval0), (locked1, interval1) = eval(out.stdout.strip().splitlines()[-1])
+    (locked0, interval0), (locked1, interval1) = ast.literal_eval(out.stdout.strip().splitlines()[-1])
     assert (locked0, locked1) == (False, True)
     assert interval1 == interval0
