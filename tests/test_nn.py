@@ -40,7 +40,8 @@ def regression(n_in, n_out, seed=0, n=256):
 
 
 def test_import_without_torch_says_pip_install(monkeypatch):
-    for name in [m for m in sys.modules if m == "wsrbench.nn" or m.startswith("wsrbench.backends.torch")]:
+    for name in [m for m in sys.modules if m == "wsrbench.nn" or m.startswith("wsrbench.nn.")
+                 or m.startswith("wsrbench.backends.torch")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="pip install torch"):
