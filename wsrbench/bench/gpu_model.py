@@ -53,10 +53,17 @@ GPU_BACKENDS = ("torch", "numba_cuda")
 PIPELINE = "(no partition)"
 
 
-def modelled_seconds(c: dict) -> float:
-    """The modelled time of a call from its counters (module docstring)."""
-    return (c["bytes"] / HBM_BYTES_PER_S + c["launches"] * LAUNCH_S + c["syncs"] * SYNC_S
-            + c.get("serial_steps", 0) * STEP_S + c.get("shared_steps", 0) * SHARED_STEP_S)
+def modelled_seconds(c: dict, constants: dict | None = None) -> float:
+    """The modelled time of a call from its counters (module docstring). ``constants``: values
+    of HBM_BYTES_PER_S, LAUNCH_S, SYNC_S, STEP_S, SHARED_STEP_S replacing this module's (e.g.
+    those fitted on a GPU by ``wsrbench.bench.gpu_first_run.fit_constants``)."""
+    k = dict(HBM_BYTES_PER_S=HBM_BYTES_PER_S, LAUNCH_S=LAUNCH_S, SYNC_S=SYNC_S, STEP_S=STEP_S,
+             SHARED_STEP_S=SHARED_STEP_S)
+    if constants:
+        k.update({name: constants[name] for name in k if name in constants})
+    return (c["bytes"] / k["HBM_BYTES_PER_S"] + c["launches"] * k["LAUNCH_S"]
+            + c["syncs"] * k["SYNC_S"] + c.get("serial_steps", 0) * k["STEP_S"]
+            + c.get("shared_steps", 0) * k["SHARED_STEP_S"])
 
 
 def radix_sort_counts(n: int, d: int, itemsize: int) -> dict:

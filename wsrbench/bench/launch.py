@@ -1,4 +1,5 @@
-"""Run a function on p local gloo processes (tests, the benchmark script, asv): no torchrun needed.
+"""Run a function on p local gloo processes (tests, the benchmark script, asv; NCCL on a GPU
+machine, one GPU per process): no torchrun needed.
 
 ``run(fn, p, *args, timeout=...)`` spawns p processes, joins them into one gloo group through a
 file store (no port to find), calls ``fn(*args)`` in each and returns the p results in rank order.
@@ -25,13 +26,15 @@ class RankFailed(RuntimeError):
         super().__init__("distributed run failed:\n" + "\n".join(lines))
 
 
-def _child(rank, world, store_path, fn, args, out, collective_timeout):
+def _child(rank, world, store_path, fn, args, out, collective_timeout, backend="gloo"):
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)  # p processes share the machine's cores
     try:
-        dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank,
+        if backend == "nccl":  # one GPU per rank, as NCCL requires
+            torch.cuda.set_device(rank % torch.cuda.device_count())
+        dist.init_process_group(backend, init_method=f"file://{store_path}", rank=rank,
                                 world_size=world,
                                 timeout=datetime.timedelta(seconds=collective_timeout))
         try:
@@ -42,9 +45,13 @@ def _child(rank, world, store_path, fn, args, out, collective_timeout):
         out.put((rank, False, (type(exc).__name__, str(exc))))
 
 
-def run(fn, world: int, *args, timeout: float = 120.0, collective_timeout: float = 60.0):
+def run(fn, world: int, *args, timeout: float = 120.0, collective_timeout: float = 60.0,
+        backend: str = "gloo"):
     """[fn(*args) on rank 0, ..., on rank world-1]; each process sees its rank through
-    ``torch.distributed.get_rank()``. ``fn`` must be importable (a module-level function)."""
+    ``torch.distributed.get_rank()``. ``fn`` must be importable (a module-level function).
+    ``backend``: the process group's, "gloo" or "nccl" (rank r then uses GPU r)."""
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend={backend!r}: choose 'gloo' or 'nccl'")
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
@@ -52,7 +59,7 @@ def run(fn, world: int, *args, timeout: float = 120.0, collective_timeout: float
     with tempfile.TemporaryDirectory() as tmp:
         store = os.path.join(tmp, "store")
         procs = [ctx.Process(target=_child, args=(r, world, store, fn, args, out,
-                                                  collective_timeout), daemon=True)
+                                                  collective_timeout, backend), daemon=True)
                  for r in range(world)]
         for pr in procs:
             pr.start()
