@@ -293,3 +293,29 @@ def test_fitted_constants_feed_the_model():
               + c["syncs"] * KNOWN["SYNC_S"] + c["serial_steps"] * KNOWN["STEP_S"]
               + c["shared_steps"] * KNOWN["SHARED_STEP_S"])
     assert gfr.model_of(c, KNOWN) == pytest.approx(expect, rel=8 * np.finfo(np.float64).eps)
+
+
+# ------------------------------------------------------------------------------- the sharded step
+
+def test_launch_refuses_an_unknown_process_group_backend():
+    from wsrbench.bench import launch
+
+    with pytest.raises(ValueError, match="gloo"):
+        launch.run(gfr._sharded_rank, 1, 10, 0, "cpu", backend="mpi")
+
+
+@pytest.mark.slow  # two spawned processes import torch
+def test_sharded_step_rank_function_on_gloo():
+    """The sharded step's per-rank function, run as the step runs it but on CPU tensors and gloo:
+    each rank's piece matches the whole vector's prox within the derived tolerance."""
+    pytest.importorskip("torch")
+    from wsrbench.bench import launch
+
+    d, world = 3001, 2
+    ranks = launch.run(gfr._sharded_rank, world, d, 0, "cpu", timeout=240.0,
+                       collective_timeout=120.0)
+    assert [r["rank"] for r in ranks] == list(range(world))
+    for r in ranks:
+        assert r["world"] == world and r["seconds"] > 0
+        assert r["max_error"] <= r["tolerance"]
+        assert r["bytes_sent"] > 0 and r["collectives"] > 0

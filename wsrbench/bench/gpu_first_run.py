@@ -677,8 +677,9 @@ def step_train(out_dir, seconds):
     return 0
 
 
-def _sharded_rank(d, seed):
-    """One rank of the sharded step (under NCCL): its shard on its GPU, timed and checked."""
+def _sharded_rank(d, seed, device="cuda"):
+    """One rank of the sharded step: its shard on its device (under NCCL its GPU), timed and
+    checked against the whole vector's prox on the CPU."""
     import torch
     import torch.distributed as dist
 
@@ -691,13 +692,18 @@ def _sharded_rank(d, seed):
     r, p = dist.get_rank(), dist.get_world_size()
     x, lam = cases.make("gaussian", d, seed=seed, dtype=np.float32)
     lo, hi = (d * r) // p, (d * (r + 1)) // p
-    shard = torch.as_tensor(x[lo:hi], device="cuda")
+    shard = torch.as_tensor(x[lo:hi], device=device)
+
+    def sync():
+        if shard.is_cuda:
+            torch.cuda.synchronize()
+
     wdist.prox_info(shard, lam)
-    torch.cuda.synchronize()
+    sync()
     dist.barrier()
     t0 = time.perf_counter()
     w, info = wdist.prox_info(shard, lam)
-    torch.cuda.synchronize()
+    sync()
     t = time.perf_counter() - t0
     ref = wsrbench.prox(x.astype(np.float64), lam, algorithm="pava", backend="auto")[lo:hi]
     err = float(np.max(np.abs(w.cpu().numpy().astype(np.float64) - ref), initial=0.0))
@@ -718,7 +724,7 @@ def step_sharded(out_dir, seconds):
     bad = 0
     for d in (1_000_000, 10_000_000):
         try:
-            ranks = launch.run(_sharded_rank, world, d, 0, timeout=max(10.0, seconds / 3),
+            ranks = launch.run(_sharded_rank, world, d, 0, "cuda", timeout=max(10.0, seconds / 3),
                                collective_timeout=max(10.0, seconds / 3), backend="nccl")
             ok = all(rk["max_error"] <= rk["tolerance"] for rk in ranks)
             w.add(_record("sharded", f"distributed[nccl x{world}]", "sample_sort+pava+bridge",
