@@ -319,3 +319,70 @@ def test_sharded_step_rank_function_on_gloo():
         assert r["world"] == world and r["seconds"] > 0
         assert r["max_error"] <= r["tolerance"]
         assert r["bytes_sent"] > 0 and r["collectives"] > 0
+
+
+# ------------------------------------------------------------------------------- the geometry check
+
+def _own_counts(x, lam, alg, dtype, validation=True):
+    """Dry-run counts at this process's geometry (the simulator's here, the GPU's on a GPU)."""
+    from wsrbench.backends import numba_cuda as nc
+    from wsrbench.backends.numba_cuda import sort as nc_sort
+
+    return nc.count_call(1, len(x), dtype, lam, alg, sort_method=nc_sort.choose(len(x)),
+                         validation=validation)
+
+
+def _needs_gpu_backends():
+    from wsrbench.core import registry
+
+    for name in ("numba_cuda", "torch"):
+        why = registry.get_backend(name).unavailable_reason()
+        if why:
+            pytest.skip(f"{name}: {why}")
+
+
+@pytest.mark.slow  # every GPU algorithm in the simulator, 2 sizes x 3 families x 2 dtypes
+def test_geometry_check_passes_on_correct_kernels(tmp_path):
+    """The first step's check, run here at the simulator's geometry (tiles of 8 points): every
+    record certified, within tolerance, hull_bridges' counts equal to the dry run's."""
+    _needs_gpu_backends()
+    w = gfr._Writer(tmp_path, "tests")
+    bad = gfr.geometry_check(w, (9, 21), torch_bridges_max_d=10, counts_of=_own_counts)
+    recs = w.data["records"]
+    assert bad == 0, [r for r in recs if r["status"] != "ok"]
+    from wsrbench.core import registry
+
+    per_row = sum(len([a for a in registry.get_backend(b).algorithms if a != "pava"])
+                  for b in ("numba_cuda", "torch"))
+    assert len(recs) == 3 * 2 * per_row + 3 * 2 * (per_row - 1)  # torch bridges skipped at d=21
+    for r in recs:
+        assert r["certified"] and r["max_error"] <= r["tolerance"] and r["measured_s"] > 0
+        assert r["counts_match"] is (True if r["counts"] is not None else None)
+    assert json.loads((tmp_path / "_tests.json").read_text())["records"] == \
+        json.loads(json.dumps(recs))
+
+
+@pytest.mark.slow  # numba_cuda's algorithms in the simulator
+def test_geometry_check_reports_a_count_mismatch(tmp_path):
+    """A dry-run count that differs from the real call's is a failed record, not a pass."""
+    _needs_gpu_backends()
+
+    def off_by_one(x, lam, alg, dtype, validation=True):
+        c = _own_counts(x, lam, alg, dtype, validation)
+        return dict(c, launches=c["launches"] + 1)
+
+    w = gfr._Writer(tmp_path, "tests")
+    bad = gfr.geometry_check(w, (9,), torch_bridges_max_d=0, counts_of=off_by_one,
+                             backends=("numba_cuda",))
+    hull = [r for r in w.data["records"] if r["algorithm"] == "hull_bridges"]
+    assert len(hull) == 3 * 2 and bad == len(hull)
+    assert all(r["status"] == "mismatch" and r["counts_match"] is False for r in hull)
+    assert all(r["status"] == "ok" for r in w.data["records"] if r["algorithm"] != "hull_bridges")
+
+
+def test_junit_summary(tmp_path):
+    p = tmp_path / "j.xml"
+    p.write_text('<testsuites><testsuite name="pytest" tests="7" failures="1" errors="0" '
+                 'skipped="2"/></testsuites>')
+    assert gfr._junit_summary(p) == "7 tests, 1 failures, 0 errors, 2 skipped"
+    assert gfr._junit_summary(tmp_path / "none.xml").startswith("no JUnit report")

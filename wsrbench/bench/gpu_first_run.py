@@ -436,11 +436,22 @@ def model_of(counts: dict, constants: dict | None = None) -> float:
     return gpu_model.modelled_seconds(counts, constants=constants)
 
 
-def _counts_numba_cuda(x, lam, algorithm, dtype):
+def _counts_numba_cuda(x, lam, algorithm, dtype, validation=True):
+    """Dry-run counters of a numba_cuda call on the row x at the GPU geometry; ``validation``:
+    with the input check's launch and sync (a call's full cost, what the wall clock sees), or
+    without (what the call reports in ``info.counters``)."""
     from . import gpu_model
 
-    return gpu_model.numba_cuda_counts(np.asarray(x), lam, algorithm, dtype=dtype,
-                                       sort_method=_sort_method(x.shape[-1]))
+    x = np.asarray(x)
+    if validation:
+        return gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=dtype,
+                                           sort_method=_sort_method(x.shape[-1]))
+    from ..backends import numba_cuda as nc
+
+    viol = gpu_model.imminent_violations(x, lam) if algorithm == "imminent_collisions" else ()
+    with gpu_model.gpu_geometry():
+        return nc.count_call(1, x.shape[-1], dtype, lam, algorithm, violations=viol or (),
+                             sort_method=_sort_method(x.shape[-1]), validation=False)
 
 
 def _sort_method(d: int) -> str:
@@ -491,7 +502,8 @@ def _sync():
     import torch
     from numba import cuda
 
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     cuda.synchronize()
 
 
@@ -526,38 +538,34 @@ def _kernel_resources() -> dict:
     return out
 
 
-def step_tests(out_dir, seconds):
-    """Step 1: the GPU backends' part of the registry suite, then the GPU geometry check."""
+def _junit_summary(path: Path) -> str:
+    """'N tests, F failures, E errors, S skipped' from pytest's JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return f"no JUnit report ({type(exc).__name__})"
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    a = suite.attrib if suite is not None else {}
+    return (f"{a.get('tests', '?')} tests, {a.get('failures', '?')} failures, "
+            f"{a.get('errors', '?')} errors, {a.get('skipped', '?')} skipped")
+
+
+def geometry_check(w, sizes, *, torch_bridges_max_d, counts_of=None,
+                   backends=("numba_cuda", "torch")) -> int:
+    """Every algorithm of the GPU backends (but pava, one thread per row) on rows of the given
+    sizes, three families, float32 and float64: the answer within ``value_tolerance`` of the CPU
+    pava and certified, and hull_bridges' launches and syncs equal to ``counts_of`` (default: the
+    model's dry run at the GPU geometry). One record each through ``w``; returns the number of
+    mismatches and errors."""
     import wsrbench
 
-    from ..backends.numba_cuda import hull_tiles as ht
     from ..core import registry
     from ..core.numerics import value_tolerance
     from . import cases
 
-    w = _Writer(out_dir, "tests")
-    t0 = time.monotonic()
-    # The geometry check needs ~40 s (JIT of every kernel, then seconds); pytest gets the rest.
-    py_budget = max(10.0, seconds - 45.0)
-    # -k also matches module names: tests/test_gpu_backends.py is the GPU backends' own file.
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--maxfail=20",
-           "--no-header", "-k", "numba_cuda or torch or test_gpu_backends", "tests"]
-    try:
-        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=py_budget,
-                           check=False)
-        tail = r.stdout.strip().splitlines()[-1:] or [""]
-        print(r.stdout[-6000:], r.stderr[-2000:], flush=True)
-        w.add(pytest={"returncode": r.returncode, "summary": tail[0],
-                      "seconds": time.monotonic() - t0})
-        pytest_ok = r.returncode == 0
-    except subprocess.TimeoutExpired as exc:
-        print((exc.stdout or b"")[-6000:], flush=True)
-        w.add(pytest={"returncode": None, "summary": f"killed after {py_budget:.0f} s",
-                      "seconds": time.monotonic() - t0})
-        pytest_ok = False
-
-    P = 1 << ht.GPU_TILE_BITS
-    sizes = (3 * P + 5, 64 * P + 1)  # several tiles, then bridge_pairs over many levels
+    counts_of = counts_of or _counts_numba_cuda
     bad = 0
     for d in sizes:
         for family in ("gaussian", "worst_hull_bridges", "quantized"):
@@ -565,12 +573,12 @@ def step_tests(out_dir, seconds):
                 x, lam = cases.make(family, d, seed=3, dtype=dtype)
                 ref = wsrbench.prox(x.astype(np.float64), lam, algorithm="pava", backend="auto")
                 tol = value_tolerance(d, np.dtype(dtype), float(np.max(np.abs(x)) + lam), lam)
-                for backend in ("numba_cuda", "torch"):
+                for backend in backends:
                     entry = registry.get_backend(backend)
                     mod = entry.load()
                     for alg in entry.algorithms:
                         if alg == "pava" or (backend == "torch" and alg == "hull_bridges"
-                                             and d > 10 * P):
+                                             and d > torch_bridges_max_d):
                             continue  # pava is one thread per row; torch's bridges ~1e5 ops
                         xb = mod.from_numpy(x)
                         try:
@@ -582,12 +590,13 @@ def step_tests(out_dir, seconds):
                             err = float(np.max(np.abs(wn - ref)))
                             cert = wsrbench.certify(x, mod.to_numpy(out), lam)
                             ok = err <= tol and bool(cert.ok)
-                            counts = (_counts_numba_cuda(x, lam, alg, dtype)
-                                      if backend == "numba_cuda" and alg == "hull_bridges"
-                                      else None)
+                            hull = backend == "numba_cuda" and alg == "hull_bridges"
+                            counts = counts_of(x, lam, alg, dtype) if hull else None
+                            # info.counters leave out the input check: compare like with like
+                            own = counts_of(x, lam, alg, dtype, validation=False) if hull else None
                             got = dict(getattr(info, "counters", {}) or {})
-                            same = (None if counts is None else all(
-                                got.get(k) == counts[k] for k in ("launches", "syncs")))
+                            same = (None if own is None else all(
+                                got.get(k) == own[k] for k in ("launches", "syncs")))
                             ok = ok and same is not False
                             w.add(_record("tests", backend, alg, family, d, dtype, t, counts,
                                           status="ok" if ok else "mismatch", max_error=err,
@@ -598,6 +607,36 @@ def step_tests(out_dir, seconds):
                             w.add(_record("tests", backend, alg, family, d, dtype, None,
                                           status="error", message=f"{type(exc).__name__}: {exc}"))
                         bad += not ok
+    return bad
+
+
+def step_tests(out_dir, seconds):
+    """Step 1: the GPU backends' part of the registry suite, then the GPU geometry check."""
+    from ..backends.numba_cuda import hull_tiles as ht
+
+    w = _Writer(out_dir, "tests")
+    t0 = time.monotonic()
+    # The geometry check keeps 45 s (an estimate: JIT of the kernels not compiled by then, then
+    # about a hundred calls); pytest gets the rest.
+    py_budget = max(10.0, seconds - 45.0)
+    # -k also matches module names: tests/test_gpu_backends.py is the GPU backends' own file.
+    junit = Path(out_dir) / "_pytest.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--maxfail=20",
+           "--no-header", f"--junitxml={junit}", "-k", "numba_cuda or torch or test_gpu_backends",
+           "tests"]
+    sys.stdout.flush()
+    try:  # its output goes straight to the log, so a kill loses none of it
+        rc = subprocess.run(cmd, cwd=REPO, timeout=py_budget, check=False).returncode
+        summary = _junit_summary(junit)
+    except subprocess.TimeoutExpired:
+        rc, summary = None, f"killed after {py_budget:.0f} s"
+    junit.unlink(missing_ok=True)
+    w.add(pytest={"returncode": rc, "summary": summary, "seconds": time.monotonic() - t0})
+    pytest_ok = rc == 0
+
+    P = 1 << ht.GPU_TILE_BITS
+    # several tiles, then bridge_pairs over six global levels
+    bad = geometry_check(w, (3 * P + 5, 64 * P + 1), torch_bridges_max_d=10 * P)
     w.add(kernels=_kernel_resources())
     return 0 if pytest_ok and bad == 0 else 1
 
@@ -609,9 +648,10 @@ def step_compare(out_dir, seconds):
 
     w = _Writer(out_dir, "compare")
     cdir = Path(out_dir) / "compare"
+    # --gpu-speed runs only the speed table (printed to the log), so the records come from a
+    # plain compare first: a step killed during the speed table keeps them.
     rc = cli_main(["compare", "--backends", "numba_cuda,torch", "--dtype", "float32", "--quick",
-                   "--no-plot", "--no-progress", "--repeats", "3", "--gpu-speed",
-                   "--out", str(cdir)])
+                   "--no-plot", "--no-progress", "--repeats", "3", "--out", str(cdir)])
     path = cdir / "results.json"
     recs = json.loads(path.read_text()) if path.exists() else []
     if isinstance(recs, dict):
@@ -632,7 +672,9 @@ def step_compare(out_dir, seconds):
         w.add(_record("compare", r["backend"], r["algorithm"], r["family"], r["d"], r["dtype"],
                       r.get("seconds") if r.get("status") == "ok" else None, counts,
                       status=r.get("status"), floor_s=r.get("floor_seconds")))
-    return int(rc or 0)
+    sys.stdout.flush()
+    rc_speed = cli_main(["compare", "--gpu-speed"])
+    return int(rc or rc_speed or 0)
 
 
 def step_calibrate(out_dir, seconds):
