@@ -301,7 +301,7 @@ def test_launch_refuses_an_unknown_process_group_backend():
     from wsrbench.bench import launch
 
     with pytest.raises(ValueError, match="gloo"):
-        launch.run(gfr._sharded_rank, 1, 10, 0, "cpu", backend="mpi")
+        launch.run(gfr._sharded_rank, 1, (10,), 0, "cpu", backend="mpi")
 
 
 @pytest.mark.slow  # two spawned processes import torch
@@ -311,14 +311,16 @@ def test_sharded_step_rank_function_on_gloo():
     pytest.importorskip("torch")
     from wsrbench.bench import launch
 
-    d, world = 3001, 2
-    ranks = launch.run(gfr._sharded_rank, world, d, 0, "cpu", timeout=240.0,
-                       collective_timeout=120.0)
-    assert [r["rank"] for r in ranks] == list(range(world))
-    for r in ranks:
-        assert r["world"] == world and r["seconds"] > 0
-        assert r["max_error"] <= r["tolerance"]
-        assert r["bytes_sent"] > 0 and r["collectives"] > 0
+    sizes, world = (3001, 40), 2
+    per_rank = launch.run(gfr._sharded_rank, world, sizes, 0, "cpu", timeout=240.0,
+                          collective_timeout=120.0)
+    assert len(per_rank) == world
+    for r, rows in enumerate(per_rank):
+        assert [row["d"] for row in rows] == list(sizes)
+        for row in rows:
+            assert row["rank"] == r and row["world"] == world and row["seconds"] > 0
+            assert row["max_error"] <= row["tolerance"]
+            assert row["bytes_sent"] > 0 and row["collectives"] > 0
 
 
 # ------------------------------------------------------------------------------- the geometry check
