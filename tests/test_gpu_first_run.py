@@ -388,3 +388,36 @@ def test_junit_summary(tmp_path):
                  'skipped="2"/></testsuites>')
     assert gfr._junit_summary(p) == "7 tests, 1 failures, 0 errors, 2 skipped"
     assert gfr._junit_summary(tmp_path / "none.xml").startswith("no JUnit report")
+
+
+def test_main_runs_the_selected_steps_into_one_dated_directory(tmp_path, monkeypatch, capsys):
+    """The whole driver with fake steps in place of the GPU ones: one directory with run.json,
+    summary.md and log.txt; a failed step makes the exit status 1 and the others still run."""
+    monkeypatch.setattr(gfr, "gpu_missing_reason", lambda: None)
+    monkeypatch.setattr(gfr, "environment", lambda: {"date_utc": "fake", "git_commit": "fake"})
+    seen = {}
+
+    def fake_steps(names, budgets, out_dir):
+        seen.update(names=names, budgets=budgets)
+        rec = json.dumps({"records": [{"step": "train", "backend": "b", "algorithm": "a",
+                                       "family": "f", "d": 10, "dtype": "float32",
+                                       "measured_s": 0.002, "counts": None, "model_s": None}]})
+        return [gfr.Step("tests", budgets["tests"], _py("raise SystemExit(1)")),
+                gfr.Step("train", budgets["train"], _py(
+                    f"import pathlib; pathlib.Path({str(out_dir)!r}, '_train.json')"
+                    f".write_text({rec!r})"))]
+
+    monkeypatch.setattr(gfr, "default_steps", fake_steps)
+    rc = gfr.main(["--out", str(tmp_path), "--steps", "train,tests", "--budget", "train=9"])
+    assert rc == 1
+    assert seen == {"names": ["tests", "train"], "budgets": {"tests": gfr.STEPS["tests"],
+                                                             "train": 9.0}}
+    (out,) = tmp_path.iterdir()
+    assert out.name.startswith("gpu-first-run-")
+    assert sorted(p.name for p in out.iterdir()) == ["log.txt", "run.json", "summary.md"]
+    run = json.loads((out / "run.json").read_text())
+    assert [(s["name"], s["status"]) for s in run["steps"]] == [("tests", "failed"),
+                                                               ("train", "ok")]
+    assert [r["d"] for r in run["records"]] == [10]
+    assert "| train | b | a | f | 10 | float32 |" in (out / "summary.md").read_text()
+    assert str(out) in capsys.readouterr().out

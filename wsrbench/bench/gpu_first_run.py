@@ -864,8 +864,9 @@ def summary_markdown(run: dict) -> str:
         model = calib.get("model", {})
         for k in CONSTANTS:
             a, b = model.get(k), (fitted or {}).get(k)
-            lines.append(f"| {k} | {a:.4g} | " + (f"{b:.4g} | {b / a:.2f} |" if b is not None
-                                                    else "— | — |"))
+            lines.append(f"| {k} | " + " | ".join(
+                f"{v:.4g}" if v is not None else "—"
+                for v in (a, b, b / a if a and b is not None else None)) + " |")
     kernels = next((s.get("extra", {}).get("kernels") for s in run.get("steps", [])
                     if s.get("extra", {}).get("kernels")), None)
     if kernels:
