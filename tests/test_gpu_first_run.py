@@ -421,3 +421,28 @@ def test_main_runs_the_selected_steps_into_one_dated_directory(tmp_path, monkeyp
     assert [r["d"] for r in run["records"]] == [10]
     assert "| train | b | a | f | 10 | float32 |" in (out / "summary.md").read_text()
     assert str(out) in capsys.readouterr().out
+
+
+@pytest.mark.slow  # simulator threads
+def test_calibration_microbenchmarks_run_and_fit(tmp_path):
+    """The calibration's kernels and timing loops, in the simulator at tiny sizes (the times mean
+    nothing here): every sample present, finite and non-negative, and the fit accepts them."""
+    pytest.importorskip("torch")
+    from numba.cuda.core import config
+
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("a real GPU: the first run itself measures this")
+    tiny = {"launches": (2, 4), "syncs": (2, 4), "global_log2": 6, "global_steps": (4, 8),
+            "shared_steps": (4, 8), "copy_mib": (1 / 64, 1 / 32)}
+    samples = gfr._calibration_samples(repeats=1, sizes=tiny, device="cpu")
+    want = {"launch": "launches", "sync": "syncs", "global": "global_steps",
+            "shared": "shared_steps"}
+    for key, size_key in want.items():
+        assert [x for x, _ in samples[key]] == list(tiny[size_key])
+    assert [x for x, _ in samples["copy"]] == [2 * 4 * int(m * (1 << 18)) for m in tiny["copy_mib"]]
+    for key, pts in samples.items():
+        assert all(np.isfinite(t) for _, t in pts)
+        if key in ("launch", "sync", "copy"):  # wall clock; the simulator's events give -1 ms
+            assert all(t >= 0 for _, t in pts)
+    fit = gfr.fit_constants(samples)
+    assert set(gfr.CONSTANTS) <= set(fit)

@@ -325,40 +325,28 @@ def fit_constants(samples: dict) -> dict:
     return out
 
 
-def _calibration_samples(repeats: int = 5) -> dict:
-    """Time the five microbenchmarks of ``fit_constants`` on the GPU (numba-cuda kernels; the
-    copy through torch). Kernel times come from CUDA events, host costs from the wall clock."""
+#: The calibration's sizes on a GPU: launches, syncs, log2 of the global cycle's length (2^26
+#: int32 = 256 MiB, several times the 50-60 MB L2 of an H100/H200), its chase lengths, the
+#: shared-memory chase lengths, the copies in MiB.
+CALIBRATION = {"launches": (200, 400, 800, 1600), "syncs": (50, 100, 200, 400), "global_log2": 26,
+               "global_steps": (256, 512, 1024, 2048),
+               "shared_steps": (4096, 8192, 16384, 32768), "copy_mib": (256, 512, 1024)}
+
+
+def _calibration_samples(repeats: int = 5, sizes: dict | None = None,
+                         device: str = "cuda") -> dict:
+    """Time the five microbenchmarks of ``fit_constants`` (numba-cuda kernels; the copy through
+    torch on ``device``). Kernel times come from CUDA events, host costs from the wall clock.
+    ``sizes``: ``CALIBRATION``'s keys (the tests pass tiny ones and run the simulator)."""
+    sz = dict(CALIBRATION, **(sizes or {}))
     import torch
-    from numba import cuda, int32
+    from numba import cuda
 
-    @cuda.jit
-    def empty(a):
-        pass
-
-    @cuda.jit
-    def chase_global(nxt, steps, out):
-        j = 0
-        for _ in range(steps):
-            j = nxt[j]  # each load's address is the previous load's value: no overlap
-        out[0] = j
-
-    shared_n = 4096
-
-    @cuda.jit
-    def chase_shared(nxt, steps, out):
-        buf = cuda.shared.array(4096, int32)
-        t = cuda.threadIdx.x
-        for i in range(t, 4096, cuda.blockDim.x):
-            buf[i] = nxt[i]
-        cuda.syncthreads()
-        if t == 0:
-            j = 0
-            for _ in range(steps):
-                j = buf[j]
-            out[0] = j
+    from .gpu_calibration import SHARED_N, chase_global, chase_shared, empty
 
     def cycle(n, seed):
-        """A single random cycle over 0..n-1 (Sattolo): a chase visits every entry."""
+        """One random cycle through 0..n-1 (each entry points at the next one of a random
+        permutation): a chase visits every entry, in an order no prefetcher predicts."""
         perm = np.random.default_rng(seed).permutation(n).astype(np.int32)
         nxt = np.empty(n, dtype=np.int32)
         nxt[perm[:-1]] = perm[1:]
@@ -373,14 +361,14 @@ def _calibration_samples(repeats: int = 5) -> dict:
             launch()
             b.record()
             b.synchronize()
-            ts.append(cuda.event_elapsed_time(a, b) * 1e-3)
+            ts.append(a.elapsed_time(b) * 1e-3)
         return float(np.median(ts))
 
     small = cuda.device_array(1, dtype=np.int32)
     empty[1, 1](small)
     cuda.synchronize()
     samples = {"launch": [], "sync": [], "global": [], "shared": [], "copy": []}
-    for n in (200, 400, 800, 1600):
+    for n in sz["launches"]:
         ts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -389,7 +377,7 @@ def _calibration_samples(repeats: int = 5) -> dict:
             cuda.synchronize()
             ts.append(time.perf_counter() - t0)
         samples["launch"].append((n, float(np.median(ts))))
-    for n in (50, 100, 200, 400):
+    for n in sz["syncs"]:
         ts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -398,27 +386,31 @@ def _calibration_samples(repeats: int = 5) -> dict:
                 small.copy_to_host()
             ts.append(time.perf_counter() - t0)
         samples["sync"].append((n, float(np.median(ts))))
-    # 2^26 int32 = 256 MiB, several times the L2 of an H100/H200 (50-60 MB).
-    nxt_g = cuda.to_device(cycle(1 << 26, 0))
-    nxt_s = cuda.to_device(cycle(shared_n, 1))
+    nxt_g = cuda.to_device(cycle(1 << sz["global_log2"], 0))
+    nxt_s = cuda.to_device(cycle(SHARED_N, 1))
     out = cuda.device_array(1, dtype=np.int32)
     chase_global[1, 1](nxt_g, 1, out)
     chase_shared[1, 128](nxt_s, 1, out)
     cuda.synchronize()
-    for steps in (256, 512, 1024, 2048):
+    for steps in sz["global_steps"]:
         samples["global"].append(
             (steps, kernel_seconds(lambda s=steps: chase_global[1, 1](nxt_g, s, out))))
-    for steps in (4096, 8192, 16384, 32768):
+    for steps in sz["shared_steps"]:
         samples["shared"].append(
             (steps, kernel_seconds(lambda s=steps: chase_shared[1, 128](nxt_s, s, out))))
 
-    for mib in (256, 512, 1024):
-        n = mib << 18  # float32 elements
-        src = torch.empty(n, device="cuda", dtype=torch.float32).fill_(1.0)
+    for mib in sz["copy_mib"]:
+        n = int(mib * (1 << 18))  # float32 elements
+        src = torch.empty(n, device=device, dtype=torch.float32).fill_(1.0)
         dst = torch.empty_like(src)
         dst.copy_(src)
         ts = []
         for _ in range(repeats):
+            if device == "cpu":
+                t0 = time.perf_counter()
+                dst.copy_(src)
+                ts.append(time.perf_counter() - t0)
+                continue
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             a.record()
             dst.copy_(src)

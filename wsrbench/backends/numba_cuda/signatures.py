@@ -146,6 +146,10 @@ SIGNATURES: dict[str, list[str]] = {
     "gates._sample": ["{F}[::1], {F}[::1], float64, float64, float64, {F}[::1]"],
     "gates._gate": ["{F}[::1], float64, float64, {F}[::1]"],
     "gates._prob": ["{F}[::1], float64, float64, {F}[::1]"],
+    # ------------------------------------------------------------------ the GPU calibration
+    "wsrbench.bench.gpu_calibration.empty": ["int32[::1]"],
+    "wsrbench.bench.gpu_calibration.chase_global": ["int32[::1], int64, int32[::1]"],
+    "wsrbench.bench.gpu_calibration.chase_shared": ["int32[::1], int64, int32[::1]"],
 }
 
 # Device functions compiled on their own (besides inside the kernels that call them).
