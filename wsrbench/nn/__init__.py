@@ -5,6 +5,7 @@ from .modules import (
     ProjectedOptimizer,
     SoftSharingPenalty,
     Tied,
+    bake_sharing,
     freeze_sharing,
     project_gradients,
     tie_parameter,
@@ -13,4 +14,4 @@ from .training import WeightSharingProx, weight_sharing_penalty
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
            "HardConcreteGate", "SoftSharingPenalty", "WeightSharingProx", "freeze_sharing",
-           "weight_sharing_penalty"]
+           "bake_sharing", "weight_sharing_penalty"]

@@ -10,8 +10,9 @@
   leave an affine subspace).
 * :class:`HardConcreteGate`: L0 gates with reparameterised sampling in training, the deterministic
   gate in eval, and the expected-L0 penalty (sum of P(z != 0)) (:mod:`wsrbench.ops.gates`).
-* :class:`WeightSharingProx`, :func:`freeze_sharing`, :func:`weight_sharing_penalty`: proximal
-  training with weight sharing (:mod:`wsrbench.nn.training`, docs/design.md#training).
+* :class:`WeightSharingProx`, :func:`freeze_sharing`, :func:`bake_sharing`,
+  :func:`weight_sharing_penalty`: proximal training with weight sharing
+  (:mod:`wsrbench.nn.training`, docs/design.md#training).
 * :class:`SoftSharingPenalty`: a Gaussian mixture prior with learnable weights (softmax logits),
   means and standard deviations (log-parametrised) (:mod:`wsrbench.ops.soft_sharing`).
 
@@ -38,7 +39,7 @@ from .optim_wrapper import OptimizerWrapper
 
 __all__ = ["Tied", "tie_parameter", "project_gradients", "ProjectedOptimizer",
            "HardConcreteGate", "SoftSharingPenalty", "WeightSharingProx", "freeze_sharing",
-           "weight_sharing_penalty"]
+           "bake_sharing", "weight_sharing_penalty"]
 
 
 def _torch_op(op: str, x):
@@ -139,7 +140,7 @@ class ProjectedOptimizer(OptimizerWrapper):
     """
 
     def __init__(self, optimizer, constraints=()):
-        self.optimizer = optimizer
+        super().__init__(optimizer)
         self.constraints = []
         for param, proj in constraints:
             self._append(param, proj)
@@ -255,25 +256,37 @@ class SoftSharingPenalty(nn.Module):
 from .training import WeightSharingProx, weight_sharing_penalty  # noqa: E402
 
 
-def freeze_sharing(model: nn.Module, prox, *, pin_zeros: bool = True) -> list[nn.Parameter]:
+def freeze_sharing(model: nn.Module, prox: WeightSharingProx, *,
+                   pin_zeros: bool = True) -> list[nn.Parameter]:
     """Tie every parameter of ``prox`` (a :class:`WeightSharingProx`) by its clusters, in place.
 
-    Afterwards each parameter is a ``Tied`` parametrisation: one free value per cluster, so
-    fine-tuning (with any optimiser, no prox) keeps the sharing exactly; with ``pin_zeros`` the
-    clusters that are exactly 0 (L1) stay 0 (``Tied``'s mask). Clusters come from the last step's
-    labels when ``prox`` records them, else from equal values (what the prox leaves equal).
-    A group of scope "joint" is tied per tensor (a tie across tensors is not a parametrisation of
-    one tensor). Returns the new free parameters; build a new optimiser over the model's
-    parameters afterwards (the tied tensors are no longer the optimiser's parameters).
+    Afterwards each such ``module.<name>`` is a ``Tied`` parametrisation: one free value per
+    cluster, so fine-tuning (with any optimiser, no prox) keeps the sharing exactly; with
+    ``pin_zeros`` the clusters that are exactly 0 (L1) stay 0 (``Tied``'s mask). Clusters come
+    from the last step's labels when ``prox`` records them, else from equal values (what the prox
+    leaves equal). A group of scope "joint" is tied per tensor (a tie across tensors is not a
+    parametrisation of one tensor).
+
+    torch keeps each Parameter object and swaps the free values into it (``set_``), so the old
+    optimiser still holds the objects, now of another shape: its state (momentum, Adam moments)
+    no longer fits, and a prox on them would be a different penalty (cluster sizes ignored).
+    ``prox`` is therefore marked frozen (its ``step`` raises, naming this function): build a new
+    optimiser over ``model.parameters()``. The state dict keys become
+    ``<module>.parametrizations.<name>.original``; :func:`bake_sharing` makes the ties permanent
+    for export (a plain state dict). Returns the free parameters.
     """
     owners = {}
     for module in model.modules():
         for pname, par in module.named_parameters(recurse=False):
             owners[id(par)] = (module, pname)
-    out = []
-    for p in prox.params:
+    for p in prox.params:  # every check before the first tie: all or nothing
         if id(p.tensor) not in owners:
             raise ValueError(f"{p.name} is not a parameter of the model")
+        if p.sharded:
+            raise ValueError(f"{p.name} is sharded across ranks; freeze_sharing ties local "
+                             f"parameters")
+    out = []
+    for p in prox.params:
         module, pname = owners[id(p.tensor)]
         w = p.tensor.detach()
         if p.labels is not None:
@@ -286,4 +299,23 @@ def freeze_sharing(model: nn.Module, prox, *, pin_zeros: bool = True) -> list[nn
             mask = None  # an all-zero tensor: nothing free; keep one tied zero instead
         tie_parameter(module, pname, np.asarray(groups, dtype=np.int64), mask)
         out.append(module.parametrizations[pname].original)
+    prox.frozen_by = "freeze_sharing"
     return out
+
+
+def bake_sharing(model: nn.Module) -> nn.Module:
+    """Make every :class:`Tied` parametrisation of ``model`` permanent, in place; returns model.
+
+    Each tied ``module.<name>`` becomes a plain Parameter holding the expanded (tied) weight
+    (``torch.nn.utils.parametrize.remove_parametrizations(..., leave_parametrized=True)``), so
+    ``model.state_dict()`` has the keys and shapes of the same architecture never tied and
+    loads into it (``load_state_dict(strict=True)``). The ties are no longer enforced afterwards:
+    bake a ``copy.deepcopy(model)`` to keep fine-tuning the original.
+    """
+    for module in list(model.modules()):
+        if not parametrize.is_parametrized(module):
+            continue
+        for name in list(module.parametrizations.keys()):
+            if any(isinstance(f, Tied) for f in module.parametrizations[name]):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return model

@@ -6,12 +6,13 @@ After each optimiser step, every parameter given to :class:`WeightSharingProx` i
     w \leftarrow \operatorname{prox}_{\eta_t\lambda R + \eta_t\mu\|\cdot\|_1}(w)
     \quad\text{with rho}_t,
 
-where :math:`\eta_t` is the current learning rate of the parameter's optimiser group (so LR
-schedulers just work), :math:`\lambda` the weight of R (per parameter group, PyTorch style),
-:math:`\mu` an optional L1 weight and rho_t a constant or a schedule (``wsrbench.prox``'s rho: each
-cluster moves only (1 - rho) of the way, which weights merge is decided by the full strength).
-This is proximal gradient descent on loss + lam R(w) + l1 |w|_1 (the paper's algorithm), exact in
-each step: the step is ``wsrbench.prox`` itself (tested bit for bit).
+where :math:`\eta_t` is the current learning rate of the parameter's optimiser group, read from the
+live param groups at every step (so LR schedulers and ``load_state_dict`` just work),
+:math:`\lambda` the weight of R (per parameter group, PyTorch style), :math:`\mu` an optional L1
+weight and rho_t a constant or a schedule (``wsrbench.prox``'s rho: each cluster moves only
+(1 - rho) of the way, which weights merge is decided by the full strength). This is proximal
+gradient descent on loss + lam R(w) + l1 |w|_1 (the paper's algorithm), exact in each step: the step
+is ``wsrbench.prox`` itself (tested bit for bit).
 
 Scope of sharing, per group: ``"tensor"`` (the whole tensor flattened is one pool of values: the
 paper's default), ``"row"`` (each output unit, ``w[i]``, shares separately) or ``"joint"`` (all
@@ -21,14 +22,21 @@ Cost: tensors of one group with the same size, dtype, device and learning rate g
 rows of one call (rows run in parallel on the Numba backend). CPU tensors go through ``ProxState``
 (warm start: the previous step's sort order is the hint of the next) on the tensor's memory; CUDA
 tensors stay on the device (``wsrbench.prox`` on them picks a GPU backend; no host round trip).
+Sharded parameters (DTensor, FSDP2, or a ``process_group``) go through
+:func:`wsrbench.distributed.prox`: the pool is the union of every rank's shard.
 """
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..core.warm_start import ProxState
 from .optim_wrapper import OptimizerWrapper
@@ -36,8 +44,14 @@ from .optim_wrapper import OptimizerWrapper
 __all__ = ["WeightSharingProx", "weight_sharing_penalty"]  # freeze_sharing: wsrbench.nn
 
 SCOPES = ("tensor", "row", "joint")
-_DEFAULTS = {"lam": None, "l1": 0.0, "rho": 0.0, "scope": "tensor", "l1_scaled": True,
-             "trick": False}
+_DEFAULTS: dict[str, Any] = {"lam": None, "l1": 0.0, "rho": 0.0, "scope": "tensor",
+                             "l1_scaled": True, "trick": False, "process_group": None}
+
+Scalar = float | int | np.number | torch.Tensor
+RhoSchedule = Callable[[int], Any]
+ParamsArg = nn.Module | Iterable[Any]
+"""A module (its ``named_parameters()``), or an iterable of tensors, of ``(name, tensor)`` pairs
+or of param-group dicts ``{"params": ..., "lam": ..., ...}``."""
 
 
 def weight_sharing_penalty(w: torch.Tensor, *, dim: int | None = None) -> torch.Tensor:
@@ -67,46 +81,58 @@ def weight_sharing_penalty(w: torch.Tensor, *, dim: int | None = None) -> torch.
     return ((xs * (2 * k - d + 1)).sum(-1) / (d - 1)).to(w.dtype)
 
 
+
 @dataclass
 class _Param:
     tensor: torch.Tensor
     name: str
     group: dict
+    shape: tuple  # at construction: a freeze (set_ to the cluster values) changes it
     labels: torch.Tensor | None = None  # cluster of each weight at the last step (x's shape)
-    clusters: int = 0  # partition blocks at the last step (summed over rows for scope "row")
+    clusters: int | None = None  # partition blocks at the last step (summed over rows for "row")
+    sharded: bool = False  # the pool spans every rank of a process group
 
 
 @dataclass
 class _Batch:
     """Rows of one prox call: members' tensors viewed as (rows, d), stacked in order."""
     group: dict
-    opt_group: dict
+    opt_index: int  # the optimiser param group giving the learning rate (looked up every step)
     members: list  # of (_Param, rows)
     d: int
+    process_group: Any = None  # sharded batches: the group the pool is spread over
     state: ProxState = field(default_factory=ProxState)
 
 
 class WeightSharingProx(OptimizerWrapper):
-    """Proximal weight-sharing step after an optimiser's step (see the module docstring).
+    """A ``torch.optim.Optimizer``: the wrapped optimiser's step, then the proximal weight-sharing
+    step (see the module docstring).
+
+    It is an Optimizer subclass that delegates (param groups, state, ``zero_grad`` are the wrapped
+    optimiser's), so LR schedulers, ``isinstance`` checks and checkpoints take it as it is:
+    ``state_dict()`` is the wrapped optimiser's plus the prox's step counter and settings (key
+    ``"weight_sharing_prox"``), and after ``load_state_dict`` a run continues bit for bit like an
+    uninterrupted one (docs/design.md#the-optimiser-it-is).
 
     Parameters
     ----------
     optimizer : torch.optim.Optimizer
-        Its ``step()`` runs first; each parameter's learning rate is read from its group at every
-        step. ``WeightSharingProx`` delegates everything else (``zero_grad``, ``param_groups``, ...)
-        to it, so it can replace the optimiser in a training loop.
-    params : iterable
-        Tensors, ``(name, tensor)`` pairs (``model.named_parameters()``), or dicts in the PyTorch
-        param-group style, ``{"params": [...], "lam": ..., "l1": ..., ...}``, whose keys override
-        the defaults below for that group. Every tensor must also be optimised by ``optimizer``.
-    lam : float >= 0
-        Weight of R; the prox strength of a step is ``lr_t * lam``.
-    l1 : float >= 0
+        Its ``step()`` runs first; each parameter's learning rate is read from its live param group
+        at every step.
+    params : module or iterable
+        A module (its ``named_parameters()``), tensors (``model.parameters()``), ``(name, tensor)``
+        pairs (``model.named_parameters()``), or dicts in the PyTorch param-group style,
+        ``{"params": [...], "lam": ..., "l1": ..., ...}``, whose keys override the defaults below
+        for that group. Every tensor must also be optimised by ``optimizer``.
+    lam : real >= 0
+        Weight of R; the prox strength of a step is ``lr_t * lam``. Python, NumPy or 0-d tensor
+        scalars (as for ``l1`` and ``rho``).
+    l1 : real >= 0
         Weight of an L1 term: ``lr_t * l1`` per step, or ``l1`` itself with ``l1_scaled=False``
         (the paper's ``lasso_lr``, a fixed threshold per step).
-    rho : float in [0, 1] or callable ``step -> float``
+    rho : real in [0, 1] or callable ``step -> rho``
         Damping of the movement (see ``wsrbench.prox``); a schedule is called with the step index
-        (0, 1, ...) and checked to stay in [0, 1].
+        (0, 1, ...; restored by ``load_state_dict``) and checked to stay in [0, 1].
     scope : "tensor", "row" or "joint"
         What shares one pool of values: the flattened tensor, each row ``w[i]``, or all tensors
         of the group together.
@@ -117,27 +143,42 @@ class WeightSharingProx(OptimizerWrapper):
         paper pairs it with an unscaled threshold: ``l1_scaled=False``).
     labels : bool
         Record the cluster labels of every parameter at each step (``labels_of``, ``metrics``,
-        ``wsrbench.nn.freeze_sharing``); a scatter of d int64 per step.
+        ``wsrbench.nn.freeze_sharing``); a scatter of d int64 per step. Not for sharded pools.
+    skip_no_grad : bool
+        True (default): a parameter whose ``.grad`` is None at the step (the optimiser skipped it)
+        is not proxed either; a "joint" pool is proxed when any of its tensors has a grad.
+        False: every parameter is proxed at every step.
+    process_group : torch.distributed ProcessGroup or None
+        The parameters are this rank's shards of pools spread over the group (a collective
+        :func:`wsrbench.distributed.prox` per pool; every rank steps together). DTensor
+        parameters (``distribute_tensor``, FSDP2's ``fully_shard``) need nothing: the group is
+        their 1-D device mesh's, and their local shards (without FSDP's padding) are proxed.
 
     Examples
     --------
-    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    >>> opt = WeightSharingProx(opt, [model.fc1.weight], lam=1e-3)
-    >>> loss.backward(); opt.step(); opt.zero_grad()
+    >>> opt = WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1), model[0], lam=1e-3)
+    >>> sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
+    >>> loss.backward(); opt.step(); opt.zero_grad(); sched.step()
+    >>> torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, "ckpt.pt")
     """
 
-    def __init__(self, optimizer, params, *, lam: float, l1: float = 0.0, rho=0.0,
-                 scope: str = "tensor", trick: bool = False, l1_scaled: bool = True,
-                 labels: bool = False):
-        self.optimizer = optimizer
+    STATE_KEY = "weight_sharing_prox"
+
+    def __init__(self, optimizer: torch.optim.Optimizer, params: ParamsArg, *, lam: Scalar,
+                 l1: Scalar = 0.0, rho: Scalar | RhoSchedule = 0.0, scope: str = "tensor",
+                 trick: bool = False, l1_scaled: bool = True, labels: bool = False,
+                 skip_no_grad: bool = True, process_group: Any = None) -> None:
+        super().__init__(optimizer)
         self.record_labels = bool(labels)
+        self.skip_no_grad = bool(skip_no_grad)
         self.steps = 0
+        self.frozen_by: str | None = None
         defaults = {"lam": lam, "l1": l1, "rho": rho, "scope": scope, "l1_scaled": l1_scaled,
-                    "trick": trick}
-        opt_group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+                    "trick": trick, "process_group": process_group}
+        opt_index = {id(p): i for i, g in enumerate(optimizer.param_groups) for p in g["params"]}
         self.params: list[_Param] = []
-        seen: dict[int, str] = {}
-        self.groups = []
+        self._by_id: dict[int, _Param] = {}
+        self.groups: list[dict[str, Any]] = []
         for gi, spec in enumerate(_as_groups(params)):
             group = dict(defaults)
             group.update({k: v for k, v in spec.items() if k != "params"})
@@ -145,142 +186,277 @@ class WeightSharingProx(OptimizerWrapper):
             if unknown:
                 raise ValueError(f"param group {gi}: unknown settings {sorted(unknown)}; "
                                  f"known: {sorted(_DEFAULTS)}")
-            _check_group(group, gi)
+            _check_group(group, f"param group {gi}")
             members = []
             for pi, item in enumerate(spec["params"]):
                 name, t = item if isinstance(item, tuple) else (f"group {gi} param {pi}", item)
-                _check_param(t, name, seen, opt_group_of)
-                seen[id(t)] = name
-                members.append(_Param(t, name, group))
+                _check_param(t, name, self._by_id, opt_index)
+                p = _Param(t, name, group, tuple(t.shape))
+                p.sharded = _sharded(t, group, name, self.record_labels)
+                self._by_id[id(t)] = p
+                members.append(p)
             group["params"] = members
             self.groups.append(group)
             self.params.extend(members)
-        self._batches = self._plan(opt_group_of)
+        self._batches = self._plan(opt_index)
 
     # -- planning: which tensors go to the prox together ----------------------------------
-    def _plan(self, opt_group_of):
+    def _plan(self, opt_index: dict[int, int]) -> list[_Batch]:
         batches: dict[tuple, _Batch] = {}
         for gi, group in enumerate(self.groups):
-            members = group["params"]
+            members = [p for p in group["params"] if p.tensor.numel() > 0]  # nothing to share
+            if not members:
+                continue
             if group["scope"] == "joint":
-                d = sum(p.tensor.numel() for p in members)
                 t0 = members[0].tensor
-                key = ("joint", gi)
-                batches[key] = _Batch(group, opt_group_of[id(t0)], [(p, 1) for p in members], d)
                 for p in members[1:]:
                     if p.tensor.dtype != t0.dtype or p.tensor.device != t0.device:
                         raise ValueError(f"{p.name}: scope 'joint' needs one dtype and device "
                                          f"in the group ({t0.dtype} on {t0.device} first)")
-                    if opt_group_of[id(p.tensor)] is not opt_group_of[id(t0)]:
+                    if opt_index[id(p.tensor)] != opt_index[id(t0)]:
                         raise ValueError(f"{p.name}: scope 'joint' needs one learning rate "
                                          f"(one optimiser group) for the group's tensors")
+                    if p.sharded != members[0].sharded:
+                        raise ValueError(f"{p.name}: scope 'joint' cannot mix sharded and "
+                                         f"local tensors")
+                batches[("joint", gi)] = _Batch(
+                    group, opt_index[id(t0)], [(p, 1) for p in members],
+                    sum(p.tensor.numel() for p in members), _process_group(members[0]))
                 continue
             for p in members:
                 t = p.tensor
+                oi = opt_index[id(t)]
+                if p.sharded:  # one collective per pool
+                    batches[("sharded", id(t))] = _Batch(group, oi, [(p, 1)], t.numel(),
+                                                         _process_group(p))
+                    continue
                 rows = t.shape[0] if (group["scope"] == "row" and t.ndim >= 1) else 1
-                d = t.numel() // rows if rows else 0
-                og = opt_group_of[id(t)]
-                key = (gi, id(og), d, t.dtype, t.device)
+                d = t.numel() // rows
+                key = (gi, oi, d, t.dtype, t.device)
                 if key not in batches:
-                    batches[key] = _Batch(group, og, [], d)
+                    batches[key] = _Batch(group, oi, [], d)
                 batches[key].members.append((p, rows))
         return list(batches.values())
 
     # -- stepping ----------------------------------------------------------------------------
-    def step(self, closure=None):
-        """``optimizer.step(closure)``, then the prox step on the parameters; returns the loss."""
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """``optimizer.step(closure)``, then the prox step on the parameters; returns the loss.
+
+        Every check (a freeze, the settings, the rho schedule, the learning rates) runs before
+        any parameter is touched: a step is applied whole or not at all."""
+        strengths = self._strengths_of_step()
         loss = self.optimizer.step(closure)
-        self.prox_step()
+        self._apply(strengths)
         return loss
 
     @torch.no_grad()
-    def prox_step(self):
+    def prox_step(self) -> None:
         """Only the prox step (after an ``optimizer.step()`` the caller made itself)."""
-        for b in self._batches:
-            self._run(b)
+        self._apply(self._strengths_of_step())
+
+    def _strengths_of_step(self) -> list[tuple[float, float, float]]:
+        if self.frozen_by is not None:
+            raise RuntimeError(
+                f"this WeightSharingProx's parameters were tied by wsrbench.nn.{self.frozen_by}: "
+                f"they now hold one value per cluster, and a prox on them would be a different "
+                f"penalty; fine-tune with a new optimiser over model.parameters() (no prox)")
+        for p in self.params:
+            if p.tensor.shape != p.shape:
+                raise RuntimeError(
+                    f"{p.name} changed shape from {p.shape} to {tuple(p.tensor.shape)} since "
+                    f"the WeightSharingProx was built (a parametrisation such as "
+                    f"wsrbench.nn.freeze_sharing's swaps its values); build a new optimiser")
+        groups = self.optimizer.param_groups
+        return [self.strengths(b.group, float(groups[b.opt_index]["lr"])) for b in self._batches]
+
+    def _apply(self, strengths: list[tuple[float, float, float]]) -> None:
+        with torch.no_grad():
+            for b, (lam, l1, rho) in zip(self._batches, strengths):
+                if lam == 0.0 and l1 == 0.0:
+                    continue
+                members = b.members
+                if self.skip_no_grad:
+                    has = [p.tensor.grad is not None for p, _ in members]
+                    if not all(has):
+                        if b.group["scope"] == "joint":
+                            if not any(has):
+                                continue
+                        else:
+                            members = [m for m, h in zip(members, has) if h]
+                            if not members:
+                                continue
+                if b.process_group is not None:
+                    self._prox_sharded(b, members, lam, l1, rho)
+                else:
+                    self._prox_batch(b, members, lam, l1, rho)
         self.steps += 1
 
     def strengths(self, group: dict, lr: float) -> tuple[float, float, float]:
         """(lam, l1, rho) passed to the prox this step for ``group`` at learning rate ``lr``."""
-        rho = group["rho"](self.steps) if callable(group["rho"]) else group["rho"]
-        rho = float(rho)
-        if not 0.0 <= rho <= 1.0 or math.isnan(rho):
-            raise ValueError(f"rho schedule of the group of {group['params'][0].name} gave "
-                             f"{rho} at step {self.steps}; it must stay in [0, 1]")
-        l1 = group["l1"] * (lr if group["l1_scaled"] else 1.0)
-        if group["trick"]:
-            if not 0.0 <= lr <= 1.0:
-                raise ValueError(f"trick=True needs a learning rate in [0, 1] (it moves each "
-                                 f"cluster lr (1 - rho) of the way), got lr={lr}")
-            return group["lam"], l1, 1.0 - lr * (1.0 - rho)
-        return lr * group["lam"], l1, rho
-
-    def _run(self, b: _Batch):
-        lam, l1, rho = self.strengths(b.group, float(b.opt_group["lr"]))
-        if lam == 0.0 and l1 == 0.0:
-            return
-        views = [p.tensor.detach().reshape(rows, -1) if b.group["scope"] != "joint"
-                 else p.tensor.detach().reshape(1, -1) for p, rows in b.members]
-        if len(views) == 1:
-            X = views[0]
-        elif b.group["scope"] == "joint":
-            X = torch.cat(views, dim=1)
+        where = f"the group of {group['params'][0].name}"
+        if callable(group["rho"]):
+            rho = _scalar(group["rho"](self.steps), "rho", f"rho schedule of {where} at step "
+                          f"{self.steps}", high=1.0)
         else:
-            X = torch.cat(views, dim=0)
-        W, info = b.state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
-        clusters = np.atleast_1d(info.clusters)
+            rho = group["rho"]
+        lam, l1 = group["lam"], group["l1"]
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"the learning rate of {where} is {lr}; it must be finite and >= 0")
+        l1 = l1 * (lr if group["l1_scaled"] else 1.0)
+        if group["trick"]:
+            if not lr <= 1.0:
+                raise ValueError(f"trick=True needs a learning rate in [0, 1] (it moves each "
+                                 f"cluster lr (1 - rho) of the way), got lr={lr} for {where}")
+            return lam, l1, 1.0 - lr * (1.0 - rho)
+        return lr * lam, l1, rho
+
+    def _prox_batch(self, b: _Batch, members: list, lam: float, l1: float, rho: float) -> None:
+        """The prox of one batch in place: its members' tensors as rows of one call (scope
+        "joint": side by side in one row). The one place a prox is computed on local tensors."""
+        joint = b.group["scope"] == "joint"
+        views = [p.tensor.detach().reshape(1 if joint else rows, -1) for p, rows in members]
+        X = views[0] if len(views) == 1 else torch.cat(views, dim=1 if joint else 0)
+        # a subset of the batch (parameters without grad) would spoil the hint of the whole
+        state = b.state if members is b.members else ProxState()
+        W, info = state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
+        clusters = info.clusters
         r = c = 0
-        for (p, rows), v in zip(b.members, views):
-            if b.group["scope"] == "joint":
-                sl = (slice(None), slice(c, c + v.shape[1]))
+        for (p, rows), v in zip(members, views):
+            if joint:
+                sl: tuple = (slice(None), slice(c, c + v.shape[1]))
                 c += v.shape[1]
-                p.clusters = int(clusters[0])
+                p.clusters = int(clusters)
             else:
                 sl = (slice(r, r + rows), slice(None))
-                p.clusters = int(clusters[r:r + rows].sum())
+                p.clusters = int(clusters) if np.ndim(clusters) == 0 else \
+                    int(clusters[r:r + rows].sum())
                 r += rows
-            p.tensor.copy_(W[sl].reshape(p.tensor.shape))
+            out = W if len(views) == 1 else W[sl]
+            p.tensor.copy_(out.reshape(p.shape))
             if self.record_labels:
-                p.labels = _row_labels(info.labels[sl], b.group["scope"]).reshape(p.tensor.shape)
+                p.labels = _row_labels(info.labels[sl], b.group["scope"]).reshape(p.shape)
+
+    def _prox_sharded(self, b: _Batch, members: list, lam: float, l1: float,
+                      rho: float) -> None:
+        """The prox of a pool spread over ``b.process_group``: this rank's shards, one collective
+        (every rank of the group calls it, in the same plan order)."""
+        from .. import distributed
+
+        locs = [_local(p.tensor) for p, _ in members]
+        x = locs[0].reshape(-1) if len(locs) == 1 else torch.cat([t.reshape(-1) for t in locs])
+        w, info = distributed.prox_info(x, lam, l1=l1, rho=rho, group=b.process_group)
+        off = 0
+        for (p, _), t in zip(members, locs):
+            t.copy_(w[off:off + t.numel()].reshape(t.shape))
+            off += t.numel()
+            p.clusters = int(info.clusters)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _extra_state(self) -> dict[str, Any]:
+        return {"steps": self.steps,
+                "groups": [{"lam": g["lam"], "l1": g["l1"], "l1_scaled": g["l1_scaled"],
+                            "trick": g["trick"], "scope": g["scope"],
+                            "rho": None if callable(g["rho"]) else g["rho"],
+                            "shapes": [list(p.shape) for p in g["params"]]}
+                           for g in self.groups]}
+
+    def _check_extra_state(self, extra: dict[str, Any] | None) -> None:
+        if extra is None:
+            return
+        saved = extra.get("groups", [])
+        if len(saved) != len(self.groups):
+            raise ValueError(f"the checkpoint's WeightSharingProx has {len(saved)} param groups, "
+                             f"this one {len(self.groups)}: build it with the same params")
+        for gi, (s, g) in enumerate(zip(saved, self.groups)):
+            shapes = [list(p.shape) for p in g["params"]]
+            if s["shapes"] != shapes or s["scope"] != g["scope"]:
+                raise ValueError(f"param group {gi}: the checkpoint has scope {s['scope']!r} and "
+                                 f"shapes {s['shapes']}, this WeightSharingProx {g['scope']!r} "
+                                 f"and {shapes}: build it with the same params and scope")
+            if s["rho"] is None and not callable(g["rho"]):
+                raise ValueError(f"param group {gi}: the checkpoint used a rho schedule; pass "
+                                 f"the same schedule (rho=callable) to resume it")
+            _check_group({**g, **{k: s[k] for k in ("lam", "l1", "trick", "l1_scaled")},
+                          "rho": g["rho"] if s["rho"] is None else s["rho"]},
+                         f"param group {gi} of the checkpoint")
+
+    def _load_extra_state(self, extra: dict[str, Any] | None) -> None:
+        if extra is None:
+            warnings.warn("the state dict has no WeightSharingProx state (a bare optimiser's?): "
+                          "the prox keeps its step counter and settings", stacklevel=3)
+            return
+        self.steps = int(extra["steps"])
+        for s, g in zip(extra["groups"], self.groups):
+            for k in ("lam", "l1", "trick", "l1_scaled"):
+                g[k] = s[k]
+            if s["rho"] is not None:
+                g["rho"] = s["rho"]
 
     # -- what the last step did --------------------------------------------------------------
-    def _find(self, param) -> _Param:
-        for p in self.params:
-            if p.tensor is param:
-                return p
-        raise ValueError("this tensor is not one of the WeightSharingProx's parameters")
+    def _find(self, param: torch.Tensor) -> _Param:
+        p = self._by_id.get(id(param))
+        if p is None or p.tensor is not param:
+            raise ValueError("this tensor is not one of the WeightSharingProx's parameters")
+        return p
 
-    def labels_of(self, param) -> torch.Tensor:
+    def labels_of(self, param: torch.Tensor) -> torch.Tensor:
         """Cluster labels (param's shape, int64) of the last step: equal label = shared value.
 
         Under scope "row" the ids are offset per row so that rows never share; under "joint" the
         ids are common to the group's tensors. Needs ``labels=True``."""
         p = self._find(param)
         if p.labels is None:
+            if p.tensor.numel() == 0:
+                return torch.zeros(p.shape, dtype=torch.int64, device=p.tensor.device)
             raise RuntimeError("no labels recorded: construct WeightSharingProx(..., labels=True) "
                                "and take a step first")
         return p.labels
 
-    def metrics(self) -> dict[str, dict]:
-        """Per parameter name: ``distinct`` values, ``zeros``, ``clusters`` of the last prox
-        (partition blocks, before L1) and ``largest_cluster`` (weights in the largest block; from
-        the labels when recorded, else from equal values)."""
+    def metrics(self) -> dict[str, dict[str, int]]:
+        """Per parameter name (for a sharded parameter: of this rank's shard, but ``clusters``):
+
+        - ``size``: weights; ``zeros``: weights exactly 0;
+        - ``distinct``: distinct values in the whole tensor;
+        - ``clusters``: blocks of the partition the last prox computed (weights that share one
+          value by the prox, before L1), summed over the rows under scope "row", of the whole
+          pool under "joint" (the same number for each tensor of the group). Before the first
+          step: the groups of equal values of the same pools;
+        - ``largest_cluster``: weights in the largest block (from the labels when recorded, else
+          from equal values).
+
+        ``distinct`` <= ``clusters`` after a step: L1 sets several clusters to the same 0, rho or
+        rounding can make two clusters' values equal, and under "row" two rows may hold one
+        value while their clusters are counted apart.
+        """
         out = {}
         for p in self.params:
-            t = p.tensor.detach()
+            t = _local(p.tensor).detach()
+            n = t.numel()
             _, counts = torch.unique(t, return_counts=True)
             if p.labels is not None:
-                largest = int(torch.bincount(p.labels.reshape(-1)).max()) if t.numel() else 0
+                largest = int(torch.bincount(p.labels.reshape(-1)).max()) if n else 0
             else:
-                largest = int(counts.max()) if t.numel() else 0
+                largest = int(counts.max()) if n else 0
+            clusters = p.clusters if p.clusters is not None else self._equal_groups(p)
             out[p.name] = {"distinct": int(counts.numel()), "zeros": int((t == 0).sum()),
-                           "clusters": p.clusters, "largest_cluster": largest,
-                           "size": int(t.numel())}
+                           "clusters": clusters, "largest_cluster": largest, "size": int(n)}
         return out
 
+    def _equal_groups(self, p: _Param) -> int:
+        t = _local(p.tensor).detach()
+        if t.numel() == 0:
+            return 0
+        scope = p.group["scope"]
+        if scope == "joint":
+            pool = torch.cat([_local(q.tensor).detach().reshape(-1) for q in p.group["params"]])
+            return int(torch.unique(pool).numel())
+        if scope == "row" and t.ndim >= 1:
+            rows = t.reshape(t.shape[0], -1)
+            return int(sum(torch.unique(r).numel() for r in rows))
+        return int(torch.unique(t).numel())
 
 
-def _row_labels(L, scope):
+def _row_labels(L: torch.Tensor, scope: str) -> torch.Tensor:
     """Labels of one member's rows; under "row" offset so that every row's ids are its own."""
     if scope != "row" or L.shape[0] <= 1:
         return L
@@ -288,10 +464,12 @@ def _row_labels(L, scope):
     return L + torch.arange(L.shape[0], device=L.device, dtype=L.dtype)[:, None] * width
 
 
-def _as_groups(params):
+def _as_groups(params: ParamsArg) -> list[dict[str, Any]]:
+    if isinstance(params, nn.Module):
+        params = list(params.named_parameters())
     if isinstance(params, torch.Tensor):
-        raise TypeError("params must be an iterable of tensors or param groups, got a tensor; "
-                        "wrap it in a list: [tensor]")
+        raise TypeError("params must be a module or an iterable of tensors or param groups, got "
+                        "a tensor; wrap it in a list: [tensor]")
     items = list(params)
     if not items:
         raise ValueError("params is empty: give the tensors to share weights in")
@@ -301,7 +479,11 @@ def _as_groups(params):
             if "params" not in g:
                 raise ValueError(f"param group {gi} has no 'params' entry")
             ps = g["params"]
+            if isinstance(ps, nn.Module):
+                ps = list(ps.named_parameters())
             ps = [ps] if isinstance(ps, torch.Tensor) else list(ps)
+            if not ps:
+                raise ValueError(f"param group {gi} has no parameters")
             groups.append({**g, "params": ps})
         return groups
     if any(isinstance(i, dict) for i in items):
@@ -309,32 +491,103 @@ def _as_groups(params):
     return [{"params": items}]
 
 
-def _check_group(group, gi):
-    where = f"param group {gi}"
+def _scalar(v: Any, key: str, where: str, *, high: float = math.inf) -> float:
+    """A Python, NumPy or 0-d tensor real as a float in [0, high], or a clear error."""
+    if isinstance(v, torch.Tensor) or isinstance(v, np.ndarray):
+        if v.ndim != 0:
+            raise ValueError(f"{where}: {key} must be a scalar, got a {type(v).__name__} of "
+                             f"shape {tuple(v.shape)}")
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{where}: {key} must be a real number (Python, NumPy or 0-d tensor), "
+                        f"got {type(v).__name__}")
+    f = float(v)
+    if not (math.isfinite(f) and 0.0 <= f <= high):
+        bound = ">= 0" if high == math.inf else f"in [0, {high:g}]"
+        raise ValueError(f"{where}: {key} must be a finite number {bound}, got {v!r}")
+    return f
+
+
+def _check_group(group: dict[str, Any], where: str) -> None:
     if group["lam"] is None:
         raise ValueError(f"{where}: lam is required")
     for key in ("lam", "l1"):
-        v = group[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"{where}: {key} must be a finite float >= 0, got {v!r}")
-        group[key] = float(v)
+        group[key] = _scalar(group[key], key, where)
     if not callable(group["rho"]):
-        r = group["rho"]
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r <= 1.0:
-            raise ValueError(f"{where}: rho must be in [0, 1] or a schedule step -> rho, got {r!r}")
+        if isinstance(group["rho"], (bool, np.bool_)) or not isinstance(
+                group["rho"], (numbers.Real, torch.Tensor, np.ndarray)):
+            raise TypeError(f"{where}: rho must be in [0, 1] or a schedule step -> rho, got "
+                            f"{group['rho']!r}")
+        try:
+            group["rho"] = _scalar(group["rho"], "rho", where, high=1.0)
+        except ValueError:
+            raise ValueError(f"{where}: rho must be in [0, 1] or a schedule step -> rho, got "
+                             f"{group['rho']!r}") from None
     if group["scope"] not in SCOPES:
         raise ValueError(f"{where}: scope must be one of {SCOPES}, got {group['scope']!r}")
+    for key in ("trick", "l1_scaled"):
+        if not isinstance(group[key], (bool, np.bool_)):
+            raise TypeError(f"{where}: {key} must be True or False, got {group[key]!r}")
+        group[key] = bool(group[key])
 
 
-def _check_param(t, name, seen, opt_group_of):
+def _check_param(t: Any, name: str, seen: dict[int, _Param], opt_index: dict[int, int]) -> None:
     if isinstance(t, tuple) or not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch tensor (a parameter), got {type(t).__name__}")
     if id(t) in seen:
-        raise ValueError(f"{name} is the same tensor as {seen[id(t)]}: give each parameter once "
-                         f"(use scope='joint' for tensors that share one pool)")
+        raise ValueError(f"{name} is the same tensor as {seen[id(t)].name}: give each parameter "
+                         f"once (use scope='joint' for tensors that share one pool)")
     if t.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{name} has dtype {t.dtype}; the prox takes float32 or float64 "
                         f"parameters")
-    if id(t) not in opt_group_of:
+    if id(t) not in opt_index:
         raise ValueError(f"{name} is not optimised by the optimizer: add it to the optimizer's "
                          f"parameters (its learning rate scales the prox)")
+
+
+# -- sharded parameters ------------------------------------------------------------------------
+
+def _is_dtensor(t: torch.Tensor) -> bool:
+    return type(t).__name__ == "DTensor" or (
+        isinstance(t, nn.Parameter) and hasattr(t, "device_mesh") and hasattr(t, "placements"))
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """The tensor whose memory the prox reads and writes: a DTensor's local shard (FSDP2's
+    padding is not part of it), else the tensor itself."""
+    return t.to_local() if _is_dtensor(t) else t
+
+
+def _sharded(t: torch.Tensor, group: dict[str, Any], name: str, labels: bool) -> bool:
+    """Whether ``t``'s pool spans ranks; checks what the sharded path supports."""
+    if _is_dtensor(t):
+        mesh, placements = t.device_mesh, t.placements
+        if mesh.ndim != 1:
+            raise ValueError(f"{name}: a DTensor on a {mesh.ndim}-D device mesh; the prox takes "
+                             f"1-D meshes (one process group)")
+        if not placements[0].is_shard():
+            return False  # replicated: every rank holds the whole tensor, the prox is local
+        if group["scope"] == "row" and placements[0].dim != 0:
+            raise ValueError(f"{name}: scope 'row' needs whole rows on each rank (Shard(0)), got "
+                             f"{placements[0]}")
+        sharded = group["scope"] != "row"  # Shard(0) keeps rows whole: a local prox per row
+    else:
+        sharded = group["process_group"] is not None and group["scope"] != "row"
+    if sharded and labels:
+        raise ValueError(f"{name}: labels=True is not available for sharded parameters "
+                         f"(wsrbench.distributed.prox returns no labels)")
+    if sharded:
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError(f"{name}: a sharded parameter needs torch.distributed "
+                               f"initialised (init_process_group)")
+    return sharded
+
+
+def _process_group(p: _Param) -> Any:
+    if not p.sharded:
+        return None
+    if _is_dtensor(p.tensor):
+        return p.tensor.device_mesh.get_group()
+    return p.group["process_group"]
