@@ -161,7 +161,7 @@ def test_trick_merges_at_full_strength_and_moves_lr_of_the_way():
     model = _mlp()
     lam, lr, rho = 0.5, 0.1, 0.2
     opt = wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=lr), [model[0].weight],
-                                lam=lam, rho=rho, trick=True, labels=True)
+                                lam=lam, rho=rho, trick=True, labels=True, skip_no_grad=False)
     opt.optimizer.step = lambda closure=None: None  # isolate the prox step
     w0 = model[0].weight.detach().clone().numpy()
     opt.step()
@@ -180,7 +180,8 @@ def test_same_shape_tensors_share_one_call_and_warm_start():
     torch.manual_seed(0)
     layers = [nn.Linear(10, 10, bias=False) for _ in range(3)]
     params = [layer.weight for layer in layers]
-    opt = wnn.WeightSharingProx(torch.optim.SGD(params, lr=0.1), params, lam=0.5)
+    opt = wnn.WeightSharingProx(torch.optim.SGD(params, lr=0.1), params, lam=0.5,
+                                skip_no_grad=False)
     assert len(opt._batches) == 1  # three (10, 10) tensors: rows of one prox call
     before = [p.detach().clone() for p in params]
     opt.prox_step()
@@ -256,7 +257,7 @@ def test_bad_input_names_the_parameter():
     w = model[0].weight
     with pytest.raises(ValueError, match=r"fc1.*same tensor as.*first"):
         wnn.WeightSharingProx(sgd, [("first", w), ("fc1", w)], lam=1.0)
-    with pytest.raises(ValueError, match="lam must be a finite float >= 0"):
+    with pytest.raises(ValueError, match="lam must be a finite number >= 0"):
         wnn.WeightSharingProx(sgd, [w], lam=-1.0)
     with pytest.raises(ValueError, match="scope must be one of"):
         wnn.WeightSharingProx(sgd, [w], lam=1.0, scope="rows")
@@ -266,9 +267,10 @@ def test_bad_input_names_the_parameter():
         wnn.WeightSharingProx(sgd, [("other", torch.zeros(3))], lam=1.0)
     with pytest.raises(ValueError, match=r"rho must be in \[0, 1\]"):
         wnn.WeightSharingProx(sgd, [w], lam=1.0, rho=1.5)
-    opt = wnn.WeightSharingProx(sgd, [("fc1.weight", w)], lam=1.0, rho=lambda s: 0.5 + s)
+    opt = wnn.WeightSharingProx(sgd, [("fc1.weight", w)], lam=1.0, rho=lambda s: 0.5 + s,
+                                skip_no_grad=False)
     opt.prox_step()  # step 0: rho 0.5
-    with pytest.raises(ValueError, match=r"fc1.weight gave 1.5 at step 1.*\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"fc1.weight at step 1.*\[0, 1\], got 1.5"):
         opt.prox_step()
 
 
@@ -332,3 +334,277 @@ def test_readme_training_example_runs():
     opt, model = scope["opt"], scope["model"]
     w = model[0].weight  # now tied: one free value per cluster of the last step
     assert w.unique().numel() <= opt.metrics()["fc1.weight"]["clusters"] < w.numel()
+
+
+# ------------------------------------------------------------ a torch.optim citizen
+
+def _train(model, opt, sched, steps, start=0):
+    for step in range(start, start + steps):
+        _sgd_step(model, opt, step)
+        if sched is not None:
+            sched.step()
+
+
+def _prox_opt(model, **kw):
+    sgd = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    kw.setdefault("lam", 0.3)
+    return wnn.WeightSharingProx(sgd, [("fc1.weight", model[0].weight),
+                                       ("fc1.bias", model[0].bias)], **kw)
+
+
+@pytest.mark.parametrize("make", [
+    lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=5),
+    lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1.0 / (1 + e)),
+    lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.3),
+], ids=["cosine", "lambda", "step"])
+def test_schedulers_take_the_object_and_drive_the_prox(make):
+    model, ref = _mlp(), _mlp()
+    opt = _prox_opt(model)
+    assert isinstance(opt, torch.optim.Optimizer)
+    sched = make(opt)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.2, momentum=0.9)
+    ref_sched = make(ref_opt)
+    lrs = set()
+    for step in range(5):
+        lr = ref_opt.param_groups[0]["lr"]
+        lrs.add(lr)
+        assert opt.param_groups[0]["lr"] == lr
+        _sgd_step(model, opt, step)
+        _sgd_step(ref, ref_opt, step)
+        with torch.no_grad():
+            for p in (ref[0].weight, ref[0].bias):
+                p.copy_(torch.from_numpy(_ref_prox(p, lr * 0.3, 0.0, 0.0, "tensor")))
+        for p, q in zip(model.parameters(), ref.parameters()):
+            assert torch.equal(p, q)
+        sched.step()
+        ref_sched.step()
+    assert len(lrs) > 1  # the schedule did change the learning rate
+
+
+@pytest.mark.parametrize("through", ["wrapper", "inner"])
+def test_load_state_dict_new_groups_reach_the_prox(through):
+    model = _mlp()
+    opt = _prox_opt(model, skip_no_grad=False)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = 0.05
+    (opt if through == "wrapper" else opt.optimizer).load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.05  # the groups load_state_dict made
+    opt.param_groups[0]["lr"] *= 0.5  # as a scheduler does, in the new group dicts
+    w0 = model[0].weight.detach().clone()
+    opt.prox_step()
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(),
+                                  _ref_prox(w0, 0.025 * 0.3, 0.0, 0.0, "tensor"))
+
+
+def test_resume_from_checkpoint_is_bit_for_bit():
+    """Momentum, a cosine schedule on the wrapper and a rho schedule: 3 + 3 steps through
+    torch.save / torch.load(weights_only=True) equal 6 uninterrupted steps."""
+    import io
+
+    def build():
+        model = _mlp()
+        opt = _prox_opt(model, l1=0.01, rho=lambda s: 0.4 / (1 + s))
+        return model, opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6)
+
+    model, opt, sched = build()
+    _train(model, opt, sched, 6)
+    model2, opt2, sched2 = build()
+    _train(model2, opt2, sched2, 3)
+    buf = io.BytesIO()
+    torch.save({"model": model2.state_dict(), "opt": opt2.state_dict(),
+                "sched": sched2.state_dict()}, buf)
+    buf.seek(0)
+    ck = torch.load(buf, weights_only=True)
+    assert ck["opt"]["weight_sharing_prox"]["steps"] == 3
+    model3, opt3, sched3 = build()
+    model3.load_state_dict(ck["model"])
+    opt3.load_state_dict(ck["opt"])
+    sched3.load_state_dict(ck["sched"])
+    assert opt3.steps == 3
+    _train(model3, opt3, sched3, 3, start=3)
+    for p, q in zip(model.parameters(), model3.parameters()):
+        assert torch.equal(p, q)
+    # without the prox's state the rho schedule would restart at step 0: a different run
+    model4, opt4, sched4 = build()
+    model4.load_state_dict(ck["model"])
+    opt4.optimizer.load_state_dict(ck["opt"])
+    sched4.load_state_dict(ck["sched"])
+    _train(model4, opt4, sched4, 3, start=3)
+    assert not torch.equal(model4[0].weight, model[0].weight)
+
+
+def test_state_dict_carries_settings_and_checks_them():
+    model = _mlp()
+    opt = _prox_opt(model, lam=np.float32(0.25), l1=0.01, rho=0.2)
+    sd = opt.state_dict()
+    torch.optim.SGD(_mlp().parameters(), lr=1.0).load_state_dict(sd)  # a bare optimiser loads it
+    other = _prox_opt(_mlp(), lam=1.0)
+    other.load_state_dict(sd)
+    g = other.groups[0]
+    assert (g["lam"], g["l1"], g["rho"]) == (0.25, 0.01, 0.2)
+    before = copy.deepcopy(other.optimizer.state_dict())
+    wrong = _prox_opt(_mlp(), scope="row")
+    with pytest.raises(ValueError, match=r"scope 'tensor'.*build it with the same params"):
+        wrong.load_state_dict(sd)
+    assert wrong.optimizer.state_dict()["param_groups"] == before["param_groups"]
+    sched_sd = _prox_opt(_mlp(), rho=lambda s: 0.1).state_dict()
+    with pytest.raises(ValueError, match="rho schedule; pass the same schedule"):
+        _prox_opt(_mlp()).load_state_dict(sched_sd)
+    with pytest.warns(UserWarning, match="no WeightSharingProx state"):
+        _prox_opt(_mlp()).load_state_dict(opt.optimizer.state_dict())
+
+
+def test_step_hooks_zero_grad_and_pickling():
+    model = _mlp()
+    opt = _prox_opt(model)
+    calls = []
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(o.steps))
+    _sgd_step(model, opt, 0)
+    assert calls == [1]  # after the prox step
+    assert all(p.grad is not None for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    twin = copy.deepcopy(opt)
+    assert isinstance(twin, wnn.WeightSharingProx) and twin.steps == 1
+    assert "WeightSharingProx" in repr(opt) and "SGD" in repr(opt)
+
+
+SCALARS = [np.float32(0.25), np.float64(0.25), torch.tensor(0.25), torch.tensor(0.25,
+           dtype=torch.float64), np.array(0.25)]
+
+
+@pytest.mark.parametrize("lam", SCALARS + [np.int64(2), torch.tensor(2)],
+                         ids=lambda v: f"{type(v).__name__}-{getattr(v, 'dtype', '')}")
+def test_scalars_of_every_kind_are_the_float(lam):
+    model, ref = _mlp(), _mlp()
+    opt = _prox_opt(model, lam=lam, l1=lam * 0.1, rho=lam * 0.1)
+    ref_opt = _prox_opt(ref, lam=float(lam), l1=float(lam * 0.1), rho=float(lam * 0.1))
+    _train(model, opt, None, 2)
+    _train(ref, ref_opt, None, 2)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("bad,exc,msg", [
+    (torch.tensor([0.1, 0.2]), ValueError, "lam must be a scalar"),
+    ("0.1", TypeError, "lam must be a real number"),
+    (True, TypeError, "lam must be a real number"),
+    (np.float32("nan"), ValueError, "lam must be a finite number >= 0"),
+])
+def test_bad_scalars_are_named(bad, exc, msg):
+    model = _mlp()
+    with pytest.raises(exc, match=msg):
+        _prox_opt(model, lam=bad)
+
+
+def test_modules_and_parameter_iterators_are_taken():
+    model = _mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    by_module = wnn.WeightSharingProx(sgd, model[0], lam=0.5)
+    assert [p.name for p in by_module.params] == ["weight", "bias"]
+    named = wnn.WeightSharingProx(sgd, model.named_parameters(), lam=0.5)
+    assert [p.name for p in named.params] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    plain = wnn.WeightSharingProx(sgd, model.parameters(), lam=0.5)
+    assert len(plain.params) == 4
+    grouped = wnn.WeightSharingProx(sgd, [{"params": model[0], "lam": np.float32(2)},
+                                          {"params": model[2].parameters()}], lam=0.5)
+    assert [g["lam"] for g in grouped.groups] == [2.0, 0.5]
+
+
+def test_a_bad_schedule_touches_nothing():
+    """Group 2's schedule fails at step 0: neither the optimiser step nor group 1's prox ran."""
+    model = _mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    opt = wnn.WeightSharingProx(sgd, [{"params": [model[0].weight]},
+                                      {"params": [model[2].weight], "rho": lambda s: 2.0}],
+                                lam=1.0)
+    x, y = _batch(0)
+    nn.functional.cross_entropy(model(x), y).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"rho schedule.*2.weight|group 1 param 0.*step 0"):
+        opt.step()
+    for p, b in zip(model.parameters(), before):
+        assert torch.equal(p, b)
+    assert opt.steps == 0
+
+
+def test_parameters_without_grad_are_skipped_unless_asked():
+    model = _mlp()
+    for skip in (True, False):
+        m = copy.deepcopy(model)
+        sgd = torch.optim.SGD(m.parameters(), lr=0.1)
+        opt = wnn.WeightSharingProx(sgd, [m[0].weight, m[2].weight], lam=1.0,
+                                    skip_no_grad=skip)
+        m[2].weight.requires_grad_(False)  # no grad reaches it: the optimiser skips it
+        x, y = _batch(0)
+        nn.functional.cross_entropy(m(x), y).backward()
+        w2 = m[2].weight.detach().clone()
+        opt.step()
+        assert not torch.equal(m[0].weight, model[0].weight)
+        if skip:
+            assert torch.equal(m[2].weight, w2)
+        else:
+            np.testing.assert_array_equal(m[2].weight.detach().numpy(),
+                                          _ref_prox(w2, 0.1, 0.0, 0.0, "tensor"))
+
+
+@pytest.mark.parametrize("scope", ["tensor", "row", "joint"])
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (5, 0)])
+def test_zero_size_parameters_in_every_scope(scope, shape):
+    model = _mlp()
+    empty = nn.Parameter(torch.zeros(shape))
+    sgd = torch.optim.SGD(list(model.parameters()) + [empty], lr=0.1)
+    opt = wnn.WeightSharingProx(sgd, [{"params": [("empty", empty), ("w", model[0].weight)],
+                                       "scope": scope}], lam=1.0, labels=True,
+                                skip_no_grad=False)
+    w0 = model[0].weight.detach().clone()
+    opt.step()
+    assert empty.shape == shape
+    assert opt.labels_of(empty).shape == shape
+    assert opt.metrics()["empty"] == {"distinct": 0, "zeros": 0, "clusters": 0,
+                                      "largest_cluster": 0, "size": 0}
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(),
+                                  _ref_prox(w0, 0.1, 0.0, 0.0, "tensor" if scope == "joint"
+                                            else scope))
+
+
+def test_metrics_before_the_first_step_count_equal_values():
+    model = _mlp()
+    with torch.no_grad():
+        model[0].weight[:, :6] = 0.5  # 6 equal weights in every row
+    opt = _prox_opt(model, scope="row")
+    w = model[0].weight.detach()
+    m = opt.metrics()["fc1.weight"]
+    assert m["clusters"] == sum(r.unique().numel() for r in w) == 9 * 7
+    assert m["distinct"] == w.unique().numel() == 9 * 6 + 1 < m["clusters"]
+    assert m["largest_cluster"] == 9 * 6
+
+
+def test_frozen_model_refuses_the_old_prox_and_bakes_to_a_plain_model():
+    model = _mlp()
+    opt = _prox_opt(model, lam=0.5, l1=0.05, labels=True)
+    _train(model, opt, None, 3)
+    wnn.freeze_sharing(model, opt)
+    assert any(".parametrizations.weight.original" in k for k in model.state_dict())
+    with pytest.raises(RuntimeError, match="freeze_sharing"):
+        _sgd_step(model, opt, 3)
+    with pytest.raises(RuntimeError, match="freeze_sharing"):
+        opt.prox_step()
+    _train(model, torch.optim.Adam(model.parameters(), lr=0.01), None, 2, start=4)
+    x, _ = _batch(9)
+    out = model(x)
+    tied = model[0].weight.detach().clone()
+    wnn.bake_sharing(model)
+    plain = _mlp(seed=5)
+    plain.load_state_dict(model.state_dict(), strict=True)
+    assert torch.equal(plain[0].weight, tied)
+    assert torch.equal(plain(x), out)
+
+
+def test_a_parametrised_parameter_is_refused_by_name():
+    """A shape change by any parametrisation (not only freeze_sharing's) stops the prox."""
+    model = _mlp()
+    opt = _prox_opt(model)
+    wnn.tie_parameter(model[0], "bias", np.arange(9) // 3)
+    with pytest.raises(RuntimeError, match=r"fc1.bias changed shape from \(9,\) to \(3,\)"):
+        opt.prox_step()

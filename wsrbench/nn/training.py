@@ -319,17 +319,16 @@ class WeightSharingProx(OptimizerWrapper):
         # a subset of the batch (parameters without grad) would spoil the hint of the whole
         state = b.state if members is b.members else ProxState()
         W, info = state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
-        clusters = info.clusters
+        clusters = np.atleast_1d(info.clusters)  # one count per row
         r = c = 0
         for (p, rows), v in zip(members, views):
             if joint:
                 sl: tuple = (slice(None), slice(c, c + v.shape[1]))
                 c += v.shape[1]
-                p.clusters = int(clusters)
+                p.clusters = int(clusters[0])
             else:
                 sl = (slice(r, r + rows), slice(None))
-                p.clusters = int(clusters) if np.ndim(clusters) == 0 else \
-                    int(clusters[r:r + rows].sum())
+                p.clusters = int(clusters[r:r + rows].sum())
                 r += rows
             out = W if len(views) == 1 else W[sl]
             p.tensor.copy_(out.reshape(p.shape))
