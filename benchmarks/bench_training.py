@@ -69,3 +69,50 @@ class TrainingStep:
                 for p, st in self.states:
                     p.copy_(st.prox(p.detach().reshape(1, -1), LR * LAM).reshape(p.shape))
         self.sync()
+
+
+OVERHEAD_SHAPES = {"4000": (40, 100), "117600": (150, 784), "tiny": (4, 5)}
+
+
+class ProxOverhead:
+    """The wrapper's own cost: ``WeightSharingProx.prox_step()`` ("wrapper") against the same
+    prox calls made by hand with ``ProxState`` ("bare"), on one Linear layer's weight and bias
+    (4,000 and 117,600 weights), the weights nudged between steps as training does. The figure is
+    the ratio wrapper / bare of one run (target <= 1.2), not either time."""
+    params = [["4000", "117600"], ["wrapper", "bare"]]
+    param_names = ["weights", "mode"]
+    timeout = 300
+
+    def setup(self, weights, mode):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed") from None
+        from wsrbench.core.warm_start import ProxState
+        from wsrbench.nn import WeightSharingProx
+
+        torch.manual_seed(SEED)
+        out_f, in_f = OVERHEAD_SHAPES[weights]
+        self.layer = torch.nn.Linear(in_f, out_f)
+        for p in self.layer.parameters():
+            p.grad = torch.zeros_like(p)  # the optimiser's step is not part of the figure
+        sgd = torch.optim.SGD(self.layer.parameters(), lr=LR)
+        self.wrap = WeightSharingProx(sgd, [self.layer.weight, self.layer.bias], lam=LAM)
+        self.states = [(self.layer.weight, ProxState()), (self.layer.bias, ProxState())]
+        self.noise = 1e-3 * torch.randn(out_f, in_f, generator=torch.Generator().manual_seed(1))
+        self.sign = 1.0
+        for _ in range(2):  # JIT compilation and the warm-start hints, outside the timing
+            self.time_prox_step(weights, mode)
+
+    def time_prox_step(self, weights, mode):
+        import torch
+
+        with torch.no_grad():  # a gradient step's worth of movement, so the prox has work
+            self.sign = -self.sign
+            self.layer.weight.add_(self.noise, alpha=self.sign)
+        if mode == "wrapper":
+            self.wrap.prox_step()
+        else:
+            with torch.no_grad():
+                for p, st in self.states:
+                    p.copy_(st.prox(p.detach().reshape(1, -1), LR * LAM).reshape(p.shape))

@@ -12,6 +12,10 @@
    process, once: time as a ratio to np.argsort of the same array (also once, in its own process),
    and the peak memory the call adds (ru_maxrss after minus before) in 8-byte words per weight.
    --big "" skips it.
+3. The wrapper's own overhead at 4,000 and 117,600 weights (one Linear layer's weight and bias):
+   ``WeightSharingProx.prox_step()`` against the same ``ProxState`` calls made by hand, the two
+   alternating (which goes first swaps every step), weights nudged between steps; medians of
+   --overhead-iters steps. Target: wrapper / bare <= 1.2.
 Writes training_bench.md / .json and training_bench.png to --out.
 """
 from __future__ import annotations
@@ -88,6 +92,50 @@ def iteration_costs(iters: int, threads: int):
     return out
 
 
+def prox_overhead(iters: int, threads: int):
+    import torch
+
+    from wsrbench.core.warm_start import ProxState
+    from wsrbench.nn import WeightSharingProx
+
+    torch.set_num_threads(threads)
+    out = {}
+    for out_f, in_f in ((40, 100), (150, 784)):
+        torch.manual_seed(0)
+        a = torch.nn.Linear(in_f, out_f)
+        b = torch.nn.Linear(in_f, out_f)
+        b.load_state_dict(a.state_dict())
+        for p in a.parameters():
+            p.grad = torch.zeros_like(p)
+        wrap = WeightSharingProx(torch.optim.SGD(a.parameters(), lr=LR), [a.weight, a.bias],
+                                 lam=LAM)
+        states = [(b.weight, ProxState()), (b.bias, ProxState())]
+
+        def bare(states=states):
+            with torch.no_grad():
+                for p, st in states:
+                    p.copy_(st.prox(p.detach().reshape(1, -1), LR * LAM).reshape(p.shape))
+
+        g = torch.Generator().manual_seed(1)
+        times = {"wrapper": [], "bare": []}
+        for it in range(iters + 3):  # 3 untimed: JIT compilation, first hints
+            noise = 1e-3 * torch.randn(out_f, in_f, generator=g)
+            with torch.no_grad():
+                a.weight.add_(noise)
+                b.weight.add_(noise)
+            for mode in (("wrapper", "bare") if it % 2 else ("bare", "wrapper")):
+                t = time.perf_counter()
+                wrap.prox_step() if mode == "wrapper" else bare()
+                if it >= 3:
+                    times[mode].append(time.perf_counter() - t)
+        if not torch.equal(a.weight, b.weight):
+            raise AssertionError("the wrapper's step differs from the bare prox calls")
+        med = {m: float(np.median(v)) for m, v in times.items()}
+        out[out_f * in_f] = {"wrapper_us": 1e6 * med["wrapper"], "bare_us": 1e6 * med["bare"],
+                             "ratio": med["wrapper"] / med["bare"]}
+    return out
+
+
 def first_layer_sample(d):
     return np.random.default_rng(0).standard_normal(d).astype(np.float32) * 0.03
 
@@ -153,7 +201,8 @@ def big_prox(ds):
 
 def write(out_dir, res):
     os.makedirs(out_dir, exist_ok=True)
-    lines = [f"training_bench: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
+    lines = [f"training_bench ({res['command']}): {res['date']}, commit {res['commit']}, "
+             f"{res['cpu']}, {os.cpu_count()} CPUs, load average {res['load']}, "
              f"torch threads {res['threads']}, {res['iters']} iterations (medians)", "",
              "| net | first-layer weights | iteration ms (no prox) | with WeightSharingProx | "
              "prox share | wrapper / bare prox | prox ms | np.argsort ms (same size) |",
@@ -163,6 +212,12 @@ def write(out_dir, res):
                      f"{r['ms']['wrapper']:.2f} | {100 * r['prox_share']:+.0f}% | "
                      f"{r['wrapper_over_bare_prox']:.2f} | {r['prox_ms']['wrapper']:.2f} | "
                      f"{r['argsort_ms']:.2f} |")
+    if res.get("overhead"):
+        lines += ["", "| weights | WeightSharingProx.prox_step us | bare ProxState calls us | "
+                  "wrapper / bare (target <= 1.2) |", "| --- | --- | --- | --- |"]
+        for d, r in res["overhead"].items():
+            lines.append(f"| {d} | {r['wrapper_us']:.0f} | {r['bare_us']:.0f} | "
+                         f"{r['ratio']:.3f} |")
     if res.get("big"):
         lines += ["", "| d | np.argsort s | prox s | prox / argsort | extra words per weight | "
                   "ProxState hinted s | hinted / argsort | ProxState words per weight |",
@@ -177,6 +232,8 @@ def write(out_dir, res):
         f.write(text)
     with open(os.path.join(out_dir, "training_bench.json"), "w") as f:
         json.dump(res, f, indent=1)
+    if not res["iterations"]:
+        return text
     try:
         import matplotlib
 
@@ -204,14 +261,39 @@ def write(out_dir, res):
     return text
 
 
+def _machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "commit": commit, "cpu": cpu,
+            "load": load}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--big", default="5e7,8e7", help="d values of the one-off prox step ('' skips)")
     p.add_argument("--out", default="docs/figures")
+    p.add_argument("--overhead-iters", type=int, default=400,
+                   help="prox steps per mode of the overhead measurement (0 skips it)")
+    p.add_argument("--skip-iterations", action="store_true", help="skip part 1")
     a = p.parse_args(argv)
-    res = {"iters": a.iters, "threads": a.threads, "iterations": iteration_costs(a.iters, a.threads)}
+    res = {"command": "python scripts/training_bench.py " + " ".join(argv or sys.argv[1:]),
+           **_machine(), "iters": a.iters, "threads": a.threads,
+           "iterations": {} if a.skip_iterations
+           else iteration_costs(a.iters, a.threads)}
+    if a.overhead_iters:
+        res["overhead"] = prox_overhead(a.overhead_iters, a.threads)
     if a.big:
         res["big"] = big_prox([float(v) for v in a.big.split(",")])
     print(write(a.out, res))

@@ -320,6 +320,21 @@ def test_training_benchmark_suite_runs_at_tiny_size():
             assert w.unique().numel() < w.numel()
 
 
+def test_overhead_benchmark_runs_at_tiny_size():
+    """benchmarks/bench_training.py's ProxOverhead cannot rot: both modes run the same prox."""
+    import importlib
+
+    cls = importlib.import_module("benchmarks.bench_training").ProxOverhead
+    assert cls.params == [["4000", "117600"], ["wrapper", "bare"]]
+    weights = []
+    for mode in cls.params[1]:
+        obj = cls()
+        obj.setup("tiny", mode)
+        obj.time_prox_step("tiny", mode)
+        weights.append(obj.layer.weight.detach().clone())
+    assert torch.equal(weights[0], weights[1])
+
+
 def test_readme_training_example_runs():
     """The ten lines of README "Training with weight sharing" run as printed."""
     import os

@@ -249,7 +249,6 @@ class WeightSharingProx(OptimizerWrapper):
         self._apply(strengths)
         return loss
 
-    @torch.no_grad()
     def prox_step(self) -> None:
         """Only the prox step (after an ``optimizer.step()`` the caller made itself)."""
         self._apply(self._strengths_of_step())
@@ -275,16 +274,15 @@ class WeightSharingProx(OptimizerWrapper):
                 if lam == 0.0 and l1 == 0.0:
                     continue
                 members = b.members
-                if self.skip_no_grad:
+                if self.skip_no_grad and any(p.tensor.grad is None for p, _ in members):
                     has = [p.tensor.grad is not None for p, _ in members]
-                    if not all(has):
-                        if b.group["scope"] == "joint":
-                            if not any(has):
-                                continue
-                        else:
-                            members = [m for m, h in zip(members, has) if h]
-                            if not members:
-                                continue
+                    if b.group["scope"] == "joint":
+                        if not any(has):
+                            continue
+                    else:
+                        members = [m for m, h in zip(members, has) if h]
+                        if not members:
+                            continue
                 if b.process_group is not None:
                     self._prox_sharded(b, members, lam, l1, rho)
                 else:
@@ -319,6 +317,11 @@ class WeightSharingProx(OptimizerWrapper):
         # a subset of the batch (parameters without grad) would spoil the hint of the whole
         state = b.state if members is b.members else ProxState()
         W, info = state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
+        if len(members) == 1 and not self.record_labels:  # the common case, kept lean
+            p = members[0][0]
+            p.clusters = int(np.sum(info.clusters))
+            p.tensor.copy_(W.reshape(p.shape))
+            return
         clusters = np.atleast_1d(info.clusters)  # one count per row
         r = c = 0
         for (p, rows), v in zip(members, views):
