@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -288,7 +289,7 @@ def main(argv=None):
                    help="prox steps per mode of the overhead measurement (0 skips it)")
     p.add_argument("--skip-iterations", action="store_true", help="skip part 1")
     a = p.parse_args(argv)
-    res = {"command": "python scripts/training_bench.py " + " ".join(argv or sys.argv[1:]),
+    res = {"command": "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:]),
            **_machine(), "iters": a.iters, "threads": a.threads,
            "iterations": {} if a.skip_iterations
            else iteration_costs(a.iters, a.threads)}

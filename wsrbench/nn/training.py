@@ -91,6 +91,10 @@ class _Param:
     labels: torch.Tensor | None = None  # cluster of each weight at the last step (x's shape)
     clusters: int | None = None  # partition blocks at the last step (summed over rows for "row")
     sharded: bool = False  # the pool spans every rank of a process group
+    dtensor: bool = False  # read and write its local shard
+
+    def local(self) -> torch.Tensor:
+        return self.tensor.to_local() if self.dtensor else self.tensor  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -193,6 +197,7 @@ class WeightSharingProx(OptimizerWrapper):
                 _check_param(t, name, self._by_id, opt_index)
                 p = _Param(t, name, group, tuple(t.shape))
                 p.sharded = _sharded(t, group, name, self.record_labels)
+                p.dtensor = _as_dtensor(t) is not None
                 self._by_id[id(t)] = p
                 members.append(p)
             group["params"] = members
@@ -204,7 +209,9 @@ class WeightSharingProx(OptimizerWrapper):
     def _plan(self, opt_index: dict[int, int]) -> list[_Batch]:
         batches: dict[tuple, _Batch] = {}
         for gi, group in enumerate(self.groups):
-            members = [p for p in group["params"] if p.tensor.numel() > 0]  # nothing to share
+            # an empty tensor has nothing to share; an empty shard still takes part in the
+            # collective of its pool
+            members = [p for p in group["params"] if p.sharded or p.local().numel() > 0]
             if not members:
                 continue
             if group["scope"] == "joint":
@@ -224,10 +231,10 @@ class WeightSharingProx(OptimizerWrapper):
                     sum(p.tensor.numel() for p in members), _process_group(members[0]))
                 continue
             for p in members:
-                t = p.tensor
-                oi = opt_index[id(t)]
+                t = p.local()  # a DTensor's rows are whole on each rank here (Shard(0))
+                oi = opt_index[id(p.tensor)]
                 if p.sharded:  # one collective per pool
-                    batches[("sharded", id(t))] = _Batch(group, oi, [(p, 1)], t.numel(),
+                    batches[("sharded", id(p.tensor))] = _Batch(group, oi, [(p, 1)], t.numel(),
                                                          _process_group(p))
                     continue
                 rows = t.shape[0] if (group["scope"] == "row" and t.ndim >= 1) else 1
@@ -312,19 +319,19 @@ class WeightSharingProx(OptimizerWrapper):
         """The prox of one batch in place: its members' tensors as rows of one call (scope
         "joint": side by side in one row). The one place a prox is computed on local tensors."""
         joint = b.group["scope"] == "joint"
-        views = [p.tensor.detach().reshape(1 if joint else rows, -1) for p, rows in members]
+        ts = [p.local() for p, _ in members]
+        views = [t.detach().reshape(1 if joint else rows, -1) for t, (_, rows) in zip(ts, members)]
         X = views[0] if len(views) == 1 else torch.cat(views, dim=1 if joint else 0)
         # a subset of the batch (parameters without grad) would spoil the hint of the whole
         state = b.state if members is b.members else ProxState()
         W, info = state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
         if len(members) == 1 and not self.record_labels:  # the common case, kept lean
-            p = members[0][0]
-            p.clusters = int(np.sum(info.clusters))
-            p.tensor.copy_(W.reshape(p.shape))
+            members[0][0].clusters = int(np.sum(info.clusters))
+            ts[0].copy_(W.reshape(ts[0].shape))
             return
         clusters = np.atleast_1d(info.clusters)  # one count per row
         r = c = 0
-        for (p, rows), v in zip(members, views):
+        for (p, rows), v, t in zip(members, views, ts):
             if joint:
                 sl: tuple = (slice(None), slice(c, c + v.shape[1]))
                 c += v.shape[1]
@@ -334,9 +341,9 @@ class WeightSharingProx(OptimizerWrapper):
                 p.clusters = int(clusters[r:r + rows].sum())
                 r += rows
             out = W if len(views) == 1 else W[sl]
-            p.tensor.copy_(out.reshape(p.shape))
+            t.copy_(out.reshape(t.shape))
             if self.record_labels:
-                p.labels = _row_labels(info.labels[sl], b.group["scope"]).reshape(p.shape)
+                p.labels = _row_labels(info.labels[sl], b.group["scope"]).reshape(t.shape)
 
     def _prox_sharded(self, b: _Batch, members: list, lam: float, l1: float,
                       rho: float) -> None:
@@ -549,21 +556,27 @@ def _check_param(t: Any, name: str, seen: dict[int, _Param], opt_index: dict[int
 
 # -- sharded parameters ------------------------------------------------------------------------
 
-def _is_dtensor(t: torch.Tensor) -> bool:
-    return type(t).__name__ == "DTensor" or (
-        isinstance(t, nn.Parameter) and hasattr(t, "device_mesh") and hasattr(t, "placements"))
+def _as_dtensor(t: torch.Tensor) -> Any:
+    """``t`` if it is a DTensor (FSDP2's parameters are), else None."""
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover - torch without distributed
+        return None
+    return t if isinstance(t, DTensor) else None
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
     """The tensor whose memory the prox reads and writes: a DTensor's local shard (FSDP2's
     padding is not part of it), else the tensor itself."""
-    return t.to_local() if _is_dtensor(t) else t
+    dt = _as_dtensor(t)
+    return t if dt is None else dt.to_local()
 
 
 def _sharded(t: torch.Tensor, group: dict[str, Any], name: str, labels: bool) -> bool:
     """Whether ``t``'s pool spans ranks; checks what the sharded path supports."""
-    if _is_dtensor(t):
-        mesh, placements = t.device_mesh, t.placements
+    dt = _as_dtensor(t)
+    if dt is not None:
+        mesh, placements = dt.device_mesh, dt.placements
         if mesh.ndim != 1:
             raise ValueError(f"{name}: a DTensor on a {mesh.ndim}-D device mesh; the prox takes "
                              f"1-D meshes (one process group)")
@@ -590,6 +603,7 @@ def _sharded(t: torch.Tensor, group: dict[str, Any], name: str, labels: bool) ->
 def _process_group(p: _Param) -> Any:
     if not p.sharded:
         return None
-    if _is_dtensor(p.tensor):
-        return p.tensor.device_mesh.get_group()
+    dt = _as_dtensor(p.tensor)
+    if dt is not None:
+        return dt.device_mesh.get_group()
     return p.group["process_group"]
