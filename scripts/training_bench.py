@@ -204,10 +204,12 @@ def write(out_dir, res):
     os.makedirs(out_dir, exist_ok=True)
     lines = [f"training_bench ({res['command']}): {res['date']}, commit {res['commit']}, "
              f"{res['cpu']}, {os.cpu_count()} CPUs, load average {res['load']}, "
-             f"torch threads {res['threads']}, {res['iters']} iterations (medians)", "",
-             "| net | first-layer weights | iteration ms (no prox) | with WeightSharingProx | "
-             "prox share | wrapper / bare prox | prox ms | np.argsort ms (same size) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"torch threads {res['threads']}, medians of {res['iters']} iterations (part 1) "
+             f"and {res['overhead_iters']} prox steps (part 3)"]
+    if res["iterations"]:
+        lines += ["", "| net | first-layer weights | iteration ms (no prox) | with "
+                  "WeightSharingProx | prox share | wrapper / bare prox | prox ms | np.argsort ms "
+                  "(same size) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for net, r in res["iterations"].items():
         lines.append(f"| {net} | {r['first_layer_weights']} | {r['ms']['none']:.2f} | "
                      f"{r['ms']['wrapper']:.2f} | {100 * r['prox_share']:+.0f}% | "
@@ -291,6 +293,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     res = {"command": "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:]),
            **_machine(), "iters": a.iters, "threads": a.threads,
+           "overhead_iters": a.overhead_iters,
            "iterations": {} if a.skip_iterations
            else iteration_costs(a.iters, a.threads)}
     if a.overhead_iters:

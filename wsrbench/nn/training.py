@@ -89,7 +89,9 @@ class _Param:
     group: dict
     shape: tuple  # at construction: a freeze (set_ to the cluster values) changes it
     labels: torch.Tensor | None = None  # cluster of each weight at the last step (x's shape)
-    clusters: int | None = None  # partition blocks at the last step (summed over rows for "row")
+    # partition blocks at the last step: an int, or the prox's per-row counts to be summed (kept
+    # as they come: the sum is paid by metrics(), not by every step)
+    clusters: Any = None
     sharded: bool = False  # the pool spans every rank of a process group
     dtensor: bool = False  # read and write its local shard
 
@@ -281,7 +283,7 @@ class WeightSharingProx(OptimizerWrapper):
                 if lam == 0.0 and l1 == 0.0:
                     continue
                 members = b.members
-                if self.skip_no_grad and any(p.tensor.grad is None for p, _ in members):
+                if self.skip_no_grad and not _all_have_grad(members):
                     has = [p.tensor.grad is not None for p, _ in members]
                     if b.group["scope"] == "joint":
                         if not any(has):
@@ -298,37 +300,41 @@ class WeightSharingProx(OptimizerWrapper):
 
     def strengths(self, group: dict, lr: float) -> tuple[float, float, float]:
         """(lam, l1, rho) passed to the prox this step for ``group`` at learning rate ``lr``."""
-        where = f"the group of {group['params'][0].name}"
-        if callable(group["rho"]):
-            rho = _scalar(group["rho"](self.steps), "rho", f"rho schedule of {where} at step "
-                          f"{self.steps}", high=1.0)
-        else:
-            rho = group["rho"]
+        rho = group["rho"]
+        if callable(rho):
+            rho = _scalar(rho(self.steps), "rho", f"rho schedule of the group of "
+                          f"{group['params'][0].name} at step {self.steps}", high=1.0)
         lam, l1 = group["lam"], group["l1"]
-        if not math.isfinite(lr) or lr < 0:
-            raise ValueError(f"the learning rate of {where} is {lr}; it must be finite and >= 0")
-        l1 = l1 * (lr if group["l1_scaled"] else 1.0)
+        if not 0.0 <= lr < math.inf:
+            raise ValueError(f"the learning rate of the group of {group['params'][0].name} is "
+                             f"{lr}; it must be finite and >= 0")
+        if group["l1_scaled"]:
+            l1 = l1 * lr
         if group["trick"]:
             if not lr <= 1.0:
                 raise ValueError(f"trick=True needs a learning rate in [0, 1] (it moves each "
-                                 f"cluster lr (1 - rho) of the way), got lr={lr} for {where}")
+                                 f"cluster lr (1 - rho) of the way), got lr={lr} for the group "
+                                 f"of {group['params'][0].name}")
             return lam, l1, 1.0 - lr * (1.0 - rho)
         return lr * lam, l1, rho
 
     def _prox_batch(self, b: _Batch, members: list, lam: float, l1: float, rho: float) -> None:
         """The prox of one batch in place: its members' tensors as rows of one call (scope
         "joint": side by side in one row). The one place a prox is computed on local tensors."""
+        # a subset of the batch (parameters without grad) would spoil the hint of the whole
+        state = b.state if members is b.members else ProxState()
+        if len(members) == 1 and not self.record_labels:  # the common case, kept lean
+            p, rows = members[0]
+            t = p.tensor.to_local() if p.dtensor else p.tensor  # type: ignore[attr-defined]
+            W, info = state.prox_info(t.detach().reshape(rows, -1), lam, l1=l1, rho=rho)
+            p.clusters = info.clusters
+            t.copy_(W.reshape(t.shape))
+            return
         joint = b.group["scope"] == "joint"
         ts = [p.local() for p, _ in members]
         views = [t.detach().reshape(1 if joint else rows, -1) for t, (_, rows) in zip(ts, members)]
         X = views[0] if len(views) == 1 else torch.cat(views, dim=1 if joint else 0)
-        # a subset of the batch (parameters without grad) would spoil the hint of the whole
-        state = b.state if members is b.members else ProxState()
         W, info = state.prox_info(X, lam, l1=l1, rho=rho, labels=self.record_labels)
-        if len(members) == 1 and not self.record_labels:  # the common case, kept lean
-            members[0][0].clusters = int(np.sum(info.clusters))
-            ts[0].copy_(W.reshape(ts[0].shape))
-            return
         clusters = np.atleast_1d(info.clusters)  # one count per row
         r = c = 0
         for (p, rows), v, t in zip(members, views, ts):
@@ -446,7 +452,8 @@ class WeightSharingProx(OptimizerWrapper):
                 largest = int(torch.bincount(p.labels.reshape(-1)).max()) if n else 0
             else:
                 largest = int(counts.max()) if n else 0
-            clusters = p.clusters if p.clusters is not None else self._equal_groups(p)
+            clusters = int(np.sum(p.clusters)) if p.clusters is not None else \
+                self._equal_groups(p)
             out[p.name] = {"distinct": int(counts.numel()), "zeros": int((t == 0).sum()),
                            "clusters": clusters, "largest_cluster": largest, "size": int(n)}
         return out
@@ -463,6 +470,13 @@ class WeightSharingProx(OptimizerWrapper):
             rows = t.reshape(t.shape[0], -1)
             return int(sum(torch.unique(r).numel() for r in rows))
         return int(torch.unique(t).numel())
+
+
+def _all_have_grad(members: list) -> bool:
+    for p, _ in members:
+        if p.tensor.grad is None:
+            return False
+    return True
 
 
 def _row_labels(L: torch.Tensor, scope: str) -> torch.Tensor:
