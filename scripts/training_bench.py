@@ -16,7 +16,8 @@
    ``WeightSharingProx.prox_step()`` against the same ``ProxState`` calls made by hand, the two
    alternating (which goes first swaps every step), weights nudged between steps; medians of
    --overhead-iters steps. Target: wrapper / bare <= 1.2.
-Writes training_bench.md / .json and training_bench.png to --out.
+Writes training_bench.md / .json and training_bench.png to --out (with --skip-iterations:
+training_overhead.md / .json, leaving the iteration figures alone).
 """
 from __future__ import annotations
 
@@ -231,9 +232,10 @@ def write(out_dir, res):
                          f"{r['state_hinted_s']:.2f} | {r['state_hinted_over_argsort']:.2f} | "
                          f"{r['state_words_per_weight']:.2f} |")
     text = "\n".join(lines) + "\n"
-    with open(os.path.join(out_dir, "training_bench.md"), "w") as f:
+    stem = "training_bench" if res["iterations"] else "training_overhead"
+    with open(os.path.join(out_dir, stem + ".md"), "w") as f:
         f.write(text)
-    with open(os.path.join(out_dir, "training_bench.json"), "w") as f:
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
         json.dump(res, f, indent=1)
     if not res["iterations"]:
         return text
