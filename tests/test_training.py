@@ -479,8 +479,14 @@ def test_step_hooks_zero_grad_and_pickling():
     assert all(p.grad is not None for p in model.parameters())
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
+    torch.optim.lr_scheduler.StepLR(opt, step_size=1)  # patches opt.step
     twin = copy.deepcopy(opt)
     assert isinstance(twin, wnn.WeightSharingProx) and twin.steps == 1
+    twin.prox_step()
+    assert (twin.steps, opt.steps) == (2, 1)
+    twin.optimizer.zero_grad()
+    twin.step()  # the copy's own step, not the original's through the scheduler's patch
+    assert (twin.steps, opt.steps) == (3, 1)
     assert "WeightSharingProx" in repr(opt) and "SGD" in repr(opt)
 
 

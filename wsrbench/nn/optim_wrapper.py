@@ -111,7 +111,11 @@ class OptimizerWrapper(torch.optim.Optimizer):
 
     # -- copies and pickling: the whole object (Optimizer's versions keep only the groups) -------
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        # an LR scheduler's patch of step() holds a reference to *this* object: a copy must not
+        # step the original (torch's own optimisers drop it the same way)
+        state.pop("step", None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
