@@ -56,7 +56,7 @@ def _tricky(d, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("d", [0, 1, 2, 31, 32, 33, 257, 5000])
+@pytest.mark.parametrize("d", [0, 1, 2, 31, 32, 33, 64, 257, 5000, 5001])
 def test_radix_argsort_sorts_exactly(dtype, d):
     from numba import njit
 
@@ -73,6 +73,12 @@ def test_radix_argsort_sorts_exactly(dtype, d):
         assert np.array_equal(np.sort(order), np.arange(d))  # a permutation
         assert np.array_equal(x[order], np.sort(x))  # that sorts x
         assert np.array_equal(vals, x[order].astype(np.float64))  # values decoded exactly
+        # stable on the sort's keys (the float order with -0.0 before +0.0): equal keys keep
+        # their input order, whichever passes ran as one or two streams
+        u = x.view(np.uint64 if dtype == np.float64 else np.uint32)
+        top = u >> (u.dtype.itemsize * 8 - 1)
+        keys = np.where(top == 1, ~u, u | (u.dtype.type(1) << (u.dtype.itemsize * 8 - 1)))
+        assert np.array_equal(order, np.argsort(keys, kind="stable"))
 
 
 # --------------------------------------------------------------------------------------------
