@@ -3,10 +3,13 @@
     python scripts/numba_speed.py                       # everything (tens of minutes at 1e7)
     python scripts/numba_speed.py --sizes 1e4,1e5,1e6 --families gaussian,worst_pava
     python scripts/numba_speed.py --only table --dtypes float32
+    python scripts/numba_speed.py --only table --out docs/figures/numba_speed.md   # the dated table
 
 Sections (``--only`` picks some):
   table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
-           timings after a warm-up call, the two interleaved so that load changes hit both)
+           timings after a warm-up call, the two interleaved so that load changes hit both);
+           --out also writes it as Markdown with date, commit, CPU and load average, cells above
+           TARGET marked
   batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
   warm     wsrbench.core.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
            warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +32,26 @@ import numpy as np
 import wsrbench
 from wsrbench import cases
 from wsrbench.bench.benchtools import interleaved_times
+
+TARGET = 0.5  # the prox at most half an np.argsort of the same input
+
+
+def machine_header() -> list[str]:
+    """Date, commit, CPU model and cores, load average: what a timing table needs to be read."""
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return [f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}", f"- commit: {commit}",
+            f"- machine: {cpu}, {os.cpu_count()} cores", f"- load average (1, 5, 15 min): {load}"]
 
 
 def _median_ratio(f, g, runs):
@@ -41,19 +65,51 @@ def _runs(d, runs):
 
 
 def table(sizes, families, dtypes, runs):
+    """Prints the ratio table; returns {dtype name: {family: [ratio per size]}}."""
     print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
           f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
+    out = {}
     for dt in dtypes:
-        print(f"\n{np.dtype(dt).name}")
+        name = np.dtype(dt).name
+        out[name] = {}
+        print(f"\n{name}")
         print(f"{'family':28s}" + "".join(f"{f'd={d:.0e}':>10s}" for d in sizes))
         for fam in families:
             row = f"{fam:28s}"
+            out[name][fam] = []
             for d in sizes:
                 x, lam = cases.make(fam, d, dtype=dt)
                 r, _, _ = _median_ratio(lambda: wsrbench.prox(x, lam, backend="numba"),
                                         lambda: np.argsort(x), _runs(d, runs))
                 row += f"{r:10.2f}"
+                out[name][fam].append(r)
             print(row, flush=True)
+    return out
+
+
+def write_table(path, res, sizes, runs, command, header_before):
+    """The table as Markdown: header (date, commit, machine, load before and after), one table per
+    dtype, cells above TARGET in bold, and the count of such cells."""
+    after = machine_header()[-1].replace("load average", "load average at the end")
+    lines = ["# Numba prox / np.argsort of the same input", "", f"Command: `{command}`", "",
+             *header_before, after, "",
+             f"Median of {runs} interleaved runs ({max(3, runs // 2)} at d >= 1e7) after a "
+             f"warm-up call. Target: at most {TARGET}x; cells above it in **bold**. On a loaded "
+             "machine the ratios move by about 10-30% between runs (both sides share the load, "
+             "but memory bandwidth and caches do not scale alike).", ""]
+    over = total = 0
+    for name, rows in res.items():
+        lines += [f"## {name}", "", "| family | " + " | ".join(f"d={d:.0e}" for d in sizes) + " |",
+                  "|---|" + "---|" * len(sizes)]
+        for fam, rs in rows.items():
+            cells = [f"**{r:.2f}**" if r > TARGET else f"{r:.2f}" for r in rs]
+            over += sum(r > TARGET for r in rs)
+            total += len(rs)
+            lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(f"{over} of {total} cells above {TARGET}x.")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def batched(runs):
@@ -203,6 +259,7 @@ def main(argv=None):
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--only", default="table,batched,warm,compile,memory")
+    ap.add_argument("--out", default="", help="also write the table as Markdown to this file")
     a = ap.parse_args(argv)
     sizes = [int(float(s)) for s in a.sizes.split(",")]
     families = a.families.split(",")
@@ -213,7 +270,12 @@ def main(argv=None):
     print(f"numpy {np.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs, "
           f"threading layer after first parallel call below")
     if "table" in only:
-        table(sizes, families, dtypes, a.runs)
+        header = machine_header()
+        res = table(sizes, families, dtypes, a.runs)
+        if a.out:
+            command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None
+                                                                  else argv)
+            write_table(a.out, res, sizes, a.runs, command, header)
     if "batched" in only:
         batched(a.runs)
         print(f"numba threading layer: {numba.threading_layer()}, threads: "
