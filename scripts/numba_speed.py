@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -31,27 +30,9 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_times
+from wsrbench.bench.benchtools import interleaved_times, machine_header
 
 TARGET = 0.5  # the prox at most half an np.argsort of the same input
-
-
-def machine_header() -> list[str]:
-    """Date, commit, CPU model and cores, load average: what a timing table needs to be read."""
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return [f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}", f"- commit: {commit}",
-            f"- machine: {cpu}, {os.cpu_count()} cores", f"- load average (1, 5, 15 min): {load}"]
 
 
 def _median_ratio(f, g, runs):

@@ -2,12 +2,14 @@
 
     python scripts/training_bench.py [--iters 30] [--out docs/figures] [--big 5e7,8e7]
 
-1. One SGD iteration (batch 512, random data, fixed seed) of the paper's MNIST MLP 784-150-10 and
-   of 784-1000-1000-10, without the prox, with ``WeightSharingProx`` on the first layer (weight and
-   bias, one pool each) and with the same prox calls made by hand (``ProxState``). The modes are
-   interleaved iteration by iteration so that load on a shared machine hits them alike; medians.
-   Reported: prox share = (with - without) / without, and wrapper / bare prox time (the wrapper's
-   own overhead as a ratio).
+1. One SGD iteration (batch 512, SGD with momentum 0.9, lr 0.05, one torch thread) of the paper's
+   MNIST MLP 784-150-10 (prox on fc1's weight) and of 784-1000-1000-10 (prox on the weights of
+   its first two layers), on trained weights: WARMUP iterations with the prox first (a synthetic
+   teacher-labelled task), then every mode starts from that state. Modes: no prox,
+   ``WeightSharingProx``, and the same prox calls made by hand (``ProxState``), interleaved
+   iteration by iteration so that load on a shared machine hits them alike; medians. Reported:
+   the iteration ratio with / without the prox (targets: TARGETS), the prox's ms, the clusters
+   the prox leaves, and how often ProxState's hint survived a step (hinted calls / calls).
 2. One prox step at d = 5e7 and 8e7 (float32, a trained-layer-like Gaussian), each in a fresh
    process, once: time as a ratio to np.argsort of the same array (also once, in its own process),
    and the peak memory the call adds (ru_maxrss after minus before) in 8-byte words per weight.
@@ -33,11 +35,25 @@ import time
 import numpy as np
 
 NETS = {"784-150-10": (784, 150, 10), "784-1000-1000-10": (784, 1000, 1000, 10)}
+PROX_LAYERS = {"784-150-10": 1, "784-1000-1000-10": 2}  # the first k Linear layers' weights
+TARGETS = {"784-150-10": 1.25, "784-1000-1000-10": 1.10}  # iteration with / without the prox
 MODES = ("none", "wrapper", "bare")
-BATCH, LR, LAM = 512, 0.01, 0.05
+BATCH, LR, MOMENTUM, LAM, WARMUP, SAMPLES = 512, 0.05, 0.9, 0.05, 100, 8192
+OVERHEAD_LR = 0.01  # part 3: plain SGD steps of one layer
 
 
-def iteration_costs(iters: int, threads: int):
+def _net(sizes):
+    import torch
+
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def iteration_costs(iters: int, threads: int, warmup: int = WARMUP):
+    import copy
+
     import torch
 
     from wsrbench.core.warm_start import ProxState
@@ -46,31 +62,41 @@ def iteration_costs(iters: int, threads: int):
     torch.set_num_threads(threads)
     out = {}
     for net, sizes in NETS.items():
+        g = torch.Generator().manual_seed(0)
+        data = torch.randn(SAMPLES, sizes[0], generator=g)
+        labels = (data @ torch.randn(sizes[0], sizes[-1], generator=g)).argmax(1)  # learnable
+        batches = [torch.randint(0, SAMPLES, (BATCH,), generator=g)
+                   for _ in range(warmup + iters + 3)]
+        torch.manual_seed(0)
+        model = _net(sizes)
+        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        prox_params = [model[2 * i].weight for i in range(PROX_LAYERS[net])]
+        trainer = WeightSharingProx(opt, prox_params, lam=LAM)
+        for it in range(warmup):  # trained weights: the prox has formed its clusters
+            b = batches[it]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(data[b]), labels[b]).backward()
+            opt.step()
+            trainer.prox_step()
         setups = {}
         for mode in MODES:
-            torch.manual_seed(0)
-            layers = []
-            for a, b in zip(sizes[:-1], sizes[1:]):
-                layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
-            model = torch.nn.Sequential(*layers[:-1])
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            first = model[0]
-            wrap = WeightSharingProx(opt, [first.weight, first.bias], lam=LAM) \
-                if mode == "wrapper" else None
-            states = [(first.weight, ProxState()), (first.bias, ProxState())]
-            setups[mode] = (model, opt, wrap, states)
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(BATCH, sizes[0], generator=g)
-        y = torch.randint(0, sizes[-1], (BATCH,), generator=g)
+            m = copy.deepcopy(model)
+            o = torch.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM)
+            o.load_state_dict(opt.state_dict())  # the momentum buffers of the trained state
+            params = [m[2 * i].weight for i in range(PROX_LAYERS[net])]
+            wrap = WeightSharingProx(o, params, lam=LAM) if mode == "wrapper" else None
+            setups[mode] = (m, o, wrap, [(p, ProxState()) for p in params])
         times = {m: [] for m in MODES}
         prox_times = {"wrapper": [], "bare": []}
         for it in range(iters + 3):  # 3 untimed: JIT compilation, first warm-start hints
+            b = batches[warmup + it]
+            x, y = data[b], labels[b]
             for mode in MODES:
-                model, opt, wrap, states = setups[mode]
+                model_m, o, wrap, states = setups[mode]
                 t0 = time.perf_counter()
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                opt.step()
+                o.zero_grad()
+                torch.nn.functional.cross_entropy(model_m(x), y).backward()
+                o.step()
                 t1 = time.perf_counter()
                 if mode == "wrapper":
                     wrap.prox_step()
@@ -85,12 +111,18 @@ def iteration_costs(iters: int, threads: int):
                         prox_times[mode].append(t2 - t1)
         med = {m: float(np.median(v)) for m, v in times.items()}
         pmed = {m: float(np.median(v)) for m, v in prox_times.items()}
-        d = sizes[0] * sizes[1]
-        out[net] = {"first_layer_weights": d, "ms": {m: 1e3 * v for m, v in med.items()},
+        states = setups["bare"][3]
+        d = sum(p.numel() for p, _ in states)
+        first = setups["bare"][0][0].weight.detach().numpy()
+        out[net] = {"prox_weights": d, "ms": {m: 1e3 * v for m, v in med.items()},
                     "prox_ms": {m: 1e3 * v for m, v in pmed.items()},
+                    "ratio": med["wrapper"] / med["none"], "target": TARGETS[net],
                     "prox_share": med["wrapper"] / med["none"] - 1.0,
                     "wrapper_over_bare_prox": pmed["wrapper"] / pmed["bare"],
-                    "argsort_ms": 1e3 * _argsort_time(first_layer_sample(d))}
+                    "clusters_first_layer": int(np.unique(first).size),
+                    "hinted_calls": sum(st.hinted_rows for _, st in states),
+                    "calls": sum(st.calls for _, st in states),
+                    "argsort_ms": 1e3 * _argsort_time(first.ravel().copy())}
     return out
 
 
@@ -109,14 +141,14 @@ def prox_overhead(iters: int, threads: int):
         b.load_state_dict(a.state_dict())
         for p in a.parameters():
             p.grad = torch.zeros_like(p)
-        wrap = WeightSharingProx(torch.optim.SGD(a.parameters(), lr=LR), [a.weight, a.bias],
+        wrap = WeightSharingProx(torch.optim.SGD(a.parameters(), lr=OVERHEAD_LR), [a.weight, a.bias],
                                  lam=LAM)
         states = [(b.weight, ProxState()), (b.bias, ProxState())]
 
         def bare(states=states):
             with torch.no_grad():
                 for p, st in states:
-                    p.copy_(st.prox(p.detach().reshape(1, -1), LR * LAM).reshape(p.shape))
+                    p.copy_(st.prox(p.detach().reshape(1, -1), OVERHEAD_LR * LAM).reshape(p.shape))
 
         g = torch.Generator().manual_seed(1)
         times = {"wrapper": [], "bare": []}
@@ -208,13 +240,18 @@ def write(out_dir, res):
              f"torch threads {res['threads']}, medians of {res['iters']} iterations (part 1) "
              f"and {res['overhead_iters']} prox steps (part 3)"]
     if res["iterations"]:
-        lines += ["", "| net | first-layer weights | iteration ms (no prox) | with "
-                  "WeightSharingProx | prox share | wrapper / bare prox | prox ms | np.argsort ms "
-                  "(same size) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["", f"Part 1: batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}, lam {LAM} (prox "
+                  f"strength lr * lam per step), {res.get('warmup', WARMUP)} training iterations "
+                  "with the prox before timing (trained weights).", "",
+                  "| net | prox on | iteration ms (no prox) | with WeightSharingProx | "
+                  "ratio (target) | wrapper / bare prox | prox ms | clusters (first layer) | "
+                  "hint kept (calls) | np.argsort ms (first layer) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for net, r in res["iterations"].items():
-        lines.append(f"| {net} | {r['first_layer_weights']} | {r['ms']['none']:.2f} | "
-                     f"{r['ms']['wrapper']:.2f} | {100 * r['prox_share']:+.0f}% | "
+        lines.append(f"| {net} | {r['prox_weights']} weights | {r['ms']['none']:.2f} | "
+                     f"{r['ms']['wrapper']:.2f} | {r['ratio']:.2f} ({r['target']:.2f}) | "
                      f"{r['wrapper_over_bare_prox']:.2f} | {r['prox_ms']['wrapper']:.2f} | "
+                     f"{r['clusters_first_layer']} | {r['hinted_calls']} of {r['calls']} | "
                      f"{r['argsort_ms']:.2f} |")
     if res.get("overhead"):
         lines += ["", "| weights | WeightSharingProx.prox_step us | bare ProxState calls us | "
@@ -254,7 +291,7 @@ def write(out_dir, res):
         ax.barh(i + 0.2, base, 0.35, color="tab:gray", label="SGD iteration" if i == 0 else None)
         ax.barh(i - 0.2, base, 0.35, color="tab:gray")
         ax.barh(i - 0.2, r["ms"]["wrapper"] - base, 0.35, left=base, color="tab:blue",
-                label="+ WeightSharingProx (first layer)" if i == 0 else None)
+                label="+ WeightSharingProx" if i == 0 else None)
         ax.text(r["ms"]["wrapper"], i - 0.2, f" {100 * r['prox_share']:+.0f}%", va="center",
                 fontsize=8)
     ax.set_yticks(range(len(nets)), nets)
@@ -288,16 +325,17 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--big", default="5e7,8e7", help="d values of the one-off prox step ('' skips)")
+    p.add_argument("--warmup", type=int, default=WARMUP, help="training iterations before timing")
     p.add_argument("--out", default="docs/figures")
     p.add_argument("--overhead-iters", type=int, default=400,
                    help="prox steps per mode of the overhead measurement (0 skips it)")
     p.add_argument("--skip-iterations", action="store_true", help="skip part 1")
     a = p.parse_args(argv)
     res = {"command": "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:]),
-           **_machine(), "iters": a.iters, "threads": a.threads,
+           **_machine(), "iters": a.iters, "threads": a.threads, "warmup": a.warmup,
            "overhead_iters": a.overhead_iters,
            "iterations": {} if a.skip_iterations
-           else iteration_costs(a.iters, a.threads)}
+           else iteration_costs(a.iters, a.threads, a.warmup)}
     if a.overhead_iters:
         res["overhead"] = prox_overhead(a.overhead_iters, a.threads)
     if a.big:
