@@ -258,3 +258,24 @@ def test_penalty_bad_input():
         wsrbench.penalty([1.0, np.nan])
     with pytest.raises(TypeError, match="x must be"):
         wsrbench.penalty(["a"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("at", [0, 17, 39])
+def test_non_finite_numpy_entry_named_at_its_index(dtype, bad, at):
+    # the check reads min and max first; the entry it names must still be the first bad one
+    x = np.random.default_rng(at).standard_normal(40).astype(dtype)
+    x[at] = bad
+    x[-1] = np.nan if at != 39 else x[-1]  # a later NaN does not hide the first bad entry
+    word = "NaN" if np.isnan(bad) else "Inf"
+    with pytest.raises(ValueError, match=f"x contains {word} at index {at};"):
+        wsrbench.prox(x, 0.1, backend="numpy")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_largest_finite_entries_pass_the_check(dtype):
+    fin = np.finfo(dtype)
+    x = np.array([fin.max, -fin.max, 0.0, 1.0], dtype=dtype)
+    w = wsrbench.prox(x, 0.0, backend="numpy")  # no ValueError: min and max are finite
+    assert w.dtype == x.dtype and np.all(np.isfinite(w))
