@@ -10,6 +10,8 @@ Sections (``--only`` picks some):
            timings after a warm-up call, the two interleaved so that load changes hit both);
            --out also writes it as Markdown with date, commit, CPU and load average, cells above
            TARGET marked
+  pieces   where one call's time goes: the radix sort, PAVA and the scatter timed apart (the
+           jitted kernels called directly), each as a ratio to np.argsort, plus np.sort (values only)
   batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
   warm     wsrbench.core.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
            warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
@@ -91,6 +93,55 @@ def write_table(path, res, sizes, runs, command, header_before):
     lines.append(f"{over} of {total} cells above {TARGET}x.")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def pieces(sizes, families, dtypes, runs):
+    """Sort, PAVA and scatter of one row timed apart, as ratios to np.argsort (min of runs)."""
+    from wsrbench.backends.numba import _core, pava, sort
+
+    print("\n## pieces of one call / np.argsort(x)   (min of " f"{runs} runs each)")
+    print(f"{'dtype':8s}{'d':>8s}  {'family':26s}{'argsort ms':>11s}{'np.sort':>9s}{'radix':>7s}"
+          f"{'pava':>7s}{'scatter':>8s}{'prox':>7s}{'blocks':>10s}")
+
+    def best(f):
+        f()
+        ts = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        return min(ts)
+
+    for dt in dtypes:
+        for d in sizes:
+            for fam in families:
+                x, lam = cases.make(fam, d, dtype=dt)
+                a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+                hist = np.empty(sort.HIST_SIZE, np.int64)
+                sums, starts = b[:d].view(np.float64), b[d:]
+                w, lab = np.empty_like(x), np.empty(0, np.int64)
+                srt = sort.sort_f32 if np.dtype(dt) == np.float32 else sort.sort_f64
+                srt(x, a, b, hist)
+                center = _core.rec_value(a, d // 2)
+                sorted_recs = a.copy()
+
+                def run_pava():
+                    a[:] = sorted_recs  # PAVA keeps its stack means in the value slots
+                    return pava.pava_stack(a, d, lam, center, sums, starts, a.view(np.float64))
+
+                nblk = run_pava()[0]
+                after = a.copy()
+                t_copy = best(lambda: a.__setitem__(slice(None), sorted_recs))
+                t_arg = best(lambda: np.argsort(x))
+                t_sort = best(lambda: np.sort(x))
+                t_radix = best(lambda: srt(x, a, b, hist))
+                t_pava = max(best(run_pava) - t_copy, 0.0)
+                t_scat = best(lambda: _core.finish_scatter(after, sums, starts, nblk, d, lam, 0.0,
+                                                           0.0, center, w, lab))
+                t_prox = best(lambda: wsrbench.prox(x, lam, backend="numba"))
+                print(f"{np.dtype(dt).name:8s}{d:8.0e}  {fam:26s}{1e3 * t_arg:11.3f}"
+                      + "".join(f"{v / t_arg:7.2f}" for v in (t_sort, t_radix, t_pava))
+                      + f"{t_scat / t_arg:8.2f}{t_prox / t_arg:7.2f}{nblk:10d}", flush=True)
 
 
 def batched(runs):
@@ -257,6 +308,8 @@ def main(argv=None):
             command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None
                                                                   else argv)
             write_table(a.out, res, sizes, a.runs, command, header)
+    if "pieces" in only:
+        pieces(sizes, families, dtypes, a.runs)
     if "batched" in only:
         batched(a.runs)
         print(f"numba threading layer: {numba.threading_layer()}, threads: "
