@@ -1,6 +1,8 @@
 """Public entry points for the weight-sharing prox and penalty."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .core.checks import as_float_array, as_rows
@@ -9,7 +11,8 @@ from .core.solve import ProxInfo, result_and_info, solve
 __all__ = ["prox", "prox_info", "penalty", "ProxInfo", "result_and_info"]
 
 
-def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labels=False):
+def prox_info(x: Any, lam: float, *, l1: float = 0.0, rho: float = 0.0, algorithm: str = "auto",
+              backend: str = "auto", labels: bool = False) -> tuple[Any, ProxInfo]:
     """Like :func:`prox`, and also return a :class:`ProxInfo` ``(w, info)``.
 
     labels=True also fills ``info.labels`` (the cluster of every weight; see :class:`ProxInfo`).
@@ -18,7 +21,8 @@ def prox_info(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto", labe
     return result_and_info(arr, res, alg, name)
 
 
-def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
+def prox(x: Any, lam: float, *, l1: float = 0.0, rho: float = 0.0, algorithm: str = "auto",
+         backend: str = "auto") -> Any:
     r"""Proximal map of weight-sharing regularization (plus optional L1), row by row.
 
     .. math::
@@ -51,7 +55,7 @@ def prox(x, lam, *, l1=0.0, rho=0.0, algorithm="auto", backend="auto"):
     return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 
 
-def penalty(x):
+def penalty(x: Any) -> Any:
     r"""R(x) = 1/(d-1) sum_{i<j} |x_i - x_j| in O(d log d); per row for 2-D input (0 when d <= 1).
 
     With x sorted, sum_{i<j}|x_i - x_j| = sum_{k=1}^{d-1} k (d-k) (x_(k) - x_(k-1)): a sum of

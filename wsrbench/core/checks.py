@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ _CAST_HINT = {
 }
 
 
-def as_float(x, name: str = "x", *, max_ndim: int = 64, in_range: bool = False):
+def as_float(x: Any, name: str = "x", *, max_ndim: int = 64, in_range: bool = False) -> Any:
     """``x`` as a finite float32/float64 array of its own kind (a view unless it must be cast).
 
     Parameters
@@ -120,34 +121,34 @@ def as_float(x, name: str = "x", *, max_ndim: int = 64, in_range: bool = False):
     return out, inside
 
 
-def as_float_array(x, name: str = "x", *, max_ndim: int = 2) -> np.ndarray:
+def as_float_array(x: Any, name: str = "x", *, max_ndim: int = 2) -> np.ndarray:
     """:func:`as_float` as a NumPy array (tensors and CUDA arrays are copied to the host)."""
     if array_kind(x) != "numpy":
         x = to_host(x)
     return as_float(x, name, max_ndim=max_ndim)
 
 
-def as_rows(arr):
+def as_rows(arr: Any) -> Any:
     """View a 1-D or 2-D array of any kind as 2-D rows (a 1-D vector is one row)."""
     if arr.ndim == 0:
         raise ValueError("x must be 1-D or 2-D, got a scalar; wrap it as [x]")
     return arr.reshape(1, arr.shape[0]) if arr.ndim == 1 else arr
 
 
-def as_prox_input(x, name: str = "x"):
+def as_prox_input(x: Any, name: str = "x") -> tuple[Any, Any]:
     """(arr, X): a prox input checked (:func:`as_float`, at most 2-D) and its 2-D row view."""
     arr = as_float(x, name, max_ndim=2)
     return arr, as_rows(arr)
 
 
-def as_prox_rows(x, name: str = "x"):
+def as_prox_rows(x: Any, name: str = "x") -> tuple[Any, Any, bool]:
     """(arr, X, in_range): :func:`as_prox_input` and whether every entry is within
     ``numerics.safe_bound(d)`` (found in the same pass as the finiteness check)."""
     arr, inside = as_float(x, name, max_ndim=2, in_range=True)
     return arr, as_rows(arr), inside
 
 
-def check_range(x, name: str, low: float = -math.inf, high: float = math.inf, *,
+def check_range(x: Any, name: str, low: float = -math.inf, high: float = math.inf, *,
                 low_open: bool = True, high_open: bool = True, what: str | None = None) -> None:
     """Every entry finite and in the interval; else a ValueError naming ``name`` and the index.
 
@@ -171,7 +172,7 @@ def check_range(x, name: str, low: float = -math.inf, high: float = math.inf, *,
     raise ValueError(f"{name} must be {need}; {name}[{at}] = {value!r}")
 
 
-def check_scalar(value, name: str, *, low: float = 0.0, high: float | None = None) -> float:
+def check_scalar(value: Any, name: str, *, low: float = 0.0, high: float | None = None) -> float:
     """A finite real number in [low, high]; returned as a Python float."""
     if type(value) is float and math.isfinite(value) and value >= low and (
             high is None or value <= high):
@@ -204,13 +205,13 @@ def check_scalar(value, name: str, *, low: float = 0.0, high: float | None = Non
     return value
 
 
-def check_same_shape(a, a_name: str, b, b_name: str) -> None:
+def check_same_shape(a: Any, a_name: str, b: Any, b_name: str) -> None:
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{b_name} must have the shape of {a_name}: {a_name} has shape "
                          f"{tuple(a.shape)}, {b_name} has shape {tuple(b.shape)}")
 
 
-def as_labels(groups, name: str = "groups") -> np.ndarray:
+def as_labels(groups: Any, name: str = "groups") -> np.ndarray:
     """Integer labels as a host int64 array (labels are small and fixed; relabelling is a sort).
 
     Any integer values are allowed (not necessarily 0..k-1, negatives included); floats, booleans
@@ -238,7 +239,7 @@ def as_labels(groups, name: str = "groups") -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Per-kind primitives: the dtype, a cast, and the first entry outside an interval.
 
-def _numpy_dtype(x) -> np.dtype | None:
+def _numpy_dtype(x: Any) -> np.dtype | None:
     """x's dtype as a NumPy dtype, or None when NumPy has no equivalent (torch.bfloat16, ...)."""
     try:
         return dtype_of(x)
@@ -246,7 +247,7 @@ def _numpy_dtype(x) -> np.dtype | None:
         return None
 
 
-def _cast(x, kind: str, dtype: np.dtype):
+def _cast(x: Any, kind: str, dtype: np.dtype) -> Any:
     if kind == "torch":
         import torch
 
@@ -257,12 +258,12 @@ def _cast(x, kind: str, dtype: np.dtype):
     return x.astype(dtype)
 
 
-def _cuda_view(x):
+def _cuda_view(x: Any) -> Any:
     device = primitives("cuda")
     return device.same_kind(x, device_array(x))
 
 
-def _contiguous_cuda(x):
+def _contiguous_cuda(x: Any) -> Any:
     device = primitives("cuda")
     dev = device_array(x)
     if dev.is_c_contiguous() or dev.ndim > 2:
@@ -270,7 +271,7 @@ def _contiguous_cuda(x):
     return device.same_kind(x, device.contiguous(dev))
 
 
-def _torch_min_max(x) -> tuple[float, float]:
+def _torch_min_max(x: Any) -> tuple[float, float]:
     """(min, max) of a non-empty tensor as Python floats, NaN if any entry is NaN; one sync."""
     import torch
 
@@ -280,19 +281,19 @@ def _torch_min_max(x) -> tuple[float, float]:
     return tuple(torch.stack((lo, hi)).tolist())  # one device-to-host copy, not two
 
 
-def torch_isfinite_all(x):
+def torch_isfinite_all(x: Any) -> Any:
     import torch
 
     return torch.isfinite(x).all()
 
 
-def _inside(x, low, high, low_open, high_open):
+def _inside(x: Any, low: float, high: float, low_open: bool, high_open: bool) -> Any:
     lo = (x > low) if low_open else (x >= low)
     hi = (x < high) if high_open else (x <= high)
     return lo & hi
 
 
-def _first_outside(x, low, high, low_open, high_open) -> int:
+def _first_outside(x: Any, low: float, high: float, low_open: bool, high_open: bool) -> int:
     """Flat index of the first entry outside the interval (NaN always is), or -1."""
     kind = array_kind(x)
     if kind == "cuda":

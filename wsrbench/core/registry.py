@@ -25,11 +25,12 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from types import ModuleType
+from typing import Any, NamedTuple
 
 from . import arrays
 from .arrays import array_kind
-from .contract import WarmStart
+from .contract import RowsResult, WarmStart
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Backend:
     def default_algorithm(self) -> str:
         return self.algorithms[0]
 
-    def takes(self, x, kind: str | None = None, *, also: bool = True) -> bool:
+    def takes(self, x: Any, kind: str | None = None, *, also: bool = True) -> bool:
         """Whether this backend accepts the array x (its kind, or, with ``also``, ``also_takes``)."""
         return ((kind or array_kind(x)) in self.kinds
                 or (also and self.also_takes is not None and self.also_takes(x)))
@@ -84,7 +85,7 @@ class Backend:
             return self.probe()
         return None
 
-    def load(self):
+    def load(self) -> Any:
         if self._module is None:
             reason = self.unavailable_reason()
             if reason is not None:
@@ -169,7 +170,7 @@ def backend_names() -> list[str]:
     return list(_BACKENDS)
 
 
-def backend_module(name: str, submodule: str = ""):
+def backend_module(name: str, submodule: str = "") -> ModuleType:
     """Import a backend's module (or one of its submodules) by its registry entry, without the
     availability check of :meth:`Backend.load`: for tools that inspect or count a backend without
     running it (the GPU cost model counts numba_cuda's launches on a machine without a GPU)."""
@@ -258,13 +259,14 @@ def remove_implementation(backend: str, algorithm: str) -> None:
 class _PluginDispatch:
     """A backend module seen through its plugin algorithms: prox_rows dispatches by algorithm name."""
 
-    def __init__(self, module, impls):
+    def __init__(self, module: Any, impls: dict[str, Callable[..., Any]]) -> None:
         self._wrapped, self._impls = module, impls
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._wrapped, name)
 
-    def prox_rows(self, X, lam, *, l1, rho, algorithm, labels=False):
+    def prox_rows(self, X: Any, lam: float, *, l1: float, rho: float, algorithm: str,
+                  labels: bool = False) -> RowsResult:
         fn = self._impls.get(algorithm)
         if fn is None:
             return self._wrapped.prox_rows(X, lam, l1=l1, rho=rho, algorithm=algorithm,
@@ -304,7 +306,7 @@ def _load_plugins() -> None:
 OPERATIONS: dict[str, dict[str, str]] = {}
 
 
-def choose(backend: str, x, *, order: dict[str, tuple[str, ...]], what: str,
+def choose(backend: str, x: Any, *, order: dict[str, tuple[str, ...]], what: str,
            offers: Callable[[Backend], bool] | None = None, offered: str = "",
            also: bool = True) -> Backend:
     """The backend that runs ``what`` on x: the one rule behind :func:`resolve`, :func:`operation`
@@ -337,7 +339,7 @@ def choose(backend: str, x, *, order: dict[str, tuple[str, ...]], what: str,
     return be
 
 
-def operation(op: str, backend: str, x):
+def operation(op: str, backend: str, x: Any) -> tuple[Callable[..., Any], str]:
     """The function that runs operation ``op`` on x, and the backend chosen.
 
     backend="auto": the first available implementation in AUTO_ORDER for x's array kind
@@ -358,7 +360,7 @@ def operation(op: str, backend: str, x):
 _PRIMITIVES: dict[str, object] = {}
 
 
-def _primitives(kind: str):
+def _primitives(kind: str) -> Any:
     """The ArrayPrimitives module of the first registered backend that declares them for ``kind``."""
     if kind in _PRIMITIVES:  # every check of a CUDA array asks: probe the backend once
         return _PRIMITIVES[kind]
@@ -376,12 +378,12 @@ def _primitives(kind: str):
 arrays.set_primitives_loader(_primitives)
 
 
-def _describe(x, kind: str) -> str:
+def _describe(x: Any, kind: str) -> str:
     dev = getattr(getattr(x, "device", None), "type", None) if kind == "torch" else None
     return f"a {kind} array" + (f" on device {dev!r}" if dev else "")
 
 
-def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
+def resolve(backend: str, algorithm: str, x: Any) -> tuple[Backend, str]:
     """Pick the backend and algorithm for a call; never substitutes silently.
 
     backend="auto": the first available backend of PROX_AUTO_ORDER that takes x (:func:`choose`;
@@ -400,7 +402,7 @@ def resolve(backend: str, algorithm: str, x) -> tuple[Backend, str]:
     return be, algorithm
 
 
-def capable(capability: str, x, backend: str = "auto"):
+def capable(capability: str, x: Any, backend: str = "auto") -> tuple[Any, str]:
     """(loaded backend module, name) of the backend that has ``capability`` for x (one of
     :data:`CAPABILITIES`, declared by the backend entry's ``capabilities``): :func:`choose` over
     PROX_AUTO_ORDER. The module implements the capability's Protocol (wsrbench.core.contract)."""
@@ -444,7 +446,8 @@ register_backend(Backend(
 
 
 # Projection, gates and soft sharing (docs/design.md#the-other-operators): one implementation per backend.
-def _ops(module: str, func: str, backends=("numpy", "numba", "numba_cuda", "torch")) -> dict:
+def _ops(module: str, func: str,
+         backends: tuple[str, ...] = ("numpy", "numba", "numba_cuda", "torch")) -> dict[str, str]:
     return {b: f"wsrbench.backends.{b}.{module}:{func}" for b in backends}
 
 
@@ -456,7 +459,7 @@ for _op in ("soft_sharing_penalty", "soft_sharing_grad", "quantize"):
     OPERATIONS[_op] = _ops("soft_sharing", _op, ("numpy", "numba", "torch"))
 del _op
 
-def _torch_auto(x) -> str:
+def _torch_auto(x: Any) -> str:
     """CPU tensors: ``pava`` (the Numba kernel on the tensor's memory; the parallel algorithms'
     tensor ops cost ~100x more per call on a CPU); GPU tensors: ``search_collisions`` (no host
     syncs, bounded cost on every input). Reached for a GPU tensor only with backend="torch" or
@@ -493,7 +496,7 @@ def _numba_cuda_probe() -> str | None:
             "simulator (slow: small sizes only)")
 
 
-def _torch_on_cuda(x) -> bool:
+def _torch_on_cuda(x: Any) -> bool:
     """A torch tensor on a CUDA device (numba_cuda reads it through __cuda_array_interface__)."""
     return (type(x).__module__.split(".")[0] == "torch"
             and getattr(getattr(x, "device", None), "type", None) == "cuda")

@@ -3,11 +3,13 @@ describe what was done (:class:`ProxInfo`). ``wsrbench.api`` and ``wsrbench.core
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from . import registry
 from .checks import as_prox_rows, check_scalar
+from .contract import RowsResult
 from .numerics import prox_rows_in_range
 
 
@@ -41,12 +43,13 @@ class ProxInfo:
     labels: object = None
 
 
-def check_params(lam, l1, rho):
+def check_params(lam: Any, l1: Any, rho: Any) -> tuple[float, float, float]:
     return (check_scalar(lam, "lam"), check_scalar(l1, "l1"),
             check_scalar(rho, "rho", low=0.0, high=1.0))
 
 
-def solve(x, lam, l1, rho, algorithm, backend, labels):
+def solve(x: Any, lam: Any, l1: Any, rho: Any, algorithm: str, backend: str,
+          labels: bool) -> tuple[Any, RowsResult, str, str]:
     """(checked input, RowsResult, algorithm, backend name): what prox and prox_info share."""
     lam, l1, rho = check_params(lam, l1, rho)
     be, alg = registry.resolve(backend, algorithm, x)
@@ -59,15 +62,15 @@ def solve(x, lam, l1, rho, algorithm, backend, labels):
     return arr, res, alg, be.name
 
 
-def result_and_info(arr, res, algorithm: str, backend: str):
+def result_and_info(arr: Any, res: RowsResult, algorithm: str,
+                    backend: str) -> tuple[Any, ProxInfo]:
     """(w in arr's shape, ProxInfo) from a backend's RowsResult."""
     depth = res.depth
     labels = getattr(res, "labels", None)
     if arr.ndim == 1:
-        if depth is not None:
-            depth = int(depth[0])
+        depth1 = None if depth is None else int(depth[0])
         info = ProxInfo(int(res.rounds[0]), int(res.clusters[0]), algorithm, backend, res.stats,
-                        depth, dict(res.counters),
+                        depth1, dict(res.counters),
                         None if labels is None else labels.reshape(arr.shape))
         return res.W.reshape(arr.shape), info
     return res.W, ProxInfo(res.rounds, res.clusters, algorithm, backend, res.stats, depth,

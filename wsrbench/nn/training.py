@@ -248,7 +248,7 @@ class WeightSharingProx(OptimizerWrapper):
         return list(batches.values())
 
     # -- stepping ----------------------------------------------------------------------------
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """``optimizer.step(closure)``, then the prox step on the parameters; returns the loss.
 
         Every check (a freeze, the settings, the rho schedule, the learning rates) runs before
@@ -325,7 +325,7 @@ class WeightSharingProx(OptimizerWrapper):
         state = b.state if members is b.members else ProxState()
         if len(members) == 1 and not self.record_labels:  # the common case, kept lean
             p, rows = members[0]
-            t = p.tensor.to_local() if p.dtensor else p.tensor  # type: ignore[attr-defined]
+            t = p.tensor.to_local() if p.dtensor else p.tensor
             W, info = state.prox_info(t.detach().reshape(rows, -1), lam, l1=l1, rho=rho)
             p.clusters = info.clusters
             t.copy_(W.reshape(t.shape))
