@@ -32,7 +32,18 @@ RESOURCES = ROOT / "benchmarks" / "gpu_kernel_resources.txt"
 needs_cuda_backend = pytest.mark.skipif(
     registry.get_backend("numba_cuda").unavailable_reason() is not None,
     reason="numba_cuda backend unavailable")
-needs_nvcc = pytest.mark.skipif(importlib.util.find_spec("nvidia.cuda_nvcc") is None,
+
+
+def _importable(name: str) -> bool:
+    """find_spec of a dotted name imports its parents, and raises where the parent (the
+    ``nvidia`` namespace of the CUDA wheels) is absent: that is "not installed" too."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+needs_nvcc = pytest.mark.skipif(not _importable("nvidia.cuda_nvcc"),
                                 reason="nvidia-cuda-nvcc-cu12 not installed (extra gpucheck)")
 
 
