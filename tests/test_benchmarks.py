@@ -51,6 +51,7 @@ def _run_all(cls, tiny):
     return ran, skipped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", _classes(bench_prox) + _classes(bench_floor) + _classes(bench_ops),
                          ids=lambda c: f"{c.__module__.split('.')[-1]}.{c.__name__}")
 def test_benchmark_runs_at_tiny_size(cls):

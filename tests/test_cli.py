@@ -23,6 +23,7 @@ def test_help_lists_compare_and_validate(capsys):
     assert "MODULE:FUNCTION" in out and "--max-d" in out and "--budget" in out
 
 
+@pytest.mark.slow
 def test_compare_subprocess_writes_its_files(tmp_path):
     out = tmp_path / "cmp"
     proc = subprocess.run(
@@ -37,6 +38,7 @@ def test_compare_subprocess_writes_its_files(tmp_path):
         assert (out / name).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_compare_quick_defaults_with_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     # --quick with the defaults narrowed to the numpy backend and small sizes to keep CI fast
@@ -54,6 +56,7 @@ def test_compare_usage_errors_exit_2(capsys):
     assert main(["compare", "--sizes", "0"]) == 2
 
 
+@pytest.mark.slow
 def test_validate_passes_a_correct_candidate(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     code = main(["validate", "tests._candidates:correct", "--max-d", "300", "--budget", "4"])
@@ -63,6 +66,7 @@ def test_validate_passes_a_correct_candidate(capsys, monkeypatch):
     assert "numpy/pava" in out  # the built-ins are timed beside it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["one_round_early", "ignores_ties", "mutates_input"])
 def test_validate_fails_broken_candidates_naming_the_case(capsys, monkeypatch, name):
     monkeypatch.chdir(ROOT)

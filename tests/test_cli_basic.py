@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import wsrbench
 from wsrbench.cli import main
@@ -67,6 +68,7 @@ def test_backends_command(capsys):
     assert "numpy" in out and "available" in out
 
 
+@pytest.mark.slow
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "wsrbench", "cases"], capture_output=True, text=True)
     assert out.returncode == 0 and "worst_pava" in out.stdout

@@ -17,6 +17,9 @@ import pytest
 import wsrbench
 from wsrbench.cli import build_parser
 
+# Every test here runs the command line in a subprocess (seconds each).
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -131,6 +131,7 @@ def _ok_cases(world):
         yield name, case, res
 
 
+@pytest.mark.slow
 def test_matches_single_process_reference(world):
     for name, case, res in _ok_cases(world):
         x, lam, l1, rho = case["x"], case["lam"], case["l1"], case["rho"]

@@ -53,6 +53,7 @@ def assert_matches_exact(x, w, lam, l1):
                             f"tolerance {float(tol):.3e}")
 
 
+@pytest.mark.slow
 @given_impl(problem=full_range_problems())
 def test_full_range_matches_exact(impl, problem):
     """No silent wrong answer for finite input anywhere in float32 and float64."""
@@ -66,6 +67,7 @@ def test_full_range_matches_exact(impl, problem):
         assert cert, cert.message
 
 
+@pytest.mark.slow
 @given_impl(problem=full_range_problems(max_d=6), rows=st.integers(2, 4), data=st.data())
 def test_full_range_rows_of_different_scales(impl, problem, rows, data):
     """Rows of wildly different magnitudes in one call: each row scaled on its own."""
@@ -197,6 +199,7 @@ def test_affine_consistency_at_any_scale(exp):
                                                 + P.scaled_norm(A) * P.scaled_norm(w))
 
 
+@pytest.mark.slow
 def test_soft_sharing_penalty_overflows_to_inf(soft_impl):
     """A weight 1e160 standard deviations from every component: the penalty is +inf, not NaN."""
     pi, mu, sigma = np.array([0.5, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 2.0])
@@ -206,6 +209,7 @@ def test_soft_sharing_penalty_overflows_to_inf(soft_impl):
         assert float(value) == math.inf
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(problem=full_range_problems())
 def test_prox_state_full_range_matches_exact(problem):

@@ -329,6 +329,7 @@ def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
         assert info.counters["d2h_copies"] == 1 + expected  # + 1 for validation, not counted
 
 
+@pytest.mark.slow
 @needs_cuda_backend
 @pytest.mark.parametrize("method", ["rank", "bitonic", "radix"])
 def test_sort_kernels_are_stable(method):
@@ -436,6 +437,7 @@ def test_finish_writes_every_element_once_through_the_order(chunk, dtype, monkey
                 assert abs(float(got[0]) - want) <= tol
 
 
+@pytest.mark.slow
 @needs_cuda_backend
 @pytest.mark.parametrize("chunk", [2, 3, 5])
 def test_imminent_run_merging_scan_any_chunk(chunk, monkeypatch):
@@ -460,6 +462,7 @@ def test_imminent_run_merging_scan_any_chunk(chunk, monkeypatch):
         assert info.counters["round_depth"] > WALK_MAX + 2
 
 
+@pytest.mark.slow
 @needs_cuda_backend
 @pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
 def test_block_boundaries_and_bitonic_path(algorithm, monkeypatch):
@@ -537,6 +540,7 @@ def _batches(draw):
     return X.reshape(n, d).astype(dtype), lam, exact
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend,algorithm", _gpu_impls())
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(batch=_batches(), l1=st.sampled_from([0.0, 0.3]), rho=st.sampled_from([0.0, 0.4]))

@@ -100,6 +100,7 @@ def _workload():
                   backend="numba_cuda")  # 10 merges in every later round: the scan's merge_down
 
 
+@pytest.mark.slow
 @needs_cuda_backend
 def test_signature_table_covers_the_simulator_launches():
     seen: set = set()
@@ -168,6 +169,7 @@ BROKEN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 @needs_nvcc
 def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
     mod = tmp_path / "broken_kernel.py"
@@ -224,6 +226,7 @@ FUSED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 @needs_nvcc
 def test_fma_contraction_the_simulator_hides_is_caught(tmp_path):
     """In the simulator (Python floats) both kernels give the same mean; the real compiler fuses

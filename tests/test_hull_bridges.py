@@ -33,6 +33,7 @@ def worst_depth(d):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 3, 100, 1000, 4096])
 def test_worst_family_reaches_the_largest_depth(d):
     x, lam = cases.make("worst_hull_bridges", d)
@@ -133,6 +134,7 @@ print("OK")
 '''
 
 
+@pytest.mark.slow
 def test_cuda_kernels_compile_for_a_real_gpu():
     """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernels'
     arithmetic (global levels and tiles) has no FMA contraction (docs/design.md#hull_bridges-precision). Skips

@@ -96,6 +96,7 @@ def _check_against_reference(X, lam, center=None):
         assert (R[r], D[r]) == (rounds, info["depth"]), r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 7, 33, 200])
 @pytest.mark.parametrize("lam", [0.0, 1e-3, 10.0])
 def test_partition_is_the_references_on_wide_unsorted_data(d, lam):
@@ -135,6 +136,7 @@ def test_partition_matches_on_random_rows(d, seed, lam, sort, collinear):
     _check_against_reference(X, lam)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [200, 257])
 def test_every_hull_offset_type(d, monkeypatch):
     """Hulls are stored in uint16 or int32 offsets by level; with the bounds lowered, rows of
@@ -279,6 +281,7 @@ def test_tile_kernel_writes_the_per_level_state(K, d):
         assert tb[:, r, :].max(axis=1).tolist() == bounds, r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K", [0, 1, 2])
 @pytest.mark.parametrize("d", [2, 3, 8, 9, 33, 100])
 def test_partition_with_any_tile_size(K, d, monkeypatch):

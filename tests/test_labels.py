@@ -44,6 +44,7 @@ def _check_structure(x, w, labels, clusters):
         assert np.array_equal(W[i], W[i][first[L[i]]]), "one output value per cluster"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("l1,rho", [(0.0, 0.0), (0.3, 0.0), (0.1, 0.5)])

@@ -74,6 +74,7 @@ def test_tied_parametrization_trains_and_stays_tied():
     assert group_spread(lin.weight, groups) == 0.0
 
 
+@pytest.mark.slow
 def test_conv_as_tied_fc_trains_to_the_conv():
     """A FC layer tied like a 3x3 conv (with its zero mask) learns a target conv exactly in form."""
     F = torch.nn.functional
@@ -178,6 +179,7 @@ def test_hard_concrete_gates_reach_exact_zeros():
     assert torch.all((samples >= 0) & (samples <= 1))
 
 
+@pytest.mark.slow
 def test_soft_sharing_penalty_clusters_weights():
     """Weights pulled by a learnable 3-component mixture end near the means; quantizing them
     changes the layer's output little; the mixture stays a distribution."""

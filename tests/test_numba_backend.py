@@ -55,6 +55,7 @@ def _tricky(d, dtype, rng):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [0, 1, 2, 31, 32, 33, 64, 257, 5000, 5001])
 def test_radix_argsort_sorts_exactly(dtype, d):
@@ -112,6 +113,7 @@ def test_batched_rows_many_small_and_few_large():
             assert np.array_equal(W[i], wsrbench.prox(X[i], 0.1, backend="numba"))
 
 
+@pytest.mark.slow
 def test_search_collisions_parallel_long_row_matches_serial_rows():
     # one long row resolves each level's pairs with prange; rows of a 2-D input use the serial
     # partition: same blocks, rounds and values
@@ -139,6 +141,7 @@ def test_non_contiguous_and_readonly_input():
 # --------------------------------------------------------------------------------------------
 # Warm start
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(2000,), (4, 500)])
 def test_warm_start_exact_and_uses_the_hint(dtype, shape):

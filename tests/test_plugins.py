@@ -61,6 +61,7 @@ def test_example_pyproject_declares_the_entry_point():
     assert 'reverse_pava = "wsrbench_reverse_pava:plugin"' in text
 
 
+@pytest.mark.slow
 def test_registered_plugin_appears_in_compare_and_validate(example_on_path):
     from wsrbench.bench import compare, validate
 

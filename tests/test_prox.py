@@ -76,6 +76,7 @@ def test_certificate_accepts(impl, data):
     properties.check_certificate(x, w, lam, l1=l1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", cases.names())
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_families_certified_and_agree_with_reference(impl, family, dtype):
@@ -112,6 +113,7 @@ def test_d2_closed_form(impl):
 
 # -------------------------------------------------------------------------------- properties
 
+@pytest.mark.slow
 @given_impl(data=st.data())
 def test_order_ties_and_mean(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
@@ -122,6 +124,7 @@ def test_order_ties_and_mean(impl, data):
     properties.check_mean(x, w, tol)
 
 
+@pytest.mark.slow
 @given_impl(data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
 def test_translation(impl, data, shift):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
@@ -130,6 +133,7 @@ def test_translation(impl, data, shift):
     properties.check_translation(impl.prox, x, w, lam, shift, 2 * tol, label=repr(impl))
 
 
+@pytest.mark.slow
 @given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_permutation_equivariance(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
@@ -139,6 +143,7 @@ def test_permutation_equivariance(impl, data, seed):
     properties.check_permutation(impl.prox, x, w, lam, tol, p, label=repr(impl))
 
 
+@pytest.mark.slow
 @given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_non_expansive(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
@@ -155,6 +160,7 @@ def test_lam_zero_is_identity(impl, data):
     np.testing.assert_allclose(w, x, rtol=0, atol=value_tol(x.size, x.dtype, scale_of(x, 0.0)))
 
 
+@pytest.mark.slow
 @given_impl(data=st.data())
 def test_large_lam_collapses_to_mean(impl, data):
     x, _ = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
@@ -174,6 +180,7 @@ def test_huge_lam_does_not_lose_the_mean(impl):
     np.testing.assert_allclose(w, np.full(x.size, x.mean()), rtol=0, atol=value_tol(x.size, x.dtype, 3.0))
 
 
+@pytest.mark.slow
 @given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_perturbations_never_improve_the_objective(impl, data, seed):
     """benchopt-style: w + delta costs at least 1/2 ||delta||^2 more (strong convexity)."""
@@ -228,6 +235,7 @@ def brute_force(x, lam, l1):
     return best_w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(12))
 def test_l1_composition_against_brute_force(impl, seed):
     rng = np.random.default_rng(seed)
@@ -240,6 +248,7 @@ def test_l1_composition_against_brute_force(impl, seed):
     np.testing.assert_allclose(w, ref, rtol=0, atol=1e3 * np.finfo(float).eps * (1 + lam + l1))
 
 
+@pytest.mark.slow
 @given_impl(data=st.data(), rho=st.floats(0.0, 1.0))
 def test_rho_interpolates_between_prox_and_centroids(impl, data, rho):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
@@ -265,6 +274,7 @@ def test_rho_keeps_l1_zeros_exact(impl):
 
 # -------------------------------------------------------------------------------- 2-D and dtypes
 
+@pytest.mark.slow
 def test_rows_are_independent(impl):
     rng = np.random.default_rng(7)
     d = impl.cap(25)
@@ -287,6 +297,7 @@ def test_dtype_kept(impl, dtype):
     assert impl.prox(x.reshape(1, -1), 0.3).dtype == dtype
 
 
+@pytest.mark.slow
 def test_input_never_mutated_and_views_work(impl):
     rng = np.random.default_rng(11)
     d = impl.cap(20)

@@ -69,6 +69,7 @@ def test_bad_options_are_clear_errors():
         reproduce._config(True, A)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_table_figure_and_records(tmp_path):
     out = tmp_path / "rq"
     assert cli.main(["reproduce", "shuffled-digits", "--quick", "--out", str(out)]) == 0

@@ -27,6 +27,7 @@ def merge_point(lam: float, a_ulps: int, dtype):
     return np.array([a, 0.0, a, 0.0]).astype(dtype)
 
 
+@pytest.mark.slow
 @given_impl(lam=st.floats(1e-3, 1e3), exp=st.integers(-40, 40), ulps=st.integers(-2, 2),
             rho=st.floats(0.05, 0.95), dtype=st.sampled_from([np.float64, np.float32]))
 def test_rho_at_an_exact_merge_point(impl, lam, exp, ulps, rho, dtype):

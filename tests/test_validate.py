@@ -11,6 +11,7 @@ from . import _candidates as C
 MAX_D = 300  # the small sizes reach every family, dtype and lam; broken ones fail far earlier
 
 
+@pytest.mark.slow
 def test_correct_candidate_passes_the_whole_battery():
     res = validate.run_battery(C.correct, max_d=MAX_D)
     assert res.failures == []
@@ -27,6 +28,7 @@ def test_correct_candidate_passes_the_whole_battery():
     ("mutates_input", {"mutation"}),
     ("wrong_dtype", {"dtype"}),
 ])
+@pytest.mark.slow
 def test_broken_candidates_are_rejected(name, checks):
     res = validate.run_battery(getattr(C, name), max_d=MAX_D)
     assert res.failures, f"{name} passed the battery"
@@ -103,6 +105,7 @@ def test_battery_covers_sizes_lams_dtypes_and_families():
 
 # ------------------------------------------------------------------ graded verdicts (docs/design.md#graded-verdicts-in-wsrbench-validate)
 
+@pytest.mark.slow
 def test_scipy_isotonic_is_exact_to_rounding():
     """SciPy's isotonic regression: every value right, ties a few ulps apart: EXACT TO ROUNDING,
     with the spread reported, never WRONG."""
@@ -115,6 +118,7 @@ def test_scipy_isotonic_is_exact_to_rounding():
     assert 0 < max(g.ulps for _, g in res.findings) <= 16
 
 
+@pytest.mark.slow
 def test_exit_status_by_grade(tmp_path):
     from wsrbench.cli import main
 
