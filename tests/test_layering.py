@@ -28,9 +28,10 @@ modules by role):
 - ``core``: nothing but core (and the registry's named references to backends);
 - ``ops``: core;
 - ``backends``: core (and their own backend package);
-- ``bench``, ``nn``: the public API (``wsrbench``, ``wsrbench.api``), core (the registry included),
-  ``ops`` (public operators), their own layer; ``bench`` also ``distributed`` (its harness), and
-  backends only through the registry (no edge to ``wsrbench.backends``).
+- ``bench``, ``nn``: the public API (``wsrbench``, ``wsrbench.api``, and the public subpackages
+  ``wsrbench.distributed``, the sharded prox), core (the registry included), ``ops`` (public
+  operators), their own layer; ``bench`` also ``nn`` (it benchmarks the training step), and
+  backends only through the registry (no edge to ``wsrbench.backends``); neither imports ``cli``.
 """
 from __future__ import annotations
 
@@ -196,8 +197,8 @@ ALLOWED = {
     "core": {"core"},
     "ops": {"core", "ops"},
     "backends": {"core", "backends"},
-    "bench": {"wsrbench", "api", "core", "ops", "bench", "distributed"},
-    "nn": {"wsrbench", "api", "core", "ops", "nn"},
+    "bench": {"wsrbench", "api", "core", "ops", "bench", "distributed", "nn"},
+    "nn": {"wsrbench", "api", "core", "ops", "nn", "distributed"},
 }
 
 

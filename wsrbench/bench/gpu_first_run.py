@@ -447,7 +447,9 @@ def _counts_numba_cuda(x, lam, algorithm, dtype, validation=True):
     if validation:
         return gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=dtype, violations=viol,
                                            sort_method=_sort_method(x.shape[-1]))
-    from ..backends import numba_cuda as nc
+    from ..core import registry
+
+    nc = registry.backend_module("numba_cuda")
 
     with gpu_model.gpu_geometry():
         return nc.count_call(1, x.shape[-1], dtype, lam, algorithm, violations=viol or (),
@@ -456,7 +458,9 @@ def _counts_numba_cuda(x, lam, algorithm, dtype, validation=True):
 
 def _sort_method(d: int) -> str:
     """What numba_cuda's SORT="auto" resolves to at this d on this machine."""
-    from ..backends.numba_cuda import sort as nc_sort
+    from ..core import registry
+
+    nc_sort = registry.backend_module("numba_cuda", "sort")
 
     return nc_sort.choose(d)
 
@@ -522,9 +526,11 @@ def _median_time(fn, repeats=3):
 def _kernel_resources() -> dict:
     """Registers, shared memory and block size of the kernels whose GPU geometry differs most
     from the simulator's (tile_levels, bridge_pairs), as compiled on this device."""
-    from ..backends.numba_cuda import hull_bridges as hb
-    from ..backends.numba_cuda import hull_tiles as ht
-    from ..backends.numba_cuda import launch
+    from ..core import registry
+
+    hb = registry.backend_module("numba_cuda", "hull_bridges")
+    ht = registry.backend_module("numba_cuda", "hull_tiles")
+    launch = registry.backend_module("numba_cuda", "launch")
 
     out = {"TILE_BITS": ht.TILE_BITS, "GPU_TILE_BITS": ht.GPU_TILE_BITS,
            "tile_levels_threads": ht.MAX_THREADS, "GPU_MAX_THREADS": ht.GPU_MAX_THREADS,
@@ -612,7 +618,9 @@ def geometry_check(w, sizes, *, torch_bridges_max_d, counts_of=None,
 
 def step_tests(out_dir, seconds):
     """Step 1: the GPU backends' part of the registry suite, then the GPU geometry check."""
-    from ..backends.numba_cuda import hull_tiles as ht
+    from ..core import registry
+
+    ht = registry.backend_module("numba_cuda", "hull_tiles")
 
     w = _Writer(out_dir, "tests")
     t0 = time.monotonic()
@@ -643,8 +651,10 @@ def step_tests(out_dir, seconds):
 
 def step_compare(out_dir, seconds):
     """Step 2: ``wsrbench compare`` over the GPU backends with ``--gpu-speed``."""
-    from ..cli import main as cli_main
     from . import cases
+
+    def cli_main(argv):  # the command line in a child process: bench does not import cli
+        return subprocess.run([sys.executable, "-m", "wsrbench", *argv], check=False).returncode
 
     w = _Writer(out_dir, "compare")
     cdir = Path(out_dir) / "compare"
