@@ -5,8 +5,9 @@ asv runs the current ``benchmarks/`` against older commits, whose ``wsrbench`` p
 ``wsrbench.prox(x, lam, algorithm=..., backend="numba")``, numpy and valgrind: it builds its own
 seeded gaussian rows (the same values as ``cases.make("gaussian", d)`` do not matter here, only
 that every commit gets the same ones) and counts each call exactly as ``wsrbench track`` does
-(callgrind toggled on Numba's ``call_cfunc``, a ``getppid`` dump before and after each call, the
-pinned Numba target of ``wsrbench.bench.track.PINNED_ENV``; docs/design.md#instruction-counts).
+(callgrind toggled on Numba's ``call_cfunc``, instrumentation and a named dump per call through
+the client requests of ``wsrbench/bench/track.py``, loaded by path from this checkout, the
+pinned Numba target of its ``PINNED_ENV``; docs/design.md#instruction-counts).
 
     python benchmarks/_track_count.py OUT.json [ALGORITHM ...]
 
@@ -15,6 +16,7 @@ writes ``{"prox.numba.ALG.gaussian.DTYPE.dD": {"instructions": N, "elements": D}
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -22,8 +24,21 @@ import subprocess
 import sys
 import tempfile
 
-PINNED_ENV = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "", "NUMBA_NUM_THREADS": "1",
-              "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+
+def _track_module():
+    """This checkout's wsrbench/bench/track.py as a standalone module (its top level needs only
+    the standard library and NumPy), whatever wsrbench is on the path."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "wsrbench",
+                        "bench", "track.py")
+    spec = importlib.util.spec_from_file_location("_wsrbench_checkout_track", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # before exec: dataclasses look their module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_TRACK = _track_module()
+PINNED_ENV = _TRACK.PINNED_ENV
 ALGORITHMS = ("pava", "imminent_collisions", "search_collisions", "hull_bridges")
 CELLS = [(d, dt) for d in (10_000, 100_000) for dt in ("float64", "float32")]
 LAM_PER_SPREAD = 0.01  # lam = 0.01 x the row's standard deviation: many clusters, few rounds
@@ -39,6 +54,7 @@ def _child(algorithms, out):
 
     import wsrbench
 
+    cg = _TRACK.Callgrind()
     results = {}
     for a in algorithms:
         for d, dt in CELLS:
@@ -47,16 +63,14 @@ def _child(algorithms, out):
             lam = LAM_PER_SPREAD
             try:
                 wsrbench.prox(x, lam, algorithm=a, backend="numba")
-                ok = True
             except Exception as exc:  # an algorithm this commit does not have
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
-                ok = False
-            os.getppid()
-            if ok:
-                wsrbench.prox(x, lam, algorithm=a, backend="numba")
-            os.getppid()
-            if ok:
-                results[name] = {"elements": d}
+                continue
+            cg.start()
+            wsrbench.prox(x, lam, algorithm=a, backend="numba")
+            cg.dump(name)
+            cg.stop()
+            results[name] = {"elements": d}
     with open(out, "w") as fh:
         json.dump(results, fh)
 
@@ -73,21 +87,16 @@ def count(algorithms=ALGORITHMS, python=sys.executable) -> dict:
         args = [python, me, "--child", out, *algorithms]
         subprocess.run(args, env=env, check=True, capture_output=True)  # fills Numba's cache
         cg = os.path.join(tmp, "cg.out")
-        subprocess.run([vg, "--tool=callgrind", "--collect-atstart=no",
-                        "--toggle-collect=*call_cfunc*", "--dump-before=getppid",
-                        f"--callgrind-out-file={cg}", *args], env=env, check=True,
-                       capture_output=True)
+        subprocess.run([vg, "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
+                        "--toggle-collect=*call_cfunc*", f"--callgrind-out-file={cg}", *args],
+                       env=env, check=True, capture_output=True)
         with open(out) as fh:
             results = json.load(fh)
-        dumps = sorted(glob.glob(cg + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
-        names = [n for a in algorithms for n in cell_names([a])]
-        if len(dumps) != 2 * len(names):
-            raise RuntimeError(f"expected {2 * len(names)} dumps, found {len(dumps)}")
-        for i, name in enumerate(names):
-            with open(dumps[2 * i + 1]) as fh:
-                total = next(int(line.split()[1]) for line in fh if line.startswith("totals:"))
-            if "error" not in results[name]:
-                results[name]["instructions"] = total
+        for path in glob.glob(cg + ".*"):
+            c = _TRACK._parse_dump(path)
+            name = c["_trigger"].removeprefix("Client Request:").strip()
+            if name in results:
+                results[name]["instructions"] = c["instructions"]
         return results
 
 

@@ -89,9 +89,10 @@ def test_threshold_outside_0_1_is_refused(threshold):
 
 def test_parse_dump_reads_instructions_and_last_level_misses(tmp_path):
     p = tmp_path / "cg.out.2"
-    p.write_text("events: Ir I1mr D1mr D1mw ILmr DLmr DLmw\nsummary: 9 1 2 3 4 5 6\n"
+    p.write_text("desc: Trigger: Client Request: x\nevents: Ir I1mr D1mr D1mw ILmr DLmr DLmw\nsummary: 9 1 2 3 4 5 6\n"
                  "totals: 9 1 2 3 4 5 6\n")
-    assert track._parse_dump(str(p)) == {"instructions": 9, "ll_misses": 4 + 5 + 6}
+    assert track._parse_dump(str(p)) == {"instructions": 9, "ll_misses": 4 + 5 + 6,
+                                         "_trigger": "Client Request: x"}
 
 
 def test_committed_baseline_covers_the_tracked_set():

@@ -6,14 +6,17 @@ counted, inside one ``valgrind --tool=callgrind`` process that collects only:
 
 - ``*call_cfunc*``: Numba's dispatcher entry into compiled code (the kernel, with its argument
   unboxing; never the interpreter), and
-- ``PyArray_ArgSort``: NumPy's argsort (the sort floor),
+- ``PyArray_ArgSort``: NumPy's argsort (the sort floor).
 
-separated by dumps: the process calls ``getppid`` (``--dump-before=getppid``) right before and
-right after each counted call, so dump 2k+2 holds benchmark k alone (the odd dumps hold its setup
-and warm-up call, discarded). Numba compiles for a pinned target (``PINNED_ENV``: haswell, AVX2,
-one thread), so an uncounted warm-up process fills Numba's on-disk cache and the valgrind process
-only loads machine code, and the counts do not depend on the host CPU. The cache simulation
-(pinned geometry, ``CACHE_GEOMETRY``) adds last-level misses, the signal of the memory-bound sort.
+The process starts with instrumentation off (``--instr-atstart=no``: interpreter start-up, imports
+and Numba's cache loads run at near-native speed) and drives callgrind with client requests
+(:class:`Callgrind`, the valgrind magic instruction sequence in an executable page called through
+ctypes; a no-op outside valgrind): per benchmark, instrumentation on, a 16 MiB buffer written
+(the simulated caches start equally cold), the counted call, a dump named after the benchmark,
+instrumentation off. Numba compiles for a pinned target (``PINNED_ENV``: haswell, AVX2, one
+thread), so an uncounted warm-up process fills Numba's on-disk cache and the valgrind process only
+loads machine code, and the counts do not depend on the host CPU. The cache simulation (pinned
+geometry, ``CACHE_GEOMETRY``) adds last-level misses, the signal of the memory-bound sort.
 
 Beside each instruction count, and for the benchmarks that have no instructions to count here
 (numba_cuda's dry-run model, torch's dispatched ops, the sharded prox's communication), integer
@@ -50,7 +53,8 @@ import numpy as np
 PINNED_ENV = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "", "NUMBA_NUM_THREADS": "1",
               "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
 TOGGLES = ("*call_cfunc*", "PyArray_ArgSort")
-MARKER = "getppid"
+#: Written before each counted call: evicts the previous benchmark from the simulated caches.
+EVICT_BYTES = 16 << 20
 #: A fixed simulated cache (32 KiB L1s, 8 MiB last level), not the host's: misses comparable.
 CACHE_GEOMETRY = ("--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64")
 #: Counts compared with a relative threshold (they depend on compiler and library versions);
@@ -320,17 +324,68 @@ def _load_plugins(plugins) -> None:
         importlib.import_module(mod)
 
 
+class Callgrind:
+    """Callgrind client requests from Python (``valgrind/callgrind.h`` without a C compiler).
+
+    The request is valgrind's amd64 "special instruction" sequence (rotations of rdi by 3, 13, 61
+    and 51 bits, a no-op, then ``xchg rbx, rbx``) with rax pointing at the request and its five
+    arguments, the result in rdx. Outside valgrind the sequence does nothing and returns 0.
+    """
+    _BASE = (ord("C") << 24) | (ord("T") << 16)
+    DUMP_STATS_AT, START_INSTRUMENTATION, STOP_INSTRUMENTATION = _BASE + 3, _BASE + 4, _BASE + 5
+    _CODE = bytes.fromhex(
+        "4889f8"  # mov rax, rdi  (the argument block)
+        "31d2"  # xor edx, edx  (the default result)
+        "48c1c703" "48c1c70d" "48c1c73d" "48c1c733"  # rol rdi, 3 / 13 / 61 / 51
+        "4887db"  # xchg rbx, rbx  (the request)
+        "4889d0"  # mov rax, rdx
+        "c3")  # ret
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        if platform.machine() not in ("x86_64", "AMD64"):
+            raise RuntimeError(f"callgrind client requests are implemented for x86-64 only, "
+                               f"not {platform.machine()}")
+        self._page = mmap.mmap(-1, mmap.PAGESIZE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        self._page.write(self._CODE)
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(self._page))
+        self._fn = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p)(addr)
+        self._ctypes = ctypes
+
+    def request(self, code: int, arg1: int = 0) -> int:
+        args = (self._ctypes.c_ulong * 6)(code, arg1, 0, 0, 0, 0)
+        return self._fn(self._ctypes.addressof(args))
+
+    def dump(self, name: str) -> None:
+        buf = self._ctypes.create_string_buffer(name.encode())
+        self.request(self.DUMP_STATS_AT, self._ctypes.addressof(buf))
+
+    def start(self) -> None:
+        self.request(self.START_INSTRUMENTATION)
+
+    def stop(self) -> None:
+        self.request(self.STOP_INSTRUMENTATION)
+
+
 def run_counted(names: list[str], plugins: list[str], out_path: str) -> None:
-    """In the child process: run the instruction benchmarks ``names`` in order, each bracketed
-    by the dump marker, and write their machine-independent counts to ``out_path``."""
+    """In the child process: run the instruction benchmarks ``names`` in order, each counted
+    alone between client requests (see the module docstring), and write their
+    machine-independent counts to ``out_path``."""
     _load_plugins(plugins)
     table = {b.name: b for b in benchmarks()}
+    cg = Callgrind()
+    evict = np.empty(EVICT_BYTES // 8)
     results = {}
     for name in names:
-        call = table[name].setup()
-        os.getppid()  # dump: the setup and warm-up, discarded
+        call = table[name].setup()  # inputs and the warm-up call, uninstrumented
+        cg.start()
+        evict.fill(1.0)  # simulated, not collected: every benchmark starts with cold caches
         counts = call()
-        os.getppid()  # dump: this benchmark alone
+        cg.dump(name)
+        cg.stop()
         results[name] = counts
     with open(out_path, "w") as fh:
         json.dump(results, fh)
@@ -395,16 +450,19 @@ def commit() -> str:
 
 def _parse_dump(path: str) -> dict:
     events = totals = None
+    trigger = ""
     with open(path) as fh:
         for line in fh:
-            if line.startswith("events:"):
+            if line.startswith("desc: Trigger:"):
+                trigger = line.split("Trigger:", 1)[1].strip()
+            elif line.startswith("events:"):
                 events = line.split()[1:]
             elif line.startswith("totals:"):
                 totals = [int(v) for v in line.split()[1:]]
     if events is None or totals is None:
         raise RuntimeError(f"callgrind dump {path} has no events/totals line")
     ev = dict(zip(events, totals + [0] * (len(events) - len(totals))))
-    out = {"instructions": ev.get("Ir", 0)}
+    out = {"instructions": ev.get("Ir", 0), "_trigger": trigger}
     if "DLmr" in ev:
         out["ll_misses"] = ev.get("ILmr", 0) + ev.get("DLmr", 0) + ev.get("DLmw", 0)
     return out
@@ -456,8 +514,8 @@ def _run_valgrind(names, plugins, cache_sim, log) -> dict:
             raise RuntimeError(f"the warm-up run of the tracked benchmarks failed "
                                f"(exit {r.returncode})")
         out_file = os.path.join(tmp, "cg.out")
-        cmd = [valgrind_path(), "--tool=callgrind", "--collect-atstart=no",
-               *[f"--toggle-collect={t}" for t in TOGGLES], f"--dump-before={MARKER}",
+        cmd = [valgrind_path(), "--tool=callgrind", "--instr-atstart=no",
+               "--collect-atstart=no", *[f"--toggle-collect={t}" for t in TOGGLES],
                f"--callgrind-out-file={out_file}"]
         if cache_sim:
             cmd += ["--cache-sim=yes", *CACHE_GEOMETRY]
@@ -467,18 +525,17 @@ def _run_valgrind(names, plugins, cache_sim, log) -> dict:
         if r.returncode:
             raise RuntimeError(f"the callgrind run failed (exit {r.returncode}):\n"
                                f"{r.stdout[-3000:]}")
-        dumps = sorted(glob.glob(out_file + ".*"), key=lambda p: int(p.rsplit(".", 1)[1]))
-        if len(dumps) != 2 * len(names):
-            raise RuntimeError(f"expected {2 * len(names)} callgrind dumps (two per benchmark), "
-                               f"found {len(dumps)}: something else called {MARKER}")
+        dumps = {}
+        for path in glob.glob(out_file + ".*"):
+            c = _parse_dump(path)
+            dumps[c.pop("_trigger").removeprefix("Client Request:").strip()] = c
+        missing = [n for n in names if n not in dumps]
+        if missing:
+            raise RuntimeError(f"no callgrind dump for {len(missing)} benchmark(s), e.g. "
+                               f"{missing[0]} (found {sorted(dumps)[:3]}...)")
         with open(counts_path) as fh:
             algorithmic = json.load(fh)
-        results = {}
-        for i, name in enumerate(names):
-            c = _parse_dump(dumps[2 * i + 1])
-            c.update(algorithmic[name])
-            results[name] = c
-        return results
+        return {name: {**dumps[name], **algorithmic[name]} for name in names}
 
 
 # ---------------------------------------------------------------------------------------------
