@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-# training-iteration cost of the prox (README "Training with weight sharing", design 11.4)
+# training-iteration cost of the prox (README "Training with weight sharing", docs/design.md#what-training-costs)
 $PY scripts/training_bench.py --out docs/figures
 # Numba prox / np.argsort, interleaved medians with IQR (README "numba")
 $PY scripts/numba_speed.py --only table --sizes 1e4,1e5,1e6 \
