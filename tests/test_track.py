@@ -101,7 +101,7 @@ def test_committed_baseline_covers_the_tracked_set():
     names = base["benchmarks"]
     assert len(names) >= 40
     assert sum("instructions" in c for c in names.values()) >= 20
-    for key in ("valgrind", "python", "numba", "llvmlite", "numpy", "torch"):
+    for key in track.VERSIONED:
         assert key in base["meta"]["tools"]
     assert base["meta"]["commit"] and base["meta"]["cpu"]
     for n in NAMES:  # a benchmark added to the set needs 'wsrbench track --update'

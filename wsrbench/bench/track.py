@@ -67,7 +67,8 @@ TYPICAL = "gaussian"
 #: The prox step of a training iteration: the first layer of the paper's 784-150-10 MLP.
 MLP_FIRST_LAYER = (150, 784)
 #: Tool versions an instruction count depends on; counts are compared only when all agree.
-VERSIONED = ("valgrind", "python", "numba", "llvmlite", "numpy", "torch")
+#: libc: the math functions compiled kernels call (exp, log) come from it.
+VERSIONED = ("valgrind", "python", "numba", "llvmlite", "numpy", "torch", "libc")
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,8 @@ def tool_versions() -> dict:
     import numba
 
     out = {"python": platform.python_version(), "numba": numba.__version__,
-           "llvmlite": llvmlite.__version__, "numpy": np.__version__}
+           "llvmlite": llvmlite.__version__, "numpy": np.__version__,
+           "libc": " ".join(platform.libc_ver()).strip() or None}
     try:
         import torch
         out["torch"] = torch.__version__
