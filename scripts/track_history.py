@@ -38,15 +38,23 @@ def count_commit(sha: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("commits", nargs="+")
+    p.add_argument("commits", nargs="+",
+                   help="commits, oldest first; COMMIT=FILE reuses the counts of an earlier run "
+                        "(a JSON written by benchmarks/_track_count.py)")
     p.add_argument("--out", default=os.path.join("docs", "figures", "track_history"))
     a = p.parse_args(argv)
     from wsrbench.bench import figures
 
     hist = {}
     with figures.LoadMonitor() as load:
-        for c in a.commits:
-            hist[c] = count_commit(c)
+        for i, c in enumerate(a.commits):
+            if "=" in c:
+                c, path = c.split("=", 1)
+                a.commits[i] = c
+                with open(path) as fh:
+                    hist[c] = json.load(fh)
+            else:
+                hist[c] = count_commit(c)
     names = sorted({n for r in hist.values() for n in r})
     first, last = a.commits[0], a.commits[-1]
     lines = [figures.header("Instructions per element of the Numba prox over commits", load),
