@@ -483,7 +483,10 @@ def run(*, only=None, plugins=(), cache_sim=True, log=print) -> dict:
     bs = select(benchmarks(), only)
     counted = [b.name for b in bs if b.instructions]
     results: dict[str, dict] = {}
+    import datetime
+
     meta = {"commit": commit(), "cpu": cpu_model(), "tools": tool_versions(),
+            "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
             "pinned_env": PINNED_ENV, "toggles": list(TOGGLES),
             "cache_geometry": list(CACHE_GEOMETRY) if cache_sim else None,
             "instructions": bool(counted) and valgrind_path() is not None, "skipped": {}}
@@ -628,6 +631,39 @@ def format_comparison(c: Comparison, threshold: float) -> str:
                f"{len(c.missing)} missing benchmark(s)")
     lines.append(f"{verdict} (instruction threshold {threshold:.1%}; algorithmic counts exact)")
     return "\n".join(lines)
+
+
+def markdown(result: dict, command: str) -> str:
+    """The instruction benchmarks of a run as a figures file: instructions per element, the
+    ratio to np.argsort's instructions on the same size and dtype, last-level misses and the
+    algorithmic counts (docs/design.md#figures-with-provenance; counts need no load figure)."""
+    meta = result["meta"]
+    tools = ", ".join(f"{k} {v}" for k, v in meta["tools"].items() if v)
+    lines = ["# Instruction counts of the tracked benchmarks", "",
+             f"- date: {meta.get('date', '')}", f"- commit: {meta['commit']}",
+             f"- machine: {meta['cpu']} (counted on valgrind's virtual CPU, Numba code pinned "
+             f"to haswell)",
+             f"- tools: {tools}", f"- command: `{command}`",
+             "- counts do not depend on the machine's load", "",
+             "| benchmark | instructions | per element | / np.argsort | LL misses | rounds | "
+             "clusters | depth |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    bench = result["benchmarks"]
+    for name in sorted(bench, key=_natural):
+        c = bench[name]
+        if "instructions" not in c:
+            continue
+        m = re.search(r"\.(float32|float64)\.d1e(\d)$", name)
+        per, ratio = "", ""
+        if m:
+            d = 10 ** int(m.group(2))
+            per = f"{c['instructions'] / d:,.1f}"
+            floor = bench.get(f"floor.argsort.{TYPICAL}.{m.group(1)}.d1e{m.group(2)}", {})
+            if floor.get("instructions") and not name.startswith("floor."):
+                ratio = f"{c['instructions'] / floor['instructions']:.2f}"
+        misses = f"{c['ll_misses']:,}" if "ll_misses" in c else ""
+        lines.append(f"| {name} | {c['instructions']:,} | {per} | {ratio} | {misses} | "
+                     f"{c.get('rounds', '')} | {c.get('clusters', '')} | {c.get('depth', '')} |")
+    return "\n".join(lines) + "\n"
 
 
 def _natural(name: str):

@@ -29,6 +29,10 @@ def add_arguments(p) -> None:
                    help="relative instruction-count change that counts as a regression "
                         "(default 0.02)")
     p.add_argument("--json", dest="json_out", help="write this run to a JSON file")
+    p.add_argument("--markdown", help="write the instruction counts as a figures file (per "
+                                      "element, ratio to np.argsort), e.g. docs/figures/track.md")
+    p.add_argument("--from-json", help="read a run written by --json instead of running "
+                                       "(with --check, --update or --markdown)")
     p.add_argument("--only", action="append",
                    help="run only benchmarks matching this glob (repeatable), e.g. 'prox.*.pava.*'")
     p.add_argument("--plugin", action="append", default=[],
@@ -62,14 +66,21 @@ def run(args) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    if track.valgrind_path() is None:
+    if track.valgrind_path() is None and not args.from_json:
         log("valgrind not found: instruction counts skipped (install valgrind, e.g. "
             "'apt-get install valgrind'); machine-independent counts only")
-    result = track.run(only=args.only, plugins=args.plugin, cache_sim=not args.no_cache_sim,
-                       log=log)
-    result["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.from_json:
+        with open(args.from_json) as fh:
+            result = json.load(fh)
+    else:
+        result = track.run(only=args.only, plugins=args.plugin, cache_sim=not args.no_cache_sim,
+                           log=log)
+        result["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json_out:
         track.write_json(result, args.json_out)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(track.markdown(result, "wsrbench " + " ".join(sys.argv[1:])))
     if args.update:
         track.write_json(result, args.baseline)
         print(f"wrote {args.baseline}: {len(result['benchmarks'])} benchmarks "
