@@ -15,6 +15,10 @@ $PY scripts/training_bench.py --out docs/figures
 $PY scripts/numba_speed.py --only table --sizes 1e4,1e5,1e6 \
     --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges \
     --out docs/figures/numba_speed.md
+# instruction counts of the tracked set: per element and per np.argsort (no load dependence)
+if command -v valgrind >/dev/null; then
+    $PY -m wsrbench track --markdown docs/figures/track.md
+fi
 # instruction counts per element over history: the first commit with the numba backend, and HEAD
 if command -v valgrind >/dev/null; then
     $PY scripts/track_history.py 1d0ad1f "$(git rev-parse --short HEAD)" --out docs/figures/track_history
