@@ -7,6 +7,7 @@ Subcommands:
   compare    time algorithms x backends x families x sizes against the sort floor
   validate   run the exactness battery on a candidate prox MODULE:FUNCTION
   reproduce  train with weight sharing on offline data, against FC and CNN baselines
+  track      instruction counts of the tracked benchmarks under valgrind, against a baseline
 
 Each larger subcommand lives in its own module of this package (``wsrbench.cli.compare``,
 ``wsrbench.cli.validate``) exposing ``add_arguments(parser)`` and
@@ -29,6 +30,8 @@ _EXTERNAL = {
                 "time algorithms x backends x families x sizes against the sort floor"),
     "validate": ("wsrbench.cli.validate", "check a candidate prox MODULE:FUNCTION for exactness and scaling"),
     "reproduce": ("wsrbench.cli.reproduce", "reproduce a paper result (shuffled-digits) on offline data"),
+    "track": ("wsrbench.cli.track",
+              "count instructions of the tracked benchmarks (valgrind); --check against the baseline"),
 }
 
 

@@ -1,0 +1,234 @@
+"""wsrbench track: the tracked set, the comparison rules, the committed baseline, and (slow, under
+valgrind) deterministic counts and a planted regression caught by ``--check``."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wsrbench.bench import track
+from wsrbench.core import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINE = os.path.join(ROOT, "benchmarks", "baseline.json")
+NAMES = [b.name for b in track.benchmarks()]
+
+
+@pytest.mark.parametrize("algorithm", registry.get_backend("numba").algorithms)
+def test_every_numba_algorithm_is_tracked_on_both_dtypes_and_its_worst_case(algorithm):
+    mine = [n for n in NAMES if n.startswith(f"prox.numba.{algorithm}.")]
+    for dtype in track.DTYPES:
+        assert any(f".{dtype}." in n for n in mine), (algorithm, dtype)
+    worst = registry.get_algorithm(algorithm).worst_case
+    if worst:
+        assert any(f".{worst}." in n for n in mine), (algorithm, worst)
+
+
+@pytest.mark.parametrize("algorithm", registry.get_backend("numba_cuda").algorithms)
+def test_every_numba_cuda_algorithm_has_dry_run_counts(algorithm):
+    assert any(n.startswith(f"gpu.numba_cuda.{algorithm}.") for n in NAMES)
+
+
+def test_names_are_unique():
+    assert len(NAMES) == len(set(NAMES))
+
+
+def _run(benchmarks, **tools):
+    meta = {"instructions": True, "cpu": "c", "pinned_env": track.PINNED_ENV,
+            "cache_geometry": list(track.CACHE_GEOMETRY),
+            "tools": {k: tools.get(k, "1") for k in track.VERSIONED}, "skipped": {}}
+    return {"meta": meta, "benchmarks": benchmarks}
+
+
+def test_compare_flags_instructions_beyond_the_threshold_only():
+    t = track.DEFAULT_THRESHOLD
+    base = _run({"a": {"instructions": 10**6, "rounds": 3}, "b": {"instructions": 10**6}})
+    over = round(10**6 * (1 + 2 * t))
+    under = round(10**6 * (1 + t / 4))
+    c = track.compare(base, _run({"a": {"instructions": over, "rounds": 3},
+                                  "b": {"instructions": under}}), t)
+    assert [r[0] for r in c.regressions] == ["a"] and not c.ok
+    assert c.regressions[0][4] == pytest.approx(over / 10**6)
+    c = track.compare(base, _run({"a": {"instructions": round(10**6 * (1 - 2 * t)), "rounds": 3},
+                                  "b": {"instructions": 10**6}}), t)
+    assert c.ok and [r[0] for r in c.improvements] == ["a"]
+
+
+def test_last_level_misses_are_recorded_not_compared():
+    base = _run({"a": {"instructions": 100, "ll_misses": 10}})
+    assert track.compare(base, _run({"a": {"instructions": 100, "ll_misses": 20}})).ok
+
+
+def test_compare_flags_any_change_of_an_algorithmic_count():
+    base = _run({"a": {"instructions": 100, "rounds": 3}})
+    c = track.compare(base, _run({"a": {"instructions": 100, "rounds": 4}}))
+    assert not c.ok and c.regressions[0][:2] == ("a", "rounds")
+
+
+def test_other_tool_versions_compare_only_machine_independent_counts():
+    base = _run({"a": {"instructions": 100, "rounds": 3}})
+    c = track.compare(base, _run({"a": {"instructions": 200, "rounds": 3}}, numba="2"))
+    assert c.ok and not c.instructions_compared
+    assert "numba" in track.format_comparison(c, track.DEFAULT_THRESHOLD)
+    c = track.compare(base, _run({"a": {"instructions": 200, "rounds": 5}}, numba="2"))
+    assert not c.ok
+
+
+def test_a_benchmark_missing_from_the_run_fails_unless_skipped_for_a_reason():
+    base = _run({"gpu.x": {"launches": 3}})
+    assert track.compare(base, _run({})).missing == ["gpu.x"]
+    run = _run({})
+    run["meta"]["skipped"]["gpu.x"] = "ImportError: no numba-cuda"
+    assert track.compare(base, run).ok
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.1])
+def test_threshold_outside_0_1_is_refused(threshold):
+    with pytest.raises(ValueError, match="threshold"):
+        track.compare(_run({}), _run({}), threshold)
+
+
+def test_parse_dump_reads_instructions_and_last_level_misses(tmp_path):
+    p = tmp_path / "cg.out.2"
+    p.write_text("desc: Trigger: Client Request: x\nevents: Ir I1mr D1mr D1mw ILmr DLmr DLmw\nsummary: 9 1 2 3 4 5 6\n"
+                 "totals: 9 1 2 3 4 5 6\n")
+    assert track._parse_dump(str(p)) == {"instructions": 9, "ll_misses": 4 + 5 + 6,
+                                         "_trigger": "Client Request: x"}
+
+
+def test_committed_baseline_covers_the_tracked_set():
+    with open(BASELINE) as fh:
+        base = json.load(fh)
+    names = base["benchmarks"]
+    assert len(names) >= 40
+    assert sum("instructions" in c for c in names.values()) >= 20
+    for key in track.VERSIONED:
+        assert key in base["meta"]["tools"]
+    assert base["meta"]["commit"] and base["meta"]["cpu"]
+    for n in NAMES:  # a benchmark added to the set needs 'wsrbench track --update'
+        assert n in names or any(k.startswith(n + ".") for k in names), n
+    for c in names.values():
+        assert all(isinstance(v, int) for v in c.values())
+
+
+def test_cli_list_and_bad_threshold(capsys):
+    from wsrbench.cli import main
+
+    assert main(["track", "--list", "--only", "prox.numba.pava.*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out and all("prox.numba.pava." in line for line in out)
+    assert main(["track", "--threshold", "5"]) == 2
+    assert "--threshold" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Under valgrind (slow)
+
+needs_valgrind = pytest.mark.skipif(track.valgrind_path() is None,
+                                    reason="valgrind is not installed (apt-get install valgrind)")
+
+PLANT = textwrap.dedent('''
+    """A prox variant with extra work (WSRBENCH_PLANT_N iterations of a xorshift loop) and a
+    calibration benchmark of 10**6 iterations of the same loop."""
+    import os
+
+    import numpy as np
+    from numba import njit
+
+    from wsrbench.bench.track import Benchmark, register_benchmark
+
+    N = int(os.environ.get("WSRBENCH_PLANT_N", "0"))
+
+
+    @njit(cache=True)
+    def burn(n):
+        s = np.uint64(88172645463325252)
+        for _ in range(n):
+            s ^= s << np.uint64(13)
+            s ^= s >> np.uint64(7)
+            s ^= s << np.uint64(17)
+        return s
+
+
+    def _variant():
+        import wsrbench
+        from wsrbench.bench import cases
+
+        x, lam = cases.make("gaussian", 10_000, seed=0)
+        wsrbench.prox(x, lam, algorithm="pava", backend="numba")
+        burn(1)
+
+        def call():
+            wsrbench.prox(x, lam, algorithm="pava", backend="numba")
+            burn(N)
+            return {}
+        return call
+
+
+    def _calibration():
+        burn(1)
+
+        def call():
+            burn(10**6)
+            return {}
+        return call
+
+
+    register_benchmark(Benchmark("planted.pava_variant", _variant))
+    register_benchmark(Benchmark("planted.burn_1e6", _calibration))
+''')
+
+
+def _track(tmp_path, *args, n=0):
+    env = dict(os.environ, WSRBENCH_PLANT_N=str(n),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "wsrbench", "track", "--plugin", "wsrb_plant",
+                           "--no-cache-sim", *args], env=env, capture_output=True, text=True,
+                          timeout=1800)
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_planted_regression_of_5_percent_is_caught_and_named_half_a_percent_is_not(tmp_path):
+    (tmp_path / "wsrb_plant.py").write_text(PLANT)
+    base = tmp_path / "base.json"
+    r = _track(tmp_path, "--only", "planted.*", "--update", "--baseline", str(base))
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(base.read_text())["benchmarks"]
+    prox = counts["planted.pava_variant"]["instructions"]
+    per_iteration = counts["planted.burn_1e6"]["instructions"] / 10**6
+    for fraction, caught in ((0.05, True), (0.005, False)):
+        n = round(fraction * prox / per_iteration)
+        r = _track(tmp_path, "--only", "planted.*", "--check", "--baseline", str(base), n=n)
+        assert r.returncode == (1 if caught else 0), r.stdout + r.stderr
+        regressed = [line for line in r.stdout.splitlines() if line.startswith("REGRESSED")]
+        if caught:
+            assert len(regressed) == 1 and "planted.pava_variant instructions" in regressed[0]
+            ratio = float(regressed[0].rsplit("(", 1)[1].rstrip("x)"))
+            assert ratio == pytest.approx(1 + fraction, abs=fraction / 10)
+        else:
+            assert not regressed
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_two_runs_count_the_same_instructions(tmp_path):
+    only = ["--only", "prox.numba.pava.gaussian.float64.d1e4", "--only",
+            "prox.numba.hull_bridges.worst_hull_bridges.float32.d1e4",
+            "--only", "floor.argsort.gaussian.float64.d1e4"]
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}.json"
+        r = subprocess.run([sys.executable, "-m", "wsrbench", "track", *only, "--json", str(out)],
+                           env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                           timeout=1800)
+        assert r.returncode == 0, r.stderr
+        runs.append(json.loads(out.read_text())["benchmarks"])
+    assert set(runs[0]) == set(runs[1]) and len(runs[0]) == 3
+    for name, c in runs[0].items():
+        assert c["instructions"] > 0 and c["ll_misses"] > 0
+        assert abs(runs[1][name]["instructions"] - c["instructions"]) <= 1e-3 * c["instructions"]
