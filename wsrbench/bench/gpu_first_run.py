@@ -368,24 +368,27 @@ def _calibration_samples(repeats: int = 5, sizes: dict | None = None,
     empty[1, 1](small)
     cuda.synchronize()
     samples = {"launch": [], "sync": [], "global": [], "shared": [], "copy": []}
-    for n in sz["launches"]:
+
+    def host_seconds(body):
+        """Median host time of body() (the host's view: launches queue, syncs wait)."""
         ts = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            for _ in range(n):
-                empty[1, 1](small)
-            cuda.synchronize()
+            body()
             ts.append(time.perf_counter() - t0)
-        samples["launch"].append((n, float(np.median(ts))))
-    for n in sz["syncs"]:
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                empty[1, 1](small)
+        return float(np.median(ts))
+
+    def launches(n, sync_each):
+        for _ in range(n):
+            empty[1, 1](small)
+            if sync_each:
                 small.copy_to_host()
-            ts.append(time.perf_counter() - t0)
-        samples["sync"].append((n, float(np.median(ts))))
+        cuda.synchronize()
+
+    for n in sz["launches"]:  # n queued launches, one synchronize (the fit's intercept)
+        samples["launch"].append((n, host_seconds(lambda n=n: launches(n, False))))
+    for n in sz["syncs"]:  # n launches, each waited for by a one-int copy to the host
+        samples["sync"].append((n, host_seconds(lambda n=n: launches(n, True))))
     nxt_g = cuda.to_device(cycle(1 << sz["global_log2"], 0))
     nxt_s = cuda.to_device(cycle(SHARED_N, 1))
     out = cuda.device_array(1, dtype=np.int32)

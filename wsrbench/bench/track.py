@@ -215,29 +215,35 @@ def _op_setup(op, d, dtype):
     return setup
 
 
-def _gpu_setup(algorithm, family, d):
+def _model_setup(family, d, counts):
+    """Setup of a count-only benchmark: counts(x, lam) -> {name: int} on the family's float32 input."""
     def setup():
-        from . import cases, gpu_model
+        from . import cases
 
         def call():
             x, lam = cases.make(family, d, seed=0, dtype=np.float32)
-            c = gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=np.float32)
-            c = {k: int(v) for k, v in c.items() if isinstance(v, (int, np.integer))}
-            c["modelled_ns"] = int(round(gpu_model.modelled_seconds(c) * 1e9))
-            return c
+            return counts(x, lam)
         return call
     return setup
+
+
+def _gpu_setup(algorithm, family, d):
+    def counts(x, lam):
+        from . import gpu_model
+
+        c = gpu_model.numba_cuda_counts(x, lam, algorithm, dtype=np.float32)
+        c = {k: int(v) for k, v in c.items() if isinstance(v, (int, np.integer))}
+        c["modelled_ns"] = int(round(gpu_model.modelled_seconds(c) * 1e9))
+        return c
+    return _model_setup(family, d, counts)
 
 
 def _torch_setup(algorithm, family, d):
-    def setup():
-        from . import cases, gpu_model
+    def counts(x, lam):
+        from . import gpu_model
 
-        def call():
-            x, lam = cases.make(family, d, seed=0, dtype=np.float32)
-            return {k: int(v) for k, v in gpu_model.torch_counts(x, lam, algorithm).items()}
-        return call
-    return setup
+        return {k: int(v) for k, v in gpu_model.torch_counts(x, lam, algorithm).items()}
+    return _model_setup(family, d, counts)
 
 
 def _sharded_setup(p, sizes, dtype):
