@@ -78,15 +78,57 @@ def block_sums(xs, starts, nblk, d, sums):
 
 
 @njit(cache=True, inline="always")
-def block_value(sums, starts, nblk, j, d, lam, l1, rho, center):
-    """Value of block j: closed-form shift mean, then L1 and rho (sorted_space.finish)."""
+def sorted_x(x, src, k):
+    """The k-th smallest x, read from the row itself (pava keeps its stack means in the records'
+    value slots, so only their index slots are reliable by the time the blocks are finished)."""
+    return np.float64(x[src_index(src, k)])
+
+
+@njit(cache=True)
+def pool_ties(x, src, sums, starts, nblk, d, lam):
+    """No block boundary inside a run of equal values (sorted_space.pool_ties,
+    docs/design.md#ties); returns the new block count. Pooled blocks add their x sums. At
+    lam = 0 the partition is the runs of equal values (their values need no sums)."""
+    if lam == 0.0:
+        nblk = 1
+        starts[0] = 0
+        prev = sorted_x(x, src, 0)
+        for k in range(1, d):
+            v = sorted_x(x, src, k)
+            if v != prev:
+                starts[nblk] = k
+                nblk += 1
+            prev = v
+        return nblk
+    m = 0
+    for j in range(1, nblk):
+        a = np.int64(starts[j])
+        if sorted_x(x, src, a) == sorted_x(x, src, a - 1):
+            sums[m] += sums[j]
+        else:
+            m += 1
+            sums[m] = sums[j]
+            starts[m] = a
+    return m + 1
+
+
+@njit(cache=True, inline="always")
+def block_value(x, src, sums, starts, nblk, j, d, lam, l1, rho, center):
+    """Value of block j: closed-form shift mean, then L1 and rho (sorted_space.finish); a block
+    of equal values t is computed from t itself (sorted_space.block_values)."""
     a = np.int64(starts[j])
     b = np.int64(starts[j + 1]) if j + 1 < nblk else d
     size = b - a
-    centroid = sums[j] / size
-    value = centroid + shift_sum(a, b, d, shift_unit(lam, d)) / size
-    centroid += center
-    value += center
+    shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
+    first = sorted_x(x, src, a)
+    if first == sorted_x(x, src, b - 1):
+        centroid = first
+        value = first + shift
+    else:
+        centroid = sums[j] / size
+        value = centroid + shift
+        centroid += center
+        value += center
     if l1 > 0.0:
         mag = abs(value) - l1
         if mag > 0.0:
@@ -100,17 +142,20 @@ def block_value(sums, starts, nblk, j, d, lam, l1, rho, center):
 
 
 @njit(cache=True)
-def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
-    """Block values (closed-form shifts, L1, rho) written to w at the original positions.
+def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
+    """Block values (closed-form shifts, L1, rho) written to w at the original positions; returns
+    the block count after ``pool_ties``.
 
-    lab: int64 labels out (length d: lab[i] = the block of x_i, blocks numbered in increasing
-    value, docs/design.md#the-canonical-partition), or an empty array when the caller did not ask for them.
+    x: the row itself. lab: int64 labels out (length d: lab[i] = the block of x_i, blocks numbered
+    in increasing value, docs/design.md#the-canonical-partition), or an empty array when the
+    caller did not ask for them.
 
     rec: the sort records, or the row itself when it was already sorted (then w[a:b] is written
     in order, no scatter). A block of at least a quarter of the row (large lam, massive ties) is
     written by filling all of w first, sequentially, and the other blocks are scattered over it:
     a random write costs several sequential ones once the row outgrows the caches.
     """
+    nblk = pool_ties(x, rec, sums, starts, nblk, d, lam)
     big = -1
     big_size = d // 4
     if d >= 4096:
@@ -120,16 +165,17 @@ def finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
                 big = j
                 big_size = b - np.int64(starts[j])
     if big >= 0:
-        value, a, b = block_value(sums, starts, nblk, big, d, lam, l1, rho, center)
+        value, a, b = block_value(x, rec, sums, starts, nblk, big, d, lam, l1, rho, center)
         w[:] = value
     for j in range(nblk):
         if j == big:
             continue
-        value, a, b = block_value(sums, starts, nblk, j, d, lam, l1, rho, center)
+        value, a, b = block_value(x, rec, sums, starts, nblk, j, d, lam, l1, rho, center)
         for k in range(a, b):
             w[src_index(rec, k)] = value
     if lab.shape[0]:
         scatter_labels(rec, starts, nblk, d, lab)
+    return nblk
 
 
 @njit(cache=True)
@@ -154,12 +200,13 @@ def sorted_centred_row(x, rec, spare, xs, hist):
 
 
 @njit(cache=True)
-def finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
-    """Block sums of the partition in spare[d:d + nblk], then their values scattered to w."""
+def finish_blocks(x, d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab):
+    """Block sums of the partition in spare[d:d + nblk], then their values scattered to w;
+    returns the block count (``finish_scatter``)."""
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
     block_sums(xs, starts, nblk, d, sums)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+    return finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
 
 
 def prox_long_row(long_partition, x, w, lam, l1, rho, work, scratch, stats, lab):
@@ -172,7 +219,7 @@ def prox_long_row(long_partition, x, w, lam, l1, rho, work, scratch, stats, lab)
     xs = scratch[0]
     center = sorted_centred_row(x, rec, spare, xs, np.empty(HIST_SIZE, dtype=np.int64))
     nblk, rounds = long_partition(xs, lam, spare[d: 2 * d], scratch, stats)
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    nblk = finish_blocks(x, d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds
 
 

@@ -64,7 +64,7 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
     else:
         nblk, depth = partition(xs, lam, starts)
         rounds = nblk
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    nblk = finish_blocks(x, d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     stats[0] = depth
     return nblk, rounds
 

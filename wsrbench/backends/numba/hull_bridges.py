@@ -172,7 +172,7 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
     xs, hull, count, F, G = scratch
     center = sorted_centred_row(x, rec, spare, xs, hist)
     nblk, rounds, _ = partition(xs, lam, spare[d: 2 * d], hull, count, F, G, stats)
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    nblk = finish_blocks(x, d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds
 
 

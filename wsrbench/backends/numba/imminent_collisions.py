@@ -85,7 +85,7 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
     nblk, rounds, depth = partition(xs, lam, sums, starts)
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+    nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     stats[0] = depth
     return nblk, rounds
 

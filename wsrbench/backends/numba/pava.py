@@ -119,12 +119,12 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
         else:
             # no sort, no scatter: PAVA reads x, the blocks are written to w in order
             nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts, means)
-        finish_scatter(x, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+        nblk = finish_scatter(x, x, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     else:
         sort_records(x, rec, spare, hist)
         center = rec_value(rec, d // 2)
         nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts, means)
-        finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+        nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     stats[0] = merges
     stats[1] = deepest
     stats[2] = longest

@@ -144,7 +144,7 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
     center = sorted_centred_row(x, rec, spare, xs, hist)
     nblk, rounds, depth = partition(xs, lam, spare[d: 2 * d], is_start, cand, loc, steps)
     stats[0] = depth
-    finish_blocks(d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
+    nblk = finish_blocks(x, d, lam, l1, rho, center, rec, spare, xs, nblk, w, lab)
     return nblk, rounds
 
 

@@ -116,7 +116,7 @@ def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element,
     # are left intact
     nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts,
                                                 rec.view(np.float64))
-    finish_scatter(rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+    nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     return nblk, merges, deepest, longest, moves
 
 

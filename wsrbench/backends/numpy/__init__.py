@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.contract import RowsResult
-from ...core.sorted_space import finish
+from ...core.sorted_space import finish, pool_ties
 from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions
 
 #: This backend's algorithms: each a partitioner (``wsrbench.core.contract.Partitioner``).
@@ -32,16 +32,18 @@ def prox_row(x: np.ndarray, lam: float, l1: float, rho: float, partition, labels
     if d == 0:
         return np.zeros(0), 0, 0, {}
     order = np.argsort(x, kind="stable")
-    xs = x[order].astype(np.float64)
+    xo = x[order].astype(np.float64)
     # The prox commutes with translation; working around the median keeps every sum small.
-    center = xs[d // 2]
-    xs -= center
+    center = xo[d // 2]
+    xs = xo - center
     if d == 1:
         starts, rounds, stats = np.zeros(1, dtype=np.int64), 0, {}
     else:
         starts, rounds, stats = partition(xs, lam)
+        # Equal values share one block, decided on the data, not on rounded means.
+        starts = pool_ties(xo, starts, lam)
     w = np.empty(d)
-    w[order] = finish(xs, starts, lam, l1, rho, center)
+    w[order] = finish(xs, starts, lam, l1, rho, center, xo)
     if labels is not None:
         labels[order] = np.repeat(np.arange(starts.shape[0]), np.diff(starts, append=d))
     return w, rounds, starts.shape[0], stats

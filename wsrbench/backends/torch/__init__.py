@@ -22,7 +22,7 @@ import torch
 
 from ...core.contract import RowsResult
 from . import hull_bridges, imminent_collisions, search_collisions
-from ._common import finish, finish_blocks
+from ._common import finish, finish_blocks, pool_ties
 
 #: This backend's algorithms: partitioners on batches of sorted rows, except pava (see above).
 ALGORITHMS = {
@@ -75,7 +75,8 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
     # (docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code).
     vals, order = torch.sort(X, dim=1)
     # The prox commutes with translation; working around the median keeps every sum small.
-    xs = vals.to(torch.float64)  # float32 -> float64 is exact (float64: vals itself, ours)
+    # float32 -> float64 is exact; a copy for float64 too: vals stay as given (ties, block values)
+    xs = vals.to(torch.float64, copy=True)
     center = xs[:, d // 2:d // 2 + 1].clone()  # (n, 1), taken before the rows move
     xs.sub_(center)
     depth = None
@@ -88,6 +89,11 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
         is_start, rounds, syncs, *more = partition(xs, lam)
         depth = more[0] if more else None  # the algorithm counts its depth on the device
     L = None
+    if lam == 0.0 or not isinstance(is_start, imminent_collisions.Blocks):
+        # Equal values share one block, decided on the data (docs/design.md#ties); a block list
+        # (imminent_collisions) never splits a run: each round merges every violating pair at
+        # once, and the pairs inside a run violate in the first round.
+        is_start = pool_ties(vals, _dense_starts(is_start, n, d), lam)
     if isinstance(is_start, imminent_collisions.Blocks):  # the partition as a block list
         blocks = is_start
         W = finish_blocks(X, order, center, blocks, lam, l1, rho)
@@ -99,7 +105,7 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
             L = torch.empty((n, d), dtype=torch.int64, device=X.device)
             L.scatter_(1, order, gid - gid[:, :1])
     else:
-        W = finish(X, order, xs, center, is_start, lam, l1, rho)
+        W = finish(X, order, xs, center, is_start, lam, l1, rho, vals)
         clusters = is_start.sum(dim=1)
         if labels:  # block of sorted position k = block starts up to k, minus one
             L = torch.empty((n, d), dtype=torch.int64, device=X.device)
@@ -112,6 +118,15 @@ def _prox_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, algorithm:
     return RowsResult(W, counts[0].copy(), counts[1].copy(), [{} for _ in range(n)],
                       counts[2].copy() if depth is not None else None,
                       {"partition_syncs": syncs}, L)
+
+
+def _dense_starts(is_start, n: int, d: int) -> torch.Tensor:
+    """An (n, d) bool start mask from a partition given as a mask or a block list."""
+    if not isinstance(is_start, imminent_collisions.Blocks):
+        return is_start
+    mask = torch.zeros(n * d, dtype=torch.bool, device=is_start.bounds.device)
+    mask[is_start.bounds[:-1].to(torch.int64)] = True
+    return mask.reshape(n, d)
 
 
 def _pava_rows(X: torch.Tensor, lam: float, *, l1: float, rho: float, labels: bool = False):

@@ -13,8 +13,19 @@ import torch
 from ...core.numerics import shift_sum, shift_unit
 
 
+def pool_ties(vals: torch.Tensor, is_start: torch.Tensor, lam: float) -> torch.Tensor:
+    """``sorted_space.pool_ties`` on (n, d) rows: no block starts inside a run of equal sorted
+    values ``vals`` (as given, not centred); at lam = 0 the blocks are exactly those runs
+    (docs/design.md#ties). Returns a new mask."""
+    new = vals[:, 1:] != vals[:, :-1]
+    out = torch.ones_like(is_start, dtype=torch.bool)
+    out[:, 1:] = new if lam == 0.0 else new & is_start[:, 1:].bool()
+    return out
+
+
 def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch.Tensor,
-           is_start: torch.Tensor, lam: float, l1: float, rho: float) -> torch.Tensor:
+           is_start: torch.Tensor, lam: float, l1: float, rho: float,
+           vals: torch.Tensor | None = None) -> torch.Tensor:
     """Weights in X's dtype and original order from a partition of every sorted row.
 
     X: (n, d) input (dtype and device of the output); order: its stable argsort along dim 1;
@@ -22,6 +33,8 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
     a block starts (column 0 always). Block value = mean(x over block) + shift_sum / size
     (``sorted_space.block_values``), then soft-threshold by l1 and the rho interpolation on the
     uncentred values (``sorted_space.finish``). Block sums add original data in float64.
+    vals: the sorted rows as given; a block of equal values t gets centroid t and value
+    t + shift_sum / size (``sorted_space.block_values``).
     """
     n, d = xs.shape
     dev = xs.device
@@ -39,10 +52,19 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
     b = a + sizes
     safe = sizes.clamp(min=1)  # slots past the last block are never read; avoid 0/0 there
     centroid = sums / safe
-    value = centroid + shift_sum(a, b, d, lam) / safe
+    shift = shift_sum(a, b, d, lam) / safe
+    value = centroid + shift
     c = center.reshape(n, 1)
     cen = centroid[gid].reshape(n, d) + c
     val = value[gid].reshape(n, d) + c
+    if vals is not None:
+        v = vals.reshape(-1).to(torch.float64)
+        row0 = torch.arange(n, device=dev).repeat_interleave(d) * d
+        first = v[(row0 + a[gid])]
+        tied = (first == v[row0 + b[gid] - 1]).reshape(n, d)
+        first = first.reshape(n, d)
+        cen = torch.where(tied, first, cen)
+        val = torch.where(tied, first + shift[gid].reshape(n, d), val)
     if l1 > 0.0:
         val = torch.sign(val) * torch.clamp(torch.abs(val) - l1, min=0.0)
     if rho > 0.0:
