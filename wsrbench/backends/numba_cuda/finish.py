@@ -64,19 +64,42 @@ def centred(keys, center, r, k):
     return float(keys[r, k]) - center[r]
 
 
+@cuda.jit(cache=True)
+def pool_ties(is_start, keys, lam):
+    """sorted_space.pool_ties: no block starts inside a run of equal keys, and at lam = 0 the
+    blocks are exactly those runs (docs/design.md#ties)."""
+    t = cuda.grid(1)
+    n, d = keys.shape
+    if t < n * d:
+        r = t // d
+        col = t - r * d
+        if col > 0:
+            if keys[r, col] == keys[r, col - 1]:
+                is_start[r, col] = 0
+            elif lam == 0.0:
+                is_start[r, col] = 1
+
+
 @cuda.jit(device=True, inline=True)
-def block_value(xsum, a, b, d, c, lam, l1, rho):
-    """The prox value of the block [a, b) with x-sum ``xsum`` (+ L1, rho), ``c`` its row's centre.
+def block_value(xsum, a, b, d, c, lam, l1, rho, first, last):
+    """The prox value of the block [a, b) with x-sum ``xsum`` (+ L1, rho), ``c`` its row's centre,
+    ``first`` and ``last`` its smallest and largest x.
 
     Mirrors sorted_space.finish: centroid = sum/size, value = centroid + shift_sum/size, both
-    moved back by the row's centre; soft-threshold by l1; rho moves (1 - rho) of the way from the
+    moved back by the row's centre (a block of equal values t: centroid t, value t +
+    shift_sum/size); soft-threshold by l1; rho moves (1 - rho) of the way from the
     centroid to the value, except that blocks L1 set to zero stay exactly zero.
     """
     size = float(b - a)
-    centroid = xsum / size
-    value = centroid + shift_sum(a, b, d, shift_unit(lam, d)) / size
-    centroid += c
-    value += c
+    shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
+    if first == last:
+        centroid = first
+        value = first + shift
+    else:
+        centroid = xsum / size
+        value = centroid + shift
+        centroid += c
+        value += c
     if l1 > 0.0:
         sgn = 1.0 if value > 0.0 else (-1.0 if value < 0.0 else 0.0)
         value = sgn * max(abs(value) - l1, 0.0)
@@ -104,7 +127,8 @@ def values_down(is_start, keys, order, chunk, PS, PA, has_parent, center, lam, l
         col = k - r * d
         s, a = combine(s, a, centred(keys, center, r, col), col == 0 or is_start[r, col] != 0, col)
         if col + 1 == d or is_start[r, col + 1]:
-            v = block_value(s, a, col + 1, d, center[r], lam, l1, rho)
+            v = block_value(s, a, col + 1, d, center[r], lam, l1, rho, float(keys[r, a]),
+                            float(keys[r, col]))
             cuda.atomic.add(clusters, r, 1)
             first = r * d + a
             if first < lo:  # the block crosses the chunk's left edge (one such block per chunk)
@@ -143,6 +167,8 @@ def finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost):
     through ``order`` (values_down), then the blocks that span chunks (values_tail);
     docs/design.md#the-pipelines-own-floor."""
     n, d = keys.shape
+    if d > 1:
+        cost(pool_ties, grid(n * d))(is_start, keys, lam)
     scan = Scan(n, d, cost)
     scan.up(is_start, is_start, is_start, keys, 0, center=center)
     threads = scan.threads(n, d)

@@ -71,6 +71,7 @@ SIGNATURES: dict[str, list[str]] = {
     "finish.values_down": [f"int8[:, ::1], {{F}}[{lay}], int64[{lay}], int64, float64[::1], "
                            "int64[::1], int64, float64[::1], float64, float64, float64, "
                            "{F}[:, ::1], float64[::1], int64[::1]" for lay in _KEYS],
+    "finish.pool_ties": [f"int8[:, ::1], {{F}}[{lay}], float64" for lay in _KEYS],
     "finish.values_tail": [f"int8[:, ::1], int64[{lay}], int64, int64[::1], int64, float64[::1], "
                            "{F}[:, ::1]" for lay in _KEYS],
     "finish.labels_down": [f"int8[:, ::1], int64[{lay}], int64, float64[::1], int64[::1], int64, "
