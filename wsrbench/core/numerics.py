@@ -215,6 +215,37 @@ def range_exponents(row_max, lam: float, l1: float, d: int):
     return np.where(m > safe_bound(d), k, 0).astype(np.int64)
 
 
+def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
+    """Redo, on the unscaled row, the value of every block of equal values t (singletons
+    included): t + shift_sum / size, then L1 and rho, as ``sorted_space.block_values`` does. The
+    scaled solve read t as t 2^-k, which loses bits (or all of t) below 2^(k - 1074): a
+    block of one small value next to a huge one must still get its exactly rounded value, and
+    lam = l1 = 0 must return x (docs/design.md#ties). w (float64, unscaled) is updated in place."""
+    from .sorted_space import block_outputs
+
+    d = x.shape[0]
+    nblk = int(lab.max(initial=-1)) + 1
+    if nblk == 0:
+        return
+    xf = x.astype(np.float64)
+    sizes = np.bincount(lab, minlength=nblk)
+    lo = np.full(nblk, np.inf)
+    hi = np.full(nblk, -np.inf)
+    np.minimum.at(lo, lab, xf)
+    np.maximum.at(hi, lab, xf)
+    tied = lo == hi
+    if not tied.any():
+        return
+    a = np.cumsum(sizes) - sizes  # blocks are numbered in increasing value: first ranks
+    b = a + sizes
+    # lam / (d-1) * (d - a - b) = shift_sum / size (|.| <= lam, no overflow)
+    shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(nblk)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = block_outputs(lo, lo + shift, l1, rho)
+    keep = tied & np.isfinite(value)
+    w[keep[lab]] = value[lab][keep[lab]]
+
+
 def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: str,
                        in_range: bool | None = None, labels: bool = False):
     """``mod.prox_rows`` made safe for every finite input by power-of-two scaling of the rows.
@@ -242,7 +273,6 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     from .arrays import like, match_kind, to_host
     from .contract import RowsResult
 
-    extra = {"labels": True} if labels else {}
     host = to_host(X)
     n = host.shape[0]
     row_max = np.abs(host).max(axis=1, initial=0.0).astype(np.float64)
@@ -257,10 +287,13 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
     for kk in np.unique(k):
         rows = np.flatnonzero(k == kk)
         part = np.ldexp(host[rows].astype(np.float64), -int(kk))
+        # labels always: blocks of equal values are recomputed unscaled (below)
         res = mod.prox_rows(mod.from_numpy(part), math.ldexp(lam, -int(kk)),
-                            l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm, **extra)
+                            l1=math.ldexp(l1, -int(kk)), rho=rho, algorithm=algorithm,
+                            labels=True)
+        res_lab = np.asarray(to_host(res.labels))
         if labels:
-            lab[rows] = np.asarray(to_host(res.labels))
+            lab[rows] = res_lab
         # Every prox value lies in [min x - lam, max x + lam] (the hull of y = x + v; L1 only
         # shrinks towards 0): clipping to it undoes a last-ulp rounding past max|x| that would
         # otherwise overflow to inf when multiplied back near the top of the range.
@@ -269,7 +302,10 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
         ws = np.clip(ws, part.min(axis=1, initial=0.0)[:, None] - lam_s,
                      part.max(axis=1, initial=0.0)[:, None] + lam_s)
         with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
-            W[rows] = np.ldexp(ws, int(kk))
+            ws = np.ldexp(ws, int(kk))
+        for i, r in enumerate(rows):
+            _tie_blocks_unscaled(host[r], ws[i], res_lab[i], lam, l1, rho)
+        W[rows] = ws
         rounds[rows], clusters[rows] = res.rounds, res.clusters
         for r, st in zip(rows, res.stats):
             stats[r] = st
@@ -278,6 +314,17 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
             depth[rows] = res.depth
         for key, val in res.counters.items():
             counters[key] = counters.get(key, 0) + val
+    if lam == 0.0:
+        # The fit is x itself; the scaled solve merged values that 2^-k rounded together.
+        from .sorted_space import block_outputs
+
+        xf = host.astype(np.float64)
+        W[...] = block_outputs(xf, xf, l1, rho)
+        for r in range(n):
+            ranks = np.unique(host[r], return_inverse=True)[1].reshape(-1)
+            clusters[r] = int(ranks.max(initial=-1)) + 1
+            if labels:
+                lab[r] = ranks
     if labels:
         lab = match_kind(like(lab, X), X)
     return RowsResult(match_kind(like(W, X), X), rounds, clusters, stats, depth, counters, lab)
