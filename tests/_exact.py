@@ -119,3 +119,45 @@ def full_range_problems(draw, max_d=24, dtypes=(np.float64, np.float32)):
     l1 = 0.0 if draw(st.booleans()) else min(float(np.max(np.abs(x), initial=0.0)) * draw(
         st.sampled_from([0.1, 0.5, 2.0])), float(np.finfo(np.float64).max))
     return x, lam, l1
+
+
+@st.composite
+def tie_problems(draw, max_d=24, dtypes=(np.float64, np.float32)):
+    """(x, lam, l1, rho) made to split ties and to merge distinct values: rows drawn from a few
+    values (long runs of exact ties, some values 1 ulp apart), rows with one outlier about 1/eps
+    and beyond next to small values (wide rows), and lam in {0, the smallest subnormal, below the
+    resolution of x, ordinary}."""
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    d = draw(st.integers(1, max_d))
+    scale = draw(magnitudes(dtype)) if draw(st.booleans()) else 1.0
+    with np.errstate(under="ignore", over="ignore"):
+        pool = [dtype.type(v * scale) for v in draw(st.lists(
+            st.floats(-4.0, 4.0, allow_nan=False, allow_subnormal=False), min_size=1, max_size=4))]
+    pool = [v for v in pool if np.isfinite(v)] or [dtype.type(0)]
+    pool += [np.nextafter(v, dtype.type(np.inf)) for v in pool[:1]]  # 1 ulp from a tie
+    x = np.array(draw(st.lists(st.sampled_from(pool), min_size=d, max_size=d)), dtype=dtype)
+    if d >= 3 and draw(st.booleans()):  # a wide row: one outlier at 1/eps of the rest and beyond
+        fi = np.finfo(dtype)
+        big = float(np.max(np.abs(x)) or 1.0) / float(fi.eps) * draw(st.sampled_from(
+            [1.0, 4.0, 2.0 ** 20, 2.0 ** 200]))
+        with np.errstate(over="ignore"):
+            out = dtype.type(min(big, float(fi.max)) * draw(st.sampled_from([1, -1])))
+        x[draw(st.integers(0, d - 1))] = out
+    spread = float(np.max(x)) - float(np.min(x)) if d else 0.0
+    lam = draw(st.sampled_from(["zero", "subnormal", "below", "ordinary"]))
+    if lam == "zero":
+        lam = 0.0
+    elif lam == "subnormal":
+        lam = float(np.finfo(np.float64).smallest_subnormal) * draw(st.integers(1, 8))
+    elif lam == "below":  # smaller than any gap of x can show: ties must still pool
+        lam = float(np.finfo(dtype).eps) * 2.0 ** -8 * float(np.min(np.abs(x[x != 0]), initial=1.0))
+    else:
+        lam = min(spread * draw(st.sampled_from([1e-3, 0.3, 3.0])), float(np.finfo(np.float64).max))
+    l1 = 0.0 if draw(st.booleans()) else float(np.min(np.abs(x), initial=0.0)) * 0.5
+    rho = draw(st.sampled_from([0.0, 0.0, 0.5]))
+    return x, lam, l1, rho
+
+
+def tie_ranks(x) -> np.ndarray:
+    """The index of each entry's value among the distinct values of x (the partition at lam = 0)."""
+    return np.unique(np.asarray(x), return_inverse=True)[1].reshape(-1)
