@@ -73,6 +73,14 @@ def build_cases(p):
     add("ties-even", q, 0.3, split="even")
     add("ties-float32", q.astype(np.float32), 0.02, split="even")
     add("all-equal", np.full(100, 2.5), 1.0)
+    # ties whose pooled means round off the tied value, at lam = 0 and below any gap of x
+    spread = rng.choice([0.024551469011268333, -0.09682455963503417, 0.06104621376709379], 240)
+    for lam in [0.0, 5e-324, 1e-20]:
+        add(f"ties-spread-lam{lam:g}", spread, lam)
+    add("ties-lam0-l1", q, 0.0, l1=0.7, rho=0.5, split="even")
+    wide = q.copy()
+    wide[7] = 2.0 ** 60  # an outlier far beyond 1/eps of the rest
+    add("wide-lam0", wide, 0.0)
     add("all-equal-lam0", np.full(100, -0.75), 0.0, split="even")
     add("all-equal-float32", np.full(64, 3.0, dtype=np.float32), 0.5)
     for fam in families.names():
@@ -146,6 +154,12 @@ def test_matches_single_process_reference(world):
         scale = float(np.max(np.abs(x), initial=0.0)) + lam
         np.testing.assert_allclose(w, ref, rtol=0, atol=value_tol(x.size, x.dtype, scale),
                                    err_msg=name)
+        # equal inputs: bitwise equal outputs, across ranks too; lam = 0: x itself (with L1 and
+        # rho, the single-process answer bit for bit)
+        for v in np.unique(x):
+            assert np.unique(w[x == v]).size == 1, f"{name}: equal inputs {v!r} split"
+        if lam == 0.0:
+            np.testing.assert_array_equal(w, ref, err_msg=name)
         clusters = {r[2]["clusters"] for r in res}
         assert len(clusters) == 1, f"{name}: ranks disagree on the cluster count {clusters}"
         # nearly_sorted: its noise sits at the rounding level of its ties

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.checks import as_float, check_scalar
 from ..core.numerics import shift_sum
-from ..core.sorted_space import block_outputs
+from ..core.sorted_space import block_outputs, pool_ties
 
 __all__ = ["ShardedProxInfo", "gather_prox", "gather_prox_info", "prox", "prox_info"]
 
@@ -232,19 +232,36 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
 
     # 2. the local fit (host, float64: the prox commutes with translation; centring at the global
     # median keeps every sum small, as the reference does).
-    xc = xs_t.cpu().numpy().astype(np.float64) - center
+    xo = xs_t.cpu().numpy().astype(np.float64)
+    xc = xo - center
     starts, sums = _local.local_fit(xc, o, d, lam)
+    if xc.shape[0]:
+        # Equal values share one block, decided on the data (docs/design.md#ties).
+        pooled = pool_ties(xo, starts, lam)
+        if pooled.shape != starts.shape or lam == 0.0:
+            starts, sums = pooled, np.add.reduceat(xc, pooled)
     hull = _merge.RankHull(o, starts, xc)
-    totals = comm.all_gather(torch.tensor([hull.prefix[-1]], dtype=torch.float64))
+    # with each range's total, its first and last value: a run of ties may cross ranks
+    ends = [xo[0], xo[-1]] if xo.shape[0] else [0.0, 0.0]
+    totals = comm.all_gather(torch.tensor([hull.prefix[-1], float(xo.shape[0] > 0)] + ends,
+                                          dtype=torch.float64)).reshape(comm.size, 4).cpu().numpy()
 
     # 3. the merge across ranks.
-    levels, steps = _merge.merge(comm, hull, offs, totals.reshape(-1).cpu().tolist(), d, lam)
+    levels, steps = _merge.merge(comm, hull, offs, totals[:, 0].tolist(), d, lam)
+    if lam == 0.0:  # the fit is x: its blocks are the runs of equal values, whatever rounding did
+        hull.K, hull.lo, hull.hi = o + starts, 0, starts.shape[0]
+    before = [q for q in range(comm.rank) if totals[q, 1]]
+    if hull.count and hull.K[hull.lo] == o and before and totals[before[-1], 3] == xo[0]:
+        hull.lo += 1  # this range starts inside a run of ties that began on an earlier rank
 
     # 4. block sums of the crossing clusters, block values, and back to the owners.
     head, tail, clusters = _crossing_blocks(comm, hull, xc, offs, d)
     B = xc.shape[0]
     a, b, sums_x, sizes = _my_blocks(hull, sums, head, tail, o, B)
-    w_sorted = np.repeat(_values(sums_x, a, b, d, lam, l1, rho, center), sizes)
+    if lam == 0.0:  # exactly x (soft-thresholded), as every single-process path returns
+        w_sorted = block_outputs(xo, xo, l1, rho)
+    else:
+        w_sorted = np.repeat(_values(sums_x, a, b, d, lam, l1, rho, center), sizes)
     w_sorted_t = torch.from_numpy(w_sorted).to(dtype=x.dtype, device=comm.device)
     w = _sort.send_back(comm, w_sorted_t, back, n)
 
