@@ -214,7 +214,8 @@ def torch_counts(x: np.ndarray, lam: float, algorithm: str, *, dtype=np.float32)
 
 def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava"),
                 sizes=(10**3, 10**4, 10**5, 10**6, 10**7), dtype=np.float32, seed=0,
-                torch_max_d=10**7, max_rounds=20000, backends=GPU_BACKENDS) -> list[dict]:
+                torch_max_d=10**7, max_rounds=20000, backends=GPU_BACKENDS,
+                progress=None) -> list[dict]:
     """One record per GPU backend x algorithm x family x d with counts and modelled times.
 
     The input is the family's row in ``dtype`` (float32 rounding changes the cascade of
@@ -223,7 +224,7 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
     and one sync: the model is then >= rounds x (LAUNCH_S + SYNC_S)). torch is counted on CPU
     tensors up to ``torch_max_d`` (the counting runs the call). The numba_cuda rows named
     ``PIPELINE`` are the pipeline without a partition (``pipeline_counts``): no algorithm's row
-    can be below them.
+    can be below them. ``progress``: called with a label before each (family, d), when given.
     """
     from ..core import registry
     from . import cases
@@ -233,6 +234,8 @@ def model_table(families=("gaussian", "worst_imminent_collisions", "worst_pava")
     rows = []
     for fam in families:
         for d in sizes:
+            if progress is not None:
+                progress(f"gpu model {fam} d={d:.0e}")
             x, lam = cases.make(fam, d, seed=seed, dtype=dtype)
             ref = radix_sort_counts(1, d, item)
             t_ref = modelled_seconds(ref)

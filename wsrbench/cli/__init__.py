@@ -74,9 +74,12 @@ def _cmd_prox(args) -> int:
     from ..bench import cases
     from ..core.certificate import certify
 
+    if args.family is not None and args.input is not None and args.output is None:
+        args.input, args.output = None, args.input  # wsrbench prox --family NAME OUT
     if (args.input is None) == (args.family is None):
         print("wsrbench prox: give either an input .npy file or --family NAME", file=sys.stderr)
         return 2
+    output = output_path(args.output) if args.output else None  # checked before computing
     if args.input is not None:
         x = load_npy(args.input)
         source = args.input
@@ -101,10 +104,24 @@ def _cmd_prox(args) -> int:
     print(f"rounds    {_summary(info.rounds)}")
     if cert is not None:
         print(f"certified {'yes' if cert.ok else 'NO: ' + cert.message}")
-    if args.output:
-        np.save(args.output, np.asarray(w))
-        print(f"wrote     {args.output}")
+    if output:
+        np.save(output, np.asarray(w))
+        print(f"wrote     {output}")
     return 0 if cert is None or cert.ok else 1
+
+
+def output_path(path: str) -> str:
+    """The file ``np.save(path, ...)`` really writes (it appends .npy to any other name), checked
+    to be writable before any work is done: a ValueError naming the problem otherwise."""
+    real = path if path.endswith(".npy") else path + ".npy"
+    parent = os.path.dirname(os.path.abspath(real))
+    if os.path.isdir(real):
+        raise ValueError(f"output {real} is a directory; give a file name")
+    if not os.path.isdir(parent):
+        raise ValueError(f"output directory {parent} does not exist; create it or pick another path")
+    if not os.access(parent, os.W_OK) or (os.path.exists(real) and not os.access(real, os.W_OK)):
+        raise ValueError(f"output {real} is not writable")
+    return real
 
 
 def load_npy(path: str) -> np.ndarray:
@@ -165,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(1-D, or 2-D with one vector per row) or from --family, certify "
                                    "it, and print the number of clusters and rounds.")
     r.add_argument("input", nargs="?", help="input .npy file (1-D or 2-D)")
-    r.add_argument("output", nargs="?", help="where to save w (.npy)")
+    r.add_argument("output", nargs="?", help="where to save w (.npy is appended to another name); "
+                                            "with --family the one positional is the output")
     r.add_argument("--family", choices=cases.names(), help="use a built-in family instead of a file")
     r.add_argument("-d", type=int, default=10000, help="size for --family (default 10000)")
     r.add_argument("--seed", type=int, default=0)
@@ -234,7 +252,11 @@ def main(argv=None) -> int:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:  # -h and --version exit 0 through argparse
-        return exc.code if isinstance(exc.code, int) else 0
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        # sys.exit("message") from a subcommand: the message is the error, never swallowed
+        print(f"{command}: error: {_one_line(exc.code)}", file=sys.stderr)
+        return 2
     except (UsageError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,
             PermissionError, RuntimeError, ImportError) as exc:
         if os.environ.get("WSRBENCH_TRACEBACK"):

@@ -9,9 +9,15 @@ measured, so that fixed per-call overheads do not flatten it), and the ratio to 
 largest size. Slow (backend, algorithm, family) combinations are capped at an explicit size, listed
 at the start of the run (--no-caps lifts the caps).
 
-Writes to --out: results.md (the table), results.csv and results.json (raw figures, one record per
-measurement) and scaling.png (log-log time vs d, one panel per family, floor drawn dashed; needs
-matplotlib: pip install "wsrbench[bench]"). Exit status 1 if any answer failed its certificate.
+Writes to --out:
+  results.md    the tables (time per size, exponent, ratio to the floor; parallel depth)
+  results.csv   raw figures, one record per measurement
+  results.json  the same with the run's metadata, summary and caps
+  scaling.png   log-log time vs d, one panel per family, floor drawn dashed
+  depth.png     parallel depth vs d (scaling.png and depth.png need matplotlib:
+                pip install "wsrbench[bench]"; --no-plot skips both)
+  gpu_model.md  with --gpu-model: the modelled GPU table, with date, command and machine
+Exit status 1 if any answer failed its certificate.
 """
 from __future__ import annotations
 
@@ -99,7 +105,7 @@ def add_arguments(p) -> None:
                         f"{','.join(QUICK_FAMILIES)}, 1 repeat (explicit options still win)")
     p.add_argument("--seed", type=int, default=0, help="seed of the input families (default 0)")
     p.add_argument("--out", default="wsrbench-out", help="output directory (default wsrbench-out)")
-    p.add_argument("--no-plot", action="store_true", help="skip scaling.png")
+    p.add_argument("--no-plot", action="store_true", help="skip scaling.png and depth.png")
     p.add_argument("--no-caps", action="store_true", help="lift the size caps of slow combinations")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--gpu-model", action="store_true",
@@ -110,6 +116,17 @@ def add_arguments(p) -> None:
                    help="run the GPU speed table (wsrbench.bench.gpu_speed; needs a CUDA GPU)")
 
 
+def _run_meta() -> dict:
+    """The command, date and machine that every file this command writes carries."""
+    return {
+        "command": " ".join(["wsrbench compare"] + (sys.argv[2:] if sys.argv[1:2] == ["compare"]
+                                                     else [])),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
+    }
+
+
 def _gpu_model(args) -> None:
     from ..bench.benchtools import torch_cuda
     from ..bench.gpu_model import format_table, model_table
@@ -117,12 +134,20 @@ def _gpu_model(args) -> None:
     fams = tuple(args.families.split(",")) if args.families else (
         "gaussian", "worst_imminent_collisions", "worst_pava")
     sizes = tuple(parse_sizes(args.sizes)) if args.sizes else (10**3, 10**4, 10**5, 10**6, 10**7)
-    text = format_table(model_table(fams, sizes, dtype=np.dtype(args.dtype),
-                                    torch_max_d=10**6))
+    progress = _Progress(len(fams) * len(sizes), enabled=not getattr(args, "no_progress", False))
+    try:
+        rows = model_table(fams, sizes, dtype=np.dtype(args.dtype), torch_max_d=10**6,
+                           progress=progress.update)
+    finally:
+        progress.close()
+    text = format_table(rows)
     print(text)
     os.makedirs(args.out, exist_ok=True)
+    meta = _run_meta()
+    header = (f"# GPU model ({args.dtype})\n\nDate: {meta['date']}. Command: "
+              f"`{meta['command']}`. Machine: {meta['machine']}.\n\n")
     with open(os.path.join(args.out, "gpu_model.md"), "w") as f:
-        f.write(text)
+        f.write(header + text)
     if not torch_cuda():
         print("no CUDA GPU here: the figures above are a model only")
 
@@ -178,11 +203,7 @@ def run(args) -> int:
 
     summary = summarize(records)
     meta = {
-        "command": " ".join(["wsrbench compare"] + (sys.argv[2:] if sys.argv[1:2] == ["compare"]
-                                                     else [])),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, "
-                   f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
+        **_run_meta(),
         "dtype": dtype.name, "repeats": repeats, "seed": args.seed, "sizes": sizes,
         "families": families, "elapsed_seconds": elapsed,
     }

@@ -84,7 +84,8 @@ def as_float(x: Any, name: str = "x", *, max_ndim: int = 64, in_range: bool = Fa
         out = _cast(x, kind, np.dtype(np.float64))
     elif dtype is not None and dtype in FLOAT_DTYPES:
         out = x if kind != "cuda" else _contiguous_cuda(x)
-    elif dtype is not None and dtype.kind == "f":
+    elif (dtype is not None and dtype.kind == "f") or _is_low_float(x, kind):
+        # float16 and bfloat16 (no NumPy equivalent) are the same mistake: one message
         hint = _CAST_HINT[kind].format(name=name)
         raise TypeError(f"{name} has dtype {x.dtype}; only float32 and float64 are supported "
                         f"(cast with {hint})")
@@ -238,6 +239,13 @@ def as_labels(groups: Any, name: str = "groups") -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Per-kind primitives: the dtype, a cast, and the first entry outside an interval.
+
+def _is_low_float(x: Any, kind: str) -> bool:
+    """A floating dtype narrower than float32 that NumPy cannot name (torch.bfloat16, ...)."""
+    dt = getattr(x, "dtype", None)
+    return kind == "torch" and bool(getattr(dt, "is_floating_point", False)) and \
+        getattr(dt, "itemsize", 4) < 4
+
 
 def _numpy_dtype(x: Any) -> np.dtype | None:
     """x's dtype as a NumPy dtype, or None when NumPy has no equivalent (torch.bfloat16, ...)."""

@@ -315,9 +315,10 @@ def choose(backend: str, x: Any, *, order: dict[str, tuple[str, ...]], what: str
     backend="auto": the first backend of ``order[array_kind(x)]`` that is registered, ``offers``
     what is asked, takes x (its ``kinds``; with ``also``, its ``also_takes``) and is available here;
     none is a RuntimeError. An explicit backend: unknown, ValueError naming the known ones; not
-    offering it, ValueError naming those that do (``offered``); not taking x, TypeError. Never
-    substitutes silently; an explicit backend is not checked for availability here (loading it
-    says why it is unusable).
+    offering it, ValueError naming those that do (``offered``); not taking x, TypeError, unless it
+    cannot run here at all: then a RuntimeError saying why (numba_cuda without a GPU is not a
+    NumPy-array problem). Never substitutes silently; an explicit backend that takes x is not
+    checked for availability here (loading it says why it is unusable).
     """
     kind = array_kind(x)
     if backend == "auto":
@@ -333,6 +334,9 @@ def choose(backend: str, x: Any, *, order: dict[str, tuple[str, ...]], what: str
         raise ValueError(f"backend {be.name!r} does not implement {what.removeprefix('implements ')}"
                          f"; {offered}")
     if not be.takes(x, kind, also=also):
+        reason = be.unavailable_reason()
+        if reason is not None:  # what stops it first: it cannot run here (numba_cuda, no GPU)
+            raise RuntimeError(f"backend {be.name!r} is not available here: {reason}")
         note = f" (and {be.also_takes_note})" if also and be.also_takes_note else ""
         raise TypeError(f"backend {be.name!r} takes {', '.join(be.kinds)} arrays{note}, got "
                         f"{_describe(x, kind)}; pass backend='auto' or convert the input")

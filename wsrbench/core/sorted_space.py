@@ -32,9 +32,9 @@ def pool_ties(xo: np.ndarray, starts: np.ndarray, lam: float) -> np.ndarray:
 
     ``xo`` is the sorted row as given (not centred: centring can make distinct values equal).
     Equal inputs have equal prox values (docs/design.md#order-preservation-ties), so the canonical
-    partition never separates them; a boundary there can only come from a rounded tie of two block means, and removing it
-    keeps every block inside one final block. At lam = 0 the fit is x itself: the partition is
-    exactly the runs of equal values, whatever the rounding of the means decided.
+    partition never separates them; a boundary there can only come from a rounded tie of two
+    block means, and removing it keeps every block inside one final block. At lam = 0 the fit is
+    x itself: the partition is exactly the runs of equal values, whatever the rounded means say.
     """
     if lam == 0.0:
         return tie_starts(xo)
