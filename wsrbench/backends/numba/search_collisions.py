@@ -36,7 +36,7 @@ PARALLEL_MIN_D = 1 << 15
 
 @njit(cache=True, inline="always")
 def _mean(loc, base, lo, a, b, d, lam):
-    # mean of y over [a, b): local prefix sums of the pair starting at lo (stored from base)
+    # mean of y over [a, b): the pair's running sums from mid (stored from base)
     xsum = loc[base + b - lo] - loc[base + a - lo]
     return block_mean(xsum, a, b, d, shift_unit(lam, d))
 
@@ -71,11 +71,17 @@ def _resolve_pair(xs, lam, d, half, p, is_start, cand, loc, steps):
     mid = lo + half
     hi = min(lo + 2 * half, d)
     base = lo + p  # pair p owns loc[lo + p : hi + p + 1]
+    # signed running sums anchored at mid, as the reference: a sum over [a, b) with
+    # a <= mid <= b adds only the data inside it (an outlier at lo stays out)
     s = 0.0
-    loc[base] = 0.0
-    for t in range(hi - lo):
+    loc[base + half] = 0.0
+    for t in range(half, hi - lo):
         s += xs[lo + t]
         loc[base + t + 1] = s
+    s = 0.0
+    for t in range(half - 1, -1, -1):
+        s += xs[lo + t]
+        loc[base + t] = -s
     # candidates: cluster starts of L, then mid; stored in cand[lo : lo + n_left + 1]
     n_left = _pack_starts(is_start, lo, mid, cand, lo)
     cand[lo + n_left] = mid

@@ -6,20 +6,23 @@ R = [mid, hi) creates at most one cluster [a*, b*) across mid; a* comes from a b
 L's cluster starts, b* is the largest argmin over b in (mid, hi] of mean(y[a*:b]).
 
 Device state, dense (rows, d), for the segments of the current level (size h, starting at lo):
-* ``pre``: prefix sums local to the segment, pre[r, k] = sum xs[r, lo..k] (xs: the sorted keys
-  centred, ``finish.centred``, read once by ``init_state``). The next level's are
-  one kernel away (the right half adds the left half's total), so x-sums over [a, b) inside a
-  pair are differences of sums local to the pair, never of prefix sums over the whole row.
+* ``pre`` and ``suf``: prefix and suffix sums local to the segment, pre[r, k] = sum xs[r, lo..k]
+  and suf[r, k] = sum xs[r, k..lo+h-1] (xs: the sorted keys centred, ``finish.centred``, read
+  once by ``init_state``). A pair's sums over [a, b) are anchored at mid, as in the reference:
+  suf[a] + pre[b-1] across mid (only the data inside [a, b): an outlier at lo stays out), and
+  differences of one half's sums otherwise. The next level's are one kernel each away
+  (``prefix_level``, ``suffix_level``: a half adds the other half's total).
 * ``pack``/``cnt``: the segment's cluster starts packed at its front, and their number at
   cnt[r, lo]. Binary search needs the i-th start in O(1); after the merge the pair's list is
   L's starts up to a*, then R's starts from the first one >= b* (one kernel, no scan).
 
-Per level: ``prefix_level``; ``init_pairs``; h.bit_length() = ceil(log2(h + 1)) search steps
+Per level: ``init_pairs``; h.bit_length() = ceil(log2(h + 1)) search steps
 (enough for every pair: no host sync decides when to stop), each ``probe_min`` (one thread per
 (pair, b): mean(y[a:b]) with an exact float atomic min per pair) and ``probe_update`` (one thread
 per pair); the final argmin as ``argmin_means`` + ``argmin_last`` (largest b whose mean equals
 the min, read back from the means stored by the first kernel, so the comparison is bit-exact);
-``close_pairs`` (right-end index, rounds); ``rebuild``. Host synchronisation: none.
+``close_pairs`` (right-end index, rounds); ``rebuild``; ``prefix_level`` and ``suffix_level``
+for the next level. Host synchronisation: none.
 
 ``rounds`` has the reference's meaning: per level, the search steps in which some pair of the row
 was still active (= the most steps any of its pairs needed, since finished pairs stay finished),
@@ -38,11 +41,18 @@ from .numerics import block_mean, shift_unit
 
 
 @cuda.jit(device=True, inline=True)
-def pair_mean(pre, r, lo, a, b, d, lam):
-    """mean of y over [a, b), lo <= a < b, from the pair-local prefix sums."""
-    xsum = pre[r, b - 1]
-    if a > lo:
-        xsum = xsum - pre[r, a - 1]
+def pair_mean(pre, suf, r, mid, a, b, d, lam):
+    """mean of y over [a, b), lo <= a < b <= hi, from the half-local sums anchored at mid."""
+    if a >= mid:  # inside R
+        xsum = pre[r, b - 1]
+        if a > mid:
+            xsum = xsum - pre[r, a - 1]
+    elif b <= mid:  # inside L
+        xsum = suf[r, a]
+        if b < mid:
+            xsum = xsum - suf[r, b]
+    else:
+        xsum = suf[r, a] + pre[r, b - 1]
     return block_mean(xsum, a, b, d, shift_unit(lam, d))
 
 
@@ -53,7 +63,7 @@ def cand(pack, r, lo, mid, n_left, i):
 
 
 @cuda.jit(cache=True)
-def init_state(keys, center, pre, pack, cnt):
+def init_state(keys, center, pre, suf, pack, cnt):
     t = cuda.grid(1)
     n, d = keys.shape
     if t >= n * d:
@@ -61,6 +71,7 @@ def init_state(keys, center, pre, pack, cnt):
     r = t // d
     k = t - r * d
     pre[r, k] = centred(keys, center, r, k)
+    suf[r, k] = pre[r, k]
     pack[r, k] = k
     cnt[r, k] = 1
 
@@ -82,6 +93,22 @@ def prefix_level(pre, pre2, h):
 
 
 @cuda.jit(cache=True)
+def suffix_level(suf, suf2, h):
+    """Suffix sums local to segments of 2h from those local to segments of h."""
+    t = cuda.grid(1)
+    n, d = suf.shape
+    if t >= n * d:
+        return
+    r = t // d
+    k = t - r * d
+    mid = (k // (2 * h)) * (2 * h) + h
+    if k < mid and mid < d:
+        suf2[r, k] = suf[r, k] + suf[r, mid]
+    else:
+        suf2[r, k] = suf[r, k]
+
+
+@cuda.jit(cache=True)
 def init_pairs(cnt, ilo, ihi, steps, tmin, bstar, h, P):
     t = cuda.grid(1)
     n = cnt.shape[0]
@@ -98,7 +125,7 @@ def init_pairs(cnt, ilo, ihi, steps, tmin, bstar, h, P):
 
 
 @cuda.jit(cache=True)
-def probe_min(pre, pack, cnt, ilo, ihi, tmin, h, P, lam):
+def probe_min(pre, suf, pack, cnt, ilo, ihi, tmin, h, P, lam):
     """T(a) = min over b in (mid, hi] of mean(y[a:b]) at the probed candidate a of each pair."""
     t = cuda.grid(1)
     n, d = pre.shape
@@ -116,11 +143,11 @@ def probe_min(pre, pack, cnt, ilo, ihi, tmin, h, P, lam):
     if b > min(lo + 2 * h, d):
         return
     a = cand(pack, r, lo, mid, cnt[r, lo], (ilo[q] + ihi[q] + 1) // 2)
-    cuda.atomic.min(tmin, q, pair_mean(pre, r, lo, a, b, d, lam))
+    cuda.atomic.min(tmin, q, pair_mean(pre, suf, r, mid, a, b, d, lam))
 
 
 @cuda.jit(cache=True)
-def probe_update(pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam):
+def probe_update(pre, suf, pack, cnt, ilo, ihi, tmin, steps, h, P, lam):
     """P(a): mean of the L-cluster ending at a < T(a) moves the search right, else left."""
     q = cuda.grid(1)
     n, d = pre.shape
@@ -135,7 +162,7 @@ def probe_update(pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam):
         n_left = cnt[r, lo]
         i_mid = (i_lo + i_hi + 1) // 2
         a = cand(pack, r, lo, mid, n_left, i_mid)
-        into = pair_mean(pre, r, lo, cand(pack, r, lo, mid, n_left, i_mid - 1), a, d, lam)
+        into = pair_mean(pre, suf, r, mid, cand(pack, r, lo, mid, n_left, i_mid - 1), a, d, lam)
         if into < tmin[q]:
             ilo[q] = i_mid
         else:
@@ -145,7 +172,7 @@ def probe_update(pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam):
 
 
 @cuda.jit(cache=True)
-def argmin_means(pre, pack, cnt, ilo, tmin, mval, h, P, lam):
+def argmin_means(pre, suf, pack, cnt, ilo, tmin, mval, h, P, lam):
     t = cuda.grid(1)
     n, d = pre.shape
     if t >= n * P * h:
@@ -160,7 +187,7 @@ def argmin_means(pre, pack, cnt, ilo, tmin, mval, h, P, lam):
     if b > min(lo + 2 * h, d):
         return
     a = cand(pack, r, lo, mid, cnt[r, lo], ilo[q])
-    m = pair_mean(pre, r, lo, a, b, d, lam)
+    m = pair_mean(pre, suf, r, mid, a, b, d, lam)
     mval[r, b - 1] = m
     cuda.atomic.min(tmin, q, m)
 
@@ -252,10 +279,10 @@ def partition(keys, center, lam: float, cost):
     per level, as the reference counts it)."""
     n, d = keys.shape
     g = grid(n * d)
-    pre, pre2 = (cost.empty((n, d), "float64") for _ in range(2))
+    pre, pre2, suf, suf2 = (cost.empty((n, d), "float64") for _ in range(4))
     pack, pack2, cnt, cnt2 = (cost.empty((n, d), "int64") for _ in range(4))
     mval = cost.empty((n, d), "float64")
-    cost(init_state, g)(keys, center, pre, pack, cnt)
+    cost(init_state, g)(keys, center, pre, suf, pack, cnt)
     slots = n * ((d + 1) // 2)  # pair slots of the first (largest) level
     ilo, ihi, steps, bstar, jb = (cost.empty(slots, "int64") for _ in range(5))
     tmin = cost.empty(slots, "float64")
@@ -266,17 +293,19 @@ def partition(keys, center, lam: float, cost):
     while h < d:
         P = (d - h + 2 * h - 1) // (2 * h)  # pairs with a right half: lo in range(0, d - h, 2h)
         gp, gb = grid(n * P), grid(n * P * h)
-        cost(prefix_level, g)(pre, pre2, h)
-        pre, pre2 = pre2, pre
         cost(init_pairs, gp)(cnt, ilo, ihi, steps, tmin, bstar, h, P)
         for _ in range(h.bit_length()):
-            cost(probe_min, gb)(pre, pack, cnt, ilo, ihi, tmin, h, P, lam)
-            cost(probe_update, gp)(pre, pack, cnt, ilo, ihi, tmin, steps, h, P, lam)
-        cost(argmin_means, gb)(pre, pack, cnt, ilo, tmin, mval, h, P, lam)
+            cost(probe_min, gb)(pre, suf, pack, cnt, ilo, ihi, tmin, h, P, lam)
+            cost(probe_update, gp)(pre, suf, pack, cnt, ilo, ihi, tmin, steps, h, P, lam)
+        cost(argmin_means, gb)(pre, suf, pack, cnt, ilo, tmin, mval, h, P, lam)
         cost(argmin_last, gb)(mval, tmin, bstar, h, P)
         cost(close_pairs, gp, serial=h.bit_length())(pack, cnt, bstar, steps, jb, rowsteps, h, P)
         cost(rebuild, g)(pack, cnt, pack2, cnt2, ilo, jb, h, P)
         pack, pack2, cnt, cnt2 = pack2, pack, cnt2, cnt
+        if 2 * h < d:  # the sums of the next level's halves
+            cost(prefix_level, g)(pre, pre2, h)
+            cost(suffix_level, g)(suf, suf2, h)
+            pre, pre2, suf, suf2 = pre2, pre, suf2, suf
         cost(add_rounds, grid(n))(rounds, depth, rowsteps, dp.search_level(h, P, 0), 3 + dp.lg(h))
         h *= 2
     is_start = cost.empty((n, d), "int8")

@@ -101,16 +101,18 @@ SIGNATURES: dict[str, list[str]] = {
                                        for i in ("int32", "int64")],
     # ------------------------------------------------------------------ search_collisions
     "search_collisions.init_state": [f"{{F}}[{lay}], float64[::1], float64[:, ::1], "
-                                     "int64[:, ::1], int64[:, ::1]" for lay in _KEYS],
+                                     "float64[:, ::1], int64[:, ::1], int64[:, ::1]"
+                                     for lay in _KEYS],
     "search_collisions.prefix_level": ["float64[:, ::1], float64[:, ::1], int64"],
+    "search_collisions.suffix_level": ["float64[:, ::1], float64[:, ::1], int64"],
     "search_collisions.init_pairs": ["int64[:, ::1], int64[::1], int64[::1], int64[::1], "
                                      "float64[::1], int64[::1], int64, int64"],
-    "search_collisions.probe_min": ["float64[:, ::1], int64[:, ::1], int64[:, ::1], int64[::1], "
+    "search_collisions.probe_min": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], int64[:, ::1], int64[::1], "
                                     "int64[::1], float64[::1], int64, int64, float64"],
-    "search_collisions.probe_update": ["float64[:, ::1], int64[:, ::1], int64[:, ::1], "
+    "search_collisions.probe_update": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], int64[:, ::1], "
                                        "int64[::1], int64[::1], float64[::1], int64[::1], int64, "
                                        "int64, float64"],
-    "search_collisions.argmin_means": ["float64[:, ::1], int64[:, ::1], int64[:, ::1], "
+    "search_collisions.argmin_means": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], int64[:, ::1], "
                                        "int64[::1], float64[::1], float64[:, ::1], int64, int64, "
                                        "float64"],
     "search_collisions.argmin_last": ["float64[:, ::1], float64[::1], int64[::1], int64, int64"],

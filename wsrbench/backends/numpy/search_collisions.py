@@ -41,15 +41,20 @@ def partition(xs: np.ndarray, lam: float):
         pairs = np.arange(lo.shape[0])
         offs = np.arange(half, dtype=np.int64)
 
-        # Sums of x over [a, b) within a pair come from prefix sums local to the pair, so their
-        # rounding grows with the pair's size, not with the position in the vector.
+        # Sums of x over [a, b) within a pair are anchored at mid: running sums from mid to the
+        # right (over R) and from mid to the left (over L), so a sum over [a, b) with
+        # a <= mid <= b adds only the data inside [a, b). A prefix sum from lo would carry an
+        # outlier at lo (the row's minimum, 1/eps away from the rest) into every sum of the pair
+        # and drown the small values (docs/design.md#search_collisions).
         padded = np.concatenate([xs, np.zeros(2 * half)])
-        local = np.zeros((lo.shape[0], 2 * half + 1))
-        np.cumsum(padded[lo[:, None] + np.arange(2 * half)[None, :]], axis=1, out=local[:, 1:])
+        vals = padded[lo[:, None] + np.arange(2 * half)[None, :]]
+        run = np.zeros((lo.shape[0], 2 * half + 1))  # run[:, j]: signed sum from mid to lo + j
+        np.cumsum(vals[:, half:], axis=1, out=run[:, half + 1:])
+        run[:, :half] = -np.cumsum(vals[:, half - 1::-1], axis=1)[:, ::-1]
 
         def mean_y(a, b):  # mean of y over [a, b); a is (pairs,) or (pairs, 1), b broadcasts
             rows, base = pairs.reshape(a.shape), lo.reshape(a.shape)
-            xsum = local[rows, b - base] - local[rows, a - base]
+            xsum = run[rows, b - base] - run[rows, a - base]
             return (xsum + shift_sum(a, b, d, lam)) / (b - a)
 
         # Cluster starts of each left half, packed to the left, then mid as the last candidate.

@@ -45,12 +45,17 @@ def partition(xs: torch.Tensor, lam: float):
         hi = torch.clamp(lo + W, max=d)
         offs = torch.arange(half, device=dev)
 
-        # local[r, p, j] = sum of xs[r, lo_p : lo_p + j], zero padded past d.
+        # local[r, p, j] = signed sum of xs[r] from mid_p to lo_p + j (zero padded past d):
+        # anchored at mid as in the reference, so a sum over [a, b) with a <= mid <= b adds only
+        # the data inside it (an outlier at lo stays out).
         seg = xs[:, :min(L, d)]
         if L > d:
             seg = torch.cat([seg, seg.new_zeros(n, L - d)], dim=1)
+        seg = seg.reshape(n, P, W)
         local = torch.zeros(n, P, W + 1, dtype=torch.float64, device=dev)
-        local[:, :, 1:] = torch.cumsum(seg.reshape(n, P, W), dim=2)
+        local[:, :, half + 1:] = torch.cumsum(seg[:, :, half:], dim=2)
+        local[:, :, :half] = -torch.flip(torch.cumsum(torch.flip(seg[:, :, :half], dims=[2]), dim=2),
+                                         dims=[2])
         lo3 = lo.reshape(1, P, 1)
 
         def mean_y(a, b):  # a, b: (n, P, k) int64 absolute columns, lo <= a < b <= hi
