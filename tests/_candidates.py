@@ -147,3 +147,27 @@ def float32_shifts(x, lam):
     w = np.empty(d)
     w[order] = _pava(x[order].astype(np.float64) + v.astype(np.float64))
     return w.astype(x.dtype)
+
+
+def tie_spread_1ulp(x, lam):
+    """The right answer with one copy of every repeated input moved by 1 ulp: a rounding-level
+    tie spread (EXACT TO ROUNDING, in float32 as in float64)."""
+    w = correct(x, lam)
+    _, first, counts = np.unique(x, return_index=True, return_counts=True)
+    for i in first[counts > 1]:
+        w[i] = np.nextafter(w[i], np.inf)
+    return w
+
+
+def splits_one_cluster(x, lam):
+    """float64 arithmetic, but the largest cluster is cut in two (its left half forced to stop
+    at the cut): a structural error at any precision."""
+    w = correct(x, lam).astype(np.float64)
+    vals, inv, counts = np.unique(w, return_inverse=True, return_counts=True)
+    big = int(np.argmax(counts))
+    if counts[big] < 4:
+        return w.astype(x.dtype)
+    members = np.flatnonzero(inv.reshape(-1) == big)
+    part = members[np.argsort(x[members], kind="stable")][: counts[big] // 2]
+    w[part] = np.mean(x[part].astype(np.float64))  # the left half's own centroid
+    return w.astype(x.dtype)

@@ -134,7 +134,7 @@ def tie_problems(draw, max_d=24, dtypes=(np.float64, np.float32)):
         pool = [dtype.type(v * scale) for v in draw(st.lists(
             st.floats(-4.0, 4.0, allow_nan=False, allow_subnormal=False), min_size=1, max_size=4))]
     pool = [v for v in pool if np.isfinite(v)] or [dtype.type(0)]
-    pool += [np.nextafter(v, dtype.type(np.inf)) for v in pool[:1]]  # 1 ulp from a tie
+    pool += [np.nextafter(v, dtype.type(0)) for v in pool[:1] if v != 0]  # 1 ulp from a tie
     x = np.array(draw(st.lists(st.sampled_from(pool), min_size=d, max_size=d)), dtype=dtype)
     if d >= 3 and draw(st.booleans()):  # a wide row: one outlier at 1/eps of the rest and beyond
         fi = np.finfo(dtype)

@@ -94,11 +94,11 @@ def test_the_model_counts_a_gpu_call_whatever_this_process_runs():
     c = gpu_model.numba_cuda_counts(x, lam, "hull_bridges", sort_method="torch")
     assert c["shared_steps"] == hull_tiles.shared_steps(hull_tiles.GPU_TILE_BITS)
     floor = gpu_model.pipeline_counts(1, 10**7, sort_method="torch")
-    # torch.sort 5, the check 1, the centres 1, the stand-in partition 1, the clusters' fill 1,
-    # values_tail 1, the counters' copy 1, and the finishing scan in chunks of 32 (under the
-    # simulator's chunk of 4: 2 x 11 + 1)
+    # torch.sort 5, the check 1, the centres 1, the stand-in partition 1, the tie pooling 1,
+    # the clusters' fill 1, values_tail 1, the counters' copy 1, and the finishing scan in
+    # chunks of 32 (under the simulator's chunk of 4: 2 x 11 + 1)
     levels = math.ceil(math.log(10**7, segscan.GPU_CHUNK)) - 1
-    assert floor["launches"] == 11 + 2 * levels + 1
+    assert floor["launches"] == 12 + 2 * levels + 1
     assert geometry() == before
 
 

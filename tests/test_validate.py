@@ -156,3 +156,21 @@ def test_dtype_option_and_tally_by_dtype_family_check(capsys):
     assert {k[0] for k in res.tally} == {"float64"}
     assert {k[1] for k in res.tally} == {"gaussian", "quantized"}
     assert sum(res.tally.values()) == res.passed + len(res.failures)
+
+
+def test_rounding_level_tie_spread_is_exact_to_rounding_in_both_dtypes():
+    """A 1-ulp spread of equal inputs: the perturbation check allows for it (the whole-cluster
+    moves of a split cluster go downhill by at most spread x the gradient)."""
+    for dtype in ("float64", "float32"):
+        res = validate.run_battery(C.tie_spread_1ulp, max_d=MAX_D, dtypes=(dtype,))
+        assert res.grade() == validate.ROUNDING, (dtype, res.failures[:1])
+        assert any(f.check == "ties" for _, f in res.findings)
+
+
+def test_a_split_cluster_is_diagnosed_as_structural_not_precision():
+    res = validate.run_battery(C.splits_one_cluster, max_d=1000, dtypes=("float64",),
+                               families=["quantized"])
+    assert res.grade() == validate.WRONG
+    case, failure = res.failures[0]
+    assert "structural" in failure.diagnosis and "split" in failure.diagnosis, failure.diagnosis
+    assert "consistent with" not in failure.diagnosis

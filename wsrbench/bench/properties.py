@@ -231,7 +231,8 @@ def objective(x, w, lam: float, l1: float = 0.0) -> float:
     return f + l1 * float(np.sum(np.abs(w64))) if l1 else f
 
 
-def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float) -> None:
+def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float,
+                       spread: float = 0.0) -> None:
     """F(w + t u) >= F(w) - ftol for random, coordinate and whole-cluster directions u
     (benchopt-style: no small move of the answer lowers the objective F).
 
@@ -240,6 +241,11 @@ def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float) -> None:
     change vanishes by the balance condition): F(w) - F(w*) <= d (eps_out s)^2 / 2. F is summed
     in float64 over d terms of size up to s^2 + lam s: 4 (d+1) eps_64 times that scale.
     ``s`` = max|x| + max|w|; ``eps_out`` the epsilon of w's dtype.
+
+    ``spread``: the largest gap inside one cluster of w that should be one value (a tie spread at
+    rounding level, which the caller has graded already). Moving part of such a cluster across
+    the gap lowers F linearly until the parts meet, by at most spread (|w - x|_1 + 2 lam d): the
+    kink of R that makes the move uphill at a merged cluster is not there yet.
     """
     d = x.shape[0]
     if d < 2 or s == 0.0:
@@ -248,6 +254,8 @@ def check_perturbation(x, w, lam: float, rng, s: float, eps_out: float) -> None:
     f0 = objective(x64, w64, lam)
     fscale = 0.5 * float(np.sum((w64 - x64) ** 2)) + lam * float(np.max(w64) - np.min(w64)) * d + s * s
     ftol = 0.5 * d * (eps_out * s) ** 2 + 8.0 * (d + 1) * EPS64 * fscale
+    if spread > 0.0:
+        ftol += spread * (float(np.sum(np.abs(w64 - x64))) + 2.0 * lam * d)
     dirs = [rng.standard_normal(d) for _ in range(3)]
     dirs += [np.eye(1, d, int(k)).ravel() for k in rng.choice(d, size=min(d, 3), replace=False)]
     vals, inv = np.unique(w64, return_inverse=True)

@@ -200,6 +200,45 @@ def _structure_findings(x, w, ref, lam, tol) -> list[Finding]:
     return found
 
 
+def _group_spread(x, w, ref) -> float:
+    """The largest (max - min) of w over a group that must be one value: equal inputs, or one
+    cluster of the reference."""
+    w64 = np.asarray(w, dtype=np.float64)
+    out = 0.0
+    for keys in (np.asarray(x), np.asarray(ref)):
+        _, inv = np.unique(keys, return_inverse=True)
+        inv = inv.reshape(-1)
+        hi = np.full(inv.max() + 1, -np.inf)
+        lo = np.full(inv.max() + 1, np.inf)
+        np.maximum.at(hi, inv, w64)
+        np.minimum.at(lo, inv, w64)
+        out = max(out, float(np.max(hi - lo)))
+    return out
+
+
+def structural_difference(x, w, ref, tol: float) -> str | None:
+    """Where w's clusters differ from the canonical partition of the reference ``ref``, beyond
+    rounding: a boundary (in sorted order) where w steps by more than 2 tol and ref does not is a
+    split, the converse a merge. None when the partitions agree."""
+    order = np.argsort(x, kind="stable")
+    xs = np.asarray(x)[order]
+    ws = np.asarray(w, dtype=np.float64)[order]
+    rs = np.asarray(ref, dtype=np.float64)[order]
+    w_step = np.abs(np.diff(ws)) > 2.0 * tol
+    r_step = np.diff(rs) != 0
+    split = np.flatnonzero(w_step & ~r_step)
+    merge = np.flatnonzero(r_step & ~w_step & (np.diff(rs) > 2.0 * tol))
+    if split.size:
+        k = int(split[0])
+        return (f"structural: a cluster of the prox is split between x = {float(xs[k])!r} and "
+                f"x = {float(xs[k + 1])!r} ({split.size} such boundaries)")
+    if merge.size:
+        k = int(merge[0])
+        return (f"structural: two clusters of the prox are merged between x = {float(xs[k])!r} "
+                f"and x = {float(xs[k + 1])!r} ({merge.size} such boundaries)")
+    return None
+
+
 def precision_class(err: float, d: int, scale: float) -> str | None:
     """The arithmetic whose rounding explains an error ``err`` at value scale ``scale``: the
     narrowest of float64, float32, bfloat16 whose tolerance (sums of d terms, then a rounding,
@@ -221,10 +260,15 @@ def diagnose(failure: CheckFailure, x, w, ref, lam) -> str:
         err = float(np.max(np.abs(w64 - ref))) if d else 0.0
         scale = float(np.max(np.abs(x)) + np.max(np.abs(ref))) + lam
         tol = value_tolerance(d, x.dtype, scale - lam, lam)
+        # structure first: a split or merged cluster is not a precision class
+        where = structural_difference(x, w64, ref, tol)
+        if where is not None:
+            return where
         cls = precision_class(err, d, scale)
         if cls is not None and cls != "float64":
-            return (f"precision lost: error {err:.2g} against a {x.dtype} tolerance of {tol:.2g}, "
-                    f"consistent with {cls} arithmetic")
+            return (f"precision lost (the clusters are right, their values are off): error "
+                    f"{err:.2g} against a {x.dtype} tolerance of {tol:.2g}, consistent with "
+                    f"{cls} arithmetic")
         if cls is None:
             return (f"not a rounding error: off by {err:.2g} at scale {scale:.2g} (a wrong "
                     f"cluster, shift or sum)")
@@ -248,7 +292,8 @@ def check_case(fn, case: Case, x: np.ndarray, rng) -> list[Finding]:
         findings = _structure_findings(x, w, ref, case.lam, tol)
         if d <= INVARIANCE_MAX_D:
             _check_invariances(fn, x, w, case.lam, tol, rng)
-            properties.check_perturbation(x, w, case.lam, rng, s, eps_out)
+            properties.check_perturbation(x, w, case.lam, rng, s, eps_out,
+                                          _group_spread(x, w, ref) if findings else 0.0)
     except CheckFailure as exc:
         why = diagnose(exc, x, w, ref.astype(np.float64), case.lam)
         if why:
