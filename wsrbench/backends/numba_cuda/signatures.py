@@ -107,8 +107,9 @@ SIGNATURES: dict[str, list[str]] = {
     "search_collisions.suffix_level": ["float64[:, ::1], float64[:, ::1], int64"],
     "search_collisions.init_pairs": ["int64[:, ::1], int64[::1], int64[::1], int64[::1], "
                                      "float64[::1], int64[::1], int64, int64"],
-    "search_collisions.probe_min": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], int64[:, ::1], int64[::1], "
-                                    "int64[::1], float64[::1], int64, int64, float64"],
+    "search_collisions.probe_min": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], "
+                                    "int64[:, ::1], int64[::1], int64[::1], float64[::1], int64, "
+                                    "int64, float64"],
     "search_collisions.probe_update": ["float64[:, ::1], float64[:, ::1], int64[:, ::1], int64[:, ::1], "
                                        "int64[::1], int64[::1], float64[::1], int64[::1], int64, "
                                        "int64, float64"],
