@@ -215,14 +215,28 @@ def range_exponents(row_max, lam: float, l1: float, d: int):
     return np.where(m > safe_bound(d), k, 0).astype(np.int64)
 
 
+def block_outputs(centroid, value, l1: float, rho: float, center: float = 0.0):
+    """Output value per block from its x-centroid and prox value (both translated by -center):
+    soft-threshold by l1, then the rho interpolation; blocks that L1 zeroes stay exactly zero."""
+    centroid, value = centroid + center, value + center
+    if l1 > 0.0:
+        value = soft_threshold(value, l1)
+    if rho > 0.0:
+        moved = centroid + (1.0 - rho) * (value - centroid)
+        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
+    return value
+
+
+def soft_threshold(p: np.ndarray, mu: float) -> np.ndarray:
+    return np.sign(p) * np.maximum(np.abs(p) - mu, 0.0)
+
+
 def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
     """Redo, on the unscaled row, the value of every block of equal values t (singletons
     included): t + shift_sum / size, then L1 and rho, as ``sorted_space.block_values`` does. The
     scaled solve read t as t 2^-k, which loses bits (or all of t) below 2^(k - 1074): a
     block of one small value next to a huge one must still get its exactly rounded value, and
     lam = l1 = 0 must return x (docs/design.md#ties). w (float64, unscaled) is updated in place."""
-    from .sorted_space import block_outputs
-
     d = x.shape[0]
     nblk = int(lab.max(initial=-1)) + 1
     if nblk == 0:
@@ -316,8 +330,6 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
             counters[key] = counters.get(key, 0) + val
     if lam == 0.0:
         # The fit is x itself; the scaled solve merged values that 2^-k rounded together.
-        from .sorted_space import block_outputs
-
         xf = host.astype(np.float64)
         W[...] = block_outputs(xf, xf, l1, rho)
         for r in range(n):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numerics import shift_sum
+from .numerics import block_outputs, shift_sum, soft_threshold  # noqa: F401 (re-exported)
 
 
 def tie_starts(xo: np.ndarray) -> np.ndarray:
@@ -64,22 +64,6 @@ def block_values(xs: np.ndarray, starts: np.ndarray, lam: float, center: float =
         centroid = np.where(tied, first, centroid)
         value = np.where(tied, first + shift, value)
     return centroid, value, sizes
-
-
-def block_outputs(centroid, value, l1: float, rho: float, center: float = 0.0):
-    """Output value per block from its x-centroid and prox value (both translated by -center):
-    soft-threshold by l1, then the rho interpolation; blocks that L1 zeroes stay exactly zero."""
-    centroid, value = centroid + center, value + center
-    if l1 > 0.0:
-        value = soft_threshold(value, l1)
-    if rho > 0.0:
-        moved = centroid + (1.0 - rho) * (value - centroid)
-        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
-    return value
-
-
-def soft_threshold(p: np.ndarray, mu: float) -> np.ndarray:
-    return np.sign(p) * np.maximum(np.abs(p) - mu, 0.0)
 
 
 def finish(xs: np.ndarray, starts: np.ndarray, lam: float, l1: float, rho: float,
