@@ -62,6 +62,7 @@ def test_prox_family_with_an_output_saves_it(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(out), wsrbench.prox(x, lam, backend="numpy"))
 
 
+@pytest.mark.slow
 def test_numba_cuda_without_a_gpu_says_so():
     """In a process without the simulator (the tests run with it): the message names the GPU."""
     if shutil.which("nvidia-smi") is not None:
