@@ -6,7 +6,7 @@ Subcommands:
   prox       run the prox on a .npy file (or a built-in family) and report clusters and rounds
   compare    time algorithms x backends x families x sizes against the sort floor
   validate   run the exactness battery on a candidate prox MODULE:FUNCTION
-  reproduce  train with weight sharing on offline data, against FC and CNN baselines
+  reproduce  the paper's torus experiment on offline data, with tuned controls
   track      instruction counts of the tracked benchmarks under valgrind, against a baseline
 
 Each larger subcommand lives in its own module of this package (``wsrbench.cli.compare``,
@@ -29,7 +29,7 @@ _EXTERNAL = {
     "compare": ("wsrbench.cli.compare",
                 "time algorithms x backends x families x sizes against the sort floor"),
     "validate": ("wsrbench.cli.validate", "check a candidate prox MODULE:FUNCTION for exactness and scaling"),
-    "reproduce": ("wsrbench.cli.reproduce", "reproduce a paper result (shuffled-digits) on offline data"),
+    "reproduce": ("wsrbench.cli.reproduce", "the paper's torus experiment (paper-torus), offline"),
     "track": ("wsrbench.cli.track",
               "count instructions of the tracked benchmarks (valgrind); --check against the baseline"),
 }

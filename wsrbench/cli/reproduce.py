@@ -1,12 +1,11 @@
-"""``wsrbench reproduce EXPERIMENT``: reproduce a result of the weight-sharing paper offline.
+"""``wsrbench reproduce paper-torus``: the weight-sharing paper's torus experiment, offline.
 
-The experiment itself (data, models, training, measures, outputs) is ``wsrbench.nn.reproduce``; this
-module is its command line.
+The experiment itself (data, models, training, tuning, measures, outputs) is
+``wsrbench.nn.reproduce``; this module is its command line.
 """
 from __future__ import annotations
 
 import importlib.util
-import time
 
 from ..nn import reproduce
 
@@ -17,26 +16,57 @@ def add_arguments(p) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = reproduce.__doc__
     p.add_argument("experiment", choices=reproduce.EXPERIMENTS, help="what to reproduce")
+    p.add_argument("--data", required=True, choices=reproduce.DATASETS,
+                   help="digits (scikit-learn, 8x8 torus) or mnist1d (40 positions, generated)")
     p.add_argument("--quick", action="store_true",
-                   help="under a minute: 1 seed, 6 epochs, hidden 64, 2 torus shifts per image")
-    p.add_argument("--out", default="wsrbench-reproduce", help="output directory")
-    p.add_argument("--seeds", type=int, help="training seeds per model and data (default 3)")
-    p.add_argument("--epochs", type=int, help="epochs (default 40)")
-    p.add_argument("--hidden", type=int, help="hidden units of the FC nets (default 100)")
-    p.add_argument("--lam", type=float, help="weight of R for fc+prox (default 0.002)")
-    p.add_argument("--settings", help="comma-separated data settings (default "
-                                      + ",".join(reproduce.SETTINGS) + ")")
+                   help="a smoke run of a couple of minutes: one grid point, 1 seed, "
+                        f"{reproduce.QUICK['epochs']} epochs; not a result")
+    p.add_argument("--out", help="output directory (default wsrbench-reproduce/DATA)")
+    p.add_argument("--seeds", type=int, help="training seeds per final configuration (default 3)")
+    p.add_argument("--epochs", type=int, help="epochs (default: per data set, see the table)")
+    p.add_argument("--arms", help="comma-separated arms to run (default all: "
+                                  + ",".join(reproduce.ARMS) + ")")
+    p.add_argument("--grid", action="append", default=[],
+                   help="REG=S1,S2,...: the strength grid of a regulariser (repeatable; to split "
+                        "one tuning over processes)")
+    p.add_argument("--seed-offset", type=int, default=0,
+                   help="first training seed (default 0; to split the seeds over processes)")
+    p.add_argument("--train-sizes", help="mnist1d: comma-separated training-set sizes, each a "
+                                         "separate generated data set (default 4000)")
 
 
 def run(args) -> int:
-    for mod in ("torch", "sklearn"):
+    mods = ["torch", "sklearn"] if args.data == "digits" else ["torch", "mnist1d"]
+    for mod in mods:
         if importlib.util.find_spec(mod) is None:
-            raise RuntimeError(f"wsrbench reproduce needs {mod}: pip install "
-                               f"\"torch==2.13.0\" -e \".[train]\"")
-    cfg = reproduce._config(args.quick, args)
-    t0 = time.perf_counter()
-    res = reproduce.run_experiment(cfg, args.out)
+            raise RuntimeError(f"wsrbench reproduce --data {args.data} needs {mod}: pip install "
+                               f"\"torch==2.13.0\" -e \".[torch,repro]\"")
+    sizes = None
+    if args.train_sizes:
+        if args.data != "mnist1d":
+            raise ValueError("--train-sizes applies to --data mnist1d only (digits has 1797 images)")
+        try:
+            sizes = [int(v) for v in args.train_sizes.split(",")]
+        except ValueError:
+            raise ValueError(f"--train-sizes: comma-separated integers, got "
+                             f"{args.train_sizes!r}") from None
+        if min(sizes) < 100:
+            raise ValueError(f"--train-sizes: at least 100 examples each, got {sizes}")
+    arm_names = args.arms.split(",") if args.arms else None
+    grids = {}
+    for g in args.grid:
+        reg, _, values = g.partition("=")
+        try:
+            grids[reg] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise ValueError(f"--grid: REG=S1,S2,... with numbers, got {g!r}") from None
+    cfg = reproduce.make_config(args.data, args.quick, args.seeds, args.epochs, sizes, arm_names,
+                                grids, args.seed_offset)
+    out = args.out or f"wsrbench-reproduce/{args.data}"
+    if args.quick:
+        print("QUICK SMOKE RUN: one grid point, one seed, few epochs; the figures are not a result")
+    res = reproduce.run_experiment(cfg, out, command=reproduce.main_command())
     print()
     print(reproduce.format_table(res["summary"]))
-    print(f"\n{time.perf_counter() - t0:.0f} s; wrote " + ", ".join(res["written"]))
+    print(f"\n{res['seconds']:.0f} s; wrote " + ", ".join(res["written"]))
     return 0
