@@ -239,7 +239,7 @@ def cascade(d: int, m: int, lam: float = 1.0):
     """Sorted x (float64) of the heavy-cluster cascade; returns (x, lam, e).
 
     Ranks 0..c-1 (c = d - m) carry y_k = k e; ranks c-1..d-1 share one x value (a tie of m + 1),
-    so in y-space they form a decreasing run that merges in round 1 into a block of mass m + 1.
+    so in y-space they form a decreasing run that merges in the first round into a block of mass m + 1.
     That block absorbs its left neighbour in each later round while its mean stays at or below the
     next y, which holds for all of them iff
 

@@ -5,7 +5,7 @@ of neighbouring blocks with value_i >= value_{i+1} merges, until the values stri
 
 Device state, dense (rows, d), valid at block starts only: ``is_start``, ``bsum`` (float64 sum of
 the block's x, from the original data), ``bend`` (one past its last element) and ``bprev``
-(start of the previous block), the links in int32 below 2^31 columns (``link_type``). Round 1
+(start of the previous block), the links in int32 below 2^31 columns (``link_type``). The first round
 reads the singletons from the sorted keys (``mark_first``; ``finish.centred``) and its merge writes
 the state (``merge_first``, the scan's level-0 kernel over them; or ``init_blocks`` then the walk
 when few blocks merge); a row already increasing never builds it
@@ -86,7 +86,7 @@ def violation(counter, viol, rounds, q, r, round_no):
 
 @cuda.jit(cache=True)
 def mark_first(keys, center, keep, counter, rounds, lam, viol):
-    """Round 1 on the singletons, read from the keys (no block state yet): rank s survives
+    """The first round on the singletons, read from the keys (no block state yet): rank s survives
     unless mean(y[s-1]) >= mean(y[s]), with the reference's float64 operations."""
     t = cuda.grid(1)
     n, d = keys.shape
@@ -208,7 +208,7 @@ def merge_down(is_start, keep, bsum, bend, chunk, PS, PA, has_parent, bsum2, ben
 
 @cuda.jit(cache=True)
 def merge_first(keep, keys, center, chunk, PS, PA, has_parent, is_start, bsum, bend, bprev):
-    """merge_down for round 1, from the singletons (the centred keys): writes the whole block
+    """merge_down for the first round, from the singletons (the centred keys): writes the whole block
     state (every element's is_start, and at each run's head its sum, end and back link)."""
     t = cuda.grid(1)
     n, d = keys.shape
@@ -247,7 +247,7 @@ def partition(keys, center, lam: float, cost):
     # depth, finished
     rowstate = full((5, n), 0, "int64", cost)
     viol, rowmerged, depth, done = rowstate[0:2], rowstate[2], rowstate[3], rowstate[4]
-    # Round 1 reads the singletons from the keys: the block state is written by its merge, if any.
+    # The first round reads the singletons from the keys: the block state is written by its merge, if any.
     start = cost.depth
     cost(mark_first, g)(keys, center, keep, counter, rounds, lam, viol)
     merged = int(cost.to_host(counter)[0])
