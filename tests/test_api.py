@@ -188,13 +188,18 @@ def test_auto_sends_cuda_tensors_to_numba_cuda(monkeypatch):
         be, alg = registry.resolve("auto", "auto", cuda_t)
         assert (be.name, alg) == ("numba_cuda", "hull_bridges")
         assert registry.resolve("numba_cuda", "pava", cuda_t)[0].name == "numba_cuda"
+        # a backend that runs here but does not take x: a TypeError naming the kind it takes
+        with pytest.raises(TypeError, match=r"torch tensors on a CUDA device.*device 'cpu'"):
+            registry.resolve("numba_cuda", "auto", cpu_t)
     if registry.get_backend("torch").unavailable_reason() is None:
         be, alg = registry.resolve("auto", "auto", cpu_t)
         assert (be.name, alg) == ("torch", "pava")
         monkeypatch.setattr(nc, "probe", lambda: "no GPU here")
         be, alg = registry.resolve("auto", "auto", cuda_t)
         assert (be.name, alg) == ("torch", "search_collisions")
-    with pytest.raises(TypeError, match=r"torch tensors on a CUDA device.*device 'cpu'"):
+    # a backend that cannot run here at all says why, whatever x is (no GPU is not an array problem)
+    monkeypatch.setattr(nc, "probe", lambda: "no GPU here")
+    with pytest.raises(RuntimeError, match="numba_cuda' is not available here: no GPU here"):
         registry.resolve("numba_cuda", "auto", cpu_t)
     # the operations keep torch for every tensor (its gates need autograd)
     assert registry.AUTO_ORDER["torch"] == ("torch",)
