@@ -13,8 +13,6 @@ PY=${PYTHON:-.venv/bin/python}
 export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 
 # Left out, with the reason:
-# - the slow tests (-m "not slow"): the README's test command runs them with the JIT; here, with
-#   every kernel interpreted, they would double the job's time for little code of their own.
 # - torch parametrisations, tests/test_nn.py, tests/test_distributed.py, tests/test_training.py and
 #   tests/test_reproduce.py (-k "not torch", --ignore): torch code is neither JIT nor simulator
 #   code; the regular suite runs it.
@@ -27,7 +25,7 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 # The overflow RuntimeWarning is the key flip's intended unsigned wrap-around in sort.py, which
 # compiled code does silently and NumPy scalars do with a warning.
 "$PY" -m coverage erase
-"$PY" -m coverage run -m pytest -q -p no:cacheprovider -m "not slow" \
+"$PY" -m coverage run -m pytest -q -p no:cacheprovider \
     -k "not torch" --ignore=tests/test_nn.py --ignore=tests/test_distributed.py \
     --ignore=tests/test_training.py --ignore=tests/test_reproduce.py \
     --ignore=tests/test_training_sharded.py --ignore=tests/test_cli_errors.py \
