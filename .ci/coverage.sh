@@ -16,7 +16,9 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 # - torch parametrisations, tests/test_nn.py, tests/test_distributed.py, tests/test_training.py and
 #   tests/test_reproduce.py (-k "not torch", --ignore): torch code is neither JIT nor simulator
 #   code; the regular suite runs it.
-# - tests/test_training_sharded.py: torch code, like tests/test_training.py.
+# - tests/test_training_sharded.py: torch code, like tests/test_training.py; and the GPU first
+#   run's sharded step on gloo (torch.distributed ranks in spawned processes, where the JIT-off
+#   twins of tests/_nojit.py are not installed).
 # - tests/test_cli_errors.py: every test runs the command line in a child process, which coverage
 #   does not follow (it would only cost time).
 # - the tests of the compiled artefact, meaningless without the JIT: the dispatchers'
@@ -29,6 +31,7 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
     -k "not torch" --ignore=tests/test_nn.py --ignore=tests/test_distributed.py \
     --ignore=tests/test_training.py --ignore=tests/test_reproduce.py \
     --ignore=tests/test_training_sharded.py --ignore=tests/test_cli_errors.py \
+    --deselect tests/test_gpu_first_run.py::test_sharded_step_rank_function_on_gloo \
     --deselect tests/test_numba_backend.py::test_no_recompilation_after_warm_up \
     --deselect tests/test_numba_backend.py::test_memory_per_call \
     --deselect tests/test_numba_backend.py::test_compiled_copies_have_cache_entries_of_their_own \
