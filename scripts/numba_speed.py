@@ -32,7 +32,8 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_times, machine_header
+from wsrbench.bench.benchtools import interleaved_times
+from wsrbench.core import provenance
 
 TARGET = 0.5  # the prox at most half an np.argsort of the same input
 
@@ -70,12 +71,10 @@ def table(sizes, families, dtypes, runs):
     return out
 
 
-def write_table(path, res, sizes, runs, command, header_before):
-    """The table as Markdown: header (date, commit, machine, load before and after), one table per
-    dtype, cells above TARGET in bold, and the count of such cells."""
-    after = machine_header()[-1].replace("load average", "load average at the end")
-    lines = ["# Numba prox / np.argsort of the same input", "", f"Command: `{command}`", "",
-             *header_before, after, "",
+def write_table(path, res, sizes, runs, command, load):
+    """The table as Markdown: the provenance header (date, commit, machine, load through the run,
+    command), one table per dtype, cells above TARGET in bold, and the count of such cells."""
+    lines = [provenance.header("Numba prox / np.argsort of the same input", load, command),
              f"Median of {runs} interleaved runs ({max(3, runs // 2)} at d >= 1e7) after a "
              f"warm-up call. Target: at most {TARGET}x; cells above it in **bold**. On a loaded "
              "machine the ratios move by about 10-30% between runs (both sides share the load, "
@@ -302,12 +301,12 @@ def main(argv=None):
     print(f"numpy {np.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs, "
           f"threading layer after first parallel call below")
     if "table" in only:
-        header = machine_header()
-        res = table(sizes, families, dtypes, a.runs)
+        with provenance.LoadMonitor() as load:
+            res = table(sizes, families, dtypes, a.runs)
         if a.out:
             command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None
                                                                   else argv)
-            write_table(a.out, res, sizes, a.runs, command, header)
+            write_table(a.out, res, sizes, a.runs, command, load)
     if "pieces" in only:
         pieces(sizes, families, dtypes, a.runs)
     if "batched" in only:

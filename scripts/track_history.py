@@ -43,10 +43,10 @@ def main(argv=None) -> int:
                         "(a JSON written by benchmarks/_track_count.py)")
     p.add_argument("--out", default=os.path.join("docs", "figures", "track_history"))
     a = p.parse_args(argv)
-    from wsrbench.bench import figures
+    from wsrbench.core import provenance
 
     hist = {}
-    with figures.LoadMonitor() as load:
+    with provenance.LoadMonitor() as load:
         for i, c in enumerate(a.commits):
             if "=" in c:
                 c, path = c.split("=", 1)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
                 hist[c] = count_commit(c)
     names = sorted({n for r in hist.values() for n in r})
     first, last = a.commits[0], a.commits[-1]
-    lines = [figures.header("Instructions per element of the Numba prox over commits", load),
+    lines = [provenance.header("Instructions per element of the Numba prox over commits", load),
              "Counted under callgrind (docs/design.md#instruction-counts): independent of the "
              "load above. '-' where the commit lacks the algorithm.", "",
              "| kernel | " + " | ".join(a.commits) + f" | {last} / {first} |",
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     with open(a.out + ".md", "w") as fh:
         fh.write("\n".join(lines) + "\n")
     with open(a.out + ".json", "w") as fh:
-        json.dump({"provenance": figures.meta(load), "commits": a.commits, "counts": hist}, fh,
+        json.dump({"provenance": provenance.meta(load), "commits": a.commits, "counts": hist}, fh,
                   indent=1)
     print("\n".join(lines))
     try:

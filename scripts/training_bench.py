@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from wsrbench.core import provenance
 
 NETS = {"784-150-10": (784, 150, 10), "784-1000-1000-10": (784, 1000, 1000, 10)}
 PROX_LAYERS = {"784-150-10": 1, "784-1000-1000-10": 2}  # the first k Linear layers' weights
@@ -235,9 +236,8 @@ def big_prox(ds):
 
 def write(out_dir, res):
     os.makedirs(out_dir, exist_ok=True)
-    lines = [f"training_bench ({res['command']}): {res['date']}, commit {res['commit']}, "
-             f"{res['cpu']}, {os.cpu_count()} CPUs, load average {res['load']}, "
-             f"torch threads {res['threads']}, medians of {res['iters']} iterations (part 1) "
+    lines = ["# The prox in a training iteration", "", *res["provenance"],
+             f"- torch threads {res['threads']}, medians of {res['iters']} iterations (part 1) "
              f"and {res['overhead_iters']} prox steps (part 3)"]
     if res["iterations"]:
         lines += ["", f"Part 1: batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}, lam {LAM} (prox "
@@ -303,22 +303,6 @@ def write(out_dir, res):
     return text
 
 
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "commit": commit, "cpu": cpu,
-            "load": load}
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -331,15 +315,18 @@ def main(argv=None):
                    help="prox steps per mode of the overhead measurement (0 skips it)")
     p.add_argument("--skip-iterations", action="store_true", help="skip part 1")
     a = p.parse_args(argv)
-    res = {"command": "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:]),
-           **_machine(), "iters": a.iters, "threads": a.threads, "warmup": a.warmup,
-           "overhead_iters": a.overhead_iters,
-           "iterations": {} if a.skip_iterations
-           else iteration_costs(a.iters, a.threads, a.warmup)}
-    if a.overhead_iters:
-        res["overhead"] = prox_overhead(a.overhead_iters, a.threads)
-    if a.big:
-        res["big"] = big_prox([float(v) for v in a.big.split(",")])
+    command = "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:])
+    with provenance.LoadMonitor() as load:
+        res = {"command": command, "iters": a.iters, "threads": a.threads, "warmup": a.warmup,
+               "overhead_iters": a.overhead_iters,
+               "iterations": {} if a.skip_iterations
+               else iteration_costs(a.iters, a.threads, a.warmup)}
+        if a.overhead_iters:
+            res["overhead"] = prox_overhead(a.overhead_iters, a.threads)
+        if a.big:
+            res["big"] = big_prox([float(v) for v in a.big.split(",")])
+    res["provenance"] = provenance.lines(load, command)
+    res["meta"] = provenance.meta(load, command)
     print(write(a.out, res))
 
 

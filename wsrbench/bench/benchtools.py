@@ -23,9 +23,6 @@ importable on its own:
 from __future__ import annotations
 
 import math
-import os
-import platform
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -245,24 +242,3 @@ def fmt_d(d: int) -> str:
     """1000 -> '1e3'; sizes that are not powers of ten as they are."""
     e = math.log10(d) if d > 0 else 0
     return f"1e{int(e)}" if d > 0 and float(e).is_integer() else str(d)
-
-
-# ---------------------------------------------------------------------------------------------
-# Provenance
-
-def machine_header() -> list[str]:
-    """Date, commit, CPU model and cores, load average: what a timing table needs to be read."""
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return [f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}", f"- commit: {commit}",
-            f"- machine: {cpu}, {os.cpu_count()} cores", f"- load average (1, 5, 15 min): {load}"]

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.provenance import commit, cpu_model
+
 #: Numba's code generation pinned to one target: the same machine code on every host, hence the
 #: same instruction counts, and one on-disk cache that a plain run fills and valgrind reuses
 #: (the cache is keyed by CPU name and features; valgrind's virtual CPU differs from the host's).
@@ -442,27 +444,6 @@ def tool_versions() -> dict:
     out["valgrind"] = (subprocess.run([vg, "--version"], capture_output=True, text=True)
                        .stdout.strip() if vg else None)
     return out
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        r = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
-                           capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _parse_dump(path: str) -> dict:

@@ -44,12 +44,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from ..core import provenance
 
 EXPERIMENTS = ("paper-torus",)
 DATASETS = ("digits", "mnist1d")
@@ -430,7 +430,8 @@ def run_experiment(cfg: dict, out_dir: str, *, progress=print, command: str = ""
 
     torch.set_num_threads(1)  # small nets: threads cost more than they give (and CPUs are shared)
     t_start = time.perf_counter()
-    cfg = {**cfg, "commit": _commit(), "started": time.strftime("%Y-%m-%d %H:%M %Z")}
+    cfg = {**cfg, "commit": provenance.commit(), "started": time.strftime("%Y-%m-%d %H:%M %Z")}
+    load = provenance.LoadMonitor(interval=30.0).__enter__()
     records, filters, curves = [], {}, {}
     for n_train in cfg["sizes"]:
         base_splits = load_data(cfg["data"], n_train)
@@ -469,6 +470,8 @@ def run_experiment(cfg: dict, out_dir: str, *, progress=print, command: str = ""
                            "records": records}, f, indent=1)
     summary = summarize(records)
     elapsed = time.perf_counter() - t_start
+    load.__exit__(None, None, None)
+    cfg["load"] = {"mean": round(load.mean, 2), "max": round(load.max, 2)}
     written = write_outputs(out_dir, cfg, records, summary, filters, curves, command, elapsed)
     return {"records": records, "summary": summary, "written": written, "seconds": elapsed}
 
@@ -525,30 +528,17 @@ def format_table(summary) -> str:
     return "\n".join(lines)
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=os.path.dirname(__file__), timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def _header(cfg, command, elapsed) -> str:
     commit = cfg.get("commit") or "unknown"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    m = provenance.machine()
+    load = cfg.get("load", {})
     quick = "QUICK SMOKE RUN (not a result): " if cfg["quick"] else ""
     return (f"{quick}wsrbench reproduce paper-torus --data {cfg['data']}\n\n"
             f"- date: {cfg.get('started', '?')} to {time.strftime('%Y-%m-%d %H:%M %Z')}; commit "
             f"{commit}\n"
-            f"- machine: {cpu}, {os.cpu_count()} CPUs, 1 torch thread; load average at the end "
-            f"{', '.join(f'{x:.2f}' if isinstance(x, float) else x for x in load)}; "
-            f"{elapsed / 60:.1f} min\n"
+            f"- machine: {m['cpu']}, {m['cores']} cores, 1 torch thread; load average (1 min) "
+            f"during the run: mean {load.get('mean', float('nan')):.2f}, max "
+            f"{load.get('max', float('nan')):.2f}; {elapsed / 60:.1f} min\n"
             f"- command: `{command or 'wsrbench reproduce paper-torus --data ' + cfg['data']}`\n"
             f"- Net2FC / Net2CNN with c1 = {cfg['c1']}, c2 = {cfg['c2']} channels, positions "
             f"{'x'.join(map(str, cfg['shape']))} (a torus); SGD lr {cfg['lr']}, momentum "
@@ -556,7 +546,10 @@ def _header(cfg, command, elapsed) -> str:
             f"(drop_last), dropout {cfg['dropout']}; strengths s on fc1 (conv1), s/10 on fc2 "
             f"(conv2), chosen on validation (seed 0, last epoch) from the grids {cfg['grids']} "
             f"(decade steps, widened up to {cfg['max_widen']} points at an edge); "
-            f"{cfg['seeds']} seed(s) per final configuration\n")
+            f"{cfg['seeds']} seed(s) per final configuration\n"
+            + (f"- **LOADED MACHINE: the load exceeded the {m['cores']} cores during the run; "
+               "the times above are suspect (the accuracies are not)**\n"
+               if provenance.overloaded(load.get("max", 0.0), m["cores"]) else ""))
 
 
 def write_outputs(out_dir, cfg, records, summary, filters, curves, command, elapsed) -> list:
