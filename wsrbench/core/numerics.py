@@ -215,15 +215,24 @@ def range_exponents(row_max, lam: float, l1: float, d: int):
     return np.where(m > safe_bound(d), k, 0).astype(np.int64)
 
 
+def add_exact_zero(t, s):
+    """t + s, except that a zero s returns t itself: IEEE gives -0.0 + 0.0 = +0.0, and
+    lam = l1 = 0 must return x bit for bit, -0.0 included (docs/design.md#ties)."""
+    return np.where(s == 0.0, t, t + s)
+
+
 def block_outputs(centroid, value, l1: float, rho: float, center: float = 0.0):
     """Output value per block from its x-centroid and prox value (both translated by -center):
-    soft-threshold by l1, then the rho interpolation; blocks that L1 zeroes stay exactly zero."""
-    centroid, value = centroid + center, value + center
+    soft-threshold by l1, then the rho interpolation; blocks that L1 zeroes stay exactly zero.
+    A block whose value equals its centroid (lam = 0) keeps it bit for bit, -0.0 included."""
+    if np.any(center != 0.0):
+        centroid, value = centroid + center, value + center
     if l1 > 0.0:
         value = soft_threshold(value, l1)
     if rho > 0.0:
         moved = centroid + (1.0 - rho) * (value - centroid)
-        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, moved)
+        # value == centroid: moved is value mathematically, and value keeps the sign of a zero
+        value = np.where((value == 0.0) & (l1 > 0.0), 0.0, np.where(value == centroid, value, moved))
     return value
 
 
@@ -255,7 +264,7 @@ def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
     # lam / (d-1) * (d - a - b) = shift_sum / size (|.| <= lam, no overflow)
     shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(nblk)
     with np.errstate(over="ignore", invalid="ignore"):
-        value = block_outputs(lo, lo + shift, l1, rho)
+        value = block_outputs(lo, add_exact_zero(lo, shift), l1, rho)
     keep = tied & np.isfinite(value)
     w[keep[lab]] = value[lab][keep[lab]]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numerics import block_outputs, shift_sum, soft_threshold  # noqa: F401 (re-exported)
+from .numerics import add_exact_zero, block_outputs, shift_sum, soft_threshold  # noqa: F401 (re-exported)
 
 
 def tie_starts(xo: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def block_values(xs: np.ndarray, starts: np.ndarray, lam: float, center: float =
         first = xo[starts]
         tied = first == xo[ends - 1]
         centroid = np.where(tied, first, centroid)
-        value = np.where(tied, first + shift, value)
+        value = np.where(tied, add_exact_zero(first, shift), value)
     return centroid, value, sizes
 
 
@@ -78,5 +78,9 @@ def finish(xs: np.ndarray, starts: np.ndarray, lam: float, l1: float, rho: float
     """
     if xs.shape[0] == 0:
         return np.zeros(0)
+    if lam == 0.0 and l1 == 0.0 and xo is not None:
+        # x itself, element by element: -0.0 and 0.0 are one run of equal values, but each
+        # keeps its own sign (docs/design.md#ties)
+        return xo.astype(np.float64)
     centroid, value, sizes = block_values(xs, starts, lam, center, xo)
     return np.repeat(block_outputs(centroid, value, l1, rho), sizes)

@@ -123,7 +123,7 @@ def block_value(x, src, sums, starts, nblk, j, d, lam, l1, rho, center):
     first = sorted_x(x, src, a)
     if first == sorted_x(x, src, b - 1):
         centroid = first
-        value = first + shift
+        value = first if shift == 0.0 else first + shift  # -0.0 + 0.0 is +0.0
     else:
         centroid = sums[j] / size
         value = centroid + shift
@@ -136,7 +136,7 @@ def block_value(x, src, sums, starts, nblk, j, d, lam, l1, rho, center):
         else:
             value = 0.0
     if rho > 0.0:
-        if not (value == 0.0 and l1 > 0.0):
+        if not (value == 0.0 and l1 > 0.0) and value != centroid:
             value = centroid + (1.0 - rho) * (value - centroid)
     return value, a, b
 
@@ -156,6 +156,13 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     a random write costs several sequential ones once the row outgrows the caches.
     """
     nblk = pool_ties(x, rec, sums, starts, nblk, d, lam)
+    if lam == 0.0 and l1 == 0.0:
+        # x itself: -0.0 and 0.0 share a run but keep their own signs (docs/design.md#ties)
+        for i in range(d):
+            w[i] = x[i]
+        if lab.shape[0]:
+            scatter_labels(rec, starts, nblk, d, lab)
+        return nblk
     big = -1
     big_size = d // 4
     if d >= 4096:

@@ -113,6 +113,9 @@ def _pipeline(X, W, lam, l1, rho, algorithm, cost, sort_method=None, labels=Fals
         is_start, rounds, syncs, extra = ALGORITHMS[algorithm](keys, center, lam, cost)
     clusters = _finish.full(n, 0, "int64", cost)
     _finish.finish(is_start, keys, order, center, lam, l1, rho, W, clusters, cost)
+    if lam == 0.0 and l1 == 0.0:
+        # x itself: -0.0 and 0.0 share a run but keep their own signs (docs/design.md#ties)
+        W.copy_to_device(X)
     # The one transfer back: every counter in a single copy.
     k = 2 + len(extra)
     counts = cost.empty((k, n), "int64")

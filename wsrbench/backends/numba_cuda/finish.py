@@ -94,7 +94,7 @@ def block_value(xsum, a, b, d, c, lam, l1, rho, first, last):
     shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
     if first == last:
         centroid = first
-        value = first + shift
+        value = first if shift == 0.0 else first + shift  # -0.0 + 0.0 is +0.0
     else:
         centroid = xsum / size
         value = centroid + shift
@@ -104,7 +104,7 @@ def block_value(xsum, a, b, d, c, lam, l1, rho, first, last):
         sgn = 1.0 if value > 0.0 else (-1.0 if value < 0.0 else 0.0)
         value = sgn * max(abs(value) - l1, 0.0)
     if rho > 0.0:
-        if not (value == 0.0 and l1 > 0.0):
+        if not (value == 0.0 and l1 > 0.0) and value != centroid:
             value = centroid + (1.0 - rho) * (value - centroid)
     return value
 

@@ -37,6 +37,9 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
     t + shift_sum / size (``sorted_space.block_values``).
     """
     n, d = xs.shape
+    if lam == 0.0 and l1 == 0.0:
+        # x itself: -0.0 and 0.0 share a run but keep their own signs (docs/design.md#ties)
+        return X.clone(memory_format=torch.contiguous_format)
     dev = xs.device
     flat = is_start.reshape(-1)
     # Each row starts a block at column 0, so one running count over the flattened rows numbers
@@ -64,11 +67,13 @@ def finish(X: torch.Tensor, order: torch.Tensor, xs: torch.Tensor, center: torch
         tied = (first == v[row0 + b[gid] - 1]).reshape(n, d)
         first = first.reshape(n, d)
         cen = torch.where(tied, first, cen)
-        val = torch.where(tied, first + shift[gid].reshape(n, d), val)
+        sh = shift[gid].reshape(n, d)
+        # a zero shift keeps t bit for bit (-0.0 + 0.0 is +0.0)
+        val = torch.where(tied, torch.where(sh == 0.0, first, first + sh), val)
     if l1 > 0.0:
         val = torch.sign(val) * torch.clamp(torch.abs(val) - l1, min=0.0)
     if rho > 0.0:
-        moved = cen + (1.0 - rho) * (val - cen)
+        moved = torch.where(val == cen, val, cen + (1.0 - rho) * (val - cen))
         val = torch.where((val == 0.0) & (l1 > 0.0), torch.zeros_like(val), moved)
     W = torch.empty_like(X, memory_format=torch.contiguous_format)
     W.scatter_(1, order, val.to(X.dtype))
