@@ -171,3 +171,50 @@ def splits_one_cluster(x, lam):
     part = members[np.argsort(x[members], kind="stable")][: counts[big] // 2]
     w[part] = np.mean(x[part].astype(np.float64))  # the left half's own centroid
     return w.astype(x.dtype)
+
+
+def with_l1_rho(x, lam, l1=0.0, rho=0.0):
+    """The reference with L1 and rho: validate reads l1 and rho in the signature and tests them."""
+    return wsrbench.prox(x, lam, backend="numpy", algorithm="pava", l1=l1, rho=rho)
+
+
+def ignores_l1_rho(x, lam, l1=0.0, rho=0.0):
+    """Takes l1 and rho but ignores them: right for (x, lam) alone, WRONG once they are tested."""
+    return correct(x, lam)
+
+
+def rows_correct(X, lam):
+    """(n, d) rows in, each row's prox out (validate --rows)."""
+    return wsrbench.prox(X, lam, backend="numpy", algorithm="pava")
+
+
+def rows_mixed(X, lam):
+    """Solves all rows as one vector: right for a single row, WRONG for a batch."""
+    return wsrbench.prox(X.reshape(-1), lam, backend="numpy", algorithm="pava").reshape(X.shape)
+
+
+def torch_correct(x, lam):
+    """Tensors in, tensors out (validate --array torch)."""
+    return wsrbench.prox(x, lam, backend="torch")
+
+
+def torch_returns_numpy(x, lam):
+    """A tensor in, a NumPy array out: breaks the --array torch contract."""
+    return correct(x.numpy(), lam)
+
+
+def splits_tie_runs(x, lam):
+    """Breaks ties by position: the last copy of every run of equal inputs gets the value of the
+    neighbouring cluster, so the run is split across two clusters (a structural error)."""
+    w = correct(x, lam)
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], w[order]
+    vals = np.unique(ws)
+    for k in np.flatnonzero(xs[1:] == xs[:-1]) + 1:
+        if k + 1 == xs.size or xs[k + 1] != xs[k]:  # the run's last copy
+            i = int(np.searchsorted(vals, ws[k]))
+            if vals.size > 1:
+                ws[k] = vals[i + 1] if i + 1 < vals.size else vals[i - 1]
+    out = np.empty_like(w)
+    out[order] = ws
+    return out

@@ -100,7 +100,7 @@ def test_battery_covers_sizes_lams_dtypes_and_families():
     assert {1, 2, 3, 257, 300} <= ds and max(ds) == 300
     assert {c.dtype for c, _ in seen} == {"float32", "float64"}
     assert {c.lam_name for c, _ in seen} >= {"zero", "family", "collapse", "beyond collapse"}
-    assert {c.family for c, _ in seen} == set(__import__("wsrbench").cases.names())
+    assert {c.family for c, _ in seen} == set(validate.all_families())
 
 
 # ------------------------------------------------------------------ graded verdicts (docs/design.md#graded-verdicts-in-wsrbench-validate)
@@ -174,3 +174,101 @@ def test_a_split_cluster_is_diagnosed_as_structural_not_precision():
     case, failure = res.failures[0]
     assert "structural" in failure.diagnosis and "split" in failure.diagnosis, failure.diagnosis
     assert "consistent with" not in failure.diagnosis
+
+
+# ------------------------------------------------------------------ what the candidate offers
+
+SMALL = dict(max_d=5, families=["quantized"], dtypes=("float64",))
+
+
+def test_candidate_options_are_read_from_the_signature():
+    assert validate.candidate_options(C.correct) == {"l1": False, "rho": False}
+    assert validate.candidate_options(C.with_l1_rho) == {"l1": True, "rho": True}
+    assert validate.candidate_options(lambda x, lam, *, l1=0.0: x) == {"l1": True, "rho": False}
+    assert validate.candidate_options(lambda x, lam, **kw: x) == {"l1": False, "rho": False}
+
+
+def test_l1_rho_are_exercised_and_ignoring_them_is_wrong():
+    good = validate.run_battery(C.with_l1_rho, **SMALL)
+    assert good.grade() == validate.EXACT, good.failures[:1]
+    assert good.exercised == ("l1", "rho")
+    assert any(c.l1 > 0 for c, _ in validate.option_battery(5, l1=True, rho=False))
+    bad = validate.run_battery(C.ignores_l1_rho, **SMALL)
+    assert bad.grade() == validate.WRONG
+    case, failure = bad.failures[0]
+    assert case.l1 > 0 or case.rho > 0  # its (x, lam) answers are the reference's
+    assert failure.diagnosis.startswith("ignores "), failure.diagnosis
+
+
+def test_rows_are_checked_row_by_row_and_mixing_them_is_wrong():
+    good = validate.run_battery(C.rows_correct, rows=True, **SMALL)
+    assert good.grade() == validate.EXACT, good.failures[:1]
+    assert any(c.rows > 1 for c, _ in validate.rows_battery(5))
+    X = validate.row_batch(5, dtype=np.float32)
+    assert X.dtype == np.float32 and np.all(np.isfinite(X))
+    # rows differ in scale: their max |x| spans several powers of two
+    assert np.ptp(np.log2(np.abs(X).max(axis=1) + 1e-300)) > 8
+    bad = validate.run_battery(C.rows_mixed, rows=True, **SMALL)
+    assert bad.grade() == validate.WRONG
+    case, failure = bad.failures[0]
+    assert case.rows > 1 and "rows mixed" in failure.diagnosis, failure.diagnosis
+
+
+def test_torch_tensors_in_and_out():
+    pytest.importorskip("torch", reason="--array torch needs PyTorch")
+    good = validate.run_battery(C.torch_correct, array="torch", **SMALL)
+    assert good.grade() == validate.EXACT, good.failures[:1]
+    bad = validate.run_battery(C.torch_returns_numpy, array="torch", **SMALL)
+    assert bad.failures[0][1].check == "type"
+    with pytest.raises(ValueError, match="array"):
+        validate.run_battery(C.correct, array="jax", **SMALL)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_split_run_of_equal_inputs_is_named_structural(dtype):
+    res = validate.run_battery(C.splits_tie_runs, max_d=8, families=["quantized"],
+                               dtypes=(dtype,))
+    assert res.grade() == validate.WRONG
+    failure = res.failures[0][1]
+    assert "structural: a run of equal inputs" in failure.diagnosis, failure.diagnosis
+
+
+def test_battery_has_sub_resolution_lams_and_wide_rows():
+    seen = list(validate.battery(17, families=["quantized", *validate.WIDE_FAMILIES]))
+    names = {c.lam_name for c, _ in seen}
+    assert {"zero", "below resolution", "subnormal"} <= names
+    for c, x in seen:
+        if c.lam_name == "below resolution":  # under the resolution of the largest entries
+            assert 0 < c.lam < np.spacing(np.max(np.abs(x)))
+    wide = [x for c, x in seen if c.family == "wide_outlier" and c.d == 17]
+    big = np.sort(np.abs(wide[0].astype(np.float64)))
+    assert big[-1] / big[-2] >= 0.5 / np.finfo(np.float64).eps  # one outlier ~1/eps away
+    x = validate.wide_row("wide_binades", 64, dtype=np.float32)
+    assert np.ptp(np.log2(np.abs(x))) > 64  # many binades, and exact ties
+    assert np.unique(x).size < x.size
+
+
+def _library_algorithms():
+    from wsrbench.core import registry
+
+    return [pytest.param(b.name, a, id=f"{b.name}-{a}",
+                         marks=[] if b.available else [pytest.mark.skip(reason=b.reason)])
+            for b in registry.backends() if b.name in ("numpy", "numba") for a in b.algorithms]
+
+
+@pytest.mark.parametrize("backend, algorithm", _library_algorithms())
+def test_library_algorithms_pass_ties_and_wide_rows(backend, algorithm):
+    """The battery's tie and wide-row cases (lam = 0, below the resolution of x, subnormal):
+    every registered CPU algorithm grades EXACT (or EXACT TO ROUNDING)."""
+    import wsrbench
+
+    def fn(x, lam):
+        return wsrbench.prox(x, lam, backend=backend, algorithm=algorithm)
+
+    rng = np.random.default_rng(0)
+    n = 0
+    for case, x in validate.battery(17, families=["quantized", *validate.WIDE_FAMILIES]):
+        if case.d in (7, 17) and case.lam_name in ("zero", "below resolution", "subnormal"):
+            validate.check_case(fn, case, x, rng)  # raises CheckFailure if WRONG
+            n += 1
+    assert n >= 30

@@ -33,6 +33,8 @@ def call(fn, x, lam, label="candidate"):
     """fn(x, lam); any exception becomes a CheckFailure("raised")."""
     try:
         return fn(x, lam)
+    except CheckFailure:  # a contract check of an adapter around the candidate (validate)
+        raise
     except Exception as exc:
         raise CheckFailure("raised", f"{label} raised {type(exc).__name__}: {exc}") from None
 

@@ -4,10 +4,23 @@ The candidate is FUNCTION(x: np.ndarray, lam: float) -> np.ndarray, computing
 prox_{lam R}(x) = argmin_w 1/2 ||w - x||^2 + lam/(d-1) sum_{i<j} |w_i - w_j| for a 1-D x.
 MODULE is an importable module (the current directory is on the path) or a path to a .py file.
 
+What the candidate offers is tested against the NumPy reference too:
+  l1, rho      keyword parameters in its signature (def f(x, lam, l1=0.0, rho=0.0)): cases
+               with l1 > 0 (a tenth and 0.6 of max|x|) and rho in {0.5, 1}, compared with
+               wsrbench.prox(x, lam, l1=l1, rho=rho, backend="numpy"); a candidate that takes
+               them and ignores them is WRONG ("ignores l1")
+  --rows       it takes (n, d) rows and returns (n, d): every case goes in as one row, and
+               batches of rows (one per family, scaled by powers of two and shifted, so
+               they differ in scale and place) at each size are checked row by row against
+               the prox of that row alone; an answer that mixes rows is WRONG ("rows mixed")
+  --array torch  it takes and returns torch tensors (CPU, x's dtype); needs PyTorch
+
 The battery (a wrong algorithm cannot pass it): every input family of wsrbench.bench.cases, typical and
-worst case, including exact ties; sizes from 1 up to --max-d; lam = 0, the family's lam, small
-ones, half the collapsing lam, exactly the collapsing lam and beyond; float32 and float64. For
-each case:
+worst case, including exact ties, and two wide rows (wide_outlier: one entry 2/eps times the
+others; wide_binades: magnitudes over 2^-250 .. 2^250, 2^-60 .. 2^60 in float32); sizes from 1
+up to --max-d; lam = 0, the family's lam, small ones, half the collapsing lam, exactly the
+collapsing lam and beyond, and on rows with ties or wide ones, lam = ulp(max|x|)/4 (below the
+resolution of x) and a subnormal lam; float32 and float64. For each case:
   contract     an ndarray of x's shape and dtype, finite, x not modified
   certificate  wsrbench.certify (the optimality conditions, no re-solve)
   reference    every value within the derived rounding tolerance of the NumPy reference
@@ -42,12 +55,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bench import cases
 from ..bench.benchtools import fit_exponent, fmt_time
 from ..bench.compare import resolve_families
 from ..bench.validate import (
     ROUNDING,
     WRONG,
+    adapted,
+    all_families,
+    candidate_options,
     load_candidate,
     run_battery,
     time_builtins,
@@ -77,6 +92,12 @@ def add_arguments(p) -> None:
                    help="run the battery in this dtype only (default both)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 for EXACT TO ROUNDING too (equal weights not bitwise equal)")
+    p.add_argument("--rows", action="store_true",
+                   help="the candidate takes (n, d) rows and returns (n, d): test batches of "
+                        "rows, each against its own reference")
+    p.add_argument("--array", choices=["numpy", "torch"], default="numpy",
+                   help="pass torch tensors (CPU) and require tensors of x's dtype back "
+                        "(default numpy)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +125,9 @@ def print_verdict(res, dtypes, args) -> None:
         print(f"    check: {f.check}: {f.detail}")
         if getattr(f, "diagnosis", ""):
             print(f"    diagnosis: {f.diagnosis}")
-        print(f"    reproduce: import numpy as np, wsrbench; {case.reproduce()}; w = {name}(x, lam)")
+        x_in = "; x = torch.from_numpy(x)" if args.array == "torch" else ""
+        imp = "import numpy as np, wsrbench" + (", torch" if args.array == "torch" else "")
+        print(f"    reproduce: {imp}; {case.reproduce()}{x_in}; {case.call(name, args.rows)}")
     if res.findings:
         print("structural findings (values right to rounding; for weight sharing equal weights "
               "must be bitwise equal, --strict makes these fail):")
@@ -147,13 +170,17 @@ def run(args) -> int:
         raise ValueError(f"--budget must be > 0, got {args.budget}")
     families = None
     if args.families:
-        families = resolve_families(args.families, cases.names())
+        families = resolve_families(args.families, all_families())
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
     fn = load_candidate(args.candidate)
+    offered = [k for k, v in candidate_options(fn).items() if v]
+    offered += (["(n, d) rows"] if args.rows else []) + (["torch tensors"] if args.array == "torch"
+                                                         else [])
     print(f"validating {args.candidate}: battery up to d={args.max_d} "
-          f"({'every family' if families is None else ', '.join(families)}, {' and '.join(dtypes)})")
+          f"({'every family' if families is None else ', '.join(families)}, {' and '.join(dtypes)}"
+          f"{'; also ' + ', '.join(offered) if offered else ''})")
     res = run_battery(fn, max_d=args.max_d, families=families, keep_going=args.keep_going,
-                      dtypes=dtypes)
+                      dtypes=dtypes, rows=args.rows, array=args.array)
     verdict = res.grade()
     print_verdict(res, dtypes, args)
     if verdict == WRONG or (verdict == ROUNDING and args.strict):
@@ -164,7 +191,7 @@ def run(args) -> int:
     sizes = timing_sizes(args.max_d)
     half = args.budget / 2
     print(f"timing on the gaussian family, d in {sizes} (budget {args.budget:g} s) ...")
-    cand = time_candidate(fn, sizes, half)
+    cand = time_candidate(adapted(fn, rows=args.rows, array=args.array), sizes, half)
     builtins = time_builtins(sizes, half)
     rows = [("candidate", cand)] + [(f"{b}/{a}", v) for (b, a), v in builtins.items()]
     width = max(len(n) for n, _ in rows)
