@@ -183,3 +183,44 @@ def test_a_capped_line_gets_a_marker_where_it_stops():
     assert list(line.get_xdata()) == [1000]  # at the last measured size
     assert report.mark_caps(ax, recs, [], "g", {}, {}) == 0
     plt.close(fig)
+
+
+def test_depth_figure_title_caps_legend_and_laws(tmp_path):
+    """depth.png read through its Figure, no pixels: the title names dtype, machine and date;
+    an x marks the line that stops at a cap; the legend covers no panel; a polylog line is named
+    by its p, a sequential one by depth ~ d^q."""
+    pytest.importorskip("matplotlib")
+    from wsrbench.bench import depth_report, report
+    from wsrbench.bench.compare import Record
+
+    sizes = (10**2, 10**3, 10**4, 10**5)
+    recs = []
+    for fam in ("gaussian", "quantized"):
+        for d in sizes:
+            recs.append(Record("numpy", "hull_bridges", fam, "typical", d, "float32", "ok",
+                               depth=round(2 * math.log2(d) ** 2)))
+            if d <= 10**3:  # pava stops at a size cap
+                recs.append(Record("numpy", "pava", fam, "typical", d, "float32", "ok", depth=d))
+    capped = [("numpy", "pava", "gaussian", [10**4, 10**5], None)]
+    meta = {"dtype": "float32", "machine": "Test CPU (2 cores)", "date": "2026-12-07"}
+    fig = depth_report.figure(recs, capped=capped, title=report.report_title(meta))
+    try:
+        title = fig._suptitle.get_text()
+        assert "float32" in title and "2026-12-07" in title and "Test CPU" in title
+        axes = [ax for ax in fig.axes if ax.has_data()]
+        caps = [ln for ax in axes for ln in ax.get_lines() if ln.get_gid() == "cap"]
+        assert len(caps) == 1 and caps[0].get_marker() == "x"  # gaussian only: quantized has no cap
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert "hull_bridges: depth ~ (log2 d)^p, p = 2.00" in labels, labels
+        assert "pava: depth ~ d^q, q = 1.00 (sequential)" in labels, labels
+        assert not any("pava" in t and "log2" in t for t in labels)  # no p for a sequential line
+        fig.canvas.draw()
+        leg = fig.legends[0].get_window_extent()
+        assert not any(leg.overlaps(ax.get_window_extent()) for ax in axes)
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    md = depth_report.markdown(recs, sizes)
+    pava_row = next(ln for ln in md.splitlines() if ln.startswith("| pava | gaussian"))
+    assert pava_row.split("|")[-3].strip() == "-" and pava_row.split("|")[-2].strip() == "1.00"
+    assert depth_report.plot(recs, tmp_path / "depth.png", capped=capped, title="t")

@@ -110,7 +110,7 @@ def write_outputs(out_dir, records, summary, sizes, plan, meta, *, plot=True) ->
         if plot_scaling(records, path, capped=plan.capped, title=report_title(meta)):
             written.append(path)
         path = os.path.join(out_dir, "depth.png")
-        if depth_report.plot(records, path):
+        if depth_report.plot(records, path, capped=plan.capped, title=report_title(meta)):
             written.append(path)
     return written
 
