@@ -14,7 +14,8 @@ Writes to --out:
   results.csv   raw figures, one record per measurement
   results.json  the same with the run's metadata, summary and caps
   scaling.png   log-log time vs d, one panel per family, floor drawn dashed
-  depth.png     parallel depth vs d (scaling.png and depth.png need matplotlib:
+  depth.png     parallel depth vs d on a log2 d axis, each algorithm's fitted law in the
+                legend, x where a line stops at a cap (scaling.png and depth.png need matplotlib:
                 pip install "wsrbench[bench]"; --no-plot skips both)
   gpu_model.md  with --gpu-model: the modelled GPU table, with date, command and machine
 Exit status 1 if any answer failed its certificate.
