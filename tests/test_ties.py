@@ -82,3 +82,20 @@ def test_tie_spread_example():
             assert info.clusters == 3
             assert_ties_shared(x, w, info.labels)
         np.testing.assert_array_equal(wsrbench.prox(x, 0.0, algorithm=alg, backend="numpy"), x)
+
+
+def test_signed_zeros_at_lam_zero_prox_state_and_block_outputs():
+    """lam = l1 = 0 returns x bit for bit, -0.0 included, in ProxState (cold and warm) and in
+    numerics.block_outputs, the lam = 0 step of the scaled path and of the sharded prox."""
+    from wsrbench.core.numerics import block_outputs
+
+    for dtype, uint in ((np.float64, np.uint64), (np.float32, np.uint32)):
+        x = np.array([-0.0, 0.0, 1.5, -0.0, -2.0, 0.0, 1.5], dtype=dtype)
+        for rho in (0.0, 0.5):
+            state = wsrbench.ProxState()
+            for _ in range(2):
+                w = np.asarray(state.prox(x, 0.0, rho=rho))
+                np.testing.assert_array_equal(w.view(uint), x.view(uint))
+            xf = x.astype(np.float64)
+            out = block_outputs(xf, xf, 0.0, rho).astype(dtype)
+            np.testing.assert_array_equal(out.view(uint), x.view(uint))

@@ -49,7 +49,8 @@ class Case:
     rows: int = 0  # > 0: a batch of that many rows (row_batch), checked row by row
 
     def describe(self) -> str:
-        what = f"rows={self.rows} (families {self.family})" if self.rows else f"family={self.family}"
+        what = (f"rows={self.rows} ({self.family}: one row per family)" if self.rows
+                else f"family={self.family}")
         more = "".join(f" {k}={v!r}" for k, v in (("l1", self.l1), ("rho", self.rho)) if v)
         return (f"{what} d={self.d} dtype={self.dtype} seed={self.seed} "
                 f"lam={self.lam!r} ({self.lam_name}){more}")
@@ -307,14 +308,13 @@ def rows_battery(max_d: int, *, l1: bool = False, rho: bool = False,
     size up to :data:`ROWS_MAX_D`: lam = 0, a small lam and one that collapses the unit-scale
     rows, plus l1 / rho when the candidate takes them."""
     sizes = [d for d in SMALL_SIZES if d <= min(max_d, ROWS_MAX_D)]
-    fams = ",".join(all_families())
     for d in sizes:
         for dtype in dtypes:
             X = row_batch(d, seed=0, dtype=dtype)
             for lam_name, lam in (("zero", 0.0), ("small", 0.01), ("large", 4.0)):
                 combos = [(0.0, 0.0)] + ([(0.05, 0.0)] if l1 else []) + ([(0.0, 0.5)] if rho else [])
                 for a, r in combos:
-                    yield Case(fams, d, dtype, lam_name, lam, 0, a, r, rows=X.shape[0]), X
+                    yield Case("row_batch", d, dtype, lam_name, lam, 0, a, r, rows=X.shape[0]), X
 
 
 def _tol(x, w, d):
