@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wsrbench.bench import properties, validate
+from wsrbench.bench import cases, properties, validate
 
 from . import _candidates as C
 
@@ -109,7 +109,7 @@ def test_battery_covers_sizes_lams_dtypes_and_families():
 def test_scipy_isotonic_is_exact_to_rounding():
     """SciPy's isotonic regression: every value right, ties a few ulps apart: EXACT TO ROUNDING,
     with the spread reported, never WRONG."""
-    res = validate.run_battery(C.scipy_isotonic, max_d=MAX_D)
+    res = validate.run_battery(C.scipy_isotonic, max_d=MAX_D, families=cases.names())
     assert res.failures == [], res.failures[:1]
     assert res.grade() == validate.ROUNDING
     checks = {g.check for _, g in res.findings}
@@ -273,3 +273,14 @@ def test_library_algorithms_pass_ties_and_wide_rows(backend, algorithm):
             assert validate.check_case(fn, case, x, rng) == [], case.describe()  # EXACT
             n += 1
     assert n >= 30
+
+
+def test_shifts_summed_with_x_are_diagnosed_as_precision_lost_to_lam():
+    """SciPy's isotonic regression of x + v: on a row of values near 1e-22 at lam = 1 the shifts
+    swamp x and the collapsed mean comes out 0 (the reference sums x and the shifts apart)."""
+    res = validate.run_battery(C.scipy_isotonic, max_d=3, families=["wide_binades"],
+                               dtypes=("float64",))
+    assert res.grade() == validate.WRONG
+    case, failure = res.failures[0]
+    assert case.lam > np.max(np.abs(validate.wide_row("wide_binades", case.d)))
+    assert failure.diagnosis.startswith("precision lost to lam"), failure.diagnosis

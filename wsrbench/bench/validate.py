@@ -463,8 +463,9 @@ def diagnose(failure: CheckFailure, x, w, ref, lam) -> str:
         d = x.shape[0]
         w64 = np.asarray(w, dtype=np.float64)
         err = float(np.max(np.abs(w64 - ref))) if d else 0.0
-        scale = float(np.max(np.abs(x)) + np.max(np.abs(ref))) + lam
-        tol = value_tolerance(d, x.dtype, scale - lam, lam)
+        vscale = float(np.max(np.abs(x)) + np.max(np.abs(ref)))
+        scale = vscale + lam
+        tol = value_tolerance(d, x.dtype, vscale, lam)
         # structure first: a split or merged cluster is not a precision class
         where = structural_difference(x, w64, ref, tol)
         if where is not None:
@@ -477,6 +478,12 @@ def diagnose(failure: CheckFailure, x, w, ref, lam) -> str:
         if cls is None:
             return (f"not a rounding error: off by {err:.2g} at scale {scale:.2g} (a wrong "
                     f"cluster, shift or sum)")
+        if cls == "float64" and lam > vscale:
+            # float64 rounding at the scale of lam, far above x's: x + v summed as one
+            return (f"precision lost to lam: error {err:.2g} is float64 rounding at the scale of "
+                    f"lam = {lam:.3g}, but the values are at most {vscale:.3g} (the shifts "
+                    f"were added to x before summing; sum x and the shifts apart: "
+                    f"docs/design.md#closed-form-shift-sums)")
     if failure.check == "ties":
         return "equal inputs get different outputs beyond rounding (ties broken by position?)"
     return ""
