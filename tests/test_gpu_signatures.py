@@ -169,46 +169,6 @@ BROKEN = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.slow
-@needs_nvcc
-def test_a_kernel_the_simulator_runs_fails_the_real_compile(tmp_path):
-    mod = tmp_path / "broken_kernel.py"
-    mod.write_text(BROKEN)
-    # 1. In the simulator (this process) it runs and gives the right answer.
-    spec = importlib.util.spec_from_file_location("broken_kernel", mod)
-    broken = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(broken)
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        from numba import cuda
-
-        x = np.arange(4.0)
-        out = cuda.to_device(np.zeros(4))
-        broken.kernel[1, 4](cuda.to_device(x), out)
-        np.testing.assert_array_equal(out.copy_to_host(), x + 1.0)
-    # 2. The check's compiler (a process without the simulator) rejects it, and accepts a kernel
-    #    of the package with the same machinery.
-    code = textwrap.dedent(f'''
-        import sys
-        sys.path.insert(0, {str(tmp_path)!r})
-        import broken_kernel
-        from wsrbench.backends.numba_cuda import compile_check as cc
-        from numba import cuda
-        from wsrbench.backends.numba_cuda.signatures import parse
-        res = cc.compile_one("finish.fill1", "int64[::1], int64")
-        assert "error" not in res and res["sm_90"]["registers"] > 0, res
-        try:
-            cuda.compile_ptx(broken_kernel.kernel.py_func,
-                             parse("float64[::1], float64[::1]"), cc=cc.PTX_CC)
-        except Exception as exc:
-            print("REJECTED", type(exc).__name__)
-        else:
-            print("COMPILED")
-    ''')
-    res = _real_compiler(code)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "REJECTED TypingError" in res.stdout, res.stdout + res.stderr[-2000:]
-
-
 FUSED = textwrap.dedent('''
     from numba import cuda
 
@@ -223,24 +183,45 @@ FUSED = textwrap.dedent('''
     @cuda.jit
     def unfused(x, out, c):  # the package's block mean: c P rounded on its own (dmul_rn)
         out[0] = block_mean(x[0], 0, 2, 7, c)
+
+
+    @cuda.jit(fastmath=True)
+    def approx(x, out, c):  # fastmath: an approximate float32 division
+        out[0] = x[0] / c
 ''')
+
+
+def _simulated(mod_path, name):
+    spec = importlib.util.spec_from_file_location(name, mod_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.mark.slow
 @needs_nvcc
-def test_fma_contraction_the_simulator_hides_is_caught(tmp_path):
-    """In the simulator (Python floats) both kernels give the same mean; the real compiler fuses
-    the inline one into an FMA (one rounding instead of two: a tie between two block means could
-    go the other way than on the CPU), and the check's FMA rule sees it; the package's block mean
-    compiles without one."""
-    mod = tmp_path / "fused_kernel.py"
-    mod.write_text(FUSED)
+def test_what_the_simulator_hides_the_real_compile_catches(tmp_path):
+    """Kernels that the simulator runs correctly, and the real compiler (one process without the
+    simulator, as compile_check runs) rejects or flags:
+    - a kernel calling a plain Python function: a TypingError, while a package kernel compiles
+      through the same machinery (``compile_one``);
+    - the block mean with c P written inline: NVVM fuses it into an FMA (one rounding instead of
+      two: a tie between two block means could go the other way than on the CPU), and the FMA
+      rule sees it; the package's block mean and imminent's decision kernel compile without one;
+    - a fastmath division: the approximate-division rule sees it (the check compiles a kernel
+      with the options it was declared with).
+    """
+    (tmp_path / "broken_kernel.py").write_text(BROKEN)
+    (tmp_path / "fused_kernel.py").write_text(FUSED)
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         from numba import cuda
 
-        spec = importlib.util.spec_from_file_location("fused_kernel", mod)
-        fk = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(fk)
+        broken = _simulated(tmp_path / "broken_kernel.py", "broken_kernel")
+        x = np.arange(4.0)
+        out = cuda.to_device(np.zeros(4))
+        broken.kernel[1, 4](cuda.to_device(x), out)
+        np.testing.assert_array_equal(out.copy_to_host(), x + 1.0)
+        fk = _simulated(tmp_path / "fused_kernel.py", "fused_kernel")
         outs = []
         for kernel in (fk.fused, fk.unfused):
             out = cuda.to_device(np.zeros(1))
@@ -250,20 +231,34 @@ def test_fma_contraction_the_simulator_hides_is_caught(tmp_path):
     code = textwrap.dedent(f'''
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
-        import fused_kernel
+        import broken_kernel, fused_kernel
         from numba import cuda
         from wsrbench.backends.numba_cuda import compile_check as cc
         from wsrbench.backends.numba_cuda.signatures import parse, table
+        res = cc.compile_one("finish.fill1", "int64[::1], int64")
+        assert "error" not in res and res["sm_90"]["registers"] > 0, res
+        try:
+            cuda.compile_ptx(broken_kernel.kernel.py_func,
+                             parse("float64[::1], float64[::1]"), cc=cc.PTX_CC)
+        except Exception as exc:
+            print("broken", "REJECTED", type(exc).__name__)
+        else:
+            print("broken", "COMPILED", "-")
         sig = parse("float64[::1], float64[::1], float64")
         for name in ("fused", "unfused"):
             ptx, _ = cuda.compile_ptx(getattr(fused_kernel, name).py_func, sig, cc=cc.PTX_CC)
-            print(name, len(cc._FMA64.findall(ptx)))
+            print(name, len(cc._FMA64.findall(ptx)), len(cc._DIV_APPROX.findall(ptx)))
+        ptx = cc.ptx_of(fused_kernel.approx, parse("float32[::1], float32[::1], float32"))
+        print("approx", len(cc._FMA64.findall(ptx)), len(cc._DIV_APPROX.findall(ptx)))
         key = "imminent_collisions.mark_keep"
-        print("mark_keep", cc.compile_one(key, table()[key][0])["sm_90"]["fma64"])
+        r = cc.compile_one(key, table()[key][0])["sm_90"]
+        print("mark_keep", r["fma64"], r["div_approx"])
     ''')
     res = _real_compiler(code)
     assert res.returncode == 0, res.stderr[-2000:]
-    counts = dict(line.split() for line in res.stdout.split("\n") if line.strip())
-    assert int(counts["fused"]) >= 1
-    assert int(counts["unfused"]) == 0
-    assert int(counts["mark_keep"]) == 0  # imminent's decision kernel, as the check compiles it
+    got = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.strip()}
+    assert got["broken"] == ["REJECTED", "TypingError"], res.stdout + res.stderr[-2000:]
+    assert int(got["fused"][0]) >= 1
+    assert got["unfused"] == ["0", "0"]
+    assert int(got["approx"][1]) >= 1
+    assert got["mark_keep"] == ["0", "0"]  # imminent's decision kernel, as the check compiles it

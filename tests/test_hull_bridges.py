@@ -101,59 +101,6 @@ def test_numba_compiled_bound_matches():
             assert _depth.bridge_bound(a, b) == dp.bridge_bound(a, b)
 
 
-PTX_CHECK = r'''
-import os
-os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
-from numba import types
-from numba.cuda import compile_ptx
-try:
-    compile_ptx(lambda a: None, (types.int64[:],), cc=(8, 0))
-except Exception as exc:  # no NVVM here: nothing to check
-    print("NO-NVVM", type(exc).__name__, exc)
-    raise SystemExit(0)
-from wsrbench.backends.numba_cuda import hull_bridges as hb
-from wsrbench.backends.numba_cuda import hull_tiles as ht
-i2, i1, i = types.int32[:, ::1], types.int32[::1], types.int64
-k2 = types.float32[:, ::1]  # the sorted keys, read centred as float64
-f1, l1 = types.float64[::1], types.int64[::1]
-b2 = types.int8[:, ::1]
-sigs = {
-    "bridge_pairs": (i2, i1, i1, k2, f1, f1, f1, f1, i1, i1, l1, l1, l1, b2, i1, i1, i1, i, i, i, i,
-                     i, types.float64, i1, i),
-    "merge_copy": (i2, i2, i1, i1, i1, i1, i1, i1, i1, l1, l1, l1, b2, i, i, i, i, i, i, i, i),
-    "tile_levels": (k2, f1, i2, i1, f1, i1, l1, l1, l1, b2, i, i, types.float64),
-}
-for name, sig in sigs.items():
-    ptx, _ = compile_ptx(getattr(ht if name == "tile_levels" else hb, name).py_func, sig,
-                         cc=(8, 0))
-    assert ".entry" in ptx, name
-    if name in ("bridge_pairs", "tile_levels"):
-        # The decisions must round as on the CPU: no fused multiply-adds, IEEE division.
-        assert "fma." not in ptx and "div.rn.f64" in ptx and "div.approx" not in ptx
-print("OK")
-'''
-
-
-@pytest.mark.slow
-def test_cuda_kernels_compile_for_a_real_gpu():
-    """The real NVVM compiler (not the simulator) accepts the kernels, and the bridge kernels'
-    arithmetic (global levels and tiles) has no FMA contraction (docs/design.md#hull_bridges-precision). Skips
-    where NVVM is not installed."""
-    pytest.importorskip("numba_cuda")
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.join(os.path.dirname(__file__), os.pardir)
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", PYTHONPATH=os.path.abspath(root))
-    out = subprocess.run([sys.executable, "-c", PTX_CHECK], capture_output=True, text=True,
-                         timeout=300, env=env, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    if "NO-NVVM" in out.stdout:
-        pytest.skip(out.stdout.strip())
-    assert "OK" in out.stdout
-
-
 @pytest.mark.parametrize("family", ["gaussian", "worst_hull_bridges", "quantized"])
 def test_numba_parallel_long_row_matches_serial_rows(family):
     """One long row merges each level's pairs with prange; rows of a 2-D input use the serial

@@ -206,7 +206,8 @@ def _check_quick_run(out, data):
 @pytest.mark.slow
 def test_quick_digits_run_end_to_end(tmp_path):
     out = tmp_path / "rq"
-    assert cli.main(["reproduce", "paper-torus", "--data", "digits", "--quick",
+    # Two epochs: every arm, file and record of a quick run, at a third of its cost.
+    assert cli.main(["reproduce", "paper-torus", "--data", "digits", "--quick", "--epochs", "2",
                      "--out", str(out)]) == 0
     _check_quick_run(out, "digits")
 
@@ -215,7 +216,7 @@ def test_quick_digits_run_end_to_end(tmp_path):
 def test_quick_mnist1d_run_end_to_end(tmp_path):
     pytest.importorskip("mnist1d")
     out = tmp_path / "rq"
-    assert cli.main(["reproduce", "paper-torus", "--data", "mnist1d", "--quick",
+    assert cli.main(["reproduce", "paper-torus", "--data", "mnist1d", "--quick", "--epochs", "2",
                      "--out", str(out)]) == 0
     res = _check_quick_run(out, "mnist1d")
     assert {r["n_train"] for r in res["records"]} == {4000}

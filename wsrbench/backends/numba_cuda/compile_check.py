@@ -10,7 +10,8 @@ a kernel defined in ``wsrbench/backends/numba_cuda/`` has no entry, if a kernel 
 without an entry in ``SPILLS_EXPLAINED``, if a kernel launched with a fixed block size
 (``BLOCK_THREADS``) needs more registers per block than an SM has (the launch would fail), or if
 a kernel's PTX holds a float64 FMA without an
-entry in ``FMA_EXPLAINED`` (a contracted x + c P could flip a merge decision,
+entry in ``FMA_EXPLAINED`` or an approximate division (a contracted x + c P or a fastmath
+division could flip a merge decision,
 docs/design.md#no-fused-multiply-add-in-a-decision). No GPU and no driver are needed: NVVM,
 libdevice and ptxas come from the
 ``nvidia-cuda-nvcc-cu12`` and ``nvidia-cuda-nvrtc-cu12`` wheels (extra ``gpucheck``). The
@@ -56,6 +57,9 @@ FMA_EXPLAINED: dict[str, str] = {
     "projection._columns_dot": "dot products of the projection: values",
 }
 _FMA64 = re.compile(r"\bfma\.rn(?:\.ftz)?(?:\.sat)?\.f64\b")
+# Approximate division (what fastmath would emit): a merge decision divides, and must round as the
+# CPU's IEEE division does (docs/design.md#no-fused-multiply-add-in-a-decision).
+_DIV_APPROX = re.compile(r"\bdiv\.(?:approx|full)\b")
 
 
 def ptxas_path() -> str:
@@ -106,19 +110,30 @@ def assemble(ptx: str, arch: str, ptxas: str) -> dict:
     return out
 
 
+def ptx_of(disp, sig, device: bool = False) -> str:
+    """PTX of a ``cuda.jit`` function for one signature, with the options it was declared with
+    (``fastmath`` among them: compiling ``py_func`` bare would hide what the decorator asks)."""
+    from numba import cuda
+
+    fn = getattr(disp, "py_func", disp)
+    opts = getattr(disp, "targetoptions", {}) or {}
+    ptx, _ = cuda.compile_ptx(fn, sig, device=device, cc=PTX_CC,
+                              fastmath=bool(opts.get("fastmath", False)))
+    return ptx
+
+
 def compile_one(key: str, sig: str, device: bool = False) -> dict:
     """PTX of ``key`` for ``sig`` then SASS for every arch: {arch: resources} or {"error": msg}."""
-    from numba import cuda
 
     from .signatures import parse, resolve
 
     try:
-        disp = resolve(key)
-        fn = getattr(disp, "py_func", disp)
-        ptx, _ = cuda.compile_ptx(fn, parse(sig), device=device, cc=PTX_CC)
+        ptx = ptx_of(resolve(key), parse(sig), device)
         ptxas = ptxas_path()
         fma = len(_FMA64.findall(ptx))
-        return {arch: dict(assemble(ptx, arch, ptxas), fma64=fma) for arch in ARCHS}
+        approx = len(_DIV_APPROX.findall(ptx))
+        return {arch: dict(assemble(ptx, arch, ptxas), fma64=fma, div_approx=approx)
+                for arch in ARCHS}
     except Exception as exc:  # report every failure, not just the first
         msg = str(exc).strip().splitlines()
         return {"error": f"{type(exc).__name__}: " + " | ".join(msg[:6])}
@@ -173,6 +188,9 @@ def run(jobs: int = 2, write: str | None = None, stream=sys.stdout) -> int:
             failures.append(f"{key}({sig}): {res[ARCHS[0]]['fma64']} float64 FMAs in its PTX (form "
                             f"products feeding a sum with numerics.mul_rn, or explain in "
                             f"FMA_EXPLAINED)")
+        if res[ARCHS[0]]["div_approx"]:
+            failures.append(f"{key}({sig}): {res[ARCHS[0]]['div_approx']} approximate divisions "
+                            f"in its PTX (no fastmath: a decision must divide as the CPU does)")
     lines = [f"# numba_cuda kernels compiled with NVVM (PTX for cc {PTX_CC[0]}.{PTX_CC[1]}) and "
              f"ptxas -v; written by python -m wsrbench.backends.numba_cuda.compile_check --write",
              f"{'kernel':42s} {'arch':6s} {'regs':>4s} {'smem':>5s} {'stack':>5s} {'spill':>5s} "
