@@ -19,7 +19,7 @@ CASES = [("dtensor", "tensor"), ("dtensor", "joint"), ("dtensor", "row"), ("fsdp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("world", [2, 4])
+@pytest.mark.parametrize("world", [3])  # uneven shards; one spawn of the ranks (seconds each)
 def test_sharded_training_equals_one_process(world):
     per_rank = launch.run(worker.run_all, world, CASES, STEPS, timeout=400.0,
                           collective_timeout=120.0)
