@@ -19,8 +19,6 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 # - tests/test_training_sharded.py: torch code, like tests/test_training.py; and the GPU first
 #   run's sharded step on gloo (torch.distributed ranks in spawned processes, where the JIT-off
 #   twins of tests/_nojit.py are not installed).
-# - tests/test_cli_errors.py: every test runs the command line in a child process, which coverage
-#   does not follow (it would only cost time).
 # - the tests of the compiled artefact, meaningless without the JIT: the dispatchers'
 #   signature count (no recompilation), the disk cache of the rows drivers, the NRT allocation counters (memory per call, d = 2e5
 #   as Python loops), and the instruction counts of compiled code under valgrind (wsrbench track).
@@ -30,7 +28,7 @@ export NUMBA_DISABLE_JIT=1 NUMBA_ENABLE_CUDASIM=1
 "$PY" -m coverage run -m pytest -q -p no:cacheprovider \
     -k "not torch" --ignore=tests/test_nn.py --ignore=tests/test_distributed.py \
     --ignore=tests/test_training.py --ignore=tests/test_reproduce.py \
-    --ignore=tests/test_training_sharded.py --ignore=tests/test_cli_errors.py \
+    --ignore=tests/test_training_sharded.py \
     --deselect tests/test_gpu_first_run.py::test_sharded_step_rank_function_on_gloo \
     --deselect tests/test_numba_backend.py::test_no_recompilation_after_warm_up \
     --deselect tests/test_numba_backend.py::test_memory_per_call \

@@ -214,20 +214,20 @@ def algorithms() -> list[AlgorithmInfo]:
     return out
 
 
-def get_algorithm(name: str) -> Algorithm:
+def _lookup(table: dict[str, Any], what: str, name: str) -> Any:
     _load_plugins()
     try:
-        return _ALGORITHMS[name]
+        return table[name]
     except KeyError:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {sorted(_ALGORITHMS)}") from None
+        raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(table)}") from None
+
+
+def get_algorithm(name: str) -> Algorithm:
+    return _lookup(_ALGORITHMS, "algorithm", name)
 
 
 def get_backend(name: str) -> Backend:
-    _load_plugins()
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKENDS)}") from None
+    return _lookup(_BACKENDS, "backend", name)
 
 
 # Plugin implementations (see wsrbench.core.plugins): backend name -> {algorithm: prox_rows function}.
