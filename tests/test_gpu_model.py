@@ -23,8 +23,9 @@ COUNTED = ("launches", "syncs", "d2h_copies", "d2h_bytes", "bytes", "serial_step
 @needs_cuda_backend
 @pytest.mark.parametrize("algorithm", ["imminent_collisions", "search_collisions", "pava",
                                        "hull_bridges"])
-@pytest.mark.parametrize("family,scale", [("gaussian", 1.0), ("worst_imminent_collisions", 1.0),
-                                          ("gaussian", 40.0)])
+@pytest.mark.parametrize("family,scale", [
+    ("gaussian", 1.0), pytest.param("worst_imminent_collisions", 1.0, marks=pytest.mark.slow),
+    pytest.param("gaussian", 40.0, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dry_run_counts_equal_a_real_call(algorithm, family, scale, dtype):
     """count_call (nothing launched, imminent's stopping test scripted by the NumPy rounds)

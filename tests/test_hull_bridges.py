@@ -69,6 +69,7 @@ def test_pava_depth_is_its_sequential_steps():
     assert info.depth == info.rounds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pool", [[0, 1], [-1, 0, 1], [-3, 0, 2, 5]])
 @pytest.mark.parametrize("lam_steps", [0, 1, 3])
 def test_exact_ties_give_the_canonical_partition(pool, lam_steps):

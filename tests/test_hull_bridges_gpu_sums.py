@@ -107,12 +107,14 @@ def test_partition_is_the_references_on_wide_unsorted_data(d, lam):
     _check_against_reference(_wide(rng, 2, d), lam)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("d", [33, 100])
 def test_partition_is_the_references_on_near_collinear_rows(d, seed):
     _check_against_reference(_near_collinear(np.random.default_rng(seed), 3, d), 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K", [0, 2, 3])
 @pytest.mark.parametrize("d", [9, 64, 100])
 def test_partition_reads_float32_keys_centred(d, K, monkeypatch):
@@ -125,6 +127,7 @@ def test_partition_reads_float32_keys_centred(d, K, monkeypatch):
     _check_against_reference(keys, 0.05, center=keys[:, d // 2].astype(np.float64))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(d=st.integers(2, 40), seed=st.integers(0, 2 ** 32 - 1),
        lam=st.sampled_from([0.0, 0.01, 1.0, 100.0]), sort=st.booleans(), collinear=st.booleans())

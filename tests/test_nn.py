@@ -49,6 +49,7 @@ def test_import_without_torch_says_pip_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "wsrbench.nn", raising=False)
 
 
+@pytest.mark.slow
 def test_tied_parametrization_trains_and_stays_tied():
     torch.manual_seed(0)
     lin = nn.Linear(6, 4)

@@ -42,7 +42,8 @@ def tie_tol(w, dtype) -> float:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(13,), (3, 4, 5)])
 @pytest.mark.parametrize("labels", LABEL_SETS, ids=["0..k-1", "arbitrary"])
-@pytest.mark.parametrize("mag", [1e-3, 1.0, 1e6])
+@pytest.mark.parametrize("mag", [pytest.param(1e-3, marks=pytest.mark.slow), 1.0,
+                                 pytest.param(1e6, marks=pytest.mark.slow)])
 def test_ties_are_group_means(impl, dtype, shape, labels, mag):
     rng = np.random.default_rng(7)
     size = int(np.prod(shape))
