@@ -2,24 +2,61 @@
 # Regenerate every performance figure the README and docs/ quote, each into docs/figures/*.md with
 # its provenance header (date, commit, machine, load average during the run, command; flagged when
 # the load exceeded the cores): docs/design.md#figures-with-provenance. Run it on a quiet machine.
-#   scripts/figures.sh            # everything (about 15 minutes on a 2-core machine)
+#   scripts/figures.sh                  # everything (about 15 minutes on a 2-core machine)
+#   scripts/figures.sh --quick --out D  # the same commands at tiny sizes into D, in well under a
+#                                       # minute: checks the wiring, its numbers mean nothing
 #   PYTHON=/path/to/python scripts/figures.sh
+# The paper reproduction's tables (docs/figures/paper_torus_*) take hours: `wsrbench reproduce`.
 set -euo pipefail
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+QUICK=0
+OUT=docs/figures
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --out) [ $# -ge 2 ] || { echo "figures.sh: --out needs a directory" >&2; exit 2; }
+               OUT=$2; shift ;;
+        --out=*) OUT=${1#--out=} ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "figures.sh: unknown argument '$1' (--quick, --out DIR)" >&2; exit 2 ;;
+    esac
+    shift
+done
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-# training-iteration cost of the prox (README "Training with weight sharing", docs/design.md#what-training-costs)
-$PY scripts/training_bench.py --out docs/figures
-# Numba prox / np.argsort, interleaved medians with IQR (README "numba")
-$PY scripts/numba_speed.py --only table --sizes 1e4,1e5,1e6 \
-    --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges \
-    --out docs/figures/numba_speed.md
-# instruction counts of the tracked set: per element and per np.argsort (no load dependence)
-if command -v valgrind >/dev/null; then
-    $PY -m wsrbench track --markdown docs/figures/track.md
+if [ "$QUICK" = 1 ]; then
+    TRAIN=(--iters 3 --warmup 1 --big '' --overhead-iters 4)
+    SPEED=(--sizes 1e3 --families gaussian --dtypes float64 --runs 3)
+    MODEL=(--sizes 1e3 --families gaussian)
+else
+    TRAIN=(--overhead-iters 0)
+    SPEED=(--sizes 1e4,1e5,1e6 --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges)
+    MODEL=(--sizes 1e7)
 fi
-# instruction counts per element over history: the first commit with the numba backend, and HEAD
-if command -v valgrind >/dev/null; then
-    $PY scripts/track_history.py 1d0ad1f "$(git rev-parse --short HEAD)" --out docs/figures/track_history
+
+# training-iteration cost of the prox and the one-off large-layer step (README "Training with
+# weight sharing", docs/design.md#what-training-costs): training_bench.md
+$PY scripts/training_bench.py "${TRAIN[@]}" --out "$OUT"
+# the wrapper's own overhead at 4,000 and 117,600 weights: training_overhead.md
+if [ "$QUICK" = 1 ]; then
+    $PY scripts/training_bench.py --skip-iterations --big '' --overhead-iters 4 --out "$OUT"
+else
+    $PY scripts/training_bench.py --skip-iterations --big '' --out "$OUT"
+fi
+# Numba prox / np.argsort, interleaved medians with IQR (README "numba"): numba_speed.md
+$PY scripts/numba_speed.py --only table "${SPEED[@]}" --out "$OUT/numba_speed.md"
+# GPU launches, syncs, bytes and the modelled H100 time, float32 (machine-independent counts;
+# docs/design.md#cost-counted-without-a-gpu): gpu_model.md
+$PY -m wsrbench compare --gpu-model --dtype float32 "${MODEL[@]}" --no-progress --out "$OUT"
+# Instruction counts need valgrind and minutes of CPU (its first run recompiles every kernel):
+# left out of --quick, which checks the wiring only.
+if [ "$QUICK" = 0 ] && command -v valgrind >/dev/null; then
+    # the tracked set: per element and per np.argsort (no load dependence): track.md
+    $PY -m wsrbench track --markdown "$OUT/track.md"
+    # instructions per element over history: the first commit with the numba backend, and HEAD
+    $PY scripts/track_history.py 1d0ad1f "$(git rev-parse --short HEAD)" --out "$OUT/track_history"
 fi

@@ -116,6 +116,8 @@ def test_gpu_model_shows_progress_and_writes_a_header(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert calls == [("gaussian", 1000), ("gaussian", 10000)]
     assert "gpu model gaussian" in err  # the progress line
-    head = (tmp_path / "gpu_model.md").read_text().splitlines()[:3]
+    head = (tmp_path / "gpu_model.md").read_text().splitlines()[:8]
     assert head[0].startswith("# GPU model")
-    assert "Date: " in head[2] and "Command: `wsrbench compare" in head[2] and "Machine: " in head[2]
+    for field in ("- date: ", "- commit: ", "- machine: ", "- load average",
+                  "- command: `wsrbench compare"):
+        assert any(line.startswith(field) for line in head), field

@@ -165,3 +165,44 @@ def test_layout_lists_every_module():
     assert not modules - listed, f"modules missing from docs/design.md#layout: {sorted(modules - listed)}"
     assert not listed - modules, f"docs/design.md#layout lists modules that do not exist: " \
                                  f"{sorted(listed - modules)}"
+
+
+# A figures file's header (the text above its first table) names these; docs/design.md#figures-with-provenance.
+PROVENANCE_FIELDS = {
+    "date": re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b"),
+    "commit": re.compile(r"\bcommits?\b[:\s]+[0-9a-f]{7,}", re.I),
+    "machine": re.compile(r"\bmachine\b|\b\d+ (cores|CPUs)\b", re.I),
+    "load": re.compile(r"\bload\b", re.I),
+}
+FIGURE_CITATION = re.compile(r"docs/figures/[\w./*-]*[\w*]")
+
+
+def missing_provenance(text: str) -> list[str]:
+    """The provenance fields absent from a figures file's header."""
+    head = text.split("\n|", 1)[0]
+    return [name for name, pattern in PROVENANCE_FIELDS.items() if not pattern.search(head)]
+
+
+@pytest.mark.parametrize("head, missing", [
+    ("# T\n\n- date: 2026-12-07 01:00 UTC\n- commit: 909523b4e5b0\n- machine: AMD EPYC, 2 cores\n"
+     "- load average (1 min) during the run: mean 1.00, max 1.20\n\n| a |\n", []),
+    ("# T\n\nmeasured 2026-12-07, commit 909523b, AMD EPYC, 2 CPUs, load average 3\n\n| a |\n", []),
+    ("# T\n\n| date | commit | machine | load |\n| 2026-12-07 | 909523b | x | 1 |\n",
+     ["date", "commit", "machine", "load"]),
+    ("# T\n\n- date: 2026-12-07\n- machine: AMD EPYC, 2 cores\n", ["commit", "load"]),
+])
+def test_provenance_check(head, missing):
+    assert missing_provenance(head) == missing
+
+
+def test_cited_figures_exist_with_provenance():
+    cited = sorted({m.group(0).rstrip(".") for doc in (ROOT / "README.md", DESIGN)
+                    for m in FIGURE_CITATION.finditer(doc.read_text(encoding="utf-8"))})
+    absent = [c for c in cited if not list(ROOT.glob(c))]
+    assert not absent, f"cited figures files that do not exist: {absent}"
+    cited = sorted({str(p.relative_to(ROOT)) for c in cited for p in ROOT.glob(c)})
+    bad = {c: missing_provenance((ROOT / c).read_text(encoding="utf-8"))
+           for c in cited if c.endswith(".md")}
+    bad = {c: m for c, m in bad.items() if m}
+    assert not bad, f"figures files without their provenance (scripts/figures.sh writes it): {bad}"
+    assert any(c.endswith(".md") for c in cited)

@@ -45,6 +45,7 @@ from ..bench.compare import (
     summarize,
 )
 from ..bench.report import caps_applied, floor_rows, markdown_table, plural, write_outputs
+from ..core import provenance
 
 # ---------------------------------------------------------------------------------------------
 # Progress
@@ -137,18 +138,19 @@ def _gpu_model(args) -> None:
     sizes = tuple(parse_sizes(args.sizes)) if args.sizes else (10**3, 10**4, 10**5, 10**6, 10**7)
     progress = _Progress(len(fams) * len(sizes), enabled=not getattr(args, "no_progress", False))
     try:
-        rows = model_table(fams, sizes, dtype=np.dtype(args.dtype), torch_max_d=10**6,
-                           progress=progress.update)
+        with provenance.LoadMonitor() as load:
+            rows = model_table(fams, sizes, dtype=np.dtype(args.dtype), torch_max_d=10**6,
+                               progress=progress.update)
     finally:
         progress.close()
     text = format_table(rows)
     print(text)
     os.makedirs(args.out, exist_ok=True)
-    meta = _run_meta()
-    header = (f"# GPU model ({args.dtype})\n\nDate: {meta['date']}. Command: "
-              f"`{meta['command']}`. Machine: {meta['machine']}.\n\n")
+    # the counts and the modelled times do not depend on the machine; the header is the common
+    # one all the same, so that every figures file can be checked alike
+    header = provenance.header(f"GPU model ({args.dtype})", load, _run_meta()["command"])
     with open(os.path.join(args.out, "gpu_model.md"), "w") as f:
-        f.write(header + text)
+        f.write(header + "\n" + text)
     if not torch_cuda():
         print("no CUDA GPU here: the figures above are a model only")
 
