@@ -29,7 +29,7 @@ PY=${PYTHON:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$QUICK" = 1 ]; then
-    TRAIN=(--iters 3 --warmup 1 --big '' --overhead-iters 4)
+    TRAIN=(--iters 3 --warmup 1 --nets 784-150-10 --big '' --overhead-iters 4)
     SPEED=(--sizes 1e3 --families gaussian --dtypes float64 --runs 3)
     MODEL=(--sizes 1e3 --families gaussian)
 else

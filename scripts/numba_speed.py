@@ -32,7 +32,7 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_times
+from wsrbench.bench.benchtools import interleaved_times, ratio_spread
 from wsrbench.core import provenance
 
 TARGET = 0.5  # the prox at most half an np.argsort of the same input
@@ -44,12 +44,18 @@ def _median_ratio(f, g, runs):
     return float(np.median(tf) / np.median(tg)), float(np.median(tf)), float(np.median(tg))
 
 
+def _ratio_iqr(f, g, runs):
+    """Median and IQR (q25, q75) of the paired ratios time f / time g, interleaved."""
+    return ratio_spread(*interleaved_times(f, g, runs))
+
+
 def _runs(d, runs):
     return max(3, runs // 2) if d >= 10**7 else runs
 
 
 def table(sizes, families, dtypes, runs):
-    """Prints the ratio table; returns {dtype name: {family: [ratio per size]}}."""
+    """Prints the ratio table; returns {dtype name: {family: [(median, q25, q75) per size]}}
+    of the paired ratios prox / np.argsort."""
     print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
           f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
     out = {}
@@ -63,9 +69,9 @@ def table(sizes, families, dtypes, runs):
             out[name][fam] = []
             for d in sizes:
                 x, lam = cases.make(fam, d, dtype=dt)
-                r, _, _ = _median_ratio(lambda: wsrbench.prox(x, lam, backend="numba"),
-                                        lambda: np.argsort(x), _runs(d, runs))
-                row += f"{r:10.2f}"
+                r = _ratio_iqr(lambda: wsrbench.prox(x, lam, backend="numba"),
+                               lambda: np.argsort(x), _runs(d, runs))
+                row += f"{r[0]:10.2f}"
                 out[name][fam].append(r)
             print(row, flush=True)
     return out
@@ -75,8 +81,9 @@ def write_table(path, res, sizes, runs, command, load):
     """The table as Markdown: the provenance header (date, commit, machine, load through the run,
     command), one table per dtype, cells above TARGET in bold, and the count of such cells."""
     lines = [provenance.header("Numba prox / np.argsort of the same input", load, command),
-             f"Median of {runs} interleaved runs ({max(3, runs // 2)} at d >= 1e7) after a "
-             f"warm-up call. Target: at most {TARGET}x; cells above it in **bold**. On a loaded "
+             f"Median of the ratios of {runs} interleaved pairs of calls ({max(3, runs // 2)} at "
+             "d >= 1e7) after a warm-up call of each, with their interquartile range in "
+             f"brackets. Target: at most {TARGET}x; medians above it in **bold**. On a loaded "
              "machine the ratios move by about 10-30% between runs (both sides share the load, "
              "but memory bandwidth and caches do not scale alike).", ""]
     over = total = 0
@@ -84,8 +91,9 @@ def write_table(path, res, sizes, runs, command, load):
         lines += [f"## {name}", "", "| family | " + " | ".join(f"d={d:.0e}" for d in sizes) + " |",
                   "|---|" + "---|" * len(sizes)]
         for fam, rs in rows.items():
-            cells = [f"**{r:.2f}**" if r > TARGET else f"{r:.2f}" for r in rs]
-            over += sum(r > TARGET for r in rs)
+            cells = [(f"**{m:.2f}**" if m > TARGET else f"{m:.2f}") + f" [{lo:.2f}, {hi:.2f}]"
+                     for m, lo, hi in rs]
+            over += sum(m > TARGET for m, _, _ in rs)
             total += len(rs)
             lines.append(f"| {fam} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from wsrbench.bench.benchtools import ratio_spread
 from wsrbench.core import provenance
 
 NETS = {"784-150-10": (784, 150, 10), "784-1000-1000-10": (784, 1000, 1000, 10)}
@@ -52,7 +53,7 @@ def _net(sizes):
     return torch.nn.Sequential(*layers[:-1])
 
 
-def iteration_costs(iters: int, threads: int, warmup: int = WARMUP):
+def iteration_costs(iters: int, threads: int, warmup: int = WARMUP, nets=tuple(NETS)):
     import copy
 
     import torch
@@ -62,7 +63,8 @@ def iteration_costs(iters: int, threads: int, warmup: int = WARMUP):
 
     torch.set_num_threads(threads)
     out = {}
-    for net, sizes in NETS.items():
+    for net in nets:
+        sizes = NETS[net]
         g = torch.Generator().manual_seed(0)
         data = torch.randn(SAMPLES, sizes[0], generator=g)
         labels = (data @ torch.randn(sizes[0], sizes[-1], generator=g)).argmax(1)  # learnable
@@ -118,6 +120,8 @@ def iteration_costs(iters: int, threads: int, warmup: int = WARMUP):
         out[net] = {"prox_weights": d, "ms": {m: 1e3 * v for m, v in med.items()},
                     "prox_ms": {m: 1e3 * v for m, v in pmed.items()},
                     "ratio": med["wrapper"] / med["none"], "target": TARGETS[net],
+                    # the iterations of one index ran back to back: their ratios' spread
+                    "ratio_paired": ratio_spread(times["wrapper"], times["none"]),
                     "prox_share": med["wrapper"] / med["none"] - 1.0,
                     "wrapper_over_bare_prox": pmed["wrapper"] / pmed["bare"],
                     "clusters_first_layer": int(np.unique(first).size),
@@ -167,7 +171,8 @@ def prox_overhead(iters: int, threads: int):
             raise AssertionError("the wrapper's step differs from the bare prox calls")
         med = {m: float(np.median(v)) for m, v in times.items()}
         out[out_f * in_f] = {"wrapper_us": 1e6 * med["wrapper"], "bare_us": 1e6 * med["bare"],
-                             "ratio": med["wrapper"] / med["bare"]}
+                             "ratio": med["wrapper"] / med["bare"],
+                             "ratio_paired": ratio_spread(times["wrapper"], times["bare"])}
     return out
 
 
@@ -234,6 +239,11 @@ def big_prox(ds):
     return out
 
 
+def _spread(r, digits=2):
+    m, lo, hi = r["ratio_paired"]
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
 def write(out_dir, res):
     os.makedirs(out_dir, exist_ok=True)
     lines = ["# The prox in a training iteration", "", *res["provenance"],
@@ -244,21 +254,23 @@ def write(out_dir, res):
                   f"strength lr * lam per step), {res.get('warmup', WARMUP)} training iterations "
                   "with the prox before timing (trained weights).", "",
                   "| net | prox on | iteration ms (no prox) | with WeightSharingProx | "
-                  "ratio (target) | wrapper / bare prox | prox ms | clusters (first layer) | "
-                  "hint kept (calls) | np.argsort ms (first layer) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "ratio (target) | paired ratios: median [IQR] | wrapper / bare prox | prox ms | "
+                  "clusters (first layer) | hint kept (calls) | np.argsort ms (first layer) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for net, r in res["iterations"].items():
         lines.append(f"| {net} | {r['prox_weights']} weights | {r['ms']['none']:.2f} | "
                      f"{r['ms']['wrapper']:.2f} | {r['ratio']:.2f} ({r['target']:.2f}) | "
+                     f"{_spread(r)} | "
                      f"{r['wrapper_over_bare_prox']:.2f} | {r['prox_ms']['wrapper']:.2f} | "
                      f"{r['clusters_first_layer']} | {r['hinted_calls']} of {r['calls']} | "
                      f"{r['argsort_ms']:.2f} |")
     if res.get("overhead"):
         lines += ["", "| weights | WeightSharingProx.prox_step us | bare ProxState calls us | "
-                  "wrapper / bare (target <= 1.2) |", "| --- | --- | --- | --- |"]
+                  "wrapper / bare (target <= 1.2) | paired ratios: median [IQR] |",
+                  "| --- | --- | --- | --- | --- |"]
         for d, r in res["overhead"].items():
             lines.append(f"| {d} | {r['wrapper_us']:.0f} | {r['bare_us']:.0f} | "
-                         f"{r['ratio']:.3f} |")
+                         f"{r['ratio']:.3f} | {_spread(r, 3)} |")
     if res.get("big"):
         lines += ["", "| d | np.argsort s | prox s | prox / argsort | extra words per weight | "
                   "ProxState hinted s | hinted / argsort | ProxState words per weight |",
@@ -314,13 +326,19 @@ def main(argv=None):
     p.add_argument("--overhead-iters", type=int, default=400,
                    help="prox steps per mode of the overhead measurement (0 skips it)")
     p.add_argument("--skip-iterations", action="store_true", help="skip part 1")
+    p.add_argument("--nets", default=",".join(NETS),
+                   help=f"the nets of part 1, comma-separated (default {','.join(NETS)})")
     a = p.parse_args(argv)
+    nets = [n for n in a.nets.split(",") if n]
+    unknown = sorted(set(nets) - set(NETS))
+    if unknown:
+        p.error(f"--nets: unknown {unknown}; choose among {sorted(NETS)}")
     command = "python scripts/training_bench.py " + shlex.join(argv or sys.argv[1:])
     with provenance.LoadMonitor() as load:
         res = {"command": command, "iters": a.iters, "threads": a.threads, "warmup": a.warmup,
                "overhead_iters": a.overhead_iters,
                "iterations": {} if a.skip_iterations
-               else iteration_costs(a.iters, a.threads, a.warmup)}
+               else iteration_costs(a.iters, a.threads, a.warmup, nets)}
         if a.overhead_iters:
             res["overhead"] = prox_overhead(a.overhead_iters, a.threads)
         if a.big:

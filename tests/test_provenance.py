@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from wsrbench.core import provenance
 
@@ -32,3 +37,30 @@ def test_a_run_over_the_core_count_is_flagged():
     meta = provenance.meta(busy, command="c")
     assert meta["overloaded"] is True and meta["load_max"] == cores + 1.0
     assert {"date", "commit", "cpu", "cores", "command"} <= set(meta)
+
+
+@pytest.mark.slow
+def test_figures_script_quick_writes_every_file_with_its_header(tmp_path):
+    """scripts/figures.sh --quick runs the commands that write docs/figures at tiny sizes; every
+    markdown file it writes starts with the provenance header."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHON": sys.executable}
+    r = subprocess.run(["bash", str(root / "scripts" / "figures.sh"), "--quick", "--out",
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    written = sorted(p.name for p in tmp_path.glob("*.md"))
+    assert {"training_bench.md", "training_overhead.md", "numba_speed.md",
+            "gpu_model.md"} <= set(written), written
+    for name in written:
+        head = (tmp_path / name).read_text().splitlines()[:7]
+        assert head[0].startswith("# ") and head[1] == "", (name, head)
+        fields = [line.split(":", 1)[0] for line in head[2:]]
+        assert fields == ["- date", "- commit", "- machine",
+                          "- load average (1 min) during the run", "- command"], (name, head)
+
+
+def test_figures_script_rejects_unknown_arguments():
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(["bash", str(root / "scripts" / "figures.sh"), "--qick"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--qick" in r.stderr and "--quick" in r.stderr

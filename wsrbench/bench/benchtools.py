@@ -205,6 +205,22 @@ def interleaved_times(f, g, runs: int) -> tuple[list[float], list[float]]:
     return tf, tg
 
 
+def ratio_spread(tf, tg) -> tuple[float, float, float]:
+    """Median and interquartile range (q25, q75) of the paired ratios tf[i] / tg[i].
+
+    The pairs come from :func:`interleaved_times`: the two calls of a pair ran back to back, so
+    a load change hits both and their ratio keeps less of it than the ratio of two medians; the
+    IQR says how much was left.
+    """
+    tf = np.asarray(tf, dtype=np.float64)
+    tg = np.asarray(tg, dtype=np.float64)
+    if tf.shape != tg.shape or tf.size == 0:
+        raise ValueError(f"tf and tg must be paired, non-empty timings; got {tf.size} and "
+                         f"{tg.size} values")
+    q25, med, q75 = np.percentile(tf / tg, [25, 50, 75])
+    return float(med), float(q25), float(q75)
+
+
 # ---------------------------------------------------------------------------------------------
 # Scaling
 
