@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wsrbench.core import provenance
@@ -64,3 +65,19 @@ def test_figures_script_rejects_unknown_arguments():
     r = subprocess.run(["bash", str(root / "scripts" / "figures.sh"), "--qick"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "--qick" in r.stderr and "--quick" in r.stderr
+
+
+def test_ratio_spread_pairs_the_interleaved_calls():
+    from wsrbench.bench.benchtools import ratio_spread
+
+    # the load doubles half-way: f is always 0.5x g at the same moment, which the paired ratios
+    # keep and the ratio of the two medians does not
+    tg = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0])
+    tf = 0.5 * tg
+    tf[-1] *= 1.2  # one noisy pair widens the upper quartile only
+    med, q25, q75 = ratio_spread(tf, tg)
+    assert med == 0.5 and q25 == 0.5 and q75 == 0.5
+    med, q25, q75 = ratio_spread(tf[[0, 1, 5, 6]], tg[[0, 1, 5, 6]])
+    assert q25 == 0.5 and 0.5 < q75 < 0.6 and q25 <= med <= q75
+    with pytest.raises(ValueError, match="paired"):
+        ratio_spread([1.0, 2.0], [1.0])
