@@ -2,8 +2,8 @@
 # Regenerate every performance figure the README and docs/ quote, each into docs/figures/*.md with
 # its provenance header (date, commit, machine, load average during the run, command; flagged when
 # the load exceeded the cores): docs/design.md#figures-with-provenance. Run it on a quiet machine.
-#   scripts/figures.sh                  # everything (about 15 minutes on a 2-core machine)
-#   scripts/figures.sh --quick --out D  # the same commands at tiny sizes into D, in well under a
+#   scripts/figures.sh                  # everything (tens of minutes on a 2-core machine)
+#   scripts/figures.sh --quick --out D  # the same commands at tiny sizes into D, in about a
 #                                       # minute: checks the wiring, its numbers mean nothing
 #   PYTHON=/path/to/python scripts/figures.sh
 # The paper reproduction's tables (docs/figures/paper_torus_*) take hours: `wsrbench reproduce`.
