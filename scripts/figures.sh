@@ -35,7 +35,7 @@ if [ "$QUICK" = 1 ]; then
 else
     TRAIN=(--overhead-iters 0)
     SPEED=(--sizes 1e4,1e5,1e6 --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges)
-    MODEL=(--sizes 1e7)
+    MODEL=(--sizes 1e7 --families gaussian,worst_imminent_collisions,worst_pava,worst_hull_bridges)
 fi
 
 # training-iteration cost of the prox and the one-off large-layer step (README "Training with
