@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
+import math
 import re
 import types
 
@@ -256,6 +258,28 @@ def test_penalty_rows_dtype_and_invariances():
     assert np.isclose(wsrbench.penalty(x[p]), wsrbench.penalty(x), rtol=1e-14)
     assert np.isclose(wsrbench.penalty(x + 1e3), wsrbench.penalty(x), rtol=1e-9)
     assert np.isclose(wsrbench.penalty(2.5 * x), 2.5 * wsrbench.penalty(x), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_penalty_finite_wherever_the_true_value_is(dtype):
+    """Near the float maximum (one weight at 0.9 max, d = 2000 others far smaller) the weighted
+    gap sum k (d-k) gaps exceeds the range although R does not: R within (d + 3) eps64 (a sum of
+    d - 1 non-negative terms, the weights and the division) plus one rounding to the dtype of the
+    exact rational value; a true R beyond the range is +inf, and tiny rows keep their bits."""
+    rng = np.random.default_rng(7)
+    big = 0.9 * float(np.finfo(dtype).max)
+    d = 2000
+    x = (rng.uniform(-1.0, 1.0, d) * big * 1e-6).astype(dtype)
+    x[5] = big
+    X = np.stack([x, np.ldexp(x.astype(np.float64), -1100).astype(dtype)])  # tiny: subnormals
+    xs = sorted(Fraction(float(v)) for v in x)
+    exact = sum((xs[k] - xs[k - 1]) * k * (d - k) for k in range(1, d)) / (d - 1)
+    got = wsrbench.penalty(X)
+    tol = exact * Fraction((d + 3) * np.finfo(np.float64).eps + np.finfo(dtype).eps)
+    assert math.isfinite(got[0]) and abs(Fraction(float(got[0])) - exact) <= tol
+    assert math.isfinite(got[1]) and got[1] >= 0
+    two = np.array([big, -big], dtype=dtype)  # R = 1.8 max: beyond the range
+    assert wsrbench.penalty(two) == np.inf
 
 
 def test_penalty_bad_input():

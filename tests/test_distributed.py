@@ -83,6 +83,15 @@ def build_cases(p):
     add("wide-lam0", wide, 0.0)
     add("all-equal-lam0", np.full(100, -0.75), 0.0, split="even")
     add("all-equal-float32", np.full(64, 3.0, dtype=np.float32), 0.5)
+    # the extreme range: +-0.9 of the float maximum (sums of centred values overflow unscaled)
+    # with exact ties and values near the bottom of the range, the single-process scaled path's
+    # decision on the global max (docs/design.md#errors-devices-rounding)
+    for dtype in (np.float64, np.float32):
+        big = 0.9 * float(np.finfo(dtype).max)
+        ext = rng.choice([-big, big, 0.5 * big, 1.0, 2.0 ** -1000, 0.0], 120).astype(dtype)
+        for lam in [0.0, 1.0, 0.01 * big, 0.1 * big]:  # 1.0: below the resolution of big
+            add(f"extreme-{np.dtype(dtype).name}-lam{lam:g}", ext, lam)
+        add(f"extreme-{np.dtype(dtype).name}-l1-rho", ext, 0.02 * big, l1=0.1 * big, rho=0.5)
     for fam in families.names():
         for dtype in (np.float64, np.float32):
             x, lam = families.make(fam, 300, seed=p, dtype=dtype)

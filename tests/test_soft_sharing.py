@@ -7,6 +7,7 @@ and every backend against the NumPy reference.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -73,6 +74,40 @@ def test_penalty_far_weights_stay_finite(impl):
             for x in w]
     want = -sum(float(np.max(lg)) for lg in logs)
     assert np.isfinite(got) and abs(got - want) <= 1e-12 * abs(want)
+
+
+FAR = {  # |w - mu_j| > 1e154 sigma_j for every j: (w - mu_j)^2 / sigma_j^2 overflows everywhere
+    # the wider component dominates every weight (its quadratic is 4x smaller)
+    "float64": (np.array([1e200, -1e300, 3e160]), np.array([0.3, 0.7]), np.array([0.0, 1.0]),
+                np.array([1.0, 2.0]), 1),
+    # ordinary float32 weights, components far away: the nearer mean dominates
+    "float32": (np.array([1.0, -2.0], dtype=np.float32), np.array([0.4, 0.6]),
+                np.array([1e300, -3e300]), np.array([1e140, 1e140]), 0),
+}
+
+
+@pytest.mark.parametrize("dtype", list(FAR))
+def test_grad_far_from_every_component_is_the_limit(impl, dtype):
+    """Where every density underflows the responsibilities are those of the limit: all on the
+    component with the smallest |w - mu_j| / sigma_j. So d/dw_i = (w_i - mu_j*) / sigma_j*^2,
+    d/dmu_j* = -sum_i of it, d/dpi_j* = -n / pi_j*, d/dsigma_j* = -inf (the true value is beyond
+    the range), and 0 for the other component; never NaN."""
+    w, pi, mu, sigma, top = FAR[dtype]
+    got = [impl.get(g) for g in S.soft_sharing_grad(*(impl.put(a) for a in (w, pi, mu, sigma)),
+                                                      backend=impl.backend)]
+    other = 1 - top
+    exact = [(Fraction(float(v)) - Fraction(mu[top])) / Fraction(sigma[top]) ** 2 for v in w]
+    # three float64 roundings ((w - mu) / sigma / sigma), one to w's dtype
+    for g, e in zip(got[0].tolist(), exact):
+        assert abs(Fraction(g) - e) <= abs(e) * Fraction(3 * EPS64 + eps(w.dtype)), (g, float(e))
+    gmu = sum(exact)
+    assert abs(Fraction(float(got[2][top])) + gmu) <= abs(gmu) * Fraction((3 + w.size) * EPS64)
+    # 1 / pi through exp(-log sigma - log(pi / sigma)): the logs' rounding, relative in the exp
+    rel = 8 * (abs(math.log(sigma[top])) + abs(math.log(pi[top])) + 1) * EPS64
+    assert abs(float(got[1][top]) + w.size / pi[top]) <= rel * w.size / pi[top]
+    assert float(got[3][top]) == -math.inf
+    for g in got[1:]:
+        assert float(g[other]) == 0.0
 
 
 def finite_difference_grads(w, pi, mu, sigma):

@@ -240,12 +240,41 @@ def soft_threshold(p: np.ndarray, mu: float) -> np.ndarray:
     return np.sign(p) * np.maximum(np.abs(p) - mu, 0.0)
 
 
-def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
-    """Redo, on the unscaled row, the value of every block of equal values t (singletons
-    included): t + shift_sum / size, then L1 and rho, as ``sorted_space.block_values`` does. The
-    scaled solve read t as t 2^-k, which loses bits (or all of t) below 2^(k - 1074): a
+def tied_block_values(lo, hi, a, b, d: int, lam: float, l1: float, rho: float):
+    """Per block [a, b) of a sorted row of length d with smallest value lo and largest hi: its
+    value computed unscaled when the block holds equal values t (lo == hi, singletons included):
+    t + shift_sum / size, then L1 and rho, as ``sorted_space.block_values`` does. Returns
+    (value, keep): keep marks the tied blocks whose value is finite.
+
+    A solve on x 2^-k read t as t 2^-k, which loses bits (or all of t) below 2^(k - 1074): a
     block of one small value next to a huge one must still get its exactly rounded value, and
-    lam = l1 = 0 must return x (docs/design.md#ties). w (float64, unscaled) is updated in place."""
+    lam = l1 = 0 must return x (docs/design.md#ties). Shared by the scaled single-process path
+    and the sharded prox (blocks there may cross ranks: a and b are global positions)."""
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    # lam / (d-1) * (d - a - b) = shift_sum / size (|.| <= lam, no overflow)
+    shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(lo.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = block_outputs(lo, add_exact_zero(lo, shift), l1, rho)
+    return value, (lo == hi) & np.isfinite(value)
+
+
+def scale_back(ws, lo: float, hi: float, lam_s: float, k: int):
+    """ws 2^k for prox values ws of a row solved as x 2^-k (float64), the row's scaled values in
+    [lo, hi]. Every prox value lies in [min x - lam, max x + lam] (the hull of y = x + v; L1 only
+    shrinks towards 0): clipping to it undoes a last-ulp rounding past max|x| that would otherwise
+    overflow to inf when multiplied back near the top of the range."""
+    ws = np.clip(np.asarray(ws, dtype=np.float64), lo - lam_s, hi + lam_s)
+    with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
+        return np.ldexp(ws, int(k))
+
+
+def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
+    """Redo the value of every block of equal values on the unscaled row x (labels ``lab``,
+    blocks numbered in increasing value): :func:`tied_block_values`. w (float64) is updated in
+    place."""
     d = x.shape[0]
     nblk = int(lab.max(initial=-1)) + 1
     if nblk == 0:
@@ -256,16 +285,10 @@ def _tie_blocks_unscaled(x, w, lab, lam: float, l1: float, rho: float) -> None:
     hi = np.full(nblk, -np.inf)
     np.minimum.at(lo, lab, xf)
     np.maximum.at(hi, lab, xf)
-    tied = lo == hi
-    if not tied.any():
+    if not (lo == hi).any():
         return
-    a = np.cumsum(sizes) - sizes  # blocks are numbered in increasing value: first ranks
-    b = a + sizes
-    # lam / (d-1) * (d - a - b) = shift_sum / size (|.| <= lam, no overflow)
-    shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(nblk)
-    with np.errstate(over="ignore", invalid="ignore"):
-        value = block_outputs(lo, add_exact_zero(lo, shift), l1, rho)
-    keep = tied & np.isfinite(value)
+    a = np.cumsum(sizes) - sizes  # first ranks
+    value, keep = tied_block_values(lo, hi, a, a + sizes, d, lam, l1, rho)
     w[keep[lab]] = value[lab][keep[lab]]
 
 
@@ -317,15 +340,8 @@ def prox_rows_in_range(mod, X, lam: float, *, l1: float, rho: float, algorithm: 
         res_lab = np.asarray(to_host(res.labels))
         if labels:
             lab[rows] = res_lab
-        # Every prox value lies in [min x - lam, max x + lam] (the hull of y = x + v; L1 only
-        # shrinks towards 0): clipping to it undoes a last-ulp rounding past max|x| that would
-        # otherwise overflow to inf when multiplied back near the top of the range.
-        ws = np.asarray(mod.to_numpy(res.W), dtype=np.float64)
-        lam_s = math.ldexp(lam, -int(kk))
-        ws = np.clip(ws, part.min(axis=1, initial=0.0)[:, None] - lam_s,
-                     part.max(axis=1, initial=0.0)[:, None] + lam_s)
-        with np.errstate(over="ignore"):  # a true value beyond the dtype's range is inf
-            ws = np.ldexp(ws, int(kk))
+        ws = scale_back(mod.to_numpy(res.W), part.min(axis=1, initial=0.0)[:, None],
+                        part.max(axis=1, initial=0.0)[:, None], math.ldexp(lam, -int(kk)), kk)
         for i, r in enumerate(rows):
             _tie_blocks_unscaled(host[r], ws[i], res_lab[i], lam, l1, rho)
         W[rows] = ws

@@ -18,12 +18,13 @@ tensors; untested here: no GPU in this project's CI).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.checks import as_float, check_scalar
-from ..core.numerics import shift_sum
+from ..core.numerics import range_exponents, scale_back, shift_sum, tied_block_values
 from ..core.sorted_space import block_outputs, pool_ties
 
 __all__ = ["ShardedProxInfo", "gather_prox", "gather_prox_info", "prox", "prox_info"]
@@ -89,18 +90,20 @@ def _local_check(shard, lam, l1, rho):
 def _check(comm, shard, lam, l1, rho):
     """Check every rank's arguments together: every rank raises the same error, or none does.
 
-    One all_gather of (ok, dtype, n, lam, l1, rho) per rank; a failing rank's message travels in a
-    second collective (only on that path).
+    One all_gather of (ok, dtype, n, lam, l1, rho, max|x|) per rank; a failing rank's message
+    travels in a second collective (only on that path). Also returns the global max|x|, which
+    decides the range scaling (docs/design.md#errors-devices-rounding).
     """
     import torch
 
     t, kind, device, params, exc = _local_check(shard, lam, l1, rho)
-    row = torch.full((6,), float("nan"), dtype=torch.float64)
+    row = torch.full((7,), float("nan"), dtype=torch.float64)
     row[0] = 0.0 if exc is None else 1.0
     if exc is None:
         row[1] = _DTYPE_CODES[str(t.dtype).replace("torch.", "")]
         row[2] = t.numel()
         row[3:6] = torch.tensor(params, dtype=torch.float64)
+        row[6] = float(t.abs().max()) if t.numel() else 0.0
     table = comm.all_gather(row).cpu().numpy()
     if table[:, 0].any():
         msgs = comm.all_gather_object(None if exc is None else (type(exc).__name__, str(exc)))
@@ -118,7 +121,7 @@ def _check(comm, shard, lam, l1, rho):
                 f"rank {q}: {show(vals[q])}); every rank must pass the same {what}"
                 + (" (cast every shard to one dtype)" if col == 1 else ""))
     sizes = table[:, 2].astype(np.int64).tolist()
-    return t, kind, device, params, sizes
+    return t, kind, device, params, sizes, float(table[:, 6].max())
 
 
 def _as_output(w, kind, device):
@@ -138,12 +141,15 @@ def _values(sums, a, b, d, lam, l1, rho, center):
     return block_outputs(centroid, value, l1, rho, center)
 
 
-def _crossing_blocks(comm, hull, xc, offs, d):
-    """The blocks that cross rank boundaries: (head, tail) of this rank as (start, end, x sum).
+def _crossing_blocks(comm, hull, xc, xo, offs, d, last_values):
+    """The blocks that cross rank boundaries: (head, tail) of this rank as (start, end, x sum,
+    first value, last value), the values unscaled (``xo``: a block of equal values is redone
+    unscaled, docs/design.md#errors-devices-rounding).
 
     head: the block holding this rank's first element when it starts on an earlier rank (or the
     block covering the whole range when no vertex survived here); tail: the block starting at this
-    rank's last vertex. One all_gather of 6 numbers per rank; every rank walks the same table.
+    rank's last vertex. One all_gather of 8 numbers per rank; every rank walks the same table.
+    ``last_values``: each rank's last (largest) value, NaN for an empty range.
     """
     import torch
 
@@ -151,35 +157,44 @@ def _crossing_blocks(comm, hull, xc, offs, d):
     has = hull.count > 0
     first = int(hull.K[hull.lo]) if has else o + n
     last = int(hull.K[hull.hi - 1]) if has else o + n
+    # the last value before the first vertex, the value at the last vertex (sorted: block ends)
+    head_end = float(xo[first - o - 1]) if first > o else np.nan
+    tail_start = float(xo[last - o]) if last < o + n else np.nan
     row = torch.tensor([float(has), float(np.sum(xc[: first - o])), float(np.sum(xc[last - o:])),
-                        float(first), float(last), float(hull.count)], dtype=torch.float64)
+                        float(first), float(last), float(hull.count), head_end, tail_start],
+                       dtype=torch.float64)
     table = comm.all_gather(row).cpu().numpy()
     head = tail = None
-    cur = None  # [start, end, sum] of the block being walked
+    cur = None  # [start, end, sum, first value, last value] of the block being walked
     for q in range(comm.size):
         if offs[q + 1] == offs[q]:
             continue
-        has_q, head_q, tail_q, first_q, last_q, _ = table[q]
+        has_q, head_q, tail_q, first_q, last_q, _, head_end_q, tail_start_q = table[q]
         if has_q:
             if cur is not None:
                 cur[2] += head_q
                 cur[1] = int(first_q)
+                if first_q > offs[q]:
+                    cur[4] = head_end_q
                 if q == comm.rank and first_q > offs[q]:
                     head = cur
-            cur = [int(last_q), d, tail_q]
+            cur = [int(last_q), d, tail_q, tail_start_q, float(last_values[q])]
             if q == comm.rank:
                 tail = cur
         else:
             cur[2] += head_q  # the whole range lies inside the block
+            cur[4] = head_end_q
             if q == comm.rank:
                 head = cur
     return head, tail, int(table[:, 5].sum())
 
 
-def _my_blocks(hull, sums, head, tail, o, B):
-    """The blocks meeting this rank's range [o, o + B), in order: (starts, ends, x sums) over the
-    global positions and how many of this rank's elements each holds. Between its surviving
-    vertices they are the local PAVA blocks; the head and tail may cross to other ranks."""
+def _my_blocks(hull, sums, head, tail, o, xo):
+    """The blocks meeting this rank's range [o, o + B) (B values ``xo``, sorted, unscaled), in
+    order: (starts, ends, x sums) over the global positions, how many of this rank's elements each
+    holds, and each block's first and last value. Between its surviving vertices they are the
+    local PAVA blocks; the head and tail may cross to other ranks."""
+    B = xo.shape[0]
     if hull.count == 0:  # the range lies inside one block (B > 0) or is empty
         parts = [(head, B)] if B else []
         K = np.zeros(0, dtype=np.int64)
@@ -190,13 +205,18 @@ def _my_blocks(hull, sums, head, tail, o, B):
     b = [blk[1] for blk, _ in parts]
     sx = [blk[2] for blk, _ in parts]
     sizes = [size for _, size in parts]
+    lo = [blk[3] for blk, _ in parts]
+    hi = [blk[4] for blk, _ in parts]
     if hull.count:
         a += K[:-1].tolist() + [tail[0]]
         b += K[1:].tolist() + [tail[1]]
         sx += sums[hull.lo:hull.hi - 1].tolist() + [tail[2]]
         sizes += np.diff(K).tolist() + [o + B - int(K[-1])]
+        lo += xo[K[:-1] - o].tolist() + [tail[3]]
+        hi += xo[K[1:] - 1 - o].tolist() + [tail[4]]
     return (np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
-            np.asarray(sx, dtype=np.float64), np.asarray(sizes, dtype=np.int64))
+            np.asarray(sx, dtype=np.float64), np.asarray(sizes, dtype=np.int64),
+            np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
 
 
 def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
@@ -207,7 +227,7 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
     from ._comm import Comm
 
     comm = Comm(group)
-    t, kind, device, (lam, l1, rho), sizes = _check(comm, shard, lam, l1, rho)
+    t, kind, device, (lam, l1, rho), sizes, xmax = _check(comm, shard, lam, l1, rho)
     d = int(sum(sizes))
     goff = int(sum(sizes[: comm.rank]))
     n = sizes[comm.rank]
@@ -230,10 +250,18 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
         med[0] = float(xs_t[d // 2 - o])  # exact: a float32 value is a float64 value
     center = float(comm.broadcast(med, q_med)[0])
 
+    # The single-process range decision (docs/design.md#a-proven-safe-range-power-of-two-scaling-beyond-it)
+    # on the global max: beyond safe_bound(d) everything is solved as x 2^-k, lam 2^-k, l1 2^-k
+    # (exact powers of two; tie decisions stay on the unscaled data xo), and multiplied back.
+    k = int(range_exponents(xmax, lam, l1, d))
+    lam_u, l1_u = lam, l1
+    lam, l1 = math.ldexp(lam, -k), math.ldexp(l1, -k)
+    center = math.ldexp(center, -k)
+
     # 2. the local fit (host, float64: the prox commutes with translation; centring at the global
     # median keeps every sum small, as the reference does).
     xo = xs_t.cpu().numpy().astype(np.float64)
-    xc = xo - center
+    xc = (np.ldexp(xo, -k) if k else xo) - center
     starts, sums = _local.local_fit(xc, o, d, lam)
     if xc.shape[0]:
         # Equal values share one block, decided on the data (docs/design.md#ties).
@@ -255,13 +283,20 @@ def prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None):
         hull.lo += 1  # this range starts inside a run of ties that began on an earlier rank
 
     # 4. block sums of the crossing clusters, block values, and back to the owners.
-    head, tail, clusters = _crossing_blocks(comm, hull, xc, offs, d)
+    head, tail, clusters = _crossing_blocks(comm, hull, xc, xo, offs, d, totals[:, 3])
     B = xc.shape[0]
-    a, b, sums_x, sizes = _my_blocks(hull, sums, head, tail, o, B)
-    if lam == 0.0:  # exactly x (soft-thresholded), as every single-process path returns
-        w_sorted = block_outputs(xo, xo, l1, rho)
+    a, b, sums_x, sizes, lo, hi = _my_blocks(hull, sums, head, tail, o, xo)
+    if lam_u == 0.0:  # exactly x (soft-thresholded), as every single-process path returns
+        w_sorted = block_outputs(xo, xo, l1_u, rho)
     else:
-        w_sorted = np.repeat(_values(sums_x, a, b, d, lam, l1, rho, center), sizes)
+        values = _values(sums_x, a, b, d, lam, l1, rho, center)
+        if k:
+            filled = totals[:, 1] > 0
+            values = scale_back(values, math.ldexp(totals[filled, 2].min(), -k),
+                                math.ldexp(totals[filled, 3].max(), -k), lam, k)
+            value, keep = tied_block_values(lo, hi, a, b, d, lam_u, l1_u, rho)
+            values[keep] = value[keep]
+        w_sorted = np.repeat(values, sizes)
     w_sorted_t = torch.from_numpy(w_sorted).to(dtype=x.dtype, device=comm.device)
     w = _sort.send_back(comm, w_sorted_t, back, n)
 
@@ -332,7 +367,7 @@ def gather_prox_info(shard, lam, *, l1=0.0, rho=0.0, group=None, backend="auto")
     from ._comm import Comm
 
     comm = Comm(group)
-    t, kind, device, (lam, l1, rho), sizes = _check(comm, shard, lam, l1, rho)
+    t, kind, device, (lam, l1, rho), sizes, _ = _check(comm, shard, lam, l1, rho)
     p, r = comm.size, comm.rank
     x = t.to(comm.device)
     send = [sizes[r] if q == 0 else 0 for q in range(p)]

@@ -62,10 +62,18 @@ def _grad(w, log_pi, mu, sigma, n_chunks, gw):
         for i in range(c * step, min(n, (c + 1) * step)):
             wi = w[i]
             lse = _joint(wi, log_pi, mu, sigma, log_sigma, joint)
+            if lse == -np.inf:  # every density underflowed: the host takes the limits
+                gw[i] = np.nan
+                continue
             g = 0.0
             for j in range(k):
                 dz = (wi - mu[j]) / sigma[j]
                 r = math.exp(joint[j] - lse)
+                if r == 0.0:  # adds nothing (dz * dz may be inf: not 0 * inf)
+                    if log_pi[j] == -np.inf:
+                        parts[c, 0, j] -= math.exp(-0.5 * dz * dz - log_sigma[j] - LOG_SQRT_2PI
+                                                   - lse)
+                    continue
                 g += r * dz / sigma[j]
                 # N_ij / p(w_i) = r_ij / pi_j; where pi_j = 0 (r_ij = 0) from log N directly
                 if log_pi[j] > -np.inf:
@@ -116,8 +124,17 @@ def soft_sharing_penalty(w, pi, mu, sigma):
 
 def soft_sharing_grad(w, pi, mu, sigma):
     gw = np.empty(w.shape[0])
-    g = _grad(w.astype(np.float64, copy=False), *_params(pi, mu, sigma), _chunks(w.shape[0]), gw)
-    return gw.astype(w.dtype, copy=False), g[0].copy(), g[1].copy(), g[2].copy()
+    w64 = w.astype(np.float64, copy=False)
+    g = _grad(w64, *_params(pi, mu, sigma), _chunks(w.shape[0]), gw)
+    far = np.flatnonzero(np.isnan(gw))  # weights the kernel left to the reference's limits
+    if far.size:
+        from ..numpy.soft_sharing import far_grad
+        gw[far], gpi, gmu, gsig = far_grad(w64[far], *(a.astype(np.float64) for a in (pi, mu, sigma)))
+        g[0] += gpi
+        g[1] += gmu
+        g[2] += gsig
+    with np.errstate(over="ignore"):
+        return gw.astype(w.dtype, copy=False), g[0].copy(), g[1].copy(), g[2].copy()
 
 
 def quantize(w, pi, mu, sigma):

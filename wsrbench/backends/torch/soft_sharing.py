@@ -35,12 +35,23 @@ def soft_sharing_penalty(w, pi, mu, sigma):
 def soft_sharing_grad(w, pi, mu, sigma):
     """Closed-form partials (w's dtype for d/dw, the mixture dtypes for the rest)."""
     dz, sig64, log_n, joint, lse = _log_parts(w, pi, mu, sigma)
-    r = torch.exp(joint - lse[:, None])
-    rdz = r * dz / sig64[None, :]
+    gone = torch.isneginf(lse)
+    lse0 = torch.where(gone, torch.zeros_like(lse), lse)[:, None]
+    r = torch.exp(joint - lse0)
+    live = r > 0  # a component with r_ij = 0 adds nothing (dz * dz may be inf: not 0 * inf)
+    zero = torch.zeros_like(r)
+    rdz = torch.where(live, r * dz / sig64[None, :], zero)
     gw = rdz.sum(dim=1)
     gmu = -rdz.sum(dim=0)
-    gsig = (r * (1.0 - dz * dz)).sum(dim=0) / sig64
-    gpi = -torch.exp(log_n - lse[:, None]).sum(dim=0)
+    gsig = torch.where(live, r * (1.0 - dz * dz), zero).sum(dim=0) / sig64
+    gpi = -torch.where(gone[:, None], zero, torch.exp(log_n - lse0)).sum(dim=0)
+    if bool(gone.any()):  # every density underflowed (rare): the reference's limits, on the host
+        from ..numpy.soft_sharing import far_grad
+        idx = torch.nonzero(gone).reshape(-1)
+        host = [t.detach().cpu().to(torch.float64).numpy() for t in (w[idx], pi, mu, sigma)]
+        fw, fpi, fmu, fsig = (torch.from_numpy(a).to(gw.device) for a in far_grad(*host))
+        gw = gw.index_copy(0, idx, fw)
+        gpi, gmu, gsig = gpi + fpi, gmu + fmu, gsig + fsig
     return gw.to(w.dtype), gpi.to(pi.dtype), gmu.to(mu.dtype), gsig.to(sigma.dtype)
 
 
