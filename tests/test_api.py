@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 import math
 import re
 import types
+from fractions import Fraction
 
 import numpy as np
 import pytest
