@@ -184,6 +184,27 @@ def test_tie_means_full_range(ties_impl):
     run()
 
 
+def test_tie_mean_of_a_group_spanning_the_whole_range(ties_impl):
+    """One group from 1.5e308 down to the smallest subnormal: its plain sum overflows, and the
+    re-sum must not drop the bits of the small weights (w 2^-64 flushed everything below 2^-1010).
+    The large weights cancel exactly in any order and every partial sum of the small ones is a
+    multiple of 2^-1072 below 2^-1019 (exact), so the answer is the exact (fractions) mean up to
+    one rounding of the division: eps64 relative, or the subnormal spacing 2^-1074."""
+    big = [1.5e308, 1.5e308, -1.5e308, -1.5e308, 1.0, -1.0, 2.0 ** -800, -(2.0 ** -800)]
+    small = [2.0 ** -1072, 2.0 ** -1060, 2.0 ** -1030, 2.0 ** -1020]
+    w = np.array(big + small)
+    groups = np.array([0] * w.size + [1, 1])  # a second, ordinary group beside it
+    w = np.append(w, [0.25, 0.5])
+    out = ties_impl.get(P.project_ties(ties_impl.put(w), groups, backend=ties_impl.backend))
+    n = len(big) + len(small)
+    exact = sum(Fraction(v) for v in small) / n
+    tol = abs(exact) * Fraction(EPS64) + Fraction(math.ldexp(1.0, -1074))
+    got = out[:n]
+    assert np.all(got == got[0])
+    assert abs(Fraction(float(got[0])) - exact) <= tol, (float(got[0]), float(exact))
+    assert np.all(out[n:] == 0.375)
+
+
 @pytest.mark.parametrize("exp", [-1000, -300, -170, -100, 0, 100, 160, 300, 1000])
 def test_affine_consistency_at_any_scale(exp):
     """Inconsistent constraints are refused and consistent ones projected onto, at every scale

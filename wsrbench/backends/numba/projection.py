@@ -21,14 +21,20 @@ def _tie_means(w, inverse, counts, out):
     for g in range(counts.shape[0]):
         sums[g] /= counts[g]
         redo = redo or not np.isfinite(sums[g])
-    if redo:  # a group sum overflowed: redo those groups on w 2^-64 (numpy/projection.py)
+    if redo:  # a group sum overflowed: redo those groups by binade (numpy/projection.py)
         scaled = np.zeros(counts.shape[0])
+        small = np.zeros(counts.shape[0])
         for i in range(w.shape[0]):
             if not np.isfinite(sums[inverse[i]]):
-                scaled[inverse[i]] += np.float64(w[i]) * 5.421010862427522e-20  # 2^-64
+                wi = np.float64(w[i])
+                if abs(wi) >= 1.1830521861667747e-271:  # 2^-900
+                    scaled[inverse[i]] += wi * 5.421010862427522e-20  # 2^-64
+                else:
+                    small[inverse[i]] += wi
         for g in range(counts.shape[0]):
             if not np.isfinite(sums[g]):
-                sums[g] = (scaled[g] / counts[g]) * 1.8446744073709552e19  # 2^64
+                sums[g] = ((scaled[g] / counts[g]) * 1.8446744073709552e19  # 2^64
+                           + small[g] / counts[g])
     for i in range(w.shape[0]):
         out[i] = sums[inverse[i]]
 

@@ -25,24 +25,28 @@ def _zero(a):
 
 
 @cuda.jit
-def _group_sums(w, inverse, sums, scaled):
-    # Also the sums of w 2^-64, which cannot overflow (numpy/projection.py,
-    # docs/design.md#the-other-operators-over-the-whole-range);
-    # used only for groups whose plain sum is not finite.
+def _group_sums(w, inverse, sums, scaled, small):
+    # Also the sums by binade, which cannot overflow and lose no bit (numpy/projection.py,
+    # docs/design.md#the-other-operators-over-the-whole-range): w 2^-64 for |w| >= 2^-900, w
+    # below; used only for groups whose plain sum is not finite.
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, w.shape[0], stride):
-        cuda.atomic.add(sums, inverse[i], float64(w[i]))
-        cuda.atomic.add(scaled, inverse[i], float64(w[i]) * 5.421010862427522e-20)  # 2^-64
+        wi = float64(w[i])
+        cuda.atomic.add(sums, inverse[i], wi)
+        if abs(wi) >= 1.1830521861667747e-271:  # 2^-900
+            cuda.atomic.add(scaled, inverse[i], wi * 5.421010862427522e-20)  # 2^-64
+        else:
+            cuda.atomic.add(small, inverse[i], wi)
 
 
 @cuda.jit
-def _gather_means(inverse, sums, scaled, counts, out):
+def _gather_means(inverse, sums, scaled, small, counts, out):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, out.shape[0], stride):
         g = inverse[i]
         m = sums[g] / counts[g]
         if not math.isfinite(m):
-            m = (scaled[g] / counts[g]) * 1.8446744073709552e19  # 2^64
+            m = (scaled[g] / counts[g]) * 1.8446744073709552e19 + small[g] / counts[g]  # 2^64
         out[i] = m
 
 
@@ -54,10 +58,11 @@ def project_ties(w, inverse, counts):
     k = counts.shape[0]
     sums = cuda.device_array(k, dtype=np.float64)
     scaled = cuda.device_array(k, dtype=np.float64)
-    _zero[blocks(k), THREADS](sums)
-    _zero[blocks(k), THREADS](scaled)
-    _group_sums[blocks(n), THREADS](w, inverse, sums, scaled)
-    _gather_means[blocks(n), THREADS](inverse, sums, scaled, counts, out)
+    small = cuda.device_array(k, dtype=np.float64)
+    for acc in (sums, scaled, small):
+        _zero[blocks(k), THREADS](acc)
+    _group_sums[blocks(n), THREADS](w, inverse, sums, scaled, small)
+    _gather_means[blocks(n), THREADS](inverse, sums, scaled, small, counts, out)
     return out
 
 

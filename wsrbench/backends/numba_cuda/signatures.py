@@ -143,8 +143,9 @@ SIGNATURES: dict[str, list[str]] = {
                        for lay in _KEYS],
     # ------------------------------------------------------------------ projections, gates, checks
     "projection._zero": ["float64[::1]"],
-    "projection._group_sums": ["{F}[::1], int64[::1], float64[::1], float64[::1]"],
-    "projection._gather_means": ["int64[::1], float64[::1], float64[::1], float64[::1], {F}[::1]"],
+    "projection._group_sums": ["{F}[::1], int64[::1], float64[::1], float64[::1], float64[::1]"],
+    "projection._gather_means": ["int64[::1], float64[::1], float64[::1], float64[::1], "
+                                 "float64[::1], {F}[::1]"],
     "projection._columns_dot": ["{F}[::1], float64[:, ::1], float64[::1], float64[::1]"],
     "projection._minus_Vz": ["{F}[::1], float64[:, ::1], float64[::1], {F}[::1]"],
     "gates._sample": ["{F}[::1], {F}[::1], float64, float64, float64, {F}[::1]"],

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Group sums that overflow are redone on w 2^-64: a sum of n < 2^63 terms of w 2^-64 is below
-#: max|w| / 2, so it cannot overflow; the mean is then multiplied back by 2^64 (exact). Only
-#: groups whose plain float64 sum is not finite take this path (their mean is above 2^1023 / n).
+#: Group sums that overflow are redone by binade: the weights with |w| >= TIE_SPLIT are summed as
+#: w 2^-64 (a sum of n < 2^63 such terms is below max|w| / 2, so it cannot overflow, and w 2^-64
+#: >= 2^-964 is normal, so the scaling is exact), the others unscaled (n < 2^63 terms below
+#: 2^-900 cannot overflow, and none loses a bit to the subnormal range); the mean is
+#: (hi / n) 2^64 + lo / n. Only groups whose plain float64 sum is not finite take this path
+#: (docs/design.md#the-other-operators-over-the-whole-range).
 TIE_SCALE = 2.0 ** -64
+TIE_SPLIT = 2.0 ** -900
 
 
 def project_ties(w: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -27,8 +31,12 @@ def project_ties(w: np.ndarray, inverse: np.ndarray, counts: np.ndarray) -> np.n
     # float64 sums beyond the range (finite w): redo them scaled,
     # docs/design.md#the-other-operators-over-the-whole-range
     if bad.any():
-        scaled = np.bincount(inverse, weights=w * TIE_SCALE, minlength=counts.shape[0])
-        means[bad] = (scaled[bad] / counts[bad]) / TIE_SCALE
+        w64 = w.astype(np.float64)
+        high = np.abs(w64) >= TIE_SPLIT
+        hi = np.bincount(inverse, weights=np.where(high, w64 * TIE_SCALE, 0.0),
+                         minlength=counts.shape[0])
+        lo = np.bincount(inverse, weights=np.where(high, 0.0, w64), minlength=counts.shape[0])
+        means[bad] = (hi[bad] / counts[bad]) / TIE_SCALE + lo[bad] / counts[bad]
     return means[inverse].astype(w.dtype, copy=False)
 
 

@@ -15,12 +15,17 @@ def project_ties(w: torch.Tensor, inverse: torch.Tensor, counts: torch.Tensor) -
     sums = torch.zeros(counts.shape[0], dtype=torch.float64, device=w.device)
     means = sums.index_add(0, inverse, w64) / counts
     if w.dtype == torch.float64:
-        # Sums of float64 weights may overflow: also sum w 2^-64 (never overflows) and take that
-        # where the plain mean is not finite; torch.where keeps it free of host syncs
+        # Sums of float64 weights may overflow: also sum them by binade (never overflows, no bit
+        # lost, numpy/projection.py) and take that where the plain mean is not finite;
+        # torch.where keeps it free of host syncs
         # (docs/design.md#the-other-operators-over-the-whole-range). float32 weights cannot overflow
         # a float64 sum.
-        scaled = torch.zeros_like(sums).index_add(0, inverse, w64 * 2.0 ** -64) / counts
-        means = torch.where(torch.isfinite(means), means, scaled * 2.0 ** 64)
+        high = w64.abs() >= 2.0 ** -900
+        zero = torch.zeros_like(w64)
+        hi = torch.zeros_like(sums).index_add(0, inverse, torch.where(high, w64 * 2.0 ** -64, zero))
+        lo = torch.zeros_like(sums).index_add(0, inverse, torch.where(high, zero, w64))
+        means = torch.where(torch.isfinite(means), means,
+                            (hi / counts) * 2.0 ** 64 + lo / counts)
     return means[inverse].to(w.dtype)
 
 
