@@ -9,7 +9,7 @@ be empty). Every rank gets back its piece of the prox of the whole vector, the s
 2. the local exact fit of the range (``_local``: PAVA with the global shifts);
 3. the merge across ranks (``_merge``): ceil(log2 p) levels of bridge searches on the ranks'
    convex minorants, O(1) numbers per pair and step;
-4. block sums of the clusters that cross ranks (one all_gather of 6 numbers per rank), the block
+4. block sums of the clusters that cross ranks (one all_gather of 8 numbers per rank), the block
    values, and one all-to-all back to the original owners.
 
 Per rank the values travel twice (there and back): 2 (d/p) itemsize bytes plus O(p log d) small
