@@ -15,6 +15,7 @@ import numpy as np
 from numba import cuda, float64
 
 from .launch import REDUCE_THREADS, THREADS, blocks
+from .numerics import mul_rn
 
 
 @cuda.jit
@@ -46,7 +47,8 @@ def _gather_means(inverse, sums, scaled, small, counts, out):
         g = inverse[i]
         m = sums[g] / counts[g]
         if not math.isfinite(m):
-            m = (scaled[g] / counts[g]) * 1.8446744073709552e19 + small[g] / counts[g]  # 2^64
+            # 2^64; the product rounded on its own (exact anyway), so no FMA reaches the PTX
+            m = mul_rn(scaled[g] / counts[g], 1.8446744073709552e19) + small[g] / counts[g]
         out[i] = m
 
 
