@@ -254,9 +254,10 @@ def tied_block_values(lo, hi, a, b, d: int, lam: float, l1: float, rho: float):
     hi = np.asarray(hi, dtype=np.float64)
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    # lam / (d-1) * (d - a - b) = shift_sum / size (|.| <= lam, no overflow)
-    shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(lo.shape)
+    # lam / (d-1) * (d - a - b) = shift_sum / size: |.| <= lam, but for lam near the float max
+    # the rounded product may pass the top; such a block is not finite and keeps its scaled value
     with np.errstate(over="ignore", invalid="ignore"):
+        shift = shift_unit(lam, d) * (d - a - b).astype(np.float64) if d > 1 else np.zeros(lo.shape)
         value = block_outputs(lo, add_exact_zero(lo, shift), l1, rho)
     return value, (lo == hi) & np.isfinite(value)
 
