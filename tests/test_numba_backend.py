@@ -139,6 +139,37 @@ def test_non_contiguous_and_readonly_input():
 
 
 # --------------------------------------------------------------------------------------------
+# PAVA and the finishing step
+
+def test_pava_only_reads_the_records():
+    """The tie rule reads the sorted values from the records' value slots after PAVA
+    (docs/design.md#ties): PAVA leaves the records as the sort wrote them, and its stack (popped
+    means recomputed) is the reference's, pooling for pooling."""
+    from wsrbench.backends.numba import pava as npava
+    from wsrbench.backends.numpy import pava as ref_pava
+
+    rng = np.random.default_rng(5)
+    d = 2000
+    rows = [cases.make("gaussian", d), cases.make("worst_pava", d),  # deep stack, many pops
+            (np.round(rng.standard_normal(d) * 3), 0.05)]  # runs of ties
+    for x, lam in rows:
+        order = np.argsort(x, kind="stable")
+        xs = x[order].astype(np.float64)
+        rec = np.empty(2 * d, np.uint64)
+        rec[0::2] = xs.view(np.uint64)
+        rec[1::2] = order
+        before = rec.copy()
+        center = xs[d // 2]
+        spare = np.empty(2 * d, np.uint64)
+        nblk, merges, _, _ = npava.pava_stack(rec, d, lam, center, spare[:d].view(np.float64),
+                                              spare[d:])
+        assert np.array_equal(rec, before)
+        starts, rounds, _ = ref_pava.partition(xs - center, lam)
+        assert merges > 0 and d + merges == rounds
+        assert np.array_equal(spare[d:d + nblk].astype(np.int64), starts)
+
+
+# --------------------------------------------------------------------------------------------
 # Warm start
 
 @pytest.mark.slow

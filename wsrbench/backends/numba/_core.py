@@ -6,7 +6,9 @@ Layout of one row's work (d elements; a "word" is 8 bytes):
     spare  uint64[2d]  the sort's scratch; afterwards the partition lives there:
                        spare[:d] viewed as float64 = per-block x sums (centred, float64),
                        spare[d:2d] = block starts
-So a prox call needs 4 words per element besides x and w (plus O(256) histogram words).
+So a prox call needs 4 words per element besides x and w (plus O(256) histogram words). The
+records stay intact until the blocks are finished: the tie rule (docs/design.md#ties) reads the
+sorted values from them sequentially instead of gathering x through the sort's index.
 
 Block values follow wsrbench.core.sorted_space.finish exactly (docs/design.md#numerics-and-range):
 with the row
@@ -77,33 +79,36 @@ def block_sums(xs, starts, nblk, d, sums):
         sums[j] = s
 
 
-@njit(cache=True, inline="always")
-def sorted_x(x, src, k):
-    """The k-th smallest x, read from the row itself (pava keeps its stack means in the records'
-    value slots, so only their index slots are reliable by the time the blocks are finished)."""
-    return np.float64(x[src_index(src, k)])
-
-
 @njit(cache=True)
-def pool_ties(x, src, sums, starts, nblk, d, lam):
+def pool_ties(src, sums, starts, nblk, d, lam):
     """No block boundary inside a run of equal values (sorted_space.pool_ties,
     docs/design.md#ties); returns the new block count. Pooled blocks add their x sums. At
-    lam = 0 the partition is the runs of equal values (their values need no sums)."""
+    lam = 0 the partition is the runs of equal values (their values need no sums).
+
+    src: the sort records (their value slots: the sorted row, read in order) or the sorted row
+    itself. Compared as float64, so -0.0 and +0.0 are one run."""
     if lam == 0.0:
         nblk = 1
         starts[0] = 0
-        prev = sorted_x(x, src, 0)
+        prev = src_value(src, 0)
         for k in range(1, d):
-            v = sorted_x(x, src, k)
+            v = src_value(src, k)
             if v != prev:
                 starts[nblk] = k
                 nblk += 1
             prev = v
         return nblk
-    m = 0
-    for j in range(1, nblk):
+    # read-only up to the first tie at a boundary (rows without ties: no writes at all)
+    first = 1
+    while first < nblk:
+        a = np.int64(starts[first])
+        if src_value(src, a) == src_value(src, a - 1):
+            break
+        first += 1
+    m = first - 1
+    for j in range(first, nblk):
         a = np.int64(starts[j])
-        if sorted_x(x, src, a) == sorted_x(x, src, a - 1):
+        if src_value(src, a) == src_value(src, a - 1):
             sums[m] += sums[j]
         else:
             m += 1
@@ -113,15 +118,15 @@ def pool_ties(x, src, sums, starts, nblk, d, lam):
 
 
 @njit(cache=True, inline="always")
-def block_value(x, src, sums, starts, nblk, j, d, lam, l1, rho, center):
+def block_value(src, sums, starts, nblk, j, d, lam, l1, rho, center):
     """Value of block j: closed-form shift mean, then L1 and rho (sorted_space.finish); a block
     of equal values t is computed from t itself (sorted_space.block_values)."""
     a = np.int64(starts[j])
     b = np.int64(starts[j + 1]) if j + 1 < nblk else d
     size = b - a
     shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
-    first = sorted_x(x, src, a)
-    if first == sorted_x(x, src, b - 1):
+    first = src_value(src, a)
+    if first == src_value(src, b - 1):
         centroid = first
         value = first if shift == 0.0 else first + shift  # -0.0 + 0.0 is +0.0
     else:
@@ -155,7 +160,7 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     written by filling all of w first, sequentially, and the other blocks are scattered over it:
     a random write costs several sequential ones once the row outgrows the caches.
     """
-    nblk = pool_ties(x, rec, sums, starts, nblk, d, lam)
+    nblk = pool_ties(rec, sums, starts, nblk, d, lam)
     if lam == 0.0 and l1 == 0.0:
         # x itself: -0.0 and 0.0 share a run but keep their own signs (docs/design.md#ties)
         for i in range(d):
@@ -172,12 +177,12 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
                 big = j
                 big_size = b - np.int64(starts[j])
     if big >= 0:
-        value, a, b = block_value(x, rec, sums, starts, nblk, big, d, lam, l1, rho, center)
+        value, a, b = block_value(rec, sums, starts, nblk, big, d, lam, l1, rho, center)
         w[:] = value
     for j in range(nblk):
         if j == big:
             continue
-        value, a, b = block_value(x, rec, sums, starts, nblk, j, d, lam, l1, rho, center)
+        value, a, b = block_value(rec, sums, starts, nblk, j, d, lam, l1, rho, center)
         for k in range(a, b):
             w[src_index(rec, k)] = value
     if lab.shape[0]:

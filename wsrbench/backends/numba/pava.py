@@ -30,15 +30,18 @@ from .sort import is_sorted, sort_records
 
 
 @njit(cache=True)
-def pava_stack(src, d, lam, center, sums, starts, means):
+def pava_stack(src, d, lam, center, sums, starts):
     """PAVA over the sorted row; returns (nblk, merges, max_stack, longest_backmerge).
 
-    src: the sort records, or the row itself when it is already sorted. The finished stack is
-    (sums[j], starts[j]) for j < nblk. The top block lives in registers (the common push and the
-    pooling into the top touch no memory); the blocks below it are kept with their means in
-    means[2j] (the records' value slots, already read: j <= k), so each push or pooling costs one
-    division, and a stored mean has the same bits as recomputing it from the block's unchanged
-    sum and bounds, as the reference does.
+    src: the sort records, or the row itself when it is already sorted; only read, so the
+    records still hold the sorted values when the blocks are finished (the tie rule reads them
+    there, docs/design.md#ties). The finished stack is (sums[j], starts[j]) for j < nblk. The top
+    block lives in registers (the common push and the pooling into the top touch no memory); the
+    blocks below it are stored as (sum, start) only, and a block that becomes the top again gets
+    its mean recomputed from its unchanged sum and bounds [start, start of the block above), the
+    same operations on the same operands as when it was pushed, hence the same bits, as the
+    reference computes it. Pops are at most as many as pushes in all (a gaussian row: a few per
+    thousand elements): a store per push becomes a division per pop.
     """
     c = shift_unit(lam, d)
     depth = 0  # blocks stored below the top
@@ -66,13 +69,13 @@ def pava_stack(src, d, lam, center, sums, starts, means):
                 depth -= 1
                 t_sum = sums[depth]
                 t_start = np.int64(starts[depth])
-                t_mean = means[2 * depth]
+                # the popped block ends where the pooled block now starts
+                t_mean = block_mean(t_sum, t_start, n_start, d, c)
             else:
                 have_top = False
         if have_top:
             sums[depth] = t_sum
             starts[depth] = t_start
-            means[2 * depth] = t_mean
             depth += 1
         t_sum = n_sum
         t_start = n_start
@@ -107,7 +110,6 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
         return 0, 0
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
-    means = rec.view(np.float64)
     if is_sorted(x):
         center = np.float64(x[d // 2])
         if x[0] == x[d - 1]:
@@ -118,12 +120,12 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
             nblk, merges, deepest, longest = 1, d - 1, 1, 1 if d > 1 else 0
         else:
             # no sort, no scatter: PAVA reads x, the blocks are written to w in order
-            nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts, means)
+            nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts)
         nblk = finish_scatter(x, x, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     else:
         sort_records(x, rec, spare, hist)
         center = rec_value(rec, d // 2)
-        nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts, means)
+        nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
         nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     stats[0] = merges
     stats[1] = deepest

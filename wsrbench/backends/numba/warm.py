@@ -112,10 +112,8 @@ def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element,
     center = rec_value(rec, d // 2)
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
-    # pava_stack keeps its stack means in rec's value slots; the index slots (the next hint)
-    # are left intact
-    nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts,
-                                                rec.view(np.float64))
+    # pava_stack only reads rec: its index slots stay the next hint
+    nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
     nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     return nblk, merges, deepest, longest, moves
 
