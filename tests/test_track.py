@@ -227,3 +227,15 @@ def test_planted_regression_of_5_percent_is_caught_and_named_and_two_runs_agree(
         c = first[name]
         assert c["instructions"] > 0 and c["ll_misses"] > 0
         assert abs(again[name]["instructions"] - c["instructions"]) <= 1e-3 * c["instructions"]
+
+
+def test_track_module_loads_alone_as_the_asv_history_benchmark_loads_it():
+    """benchmarks/_track_count.py runs the current track.py against old commits, loaded by path
+    outside the package: its top level may import only the standard library and NumPy."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "benchmarks", "_track_count.py")
+    spec = importlib.util.spec_from_file_location("_track_count_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.PINNED_ENV == track.PINNED_ENV and mod.cell_names()

@@ -46,8 +46,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.provenance import commit, cpu_model
-
 #: Numba's code generation pinned to one target: the same machine code on every host, hence the
 #: same instruction counts, and one on-disk cache that a plain run fills and valgrind reuses
 #: (the cache is keyed by CPU name and features; valgrind's virtual CPU differs from the host's).
@@ -477,6 +475,10 @@ def run(*, only=None, plugins=(), cache_sim=True, log=print) -> dict:
     counted = [b.name for b in bs if b.instructions]
     results: dict[str, dict] = {}
     import datetime
+
+    # Imported here, not at the top: benchmarks/_track_count.py loads this file alone, outside
+    # the package, on old commits (its top level needs only the standard library and NumPy).
+    from ..core.provenance import commit, cpu_model
 
     meta = {"commit": commit(), "cpu": cpu_model(), "tools": tool_versions(),
             "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
