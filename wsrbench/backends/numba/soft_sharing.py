@@ -128,7 +128,7 @@ def soft_sharing_grad(w, pi, mu, sigma):
     g = _grad(w64, *_params(pi, mu, sigma), _chunks(w.shape[0]), gw)
     far = np.flatnonzero(np.isnan(gw))  # weights the kernel left to the reference's limits
     if far.size:
-        from ..numpy.soft_sharing import far_grad
+        from ...core.numerics import far_grad
         gw[far], gpi, gmu, gsig = far_grad(w64[far], *(a.astype(np.float64) for a in (pi, mu, sigma)))
         g[0] += gpi
         g[1] += gmu

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.numerics import far_rows
+
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 CHUNK = 1 << 15
 
@@ -49,61 +51,6 @@ def soft_sharing_penalty(w, pi, mu, sigma) -> float:
         _, _, _, lse = _log_parts(w[s:s + CHUNK].astype(np.float64), pi, mu, sigma)
         total += float(np.sum(lse))
     return np.float64(-total)
-
-
-def _slopes(w, mu, sigma):
-    """g_ij = (w_i - mu_j) / sigma_j^2, with w - mu formed on w 2^-k, mu 2^-k where it overflows
-    (2^(k-1) <= max(|w_i|, max|mu|) < 2^k): inf only where the true slope is beyond the range."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        diff = w[:, None] - mu[None, :]
-        g = diff / sigma[None, :] / sigma[None, :]
-        _, k = np.frexp(np.maximum(np.abs(w), np.abs(mu).max()))
-        kk = k[:, None]
-        scaled = np.ldexp((np.ldexp(w, -k)[:, None] - np.ldexp(mu[None, :], -kk))
-                          / sigma[None, :] / sigma[None, :], kk)
-    return np.where(np.isfinite(diff), g, scaled)
-
-
-def far_rows(w, pi, mu, sigma):
-    """The responsibilities and density ratios of weights where every log-joint term is -inf
-    ((w - mu_j)^2 / sigma_j^2 overflows for every j): their limits, from the exact ordering of
-    the terms. There log pi_j - (w - mu_j)^2 / (2 sigma_j^2) - log sigma_j is dominated by the
-    quadratic, so all responsibility goes to the components with the smallest |w - mu_j| / sigma_j
-    (compared as log|w - mu_j| - log sigma_j, formed without overflow) among those with pi_j > 0,
-    split among them in proportion to pi_j / sigma_j (their quadratics are equal).
-
-    Returns (r, ratio, g): r_ij, N_ij / p(w_i) (inf for a pi_j = 0 component closer than every
-    other) and the slopes (w_i - mu_j) / sigma_j^2 (docs/design.md#the-other-operators-over-the-whole-range).
-    """
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        _, k = np.frexp(np.maximum(np.abs(w), np.abs(mu).max()))
-        diff = w[:, None] - mu[None, :]
-        near = np.abs(np.ldexp(w, -k)[:, None] - np.ldexp(mu[None, :], -k[:, None]))
-        log_dist = np.where(np.isfinite(diff), np.log(np.abs(diff)),
-                            np.log(near) + k[:, None] * np.log(2.0)) - np.log(sigma)[None, :]
-        live = pi > 0
-        best = np.where(live[None, :], log_dist, np.inf).min(axis=1, keepdims=True)
-        top = log_dist == best
-        c = np.log(pi) - np.log(sigma)  # -inf where pi_j = 0
-        c_top = np.where(top & live[None, :], c[None, :], -np.inf)
-        cm = c_top.max(axis=1, keepdims=True)
-        norm = cm + np.log(np.exp(c_top - cm).sum(axis=1, keepdims=True))
-        r = np.exp(c_top - norm)
-        ratio = np.where(top, np.exp(-np.log(sigma)[None, :] - norm),
-                         np.where(log_dist < best, np.inf, 0.0))
-    return r, ratio, _slopes(w, mu, sigma)
-
-
-def far_grad(w, pi, mu, sigma):
-    """Gradient parts of far weights (rows of :func:`far_rows`): (d/dw per row, then d/dpi,
-    d/dmu, d/dsigma summed over the rows); a component with r_ij = 0 adds nothing (not 0 * inf).
-    The other backends hand such rows (rare: |w - mu_j| > 1e154 sigma_j for every j) here."""
-    r, ratio, g = far_rows(w, pi, mu, sigma)
-    with np.errstate(invalid="ignore", over="ignore"):
-        dz = (w[:, None] - mu[None, :]) / sigma[None, :]
-        rdz = np.where(r > 0, r * g, 0.0)
-        rsig = np.where(r > 0, r * (1.0 - dz * dz), 0.0)
-        return rdz.sum(axis=1), -ratio.sum(axis=0), -rdz.sum(axis=0), rsig.sum(axis=0) / sigma
 
 
 def soft_sharing_grad(w, pi, mu, sigma):

@@ -46,7 +46,7 @@ def soft_sharing_grad(w, pi, mu, sigma):
     gsig = torch.where(live, r * (1.0 - dz * dz), zero).sum(dim=0) / sig64
     gpi = -torch.where(gone[:, None], zero, torch.exp(log_n - lse0)).sum(dim=0)
     if bool(gone.any()):  # every density underflowed (rare): the reference's limits, on the host
-        from ..numpy.soft_sharing import far_grad
+        from ...core.numerics import far_grad
         idx = torch.nonzero(gone).reshape(-1)
         host = [t.detach().cpu().to(torch.float64).numpy() for t in (w[idx], pi, mu, sigma)]
         fw, fpi, fmu, fsig = (torch.from_numpy(a).to(gw.device) for a in far_grad(*host))
