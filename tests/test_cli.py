@@ -59,7 +59,7 @@ def test_compare_usage_errors_exit_2(capsys):
 @pytest.mark.slow
 def test_validate_passes_a_correct_candidate(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    code = main(["validate", "tests._candidates:correct", "--max-d", "300", "--budget", "4"])
+    code = main(["validate", "tests._candidates:correct", "--max-d", "100", "--budget", "4"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "verdict: EXACT " in out and "candidate" in out and "x np.argsort" in out
@@ -70,7 +70,7 @@ def test_validate_passes_a_correct_candidate(capsys, monkeypatch):
 @pytest.mark.parametrize("name", ["one_round_early", "ignores_ties", "mutates_input"])
 def test_validate_fails_broken_candidates_naming_the_case(capsys, monkeypatch, name):
     monkeypatch.chdir(ROOT)
-    code = main(["validate", f"tests._candidates:{name}", "--max-d", "300"])
+    code = main(["validate", f"tests._candidates:{name}", "--max-d", "100"])
     out = capsys.readouterr().out
     assert code == 1
     assert "first failing case: family=" in out and "reproduce:" in out

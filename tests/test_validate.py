@@ -8,7 +8,7 @@ from wsrbench.bench import cases, properties, validate
 
 from . import _candidates as C
 
-MAX_D = 300  # the small sizes reach every family, dtype and lam; broken ones fail far earlier
+MAX_D = 100  # the small sizes reach every family, dtype and lam; broken ones fail far earlier
 
 
 @pytest.mark.slow
