@@ -107,6 +107,7 @@ def test_depth_exponent_reads_the_power_of_log_d():
     assert abs(q - 1) < 1e-9 and p > 3
 
 
+@pytest.mark.slow
 def test_run_plots_when_matplotlib_is_installed(tmp_path):
     pytest.importorskip("matplotlib")
     args = _args(tmp_path, backends="numpy", algorithms="pava", families="gaussian,all_equal",

@@ -180,6 +180,7 @@ def test_matches_single_process_reference(world):
                 assert np.array_equal(np.diff(w[order]) == 0, np.diff(ref[order]) == 0), name
 
 
+@pytest.mark.slow
 def test_certificate_accepts_gathered_answer(world):
     for name, case, res in _ok_cases(world):
         if case["rho"] > 0:

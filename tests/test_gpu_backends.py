@@ -295,6 +295,7 @@ def test_numba_cuda_unavailable_says_how_to_enable(monkeypatch):
 
 @needs_cuda_backend
 @pytest.mark.parametrize("algorithm", PARALLEL + ("pava",))
+@pytest.mark.slow
 def test_numba_cuda_batch_equals_rows_and_host_syncs(algorithm, monkeypatch):
     """A batch equals its rows one by one, counters included, and a call makes exactly the
     documented device-to-host copies: validation 1 + the algorithm's + the final counters 1."""

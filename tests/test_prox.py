@@ -60,6 +60,7 @@ def scale_of(x, lam, *more):
 # -------------------------------------------------------------------------------- exactness
 
 @given_impl(data=st.data())
+@pytest.mark.slow
 def test_matches_scipy_oracle(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, lam)

@@ -158,6 +158,7 @@ def test_dtype_option_and_tally_by_dtype_family_check(capsys):
     assert sum(res.tally.values()) == res.passed + len(res.failures)
 
 
+@pytest.mark.slow
 def test_rounding_level_tie_spread_is_exact_to_rounding_in_both_dtypes():
     """A 1-ulp spread of equal inputs: the perturbation check allows for it (the whole-cluster
     moves of a split cluster go downhill by at most spread x the gradient)."""
@@ -258,6 +259,7 @@ def _library_algorithms():
 
 
 @pytest.mark.parametrize("backend, algorithm", _library_algorithms())
+@pytest.mark.slow
 def test_library_algorithms_pass_ties_and_wide_rows(backend, algorithm):
     """The battery's tie and wide-row cases (lam = 0, below the resolution of x, subnormal):
     every registered CPU algorithm grades EXACT (or EXACT TO ROUNDING)."""
