@@ -14,6 +14,7 @@ if shutil.which("nvidia-smi") is None:
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis.statistics import collector, describe_statistics
 
 from wsrbench.core import registry
 from wsrbench.core.numerics import value_tolerance
@@ -97,16 +98,23 @@ def given_impl(**strategies):
     """Like hypothesis.given for a test ``fn(impl, **drawn)``, with the example budget of impl.
 
     The property runs once per registered (backend, algorithm); slow backends get fewer examples.
+    The inner @given is not what pytest collects, so its statistics are handed to the pytest item
+    here: ``--hypothesis-show-statistics`` then reports the examples each pair ran.
     """
     def deco(fn):
         @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
-        def test(impl):
+        def test(impl, request):
             @settings(max_examples=impl.examples)
             @given(**strategies)
             def run(**drawn):
                 fn(impl, **drawn)
 
-            run()
+            def note(stats):
+                stats["nodeid"] = request.node.nodeid
+                request.node.hypothesis_statistics = describe_statistics(stats)
+
+            with collector.with_value(note):
+                run()
 
         del test.__wrapped__  # pytest must see test(impl), not fn's drawn arguments
         return test
