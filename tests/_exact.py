@@ -158,6 +158,23 @@ def tie_problems(draw, max_d=24, dtypes=(np.float64, np.float32)):
     return x, lam, l1, rho
 
 
+def drawn(strategy, n: int) -> list:
+    """n examples of a strategy, the same on every run: for properties checked where a @given
+    test cannot run them one by one (the sharded prox, whose ranks are spawned once per world)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    out: list = []
+
+    @settings(max_examples=n, derandomize=True, database=None, phases=[Phase.generate],
+              deadline=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(v):
+        out.append(v)
+
+    collect()
+    return out
+
+
 def tie_ranks(x) -> np.ndarray:
     """The index of each entry's value among the distinct values of x (the partition at lam = 0)."""
     return np.unique(np.asarray(x), return_inverse=True)[1].reshape(-1)

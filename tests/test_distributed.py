@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import wsrbench
 from wsrbench import cases as families
@@ -28,8 +29,13 @@ from wsrbench.bench.sharded import summarize  # noqa: E402
 from wsrbench.distributed import _local  # noqa: E402
 
 from . import _distributed_worker  # noqa: E402
+from ._exact import drawn, tie_problems  # noqa: E402
 
 WORLDS = [1, 2, 3, 4]
+# Each world is one spawn of p processes (torch's import dominates): the everyday run keeps three
+# ranks (uneven shards, a subgroup, two-rank disagreements); the others run with the slow tests.
+EVERYDAY_WORLD = 3
+TIE_DRAWS = settings.default.max_examples
 BAD = ["dtype", "lam", "nan", "negative_lam", "ndim", "float16_tensor"]
 NEEDS_TWO = {"dtype", "lam"}  # a disagreement needs two ranks
 
@@ -119,6 +125,10 @@ def build_cases(p):
         x = (base * mag).astype(dtype)
         lam = float(rng.choice([0.0, 1e-6, 1e-2, 0.3, 3.0, 1e6])) * mag
         add(f"random-{i}", x, lam, l1=(0.1 * mag if i % 5 == 0 else 0.0))
+    # the tie and wide-row draws of tests/test_ties.py, as many as the hypothesis profile's
+    # examples per property (every case is a few collectives in the one spawned group)
+    for i, (x, lam, l1, rho) in enumerate(drawn(tie_problems(), TIE_DRAWS)):
+        add(f"tie-draw-{i}", x, lam, l1=l1, rho=rho)
     add("after-errors", g, 0.05)  # the group still works after every rank raised together
     out.append(("measure", {"measure": ([3000], ["float32", "float64"]), "bounds": None}))
     if p > 1:  # a process group other than the default one (ranks 1..p-1)
@@ -128,7 +138,9 @@ def build_cases(p):
     return out
 
 
-@pytest.fixture(scope="module", params=WORLDS, ids=[f"p{p}" for p in WORLDS])
+@pytest.fixture(scope="module", ids=[f"p{p}" for p in WORLDS],
+                params=[p if p == EVERYDAY_WORLD else pytest.param(p, marks=pytest.mark.slow)
+                        for p in WORLDS])
 def world(request):
     """(p, [(name, case, [result of each rank])]) with every case run in one group of p processes."""
     p = request.param
