@@ -50,8 +50,8 @@ def test_figures_script_quick_writes_every_file_with_its_header(tmp_path):
                         str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     written = sorted(p.name for p in tmp_path.glob("*.md"))
-    assert {"training_bench.md", "training_overhead.md", "numba_speed.md",
-            "gpu_model.md"} <= set(written), written
+    assert {"training_bench.md", "training_overhead.md", "numba_speed.md", "numba_pieces.md",
+            "hull_speed.md", "gpu_model.md"} <= set(written), written
     for name in written:
         head = (tmp_path / name).read_text().splitlines()[:7]
         assert head[0].startswith("# ") and head[1] == "", (name, head)
