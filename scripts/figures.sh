@@ -32,10 +32,15 @@ if [ "$QUICK" = 1 ]; then
     TRAIN=(--iters 3 --warmup 1 --nets 784-150-10 --big '' --overhead-iters 4)
     SPEED=(--sizes 1e3 --families gaussian --dtypes float64 --runs 3)
     MODEL=(--sizes 1e3 --families gaussian)
+    HULL=(--sizes 1e3 --families gaussian --repeats 3)
+    PIECES=(--sizes 1e3 --families gaussian --runs 3)
 else
     TRAIN=(--overhead-iters 0)
     SPEED=(--sizes 1e4,1e5,1e6 --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges)
     MODEL=(--sizes 1e7 --families gaussian,worst_imminent_collisions,worst_pava,worst_hull_bridges)
+    HULL=(--sizes 1e5,1e6 --repeats 30)
+    PIECES=(--sizes 1e4,1e6,1e7 --families gaussian,quantized,worst_pava,worst_imminent_collisions
+            --runs 7)
 fi
 
 # training-iteration cost of the prox and the one-off large-layer step (README "Training with
@@ -49,6 +54,12 @@ else
 fi
 # Numba prox / np.argsort, interleaved medians with IQR (README "numba"): numba_speed.md
 $PY scripts/numba_speed.py --only table "${SPEED[@]}" --out "$OUT/numba_speed.md"
+# where one call's time goes: radix sort, PAVA, scatter and the rest against np.argsort, float32
+# (docs/design.md#the-cpu-prox-against-half-a-sort): numba_pieces.md
+$PY scripts/numba_speed.py --only pieces --dtypes float32 "${PIECES[@]}" --out "$OUT/numba_pieces.md"
+# hull_bridges against pava and np.argsort on one thread
+# (docs/design.md#what-the-parallel-algorithm-pays-on-a-cpu): hull_speed.md
+NUMBA_NUM_THREADS=1 $PY scripts/hull_speed.py "${HULL[@]}" --out "$OUT/hull_speed.md"
 # GPU launches, syncs, bytes and the modelled H100 time, float32 (machine-independent counts;
 # docs/design.md#cost-counted-without-a-gpu): gpu_model.md
 $PY -m wsrbench compare --gpu-model --dtype float32 "${MODEL[@]}" --no-progress --out "$OUT"

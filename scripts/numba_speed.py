@@ -4,6 +4,9 @@
     python scripts/numba_speed.py --sizes 1e4,1e5,1e6 --families gaussian,worst_pava
     python scripts/numba_speed.py --only table --dtypes float32
     python scripts/numba_speed.py --only table --out docs/figures/numba_speed.md   # the dated table
+    python scripts/numba_speed.py --only pieces --sizes 1e4,1e6,1e7 --dtypes float32 \
+        --families gaussian,quantized,worst_pava,worst_imminent_collisions \
+        --out docs/figures/numba_pieces.md                                       # the dated pieces
 
 Sections (``--only`` picks some):
   table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
@@ -11,7 +14,9 @@ Sections (``--only`` picks some):
            --out also writes it as Markdown with date, commit, CPU and load average, cells above
            TARGET marked
   pieces   where one call's time goes: the radix sort, PAVA and the scatter timed apart (the
-           jitted kernels called directly), each as a ratio to np.argsort, plus np.sort (values only)
+           jitted kernels called directly), each as a ratio to np.argsort, plus np.sort (values
+           only) and the whole call, all interleaved; --out writes them as Markdown with the same
+           header (docs/figures/numba_pieces.md)
   batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
   warm     wsrbench.core.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
            warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
@@ -32,7 +37,7 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_times, ratio_spread
+from wsrbench.bench.benchtools import interleaved_rounds, interleaved_times, ratio_spread
 from wsrbench.core import provenance
 
 TARGET = 0.5  # the prox at most half an np.argsort of the same input
@@ -102,23 +107,21 @@ def write_table(path, res, sizes, runs, command, load):
         f.write("\n".join(lines) + "\n")
 
 
+PIECES = ("np.sort", "radix", "pava", "scatter", "prox")
+
+
 def pieces(sizes, families, dtypes, runs):
-    """Sort, PAVA and scatter of one row timed apart, as ratios to np.argsort (min of runs)."""
+    """Sort, PAVA and scatter of one row timed apart, with np.sort and the whole call, as ratios to
+    np.argsort of the same input: the six take turns (``interleaved_rounds``), each ratio is the
+    median of one turn's ratios with its IQR. Prints them; returns rows (dtype name, d, family,
+    argsort median s, {piece: (median, q25, q75)}, prox minus its three kernels in s, blocks)."""
     from wsrbench.backends.numba import _core, pava, sort
 
-    print("\n## pieces of one call / np.argsort(x)   (min of " f"{runs} runs each)")
+    print("\n## pieces of one call / np.argsort(x)   (median of " f"{runs} interleaved turns; "
+          f"{max(3, runs // 2)} at d >= 1e7)")
     print(f"{'dtype':8s}{'d':>8s}  {'family':26s}{'argsort ms':>11s}{'np.sort':>9s}{'radix':>7s}"
-          f"{'pava':>7s}{'scatter':>8s}{'prox':>7s}{'blocks':>10s}")
-
-    def best(f):
-        f()
-        ts = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-        return min(ts)
-
+          f"{'pava':>7s}{'scatter':>8s}{'prox':>7s}{'rest us':>9s}{'blocks':>10s}")
+    rows = []
     for dt in dtypes:
         for d in sizes:
             for fam in families:
@@ -136,16 +139,45 @@ def pieces(sizes, families, dtypes, runs):
 
                 nblk = run_pava()[0]
                 after = a.copy()
-                t_arg = best(lambda: np.argsort(x))
-                t_sort = best(lambda: np.sort(x))
-                t_radix = best(lambda: srt(x, a, b, hist))
-                t_pava = best(run_pava)
-                t_scat = best(lambda: _core.finish_scatter(x, after, sums, starts, nblk, d, lam, 0.0,
-                                                           0.0, center, w, lab))
-                t_prox = best(lambda: wsrbench.prox(x, lam, backend="numba"))
-                print(f"{np.dtype(dt).name:8s}{d:8.0e}  {fam:26s}{1e3 * t_arg:11.3f}"
-                      + "".join(f"{v / t_arg:7.2f}" for v in (t_sort, t_radix, t_pava))
-                      + f"{t_scat / t_arg:8.2f}{t_prox / t_arg:7.2f}{nblk:10d}", flush=True)
+                # the order of the turn matters: the radix sort rewrites a with the same records
+                # but uses b (sums, starts) as scratch, which PAVA refills before the scatter reads
+                ts = interleaved_rounds([
+                    lambda: np.argsort(x), lambda: np.sort(x), lambda: srt(x, a, b, hist), run_pava,
+                    lambda: _core.finish_scatter(x, after, sums, starts, nblk, d, lam, 0.0, 0.0,
+                                                 center, w, lab),
+                    lambda: wsrbench.prox(x, lam, backend="numba")], _runs(d, runs))
+                t_arg = ts[0]
+                ratios = {name: ratio_spread(t, t_arg) for name, t in zip(PIECES, ts[1:])}
+                med = [float(np.median(t)) for t in ts]
+                rest = med[5] - med[2] - med[3] - med[4]
+                rows.append((np.dtype(dt).name, d, fam, med[0], ratios, rest, int(nblk)))
+                print(f"{np.dtype(dt).name:8s}{d:8.0e}  {fam:26s}{1e3 * med[0]:11.3f}"
+                      f"{ratios['np.sort'][0]:9.2f}"
+                      + "".join(f"{ratios[k][0]:7.2f}" for k in ("radix", "pava"))
+                      + f"{ratios['scatter'][0]:8.2f}{ratios['prox'][0]:7.2f}{1e6 * rest:9.0f}"
+                      f"{nblk:10d}", flush=True)
+    return rows
+
+
+def write_pieces(path, rows, runs, command, load):
+    """The pieces as Markdown under the provenance header."""
+    lines = [provenance.header("Pieces of one Numba prox call / np.argsort of the same input",
+                               load, command),
+             "np.argsort, np.sort (values only), the radix sort, PAVA and the scatter (the jitted "
+             "kernels called directly) and the whole `wsrbench.prox` call took turns, "
+             f"{runs} times ({max(3, runs // 2)} at d >= 1e7) after a warm-up call of each. Every "
+             "ratio is the median of one turn's ratios to np.argsort with their interquartile "
+             "range in brackets; np.argsort is the median time of one call; prox - kernels is the "
+             "median prox time less the medians of the three kernels (checks, centring and "
+             "Python); blocks is PAVA's block count.", "",
+             "| dtype | d | family | np.argsort | " + " | ".join(PIECES)
+             + " | prox - kernels | blocks |", "|---|---:|---|---:|" + "---:|" * (len(PIECES) + 2)]
+    for name, d, fam, t_arg, ratios, rest, nblk in rows:
+        cells = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in (ratios[k] for k in PIECES)]
+        lines.append(f"| {name} | {d:.0e} | {fam} | {1e3 * t_arg:.3f} ms | " + " | ".join(cells)
+                     + f" | {1e6 * rest:.0f} us | {nblk} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def batched(runs):
@@ -295,7 +327,8 @@ def main(argv=None):
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--only", default="table,batched,warm,compile,memory")
-    ap.add_argument("--out", default="", help="also write the table as Markdown to this file")
+    ap.add_argument("--out", default="", help="also write the table (--only table) or the pieces "
+                    "(--only pieces) as Markdown to this file")
     a = ap.parse_args(argv)
     sizes = [int(float(s)) for s in a.sizes.split(",")]
     families = a.families.split(",")
@@ -305,15 +338,19 @@ def main(argv=None):
 
     print(f"numpy {np.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs, "
           f"threading layer after first parallel call below")
+    if a.out and {"table", "pieces"} <= only:
+        ap.error("--out writes one table: give --only table or --only pieces with it")
+    command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if "table" in only:
         with provenance.LoadMonitor() as load:
             res = table(sizes, families, dtypes, a.runs)
         if a.out:
-            command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None
-                                                                  else argv)
             write_table(a.out, res, sizes, a.runs, command, load)
     if "pieces" in only:
-        pieces(sizes, families, dtypes, a.runs)
+        with provenance.LoadMonitor() as load:
+            rows = pieces(sizes, families, dtypes, a.runs)
+        if a.out:
+            write_pieces(a.out, rows, a.runs, command, load)
     if "batched" in only:
         batched(a.runs)
         print(f"numba threading layer: {numba.threading_layer()}, threads: "

@@ -50,8 +50,8 @@ def test_figures_script_quick_writes_every_file_with_its_header(tmp_path):
                         str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     written = sorted(p.name for p in tmp_path.glob("*.md"))
-    assert {"training_bench.md", "training_overhead.md", "numba_speed.md",
-            "gpu_model.md"} <= set(written), written
+    assert {"training_bench.md", "training_overhead.md", "numba_speed.md", "numba_pieces.md",
+            "hull_speed.md", "gpu_model.md"} <= set(written), written
     for name in written:
         head = (tmp_path / name).read_text().splitlines()[:7]
         assert head[0].startswith("# ") and head[1] == "", (name, head)
@@ -81,3 +81,19 @@ def test_ratio_spread_pairs_the_interleaved_calls():
     assert q25 == 0.5 and 0.5 < q75 < 0.6 and q25 <= med <= q75
     with pytest.raises(ValueError, match="paired"):
         ratio_spread([1.0, 2.0], [1.0])
+
+
+def test_interleaved_rounds_take_turns_after_one_warm_up_each():
+    from wsrbench.bench.benchtools import interleaved_rounds, interleaved_times
+
+    calls = []
+    fs = [lambda k=k: calls.append(k) for k in range(3)]
+    ts = interleaved_rounds(fs, 4)
+    # one untimed warm-up of each, then turns: every round's calls ran back to back
+    assert calls == [0, 1, 2] * 5
+    assert [len(t) for t in ts] == [4, 4, 4] and all(v >= 0 for t in ts for v in t)
+    calls.clear()
+    tf, tg = interleaved_times(fs[0], fs[1], 2)
+    assert calls == [0, 1] * 3 and len(tf) == len(tg) == 2
+    with pytest.raises(ValueError, match="runs"):
+        interleaved_rounds(fs, 0)

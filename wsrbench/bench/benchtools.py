@@ -192,17 +192,25 @@ def floor_seconds(x: np.ndarray, device: str, repeats: int) -> tuple[float, str]
 def interleaved_times(f, g, runs: int) -> tuple[list[float], list[float]]:
     """Seconds of ``runs`` calls of f and of g, alternated so that a load change hits both,
     after one untimed warm-up call of each."""
-    f()
-    g()
-    tf, tg = [], []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        tf.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        g()
-        tg.append(time.perf_counter() - t)
+    tf, tg = interleaved_rounds([f, g], runs)
     return tf, tg
+
+
+def interleaved_rounds(fs, runs: int) -> list[list[float]]:
+    """Seconds of ``runs`` calls of each function of ``fs``, taken in turn (f0, f1, ..., f0, ...)
+    after one untimed warm-up call of each: the i-th timings of any two of them ran back to back,
+    so their ratio pairs for :func:`ratio_spread`."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1; got {runs}")
+    for f in fs:
+        f()
+    out: list[list[float]] = [[] for _ in fs]
+    for _ in range(runs):
+        for f, ts in zip(fs, out):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+    return out
 
 
 def ratio_spread(tf, tg) -> tuple[float, float, float]:
