@@ -146,7 +146,7 @@ def world(request):
     p = request.param
     named = build_cases(p)
     per_rank = launch.run(_distributed_worker.run_cases, p, [c for _, c in named],
-                          timeout=240.0, collective_timeout=60.0)
+                          timeout=240.0 + 0.05 * len(named), collective_timeout=60.0)
     return p, [(name, case, [per_rank[r][i] for r in range(p)])
                for i, (name, case) in enumerate(named)]
 

@@ -53,36 +53,37 @@ _MANY_CLUSTERS = ("gaussian", "uniform", "heavy_tailed", "trained_layer", "worst
 
 # Every slow combination is listed with its reason; nothing is dropped silently. The bounds keep
 # `wsrbench compare` to a couple of minutes on a 2-core laptop and each asv benchmark well inside
-# its timeout. The figures in the comments are single calls on a 2-core laptop-class CPU.
+# its timeout. The reasons give orders of magnitude of one call on a 2-core CPU; measured figures
+# are `wsrbench compare`'s own output (docs/figures holds the dated ones).
 CAPS = [
-    # NumPy reference: 1-5 s per call at d=1e6, 10-80 s at 1e7. Its speed is not a target (it is
-    # the readable reference); d <= 1e5 shows its scaling.
+    # NumPy reference: its speed is not a target (it is the readable reference); d <= 1e5 shows
+    # its scaling.
     Cap("numpy", "*", "*", 100_000,
-        "the reference is for reading: PAVA is a Python loop (about 1-3 s per call at d=1e6)"),
-    # up to 220 s at d=1e7; not capped on a GPU.
+        "the reference is for reading: PAVA is a Python loop (seconds per call at d=1e6)"),
+    # minutes per call at d=1e7; not capped on a GPU.
     Cap("torch", "*", "*", 100_000,
-        "torch on CPU runs the GPU-shaped algorithms as many small kernels (1-10 s at d=1e6)",
+        "torch on CPU runs the GPU-shaped algorithms as many small kernels (seconds at d=1e6)",
         device="cpu"),
-    # 15 s in numba, 35-56 s in the reference at d=1e5.
+    # tens of seconds at d=1e5, in numba and in the reference.
     *[Cap("*", "end_collisions", f, 10_000,
           "about d clusters, one O(d) scan each: Theta(d^2) work") for f in _MANY_CLUSTERS],
-    # 112 s in numba at d=1e6.
+    # minutes in numba at d=1e6.
     Cap("*", "end_collisions", "nearly_sorted", 100_000,
         "about d/18 clusters, one O(d) scan each: Theta(d^2) work"),
-    # 13 s in numba, 70 s in the reference at d=1e5.
+    # tens of seconds at d=1e5, in numba and (more) in the reference.
     Cap("*", "imminent_collisions", "worst_imminent_collisions", 10_000,
         "its worst case: d - m rounds of O(d) work each"),
-    # the cascade with m = d/2; 4 s in numba at d=1e5.
+    # the cascade with m = d/2; seconds in numba at d=1e5.
     Cap("*", "imminent_collisions", "worst_pava", 10_000, "d/2 rounds of O(d) work each"),
-    # 32 s in numba, 74 s in the reference at d=1e6.
+    # tens of seconds at d=1e6, in numba and in the reference.
     Cap("*", "imminent_collisions", "nearly_sorted", 100_000, "about d/17 rounds of O(d) work each"),
-    # near the collapsing lam; 40 s in numba at d=1e7.
+    # near the collapsing lam; tens of seconds in numba at d=1e7.
     Cap("*", "imminent_collisions", "gaussian_collapse", 1_000_000, "about d^0.95 rounds"),
     Cap("numpy", "hull_bridges", "*", 10_000,
-        "the reference merges each pair in Python (one bridge() call per pair): about 50 s at "
-        "d=1e5"),
+        "the reference merges each pair in Python (one bridge() call per pair): about a minute "
+        "at d=1e5"),
     Cap("torch", "hull_bridges", "*", 10_000,
-        "on CPU every bridge step is some 60 small tensor ops per level (27 s at d=1e5); on a GPU "
+        "on CPU every bridge step is some 60 small tensor ops per level (tens of seconds at d=1e5); on a GPU "
         "it is not capped", device="cpu"),
 ]
 
