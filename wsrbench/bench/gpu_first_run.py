@@ -562,12 +562,13 @@ def _junit_summary(path: Path) -> str:
 
 
 def geometry_check(w, sizes, *, torch_bridges_max_d, counts_of=None,
-                   backends=("numba_cuda", "torch")) -> int:
+                   backends=("numba_cuda", "torch"),
+                   families=("gaussian", "worst_hull_bridges", "quantized"), repeats=2) -> int:
     """Every algorithm of the GPU backends (but pava, one thread per row) on rows of the given
-    sizes, three families, float32 and float64: the answer within ``value_tolerance`` of the CPU
+    sizes and families, float32 and float64: the answer within ``value_tolerance`` of the CPU
     pava and certified, and hull_bridges' launches and syncs equal to ``counts_of`` (default: the
-    model's dry run at the GPU geometry). One record each through ``w``; returns the number of
-    mismatches and errors."""
+    model's dry run at the GPU geometry); the time is the median of ``repeats`` calls. One record
+    each through ``w``; returns the number of mismatches and errors."""
     import wsrbench
 
     from ..core import registry
@@ -577,7 +578,7 @@ def geometry_check(w, sizes, *, torch_bridges_max_d, counts_of=None,
     counts_of = counts_of or _counts_numba_cuda
     bad = 0
     for d in sizes:
-        for family in ("gaussian", "worst_hull_bridges", "quantized"):
+        for family in families:
             for dtype in (np.float32, np.float64):
                 x, lam = cases.make(family, d, seed=3, dtype=dtype)
                 ref = wsrbench.prox(x.astype(np.float64), lam, algorithm="pava", backend="auto")
@@ -592,7 +593,7 @@ def geometry_check(w, sizes, *, torch_bridges_max_d, counts_of=None,
                         xb = mod.from_numpy(x)
                         try:
                             t = _median_time(lambda: wsrbench.prox(
-                                xb, lam, algorithm=alg, backend=backend), repeats=2)
+                                xb, lam, algorithm=alg, backend=backend), repeats=repeats)
                             out, info = wsrbench.prox_info(xb, lam, algorithm=alg,
                                                            backend=backend)
                             wn = np.asarray(mod.to_numpy(out), dtype=np.float64)
