@@ -9,7 +9,7 @@ and beyond, and lam in {0, subnormal, below the resolution of x}.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 
 import wsrbench
 from wsrbench.core.sorted_space import block_outputs
@@ -60,7 +60,6 @@ def test_ties_and_wide_rows(impl, problem):
     check(x, w, labels, lam, l1, rho)
 
 
-@settings(max_examples=max(10, settings.default.max_examples // 2))
 @given(problem=tie_problems())
 def test_prox_state_ties_and_wide_rows(problem):
     x, lam, l1, rho = problem
