@@ -33,9 +33,8 @@ from ._exact import drawn, tie_problems  # noqa: E402
 from .test_float_range import assert_matches_exact  # noqa: E402
 
 WORLDS = [1, 2, 3, 4]
-# Each world is one spawn of p processes (torch's import dominates): the everyday run keeps three
-# ranks (uneven shards, a subgroup, two-rank disagreements); the others run with the slow tests.
-EVERYDAY_WORLD = 3
+# Each world is one spawn of p processes running every case (10-20 s): slow tests, like every
+# spawn; the everyday run checks the local fits in process (the tests at the end of this file).
 TIE_DRAWS = settings.default.max_examples
 BAD = ["dtype", "lam", "nan", "negative_lam", "ndim", "float16_tensor"]
 NEEDS_TWO = {"dtype", "lam"}  # a disagreement needs two ranks
@@ -140,8 +139,7 @@ def build_cases(p):
 
 
 @pytest.fixture(scope="module", ids=[f"p{p}" for p in WORLDS],
-                params=[p if p == EVERYDAY_WORLD else pytest.param(p, marks=pytest.mark.slow)
-                        for p in WORLDS])
+                params=[pytest.param(p, marks=pytest.mark.slow) for p in WORLDS])
 def world(request):
     """(p, [(name, case, [result of each rank])]) with every case run in one group of p processes."""
     p = request.param
