@@ -25,6 +25,8 @@ done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/.."
+# inside the repository, the commands (and so the files' headers) name OUT relative to its root
+case "$OUT" in "$PWD"/*) OUT=${OUT#"$PWD"/} ;; "$PWD") OUT=. ;; esac
 PY=${PYTHON:-python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 

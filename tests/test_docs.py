@@ -195,21 +195,10 @@ def test_provenance_check(head, missing):
     assert missing_provenance(head) == missing
 
 
-# Files that scripts/figures.sh writes but whose first full-size run is still to be taken on a
-# quiet machine (the documents quote the earlier measurement meanwhile). Once the file exists the
-# entry must go: the test below fails while both hold, so the exception cannot outlive its reason.
-AWAITING_FIRST_RUN = {"docs/figures/hull_speed.md", "docs/figures/numba_pieces.md"}
-
-
 def test_cited_figures_exist_with_provenance():
     cited = sorted({m.group(0).rstrip(".") for doc in (ROOT / "README.md", DESIGN)
                     for m in FIGURE_CITATION.finditer(doc.read_text(encoding="utf-8"))})
-    generated = [c for c in AWAITING_FIRST_RUN if (ROOT / c).exists()]
-    assert not generated, f"generated now, remove from AWAITING_FIRST_RUN: {generated}"
-    script = (ROOT / "scripts" / "figures.sh").read_text(encoding="utf-8")
-    unwritten = [c for c in AWAITING_FIRST_RUN if f'"$OUT/{Path(c).name}"' not in script]
-    assert not unwritten, f"awaiting a first run but not written by scripts/figures.sh: {unwritten}"
-    absent = [c for c in cited if not list(ROOT.glob(c)) and c not in AWAITING_FIRST_RUN]
+    absent = [c for c in cited if not list(ROOT.glob(c))]
     assert not absent, f"cited figures files that do not exist: {absent}"
     cited = sorted({str(p.relative_to(ROOT)) for c in cited for p in ROOT.glob(c)})
     bad = {c: missing_provenance((ROOT / c).read_text(encoding="utf-8"))

@@ -97,3 +97,30 @@ def test_interleaved_rounds_take_turns_after_one_warm_up_each():
     assert calls == [0, 1] * 3 and len(tf) == len(tg) == 2
     with pytest.raises(ValueError, match="runs"):
         interleaved_rounds(fs, 0)
+
+
+def test_commit_is_dirty_for_code_changes_not_for_figures(tmp_path):
+    """A figures run writes docs/figures between its commands: that must not mark the later
+    commands' code as uncommitted, while a change to any other tracked file does."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    pkg = tmp_path / "wsrbench" / "core"
+    pkg.mkdir(parents=True)
+    shutil.copy(provenance.__file__, pkg / "provenance.py")
+    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    (tmp_path / "docs" / "figures" / "t.md").write_text("old\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "c"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    spec = importlib.util.spec_from_file_location("prov_copy", pkg / "provenance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    clean = mod.commit()
+    assert re.fullmatch(r"[0-9a-f]{12}", clean), clean
+    (tmp_path / "docs" / "figures" / "t.md").write_text("new\n")
+    assert mod.commit() == clean
+    (pkg / "provenance.py").write_text((pkg / "provenance.py").read_text() + "\n# edit\n")
+    assert mod.commit() == clean + "-dirty"

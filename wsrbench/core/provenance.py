@@ -74,13 +74,21 @@ def cpu_model() -> str:
 
 
 def commit() -> str:
-    """The checked-out commit of the package's source tree (12 hex digits, ``-dirty`` when the
-    tree has uncommitted changes), or ``"unknown"`` outside a git checkout."""
+    """The checked-out commit of the package's source tree (12 hex digits, ``-dirty`` when a
+    tracked file outside docs/figures has uncommitted changes), or ``"unknown"`` outside a git
+    checkout. docs/figures is left out because the figure commands write there: the second
+    command of one ``scripts/figures.sh`` run measures the same code as the first."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        r = subprocess.run(["git", "-C", here, "describe", "--always", "--abbrev=12", "--dirty"],
+        r = subprocess.run(["git", "-C", here, "describe", "--always", "--abbrev=12"],
                            capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() or "unknown"
+        rev = r.stdout.strip()
+        if r.returncode != 0 or not rev:
+            return "unknown"
+        s = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no",
+                            "--", ":(top)", ":(top,exclude)docs/figures"],
+                           capture_output=True, text=True, timeout=10)
+        return rev + ("-dirty" if s.returncode != 0 or s.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
