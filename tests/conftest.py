@@ -94,17 +94,19 @@ def impl(request) -> Impl:
     return Impl(*request.param)
 
 
-def given_impl(**strategies):
+def given_impl(capped_examples: int | None = None, **strategies):
     """Like hypothesis.given for a test ``fn(impl, **drawn)``, with the example budget of impl.
 
-    The property runs once per registered (backend, algorithm); slow backends get fewer examples.
+    The property runs once per registered (backend, algorithm); slow backends get fewer examples
+    (``capped_examples``, where given, for a backend with a size cap: a simulator).
     The inner @given is not what pytest collects, so its statistics are handed to the pytest item
     here: ``--hypothesis-show-statistics`` then reports the examples each pair ran.
     """
     def deco(fn):
         @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
         def test(impl, request):
-            @settings(max_examples=impl.examples)
+            n = impl.examples if capped_examples is None or impl.max_d is None else capped_examples
+            @settings(max_examples=n)
             @given(**strategies)
             def run(**drawn):
                 fn(impl, **drawn)

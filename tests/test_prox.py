@@ -20,6 +20,11 @@ from wsrbench.bench import properties
 
 from .conftest import given_impl, value_tol
 
+# The slow properties below give a backend with a size cap (the GPU simulator, about a second a
+# call on two cores) 4 examples each; the others get the profile's. The simulator's kernels also
+# run the not-slow properties here and the GPU tests' sweeps.
+SIM_EXAMPLES = 4
+
 MAGNITUDES = [1e-100, 1e-8, 1.0, 1e8, 1e100]
 
 
@@ -115,7 +120,7 @@ def test_d2_closed_form(impl):
 # -------------------------------------------------------------------------------- properties
 
 @pytest.mark.slow
-@given_impl(data=st.data())
+@given_impl(SIM_EXAMPLES, data=st.data())
 def test_order_ties_and_mean(impl, data):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     w = impl.prox(x, lam)
@@ -126,7 +131,7 @@ def test_order_ties_and_mean(impl, data):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
+@given_impl(SIM_EXAMPLES, data=st.data(), shift=st.sampled_from([-1e6, -3.5, 0.25, 1e3]))
 def test_translation(impl, data, shift):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
     w = impl.prox(x, lam)
@@ -135,7 +140,7 @@ def test_translation(impl, data, shift):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(SIM_EXAMPLES, data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_permutation_equivariance(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40)))
     p = np.random.default_rng(seed).permutation(x.size)
@@ -145,7 +150,7 @@ def test_permutation_equivariance(impl, data, seed):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(SIM_EXAMPLES, data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_non_expansive(impl, data, seed):
     x, lam = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
     z = x + np.random.default_rng(seed).normal(size=x.size) * (np.abs(x).max(initial=1.0))
@@ -170,7 +175,7 @@ def test_lam_zero_is_identity(impl, data):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data())
+@given_impl(SIM_EXAMPLES, data=st.data())
 def test_large_lam_collapses_to_mean(impl, data):
     x, _ = data.draw(vectors(max_d=impl.cap(40), dtype=np.float64))
     if x.size < 2:
@@ -190,7 +195,7 @@ def test_huge_lam_does_not_lose_the_mean(impl):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data(), seed=st.integers(0, 2**32 - 1))
+@given_impl(SIM_EXAMPLES, data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_perturbations_never_improve_the_objective(impl, data, seed):
     """benchopt-style: w + delta costs at least 1/2 ||delta||^2 more (strong convexity)."""
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
@@ -258,7 +263,7 @@ def test_l1_composition_against_brute_force(impl, seed):
 
 
 @pytest.mark.slow
-@given_impl(data=st.data(), rho=st.floats(0.0, 1.0))
+@given_impl(SIM_EXAMPLES, data=st.data(), rho=st.floats(0.0, 1.0))
 def test_rho_interpolates_between_prox_and_centroids(impl, data, rho):
     x, lam = data.draw(vectors(max_d=impl.cap(30), dtype=np.float64))
     w0, info0 = impl.run(x, lam)
