@@ -33,9 +33,7 @@ from ._exact import drawn, tie_problems  # noqa: E402
 from .test_float_range import assert_matches_exact  # noqa: E402
 
 WORLDS = [1, 2, 3, 4]
-# Each world is one spawn of p processes running every case (10-20 s): slow tests, like every
-# spawn; the everyday run checks the local fits in process (the tests at the end of this file).
-TIE_DRAWS = settings.default.max_examples
+TIE_DRAWS = settings.default.max_examples  # tie and wide-row draws per world (build_cases)
 BAD = ["dtype", "lam", "nan", "negative_lam", "ndim", "float16_tensor"]
 NEEDS_TWO = {"dtype", "lam"}  # a disagreement needs two ranks
 
@@ -138,6 +136,8 @@ def build_cases(p):
     return out
 
 
+# Each world is one spawn of p processes running every case (10-40 s): slow tests, like every
+# spawn; the everyday run checks the local fits in process (the tests at the end of this file).
 @pytest.fixture(scope="module", ids=[f"p{p}" for p in WORLDS],
                 params=[pytest.param(p, marks=pytest.mark.slow) for p in WORLDS])
 def world(request):
