@@ -23,16 +23,11 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_rounds, ratio_spread
+from wsrbench.bench.benchtools import fit_exponent, fmt_spread, interleaved_rounds, ratio_spread
 from wsrbench.core import provenance
 
 FAMILIES = "gaussian,uniform,heavy_tailed,trained_layer,quantized,worst_hull_bridges,worst_pava," \
            "worst_imminent_collisions"
-
-
-def _cell(r):
-    m, lo, hi = r
-    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def measure(sizes, families, repeats):
@@ -52,8 +47,8 @@ def measure(sizes, families, repeats):
             row = (d, float(np.median(ta)), ratio_spread(tp, ta), ratio_spread(th, ta),
                    ratio_spread(th, tp), float(np.median(th)))
             res[fam].append(row)
-            print(f"| {fam} | {d:.0e} | {row[1] * 1e3:.2f} ms | {_cell(row[2])} | {_cell(row[3])} | "
-                  f"{_cell(row[4])} |", flush=True)
+            print(f"| {fam} | {d:.0e} | {row[1] * 1e3:.2f} ms | "
+                  + " | ".join(fmt_spread(r) for r in row[2:5]) + " |", flush=True)
     return res
 
 
@@ -62,9 +57,9 @@ def exponents(res):
     out = {}
     for fam, rows in res.items():
         if len(rows) > 1:
-            logd = np.log([r[0] for r in rows])
-            out[fam] = (float(np.polyfit(logd, np.log([r[5] for r in rows]), 1)[0]),
-                        float(np.polyfit(logd, np.log([r[1] for r in rows]), 1)[0]))
+            ds = [r[0] for r in rows]
+            out[fam] = (fit_exponent(ds, [r[5] for r in rows], min_d=0)[0],
+                        fit_exponent(ds, [r[1] for r in rows], min_d=0)[0])
     return out
 
 
@@ -77,7 +72,8 @@ def write(path, res, exps, repeats, threads, command, load):
              "| family | d | np.argsort | pava / argsort | hull_bridges / argsort | "
              "hull_bridges / pava |", "|---|---:|---:|---:|---:|---:|"]
     for fam, rows in res.items():
-        lines += [f"| {fam} | {d:.0e} | {ta * 1e3:.2f} ms | {_cell(p)} | {_cell(h)} | {_cell(hp)} |"
+        lines += [f"| {fam} | {d:.0e} | {ta * 1e3:.2f} ms | "
+                  + " | ".join(fmt_spread(r) for r in (p, h, hp)) + " |"
                   for d, ta, p, h, hp, _ in rows]
     if exps:
         lines += ["", "Time exponents over the sizes (t ~ d^p, least squares on log-log of the "

@@ -37,7 +37,12 @@ import numpy as np
 
 import wsrbench
 from wsrbench import cases
-from wsrbench.bench.benchtools import interleaved_rounds, interleaved_times, ratio_spread
+from wsrbench.bench.benchtools import (
+    fmt_spread,
+    interleaved_rounds,
+    interleaved_times,
+    ratio_spread,
+)
 from wsrbench.core import provenance
 
 TARGET = 0.5  # the prox at most half an np.argsort of the same input
@@ -173,7 +178,7 @@ def write_pieces(path, rows, runs, command, load):
              "| dtype | d | family | np.argsort | " + " | ".join(PIECES)
              + " | prox - kernels | blocks |", "|---|---:|---|---:|" + "---:|" * (len(PIECES) + 2)]
     for name, d, fam, t_arg, ratios, rest, nblk in rows:
-        cells = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in (ratios[k] for k in PIECES)]
+        cells = [fmt_spread(ratios[k]) for k in PIECES]
         lines.append(f"| {name} | {d:.0e} | {fam} | {1e3 * t_arg:.3f} ms | " + " | ".join(cells)
                      + f" | {1e6 * rest:.0f} us | {nblk} |")
     with open(path, "w") as f:

@@ -214,6 +214,12 @@ def interleaved_rounds(fs, runs: int) -> list[list[float]]:
     return out
 
 
+def fmt_spread(r: tuple[float, float, float]) -> str:
+    """A :func:`ratio_spread` result as ``median [q25, q75]``."""
+    m, lo, hi = r
+    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def ratio_spread(tf, tg) -> tuple[float, float, float]:
     """Median and interquartile range (q25, q75) of the paired ratios tf[i] / tg[i].
 
