@@ -231,6 +231,91 @@ def test_warm_start_hint_poor_in_the_middle_is_sampled_and_skipped():
     assert warm.estimate_moves(x, rec, 256, 1e9) == 0.0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1000,), (3, 400)])
+@pytest.mark.parametrize("sigma", [1e-5, 1e-3])
+def test_cluster_hint_follows_training_steps(dtype, shape, sigma):
+    """Prox, then a step that spreads the tied weights a little (noise of sigma), repeated: the
+    warm calls keep the exact partition of the reference, and once the blocks are few the
+    cluster path orders the row (fewer PAVA pushes than values), docs/design.md#proxstate."""
+    rng = np.random.default_rng(7)
+    x = (0.05 * rng.standard_normal(shape)).astype(dtype)
+    lam = 0.02
+    state = ProxState()
+    d = shape[-1]
+    pushes = []
+    for step in range(8):
+        w, info = state.prox_info(x, lam, labels=True)
+        ref, rinfo = wsrbench.prox_info(x, lam, backend="numpy", labels=True)
+        for r in range(w.reshape(-1, d).shape[0]):
+            ok, err = _close(w.reshape(-1, d)[r], ref.reshape(-1, d)[r], x.reshape(-1, d)[r], lam)
+            assert ok, (step, r, err)
+        np.testing.assert_array_equal(np.asarray(info.labels), np.asarray(rinfo.labels))
+        assert wsrbench.certify(x, w, lam)
+        pushes.append(max(s["pushes"] for s in info.stats))
+        x = (w + sigma * rng.standard_normal(shape)).astype(dtype)
+    assert pushes[0] == d  # cold
+    assert all(p < d // 10 for p in pushes[-3:]), pushes  # clustered rows: units, not values
+
+
+def _prefix_condition_exact(v, c):
+    """Exact rational check that the values v pool into one block on their own: every prefix of
+    the j smallest has sum(mu - x) <= c j (m - j)."""
+    from fractions import Fraction
+
+    xs = [Fraction(float(t)) for t in np.sort(v)]
+    m = len(xs)
+    mu = sum(xs) / m
+    cf = Fraction(float(c))
+    acc = Fraction(0)
+    for j in range(1, m):
+        acc += mu - xs[j - 1]
+        if acc > cf * j * (m - j):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("kind", ["uniform", "gaussian", "outliers", "two_ties"])
+def test_pooling_certificate_is_sound_and_not_idle(kind):
+    """certify_bins (the cluster path's proof that a spread group pools) never accepts a group
+    that the exact rational check rejects, c swept across the group's own threshold; and it
+    accepts every group at 4x that threshold (a certificate that never answers is useless)."""
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(3)
+    accepted = 0
+    for trial in range(64):
+        m = int(rng.integers(65, 400)) if trial < 60 else 2048  # the last ones: all NBINS bins
+        if kind == "uniform":
+            v = rng.uniform(-1, 1, m)
+        elif kind == "gaussian":
+            v = rng.standard_normal(m)
+        elif kind == "outliers":
+            v = np.concatenate([1e-3 * rng.standard_normal(m - 3), rng.uniform(-1, 1, 3)])
+        else:
+            v = np.repeat([0.25, 0.75], [m // 3, m - m // 3]) + 1e-9 * rng.standard_normal(m)
+        v = 0.1 + 1e-3 * v
+        srt = np.sort(v)
+        j = np.arange(1, m)
+        need = float(np.max(np.cumsum(v.mean() - srt)[:-1] / (j * (m - j))))
+        rec = np.zeros(2 * m, dtype=np.uint64)
+        rec[0::2] = v.view(np.uint64)
+        lo, hi = float(v.min()), float(v.max())
+        counts = np.empty(warm.NBINS, dtype=np.int64)
+        sums = np.empty(warm.NBINS)
+        nb = warm.bins_for(m)
+        warm.group_histogram(rec, 0, m, lo, hi - lo, counts, sums, nb)
+        for ratio in (0.5, 0.9, 0.99, 1.0, 1.01, 1.1, 2.0, 4.0):
+            c = ratio * need
+            ok = warm.certify_bins(counts, sums, 0, nb, c, hi - lo, nb) == 0
+            if ok:
+                accepted += 1
+                assert _prefix_condition_exact(v, c), (kind, trial, ratio)
+            if ratio == 4.0:
+                assert ok, (kind, trial)
+    assert accepted >= 64
+
+
 def test_warm_start_given_order_and_shape_change():
     rng = np.random.default_rng(5)
     x = rng.standard_normal(100)

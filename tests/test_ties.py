@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given
+from hypothesis import strategies as st
 
 import wsrbench
 from wsrbench.core.sorted_space import block_outputs
@@ -67,6 +68,27 @@ def test_prox_state_ties_and_wide_rows(problem):
     for _ in range(2):  # cold, then with the hint of the first call
         w, info = state.prox_info(x, lam, l1=l1, rho=rho, labels=True)
         check(x, np.asarray(w), info.labels, lam, l1, rho)
+
+
+@given(problem=tie_problems(max_d=400), step=st.sampled_from(["ulp", "lam", "none"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_prox_state_after_a_step_ties_and_wide_rows(problem, step, seed):
+    """A warm call after a step that moved some of the prox's outputs (by an ulp or by up to lam)
+    and kept the rest, ties included: the cluster path's units, peeled values and group sorts
+    (docs/design.md#proxstate) must keep the tie property and the exact values."""
+    x, lam, l1, rho = problem
+    state = wsrbench.ProxState()
+    w = np.array(state.prox(x, lam, l1=l1, rho=rho))
+    rng = np.random.default_rng(seed)
+    moved = rng.random(w.shape) < 0.3
+    if step == "ulp":
+        w[moved] = np.nextafter(w[moved], np.asarray(np.inf, dtype=w.dtype))
+    elif step == "lam":
+        with np.errstate(over="ignore"):
+            w[moved] = (w[moved] + lam * rng.uniform(-1, 1, int(moved.sum()))).astype(w.dtype)
+    w = np.where(np.isfinite(w), w, x)
+    w2, info = state.prox_info(w, lam, l1=l1, rho=rho, labels=True)
+    check(w, np.asarray(w2), info.labels, lam, l1, rho)
 
 
 def test_tie_spread_example():

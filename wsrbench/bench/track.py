@@ -166,6 +166,31 @@ def _state_setup(hint, d, dtype):
     return setup
 
 
+def _clustered_setup(dtype):
+    """ProxState after a step on a row whose prox has formed clusters: seven rounds of a prox
+    then a step that moves every weight by noise of 1e-4 (a few hundred clusters left), timed on
+    the next call, whose hint is the clusters (docs/design.md#numba-cpu)."""
+    def setup():
+        from ..core.warm_start import ProxState
+
+        rng = np.random.default_rng(0)
+        d, lam = 100_000, 0.02
+        x = (0.05 * rng.standard_normal(d)).astype(dtype)
+        state = ProxState()
+        for _ in range(7):
+            x = (state.prox(x, lam) + 1e-4 * rng.standard_normal(d)).astype(dtype)
+        state.copy().prox_info(x, lam)  # warm
+
+        def call():
+            s = state.copy()  # the same hint every call
+            out = _info_counts(s.prox_info(x, lam)[1])
+            out["hinted_rows"] = int(s.hinted_rows)
+            out["hint_moves"] = int(np.asarray(s.last_moves).sum())
+            return out
+        return call
+    return setup
+
+
 def training_weights(dtype="float32") -> np.ndarray:
     """The first-layer weights of the 784-150-10 MLP after a few SGD steps from the usual
     initialisation, deterministic (seeded): a trained-like matrix of 117,600 weights."""
@@ -293,6 +318,8 @@ def benchmarks() -> list[Benchmark]:
         for dtype in DTYPES:
             out.append(Benchmark(f"state.numba.{hint}.{dtype}.d1e5", _state_setup(hint, 100_000,
                                                                                  dtype)))
+    for dtype in DTYPES:
+        out.append(Benchmark(f"state.numba.clustered_step.{dtype}.d1e5", _clustered_setup(dtype)))
     out.append(Benchmark("train.mlp784_150_10.first_layer_prox.float32", _training_setup()))
     for op in ("project_ties", "hard_concrete", "hard_concrete_gate"):
         for dtype in DTYPES:

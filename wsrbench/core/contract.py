@@ -147,10 +147,12 @@ class WarmStart(Protocol):
     NumPy rows with the previous call's sort order as a hint.
 
     ``prepare_rows(X)`` returns X in the layout ``warm_prox_rows`` reads (C-contiguous, X's float
-    dtype). ``warm_prox_rows(X, lam, l1, rho, recs, have_hint, budget, work, L)`` returns
+    dtype). ``warm_prox_rows(X, lam, l1, rho, recs, flags, have_hint, budget, work, L)`` returns
     ``(RowsResult, moves, work)``: ``recs`` (n, 2d) uint64 holds the sort records of the last
-    call (the hint when ``have_hint``) and is overwritten with this call's; ``moves[i]`` is the
-    insertion moves row i needed (-1 where the hint was dropped: more than ``budget`` moves per
+    call (the hint when ``have_hint``) and is overwritten with this call's; ``flags`` (n, d)
+    uint8 marks where the last call's blocks start in that order (flags[i, 0] = 0: none kept)
+    and is overwritten likewise; ``moves[i]`` is the work row i's hint left (insertion moves, or values
+    sorted inside spread clusters; -1 where the hint was dropped: more than ``budget`` moves per
     element); ``work`` is scratch kept between calls (None at first); ``L`` (n, d) int64 receives
     the labels, or is (n, 0) when none are asked.
     """
@@ -158,5 +160,5 @@ class WarmStart(Protocol):
     def prepare_rows(self, X: np.ndarray) -> np.ndarray: ...
 
     def warm_prox_rows(self, X: np.ndarray, lam: float, l1: float, rho: float, recs: np.ndarray,
-                       have_hint: bool, budget: float, work: Any, L: np.ndarray
+                       flags: np.ndarray, have_hint: bool, budget: float, work: Any, L: np.ndarray
                        ) -> tuple[RowsResult, np.ndarray, Any]: ...

@@ -1,21 +1,25 @@
-"""Warm-started prox for training: reuse the previous call's sort order as a hint.
+"""Warm-started prox for training: reuse the previous call's sort order and partition as a hint.
 
 Proximal training calls the prox on nearly the same vector every step, and the sort is most of the
-prox's cost. ``ProxState`` keeps the order of the previous call (per row) and sorts the next input
-along it with an insertion sort, whose cost is O(d + I) for I inversions left by the hint instead
-of a full sort. When the hint is poor (I/d above a budget: a fresh input, or a step that reshuffled
-many weights) it is dropped, either by a sampled estimate of I/d before the sort starts or by the
-running count of moves, and the row is sorted from scratch, so a useless hint costs next to
-nothing (measured: within 2% of a cold call). The answer is the same either way (the exact prox;
-the sort order only decides where the work goes).
+prox's cost. ``ProxState`` keeps, per row, the order of the previous call and, when the prox tied
+the weights into at most d/3 blocks, where those blocks start (docs/design.md#numba-cpu):
 
-When it pays (scripts/numba_speed.py, d = 1e6, a 2-core machine): with an exact hint (the same order as the
-previous call: a step that swaps no weights) a call costs 0.20x np.argsort in float64 (0.45x
-cold) and 0.17x in float32 (0.26x cold). Insertion pays a mispredicted branch or two per element,
-so at ~2 moves per element it is no faster than the radix sort; the ``nearly_sorted`` family
-(noise 1e-4, about 56 inversions per element at d = 1e6, because clusters of tied prox values get
-reshuffled by the noise) is therefore sorted from scratch, at 0.35x (float64) / 0.23x (float32)
-np.argsort.
+* **By cluster.** A training step gives each member of a tied block its own gradient, which
+  scrambles the members' order (thousands of inversions per weight) but keeps a block between its
+  neighbours. The next call reads the new values block by block, merges blocks whose ranges now
+  overlap, proves with a histogram that the middle of each group pools into one block whatever its
+  inner order (peeling off and sorting the extreme values that do not), and runs PAVA over these
+  units: a few sequential passes over the row instead of a sort.
+* **By order.** Without a kept partition (the weights are not tied), the row is insertion-sorted
+  along the previous order, O(d + I) for I inversions, under a budget of moves per element: a
+  sampled estimate first, then the running count.
+
+When neither pays (a fresh input, a step that reshuffled many blocks or weights) the row is
+sorted from scratch, and a useless hint costs a few percent of a cold call. The answer is the exact
+prox either way: the hint only decides where the work goes (the sums of a block pooled as one
+unit are added in another order, so its value can differ from a cold call's in the last bits,
+within the same tolerance of the exact prox). ``scripts/training_bench.py`` measures it in a
+training iteration (docs/figures/training_bench.md).
 
 Usage::
 
@@ -23,7 +27,7 @@ Usage::
     for step in range(steps):
         w = w - lr * grad(w)
         w = state.prox(w, lr * lam)         # same arguments and result as wsrbench.prox
-    state.last_moves                        # inversions per row of the last call (-1: no hint used)
+    state.last_moves                        # per row: the hint's leftover work (-1: no hint used)
 
 A known order can also be passed in: ``ProxState(order=np.argsort(x_prev))`` (a permutation per
 row; for 2-D input an (n, d) array).
@@ -65,13 +69,17 @@ class ProxState:
     Attributes
     ----------
     last_moves : int64 array or None
-        Per row of the last call: inversions the hint left (insertion moves), or -1 where the
-        row was sorted from scratch (no hint yet, wrong shape, or over budget).
+        Per row of the last call: the work the hint left, or -1 where the row was sorted from
+        scratch (no hint yet, wrong shape, or over budget): insertion moves (by order), or the
+        values that had to be sorted (by cluster; the row's stats then have fewer ``pushes``
+        than values).
     calls, hinted_rows : counters of calls and of rows sorted along the hint.
     """
 
     def __init__(self, order=None, *, moves_per_element: float | None = None):
         self._recs = None  # (n, 2d) uint64 sort records of the last call (index slots = hint)
+        self._flags = None  # (n, d) uint8: 1 where the last call's blocks start in that order
+        # (warm.keep_partition; flags[i, 0] = 0: none kept)
         self._have_hint = False
         self._work = None
         self.moves_per_element = moves_per_element
@@ -96,6 +104,7 @@ class ProxState:
                 raise ValueError(f"order row {i} is not a permutation of 0..{d - 1}")
         self._recs = np.zeros((n, 2 * d), dtype=np.uint64)
         self._recs[:, 1::2] = o2
+        self._flags = np.zeros((n, d), dtype=np.uint8)  # no partition known (flags[:, 0] = 0)
         self._have_hint = True
 
     @property
@@ -105,9 +114,19 @@ class ProxState:
             return None
         return self._recs[:, 1::2].astype(np.int64)
 
+    def copy(self) -> ProxState:
+        """An independent state with this one's hint (e.g. to try a step and keep the hint)."""
+        other = ProxState(moves_per_element=self.moves_per_element)
+        if self._recs is not None:
+            other._recs = self._recs.copy()
+            other._flags = None if self._flags is None else self._flags.copy()
+        other._have_hint = self._have_hint
+        return other
+
     def reset(self) -> None:
         """Forget the hint (the next call sorts from scratch)."""
         self._recs = None
+        self._flags = None
         self._have_hint = False
         self._work = None
 
@@ -159,14 +178,15 @@ class ProxState:
             return result_and_info(arr, res, "pava", name)
         if self._recs is None or self._recs.shape != (n, 2 * d):
             self._recs = np.empty((n, 2 * d), dtype=np.uint64)
+            self._flags = np.zeros((n, d), dtype=np.uint8)
             self._have_hint = False
         budget = self.moves_per_element
         if budget is None:
             budget = MOVES_PER_ELEMENT[X.dtype]
         # labels travel as (n, d) int64, or (n, 0) when not asked: one compiled signature
         L = np.zeros((n, d if labels else 0), dtype=np.int64)
-        res, moves, self._work = mod.warm_prox_rows(X, lam, l1, rho, self._recs, self._have_hint,
-                                                    float(budget), self._work, L)
+        res, moves, self._work = mod.warm_prox_rows(X, lam, l1, rho, self._recs, self._flags,
+                                                    self._have_hint, float(budget), self._work, L)
         if labels:
             res = res._replace(labels=L)
         self._have_hint = d > 0

@@ -171,10 +171,10 @@ ALGORITHMS = {
 }
 
 
-def warm_prox_rows(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
+def warm_prox_rows(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L):
     """The prox of X sorted along a hint (``wsrbench.core.warm_start.ProxState``; see ``warm.run``);
     L: int64 labels out, (n, d), or (n, 0) when not asked."""
-    return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, have_hint,
+    return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, flags, have_hint,
                     moves_per_element, scratch, L)
 
 

@@ -1,11 +1,15 @@
-"""Warm start: sort a row adaptively along the order of the previous call (see wsrbench.core.warm_start).
+"""Warm start: order a row along the previous call's partition or sort it adaptively along its
+order (see wsrbench.core.warm_start; docs/design.md#numba-cpu).
 
-The hint is the previous call's sort records (rec[2k+1] = index of the k-th smallest previous x).
-``hinted_sort`` gathers the new values in that order and insertion-sorts them in place: cost
-O(d + I) for I inversions left by the hint, against the radix sort's 8 (float64) or 4 (float32)
-full passes. Insertion pays only while I/d is small (measured on a 2-core machine: with an exact hint it
-costs 0.25x the float64 radix sort and about 0.5x the float32 one; at 2.3 moves per element it is
-even with the float64 sort), so the sort runs under a budget of ``moves_per_element`` moves per
+The hint is the previous call's sort records (rec[2k+1] = index of the k-th smallest previous x)
+and, when that call left at most d/3 blocks, their starts (flags, ``keep_partition``). With
+flags, ``cluster_hinted`` orders the row by groups of blocks and ``pava_units`` pushes each group's
+certified middle as one unit (``certify_bins``, ``peel``). Without them, ``hinted_sort``
+gathers the new values in that order and insertion-sorts them in place: cost O(d + I) for I
+inversions left by the hint, against the radix sort's 8 (float64) or 4 (float32) full passes.
+Insertion pays only while I/d is small (measured on a 2-core machine: with an exact hint it costs
+0.25x the float64 radix sort and about 0.5x the float32 one; at 2.3 moves per element it is even
+with the float64 sort), so the sort runs under a budget of ``moves_per_element`` moves per
 element processed so far (plus MOVES_SLACK for a local burst); past it the hint is dropped and the
 row is radix-sorted from scratch. Before starting, ``estimate_moves`` samples the disorder at
 1024 spots and skips the hint when it is already over budget there, so a hint that is poor only
@@ -19,6 +23,7 @@ from numba import njit, prange
 
 from ...core.contract import RowsResult
 from ._core import chunk_bounds, finish_scatter, rec_value
+from .numerics import block_mean, shift_unit
 from .pava import pava_stack
 from .sort import HIST_SIZE, bits_f64, f64_bits, sort_records
 
@@ -90,17 +95,467 @@ def hinted_sort(x, rec, moves_per_element):
     return moves
 
 
-@njit(cache=True)
-def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element, lab):
-    """Prox of one row using (and then updating) the hint in rec.
+NBINS = 256  # most histogram bins of the pooling certificate (certify_bins): m // 8, at least 16
+GROUP = 6  # words per group on cluster_hinted's stack
+SORT_SHARE = 0.5  # the cluster path sorts at most this share of the row, else a cold sort
+SMALL_GROUP = 64  # groups up to this size are sorted, not certified
+CANON_MIN = 4096  # units from this size on are kept in index order (by_index)
+# certify_bins' rounding bounds are relative: every quantity it forms from a spread and a c at
+# least this large is a normal number (2**-960, far above the subnormals)
+SAFE_MIN = 2.0 ** -960
 
-    Returns (nblk, merges, max_stack, longest_backmerge, moves): moves = -1 when the row was
-    sorted from scratch (no hint, or the hint was over budget).
+
+@njit(cache=True)
+def bins_for(m):
+    """Histogram bins for a group of m values: m // 8 (a few values per bin), 16 to NBINS."""
+    return min(NBINS, max(16, m // 8))
+
+
+@njit(cache=True)
+def group_histogram(rec, a, b, lo, spread, counts, bsums, nb):
+    """nb-bin histogram of the records [a, b) by value - lo (spread > 0: the largest minus lo):
+    per bin the count and the sum of value - lo. Bin t holds the values whose (value - lo) *
+    (nb / spread) rounds to [t, t + 1) (the last bin also holds spread itself)."""
+    scale = nb / spread
+    counts[:nb] = 0
+    bsums[:nb] = 0.0
+    for k in range(a, b):
+        v = bits_f64(rec[2 * k]) - lo
+        t = min(np.int64(v * scale), nb - 1)
+        counts[t] += 1
+        bsums[t] += v
+
+
+@njit(cache=True)
+def certify_bins(counts, bsums, t0, t1, c, spread, nb):
+    """Whether the values in bins [t0, t1) provably form one block of the prox wherever they sit
+    among sorted neighbours (docs/design.md#proxstate); 0: yes, 1 or 2: no, the first failing
+    prefix is in the lower (1) or upper (2) half.
+
+    The m values, sorted, are one level set of PAVA on their own iff every prefix of the j
+    smallest has L(j) = sum (mu - x) <= c j (m - j) (mu: their mean; the shifts' part of prefix
+    mean minus block mean is c (m - j) at any rank). The histogram bounds L without sorting:
+    inside a bin of n values in [u, v] (its edges, widened by the rounding of the bin index),
+    L(J0 + r) <= L(J0) + r (mu - u) and L(J0 + r) <= L(J0 + n) - (n - r)(mu - v), L exact at the
+    bin's ends; each bound minus the concave right side is
+    smallest at an end of where it applies (the bin's ends and the bounds' crossing), so two
+    checks per bin. The sums are over values minus the group's smallest (magnitudes at most
+    ``spread``), so the computed L(j) is within 4 m eps spread j of the exact one (the mean's
+    error times j, the bin sums' errors), which each check adds to the computed side.
+    """
+    m = 0
+    total = 0.0
+    for t in range(t0, t1):
+        m += counts[t]
+        total += bsums[t]
+    if m < 2:
+        return 0
+    mu = total / m
+    eps = 2.220446049250313e-16
+    err = 4.0 * m * eps * spread  # per unit of j
+    width = spread / nb
+    slack = 4.0 * eps * spread  # the bin index's rounding, at most a few ulps of spread
+    j0 = 0
+    l0 = 0.0
+    for t in range(t0, t1):
+        n = counts[t]
+        if n == 0:
+            continue
+        l1 = l0 + (mu * n - bsums[t])
+        j1 = j0 + n
+        up = mu - max(t * width - slack, 0.0)  # slope of the bound from the bin's left end
+        dn = mu - min((t + 1) * width + slack, spread)  # and from its right end
+        r = (l1 - l0 - n * dn) / (up - dn) if up > dn else 0.0
+        r = min(max(r, 0.0), float(n))
+        j = j0 + r
+        # (L(0) = L(m) = 0 exactly: the ends need no check)
+        if 0.0 < j < m and l0 + r * up + err * j > c * j * (m - j):
+            return 1 if 2 * j < m else 2
+        if j1 < m and l1 + err * j1 > c * j1 * (m - j1):
+            return 1 if 2 * j1 < m else 2
+        j0 = j1
+        l0 = l1
+    return 0
+
+
+@njit(cache=True)
+def peel(counts, bsums, c, spread, limit, nb):
+    """The fewest outer bins (pl below, pr above) whose removal leaves a middle that
+    ``certify_bins`` accepts, peeling on the side where the check fails, with at most ``limit``
+    values peeled; (pl, pr, peeled), or peeled = -1 when there is none."""
+    pl = 0
+    pr = 0
+    peeled = 0
+    while pl + pr < nb:
+        verdict = certify_bins(counts, bsums, pl, nb - pr, c, spread, nb)
+        if verdict == 0:
+            return pl, pr, peeled
+        if verdict == 1:  # peel the lowest nonempty bin (empty ones go with it)
+            peeled += counts[pl]
+            pl += 1
+            while pl + pr < nb and counts[pl] == 0:
+                pl += 1
+        else:
+            pr += 1
+            peeled += counts[nb - pr]
+            while pl + pr < nb and counts[nb - pr - 1] == 0:
+                pr += 1
+        if peeled > limit:
+            break
+    return pl, pr, -1
+
+
+@njit(cache=True)
+def sort_group(rec, a, b):
+    """Sort the records [a, b) by value (a comparison sort: a group is a small share of the row)."""
+    m = b - a
+    vals = np.empty(m, dtype=np.float64)
+    idx = np.empty(m, dtype=np.uint64)
+    for k in range(m):
+        vals[k] = bits_f64(rec[2 * (a + k)])
+        idx[k] = rec[2 * (a + k) + 1]
+    perm = np.argsort(vals, kind="mergesort")  # stable: equal values keep their hint order
+    for k in range(m):
+        p = perm[k]
+        rec[2 * (a + k)] = f64_bits(vals[p])
+        rec[2 * (a + k) + 1] = idx[p]
+
+
+@njit(cache=True)
+def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
+    """Order x along the previous call's partition (flags[k] = 1 where a block started at sorted
+    position k), in place in rec; returns the number of values sorted, or -1 (the caller sorts
+    from scratch). See docs/design.md#proxstate.
+
+    After a training step a block of tied weights spreads a little but stays between its
+    neighbours. The blocks, read in the new values, are merged into groups until each group's
+    largest value is at most the next group's smallest (a stack, as PAVA's: a group that falls
+    below the one before absorbs it). A group of equal values is one unit (flags: 1 at a
+    unit's start only). In a larger group, ``peel`` finds the fewest outer histogram bins whose
+    removal leaves a middle that ``certify_bins`` proves will pool into one block; the peeled
+    values go to the group's ends, sorted, as units of one, and the middle stays in hint order
+    as one unit with its smallest value first and its largest last (the tie rule and the block
+    values read a block's ends). Small groups, and groups with no such middle, are sorted.
+    More than SORT_SHARE of the row to sort: -1.
+
+    Units of more than SMALL_GROUP values are also listed in (ustart, uend, usum, ulo): their
+    sum of x - ulo, ulo their smallest value (so PAVA does not read them again); returns (values
+    sorted, units listed).
+    """
+    d = x.shape[0]
+    c = lam / (d - 1)
+    # One pass: gather x along the hint, each block's min and max (value, position) and the
+    # descents of its indices, and the group stack in spare (GROUP words per group).
+    g = 0
+    k = 0
+    while k < d:
+        i = rec[2 * k + 1]
+        lo = np.float64(x[np.int64(i)])
+        rec[2 * k] = f64_bits(lo)
+        hi = lo
+        imin = k
+        imax = k
+        desc = 0
+        e = k + 1
+        while e < d and flags[e] == 0:
+            j = rec[2 * e + 1]
+            v = np.float64(x[np.int64(j)])
+            rec[2 * e] = f64_bits(v)
+            if v < lo:
+                lo = v
+                imin = e
+            if v > hi:
+                hi = v
+                imax = e
+            desc += j < i
+            i = j
+            e += 1
+        start = k
+        while g > 0 and bits_f64(spare[GROUP * (g - 1) + 2]) > lo:
+            g -= 1
+            q = GROUP * g
+            start = np.int64(spare[q])
+            if bits_f64(spare[q + 1]) <= lo:
+                lo = bits_f64(spare[q + 1])
+                imin = np.int64(spare[q + 3])
+            if bits_f64(spare[q + 2]) > hi:
+                hi = bits_f64(spare[q + 2])
+                imax = np.int64(spare[q + 4])
+            desc += np.int64(spare[q + 5]) + 1
+        q = GROUP * g
+        spare[q] = start
+        spare[q + 1] = f64_bits(lo)
+        spare[q + 2] = f64_bits(hi)
+        spare[q + 3] = imin
+        spare[q + 4] = imax
+        spare[q + 5] = desc
+        g += 1
+        k = e
+    counts = np.empty(NBINS, dtype=np.int64)
+    bsums = np.empty(NBINS, dtype=np.float64)
+    limit = np.int64(SORT_SHARE * d)
+    sorted_values = 0
+    nu = 0
+    for j in range(g):
+        q = GROUP * j
+        a = np.int64(spare[q])
+        b = np.int64(spare[q + GROUP]) if j + 1 < g else d
+        lo = bits_f64(spare[q + 1])
+        hi = bits_f64(spare[q + 2])
+        # flags of [a, b) are rewritten here: a unit starts where flags = 1
+        for t in range(a, b):
+            flags[t] = 1
+        if b - a == 1:
+            continue
+        if lo == hi:  # equal values: one unit (the tie rule pools them anyway)
+            for t in range(a + 1, b):
+                flags[t] = 0
+            if b - a > SMALL_GROUP:
+                ustart[nu] = a
+                uend[nu] = b
+                usum[nu] = 0.0
+                ulo[nu] = lo
+                nu += 1
+            continue
+        if b - a <= SMALL_GROUP:
+            sort_group(rec, a, b)
+            sorted_values += b - a
+            continue
+        spread = hi - lo
+        if spread < SAFE_MIN or c < SAFE_MIN:  # near the subnormals: sorted, no certificate
+            if sorted_values + b - a > limit:
+                return -1, 0
+            sort_group(rec, a, b)
+            sorted_values += b - a
+            continue
+        nb = bins_for(b - a)
+        group_histogram(rec, a, b, lo, spread, counts, bsums, nb)
+        pl, pr, peeled = peel(counts, bsums, c, spread, limit - sorted_values, nb)
+        if peeled < 0:
+            if sorted_values + b - a > limit:
+                return -1, 0
+            sort_group(rec, a, b)
+            sorted_values += b - a
+            continue
+        m0 = a
+        m1 = b
+        imin = np.int64(spare[q + 3])
+        imax = np.int64(spare[q + 4])
+        if peeled:  # the peeled values to the group's ends, sorted; the middle is one unit
+            m0, m1, imin, imax = split3(rec, a, b, lo, spread, pl, nb - pr, nb)
+            sort_group(rec, a, m0)
+            sort_group(rec, m1, b)
+            sorted_values += peeled
+        if m1 - m0 > 1:
+            for t in range(m0 + 1, m1):
+                flags[t] = 0
+            if m1 - m0 >= CANON_MIN and np.int64(spare[q + 5]) * 64 > m1 - m0:
+                imin, imax = by_index(x, rec, m0, m1)
+            _to_edges(rec, m0, m1, imin, imax)
+            if m1 - m0 > SMALL_GROUP:
+                total = 0.0  # the middle's bins' sums of x - lo
+                for t in range(pl, nb - pr):
+                    total += bsums[t]
+                ustart[nu] = m0
+                uend[nu] = m1
+                usum[nu] = total
+                ulo[nu] = lo
+                nu += 1
+    return sorted_values, nu
+
+
+@njit(cache=True)
+def by_index(x, rec, a, b):
+    """Put a large unit's records [a, b) in increasing index order; returns the positions of its
+    smallest and largest value.
+
+    The order inside a unit is free, and the next call gathers x along it: in index order that
+    gather reads memory sequentially instead of at random (a unit formed by a sort lists its
+    values in value order, i.e. at random positions). Done with a mark per index, O(d); after
+    it the unit keeps its order from call to call except for the few values that split3 moves.
+    """
+    d = x.shape[0]
+    mark = np.zeros(d, dtype=np.uint8)
+    for k in range(a, b):
+        mark[np.int64(rec[2 * k + 1])] = 1
+    k = a
+    imin = a
+    imax = a
+    lo = np.inf
+    hi = -np.inf
+    for i in range(d):
+        if mark[i]:
+            v = np.float64(x[i])
+            rec[2 * k] = f64_bits(v)
+            rec[2 * k + 1] = i
+            if v < lo:
+                lo = v
+                imin = k
+            if v > hi:
+                hi = v
+                imax = k
+            k += 1
+    return imin, imax
+
+
+@njit(cache=True)
+def split3(rec, a, b, lo, spread, t0, t1, nb):
+    """Partition records [a, b) in place by bin: below t0 first, then [t0, t1), then the rest;
+    returns the middle's bounds (m0, m1) and the positions of its smallest and largest value."""
+    lt = a
+    i = a
+    gt = b
+    scale = nb / spread
+    vmin = np.inf
+    vmax = -np.inf
+    imin = a
+    imax = a
+    while i < gt:
+        v = bits_f64(rec[2 * i])
+        t = min(np.int64((v - lo) * scale), nb - 1)  # group_histogram's bin
+        if t < t0:
+            _swap(rec, lt, i)  # the record from lt is a middle one already seen, or i itself
+            if imin == lt:
+                imin = i
+            if imax == lt:
+                imax = i
+            lt += 1
+            i += 1
+        elif t >= t1:
+            gt -= 1
+            _swap(rec, i, gt)
+        else:
+            if v < vmin:
+                vmin = v
+                imin = i
+            if v > vmax:
+                vmax = v
+                imax = i
+            i += 1
+    return lt, gt, imin, imax
+
+
+@njit(cache=True)
+def _to_edges(rec, a, b, imin, imax):
+    """Swap the record at imin to a and the one at imax to b - 1."""
+    _swap(rec, a, imin)
+    if imax == a:
+        imax = imin
+    _swap(rec, b - 1, imax)
+
+
+@njit(cache=True, inline="always")
+def _swap(rec, i, j):
+    if i != j:
+        v = rec[2 * i]
+        t = rec[2 * i + 1]
+        rec[2 * i] = rec[2 * j]
+        rec[2 * i + 1] = rec[2 * j + 1]
+        rec[2 * j] = v
+        rec[2 * j + 1] = t
+
+
+@njit(cache=True)
+def pava_units(rec, flags, d, lam, center, sums, starts, ustart, uend, usum, ulo, nu):
+    """``pava.pava_stack`` over units: a unit [a, b) (flags[a] = 1, flags = 0 inside) enters the
+    stack as one block of its centred sum (``cluster_hinted`` proved it pools); units of one
+    value are pava_stack's pushes; the listed units (``cluster_hinted``) are not read again.
+    Returns (nblk, merges, max_stack, longest_backmerge)."""
+    c = shift_unit(lam, d)
+    depth = 0
+    have_top = False
+    t_sum = 0.0
+    t_start = 0
+    t_mean = 0.0
+    merges = 0
+    deepest = 0
+    longest = 0
+    k = 0
+    u = 0
+    while k < d:
+        n_start = k
+        if u < nu and ustart[u] == k:
+            k = uend[u]
+            n_sum = usum[u] + (ulo[u] - center) * (k - n_start)
+            u += 1
+        else:
+            n_sum = bits_f64(rec[2 * k]) - center
+            k += 1
+            while k < d and flags[k] == 0:
+                n_sum += bits_f64(rec[2 * k]) - center
+                k += 1
+        end = k
+        n_mean = block_mean(n_sum, n_start, end, d, c)
+        chain = 0
+        while have_top and t_mean >= n_mean:
+            n_sum = t_sum + n_sum
+            n_start = t_start
+            n_mean = block_mean(n_sum, n_start, end, d, c)
+            chain += 1
+            if depth > 0:
+                depth -= 1
+                t_sum = sums[depth]
+                t_start = np.int64(starts[depth])
+                t_mean = block_mean(t_sum, t_start, n_start, d, c)
+            else:
+                have_top = False
+        if have_top:
+            sums[depth] = t_sum
+            starts[depth] = t_start
+            depth += 1
+        t_sum = n_sum
+        t_start = n_start
+        t_mean = n_mean
+        have_top = True
+        merges += chain
+        if chain > longest:
+            longest = chain
+        if depth + 1 > deepest:
+            deepest = depth + 1
+    sums[depth] = t_sum
+    starts[depth] = t_start
+    return depth + 1, merges, deepest, longest
+
+
+@njit(cache=True)
+def keep_partition(flags, starts, nblk, d):
+    """Keep this call's partition for the next call's cluster path: flags[k] = 1 where a block
+    starts. Only a partition whose group stack fits in the scratch (GROUP words per block in 2 d)
+    is kept; otherwise flags[0] = 0 says there is none (a kept partition always has flags[0] = 1).
+    """
+    if GROUP * nblk > 2 * d:
+        flags[0] = 0
+        return
+    flags[:d] = 0
+    for j in range(nblk):
+        flags[np.int64(starts[j])] = 1
+
+
+@njit(cache=True)
+def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_element, lab):
+    """Prox of one row using (and then updating) the hint in rec and flags.
+
+    With a hint whose partition has at most half as many blocks as values (a training step
+    after a prox that tied weights), ``cluster_hinted`` orders the row; otherwise the insertion
+    sort under its budget; otherwise (or when the cluster path declines) the radix sort.
+    Returns (nblk, pushes, merges, max_stack, longest_backmerge, moves): moves = -1 when the row
+    was sorted from scratch; pushes = the values or units PAVA pushed.
     """
     d = x.shape[0]
     if d == 0:
-        return 0, 0, 0, 0, -1
+        return 0, 0, 0, 0, 0, -1
     moves = -1
+    units = False
+    nu = 0
+    cap = d // SMALL_GROUP + 1  # units listed with their sums (cluster_hinted)
+    ustart = np.empty(cap, dtype=np.int64)
+    uend = np.empty(cap, dtype=np.int64)
+    usum = np.empty(cap, dtype=np.float64)
+    ulo = np.empty(cap, dtype=np.float64)
+    if have_hint and lam > 0.0 and d > 1 and flags[0] == 1:  # a partition was kept
+        moves, nu = cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo)
+        units = moves >= 0
+        have_hint = False  # the insertion sort's hint is no better than the clusters'
     if have_hint:
         nsamp = min(SAMPLES, d // (8 * WINDOW))
         if nsamp >= 8 and estimate_moves(x, rec, nsamp, moves_per_element) > moves_per_element:
@@ -112,16 +567,26 @@ def warm_row(x, w, lam, l1, rho, rec, spare, hist, have_hint, moves_per_element,
     center = rec_value(rec, d // 2)
     sums = spare[:d].view(np.float64)
     starts = spare[d: 2 * d]
-    # pava_stack only reads rec: its index slots stay the next hint
-    nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
+    # PAVA only reads rec: its index slots stay the next hint
+    if units:
+        pushes = 0
+        for k in range(d):
+            pushes += flags[k]
+        nblk, merges, deepest, longest = pava_units(rec, flags, d, lam, center, sums, starts,
+                                                    ustart, uend, usum, ulo, nu)
+    else:
+        pushes = d
+        nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
     nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    return nblk, merges, deepest, longest, moves
+    keep_partition(flags, starts, nblk, d)
+    return nblk, pushes, merges, deepest, longest, moves
 
 
 @njit(cache=True, parallel=True)
-def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
+def warm_rows(X, W, lam, l1, rho, recs, flags, work, have_hint, moves_per_element,
               rounds, clusters, merges, max_stack, longest, moves, L):
-    """Rows in parallel (chunks of rows per thread); recs[i] is row i's hint, updated in place."""
+    """Rows in parallel (chunks of rows per thread); recs[i], flags[i] are row i's hint, updated
+    in place."""
     n, d = X.shape
     nchunks = work.shape[0]
     for c in prange(nchunks):
@@ -129,18 +594,20 @@ def warm_rows(X, W, lam, l1, rho, recs, work, have_hint, moves_per_element,
         spare = work[c][: 2 * d]
         hist = np.empty(HIST_SIZE, dtype=np.int64)
         for i in range(lo, hi):
-            nb, mg, dp, lg, mv = warm_row(X[i], W[i], lam, l1, rho, recs[i], spare, hist,
-                                          have_hint, moves_per_element, L[i])
+            nb, pu, mg, dp, lg, mv = warm_row(X[i], W[i], lam, l1, rho, recs[i], flags[i],
+                                              spare, hist, have_hint, moves_per_element, L[i])
             clusters[i] = nb
-            rounds[i] = d + mg if d > 1 else 0
+            rounds[i] = pu + mg if d > 1 else 0
             merges[i] = mg
             max_stack[i] = dp
             longest[i] = lg
             moves[i] = mv
 
 
-def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
-    """Python driver for wsrbench.core.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64).
+def run(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L):
+    """Python driver for wsrbench.core.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64,
+    flags (n, d) uint8: the previous partition's block starts in sorted order, or flags[i, 0] = 0
+    where none is kept: ``keep_partition``).
 
     ``scratch``: the caller's uint64 scratch from the previous call (2 words per element and
     thread), or None; it is reused when large enough. L: int64 (n, d) labels out, or (n, 0) when
@@ -152,12 +619,12 @@ def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
         work = scratch
         if work is None or work.shape[1] < 2 * d:
             work = np.empty((1, 2 * d), dtype=np.uint64)
-        nb, mg, dp, lg, mv = warm_row(X[0], W[0], lam, l1, rho, recs[0], work[0, : 2 * d],
-                                      np.empty(HIST_SIZE, dtype=np.int64), have_hint,
-                                      moves_per_element, L[0])
-        st = ({"merges": mg, "max_stack": dp, "longest_backmerge": lg, "hint_moves": mv}
-              if d > 1 else {"hint_moves": mv})
-        return (RowsResult(W, np.array([d + mg if d > 1 else 0]), np.array([nb]), [st]),
+        nb, pu, mg, dp, lg, mv = warm_row(X[0], W[0], lam, l1, rho, recs[0], flags[0],
+                                          work[0, : 2 * d], np.empty(HIST_SIZE, dtype=np.int64),
+                                          have_hint, moves_per_element, L[0])
+        st = ({"merges": mg, "max_stack": dp, "longest_backmerge": lg, "hint_moves": mv,
+               "pushes": pu} if d > 1 else {"hint_moves": mv})
+        return (RowsResult(W, np.array([pu + mg if d > 1 else 0]), np.array([nb]), [st]),
                 np.array([mv]), work)
     import numba
 
@@ -172,10 +639,10 @@ def run(X, lam, l1, rho, recs, have_hint, moves_per_element, scratch, L):
         nchunks = min(n, numba.get_num_threads())
         if work is None or work.shape[0] < nchunks or work.shape[1] < 2 * d:
             work = np.empty((nchunks, 2 * d), dtype=np.uint64)
-        warm_rows(X, W, lam, l1, rho, recs, work[:nchunks], have_hint, moves_per_element,
+        warm_rows(X, W, lam, l1, rho, recs, flags, work[:nchunks], have_hint, moves_per_element,
                   rounds, clusters, merges, max_stack, longest, moves, L)
     stats = [{"merges": int(m), "max_stack": int(s), "longest_backmerge": int(g),
-              "hint_moves": int(v)} if d > 1 else {"hint_moves": int(v)}
-             for m, s, g, v in zip(merges.tolist(), max_stack.tolist(), longest.tolist(),
-                                   moves.tolist())]
+              "hint_moves": int(v), "pushes": int(r - m)} if d > 1 else {"hint_moves": int(v)}
+             for m, s, g, v, r in zip(merges.tolist(), max_stack.tolist(), longest.tolist(),
+                                      moves.tolist(), rounds.tolist())]
     return RowsResult(W, rounds, clusters, stats), moves, work
