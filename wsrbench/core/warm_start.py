@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry
-from .checks import as_float_array, as_prox_rows, check_scalar
+from .checks import as_prox_rows, check_scalar
 from .numerics import prox_rows_in_range, safe_bound
 from .solve import result_and_info, solve
 
@@ -162,7 +162,8 @@ class ProxState:
         # the backend declaring the warm-start capability (contract.WarmStart): numba; a
         # RuntimeError saying why when none is available
         mod, name = registry.capable("warm_start", x)
-        arr, X, in_range = as_prox_rows(as_float_array(x, "x"), "x")
+        # (x is a NumPy array or anything np.asarray takes: one check pass, not two)
+        arr, X, in_range = as_prox_rows(x, "x")
         X = mod.prepare_rows(X)
         n, d = X.shape
         bound = safe_bound(d)
