@@ -94,11 +94,25 @@ def impl(request) -> Impl:
     return Impl(*request.param)
 
 
-def given_impl(capped_examples: int | None = None, **strategies):
+def _backend_params():
+    return [pytest.param((b.name, b.algorithms[0]), id=b.name,
+                         marks=[] if b.available else [pytest.mark.skip(reason=f"{b.name}: {b.reason}")])
+            for b in registry.backends()]
+
+
+@pytest.fixture(scope="session", params=_backend_params())
+def backend_impl(request) -> Impl:
+    """One Impl per registered backend, with its default algorithm: for properties of a backend's
+    driver (rows, scaling), not of an algorithm."""
+    return Impl(*request.param)
+
+
+def given_impl(capped_examples: int | None = None, *, per_backend: bool = False, **strategies):
     """Like hypothesis.given for a test ``fn(impl, **drawn)``, with the example budget of impl.
 
-    The property runs once per registered (backend, algorithm); slow backends get fewer examples
-    (``capped_examples``, where given, for a backend with a size cap: a simulator).
+    The property runs once per registered (backend, algorithm), or once per backend with its
+    default algorithm (``per_backend``: the ``backend_impl`` fixture); slow backends get fewer
+    examples (``capped_examples``, where given, for a backend with a size cap: a simulator).
     The inner @given is not what pytest collects, so its statistics are handed to the pytest item
     here: ``--hypothesis-show-statistics`` then reports the examples each pair ran.
     """
@@ -119,6 +133,13 @@ def given_impl(capped_examples: int | None = None, **strategies):
                 run()
 
         del test.__wrapped__  # pytest must see test(impl), not fn's drawn arguments
+        if per_backend:
+            @functools.wraps(test)
+            def test_backend(backend_impl, request):
+                test(backend_impl, request)
+
+            del test_backend.__wrapped__
+            return test_backend
         return test
     return deco
 
