@@ -129,7 +129,7 @@ def group_histogram(rec, a, b, lo, spread, counts, bsums, nb):
 @njit(cache=True)
 def certify_bins(counts, bsums, t0, t1, c, spread, nb):
     """Whether the values in bins [t0, t1) provably form one block of the prox wherever they sit
-    among sorted neighbours (docs/design.md#proxstate); 0: yes, 1 or 2: no, the first failing
+    among sorted neighbours (docs/design.md#numba-cpu); 0: yes, 1 or 2: no, the first failing
     prefix is in the lower (1) or upper (2) half.
 
     The m values, sorted, are one level set of PAVA on their own iff every prefix of the j
@@ -224,8 +224,8 @@ def sort_group(rec, a, b):
 @njit(cache=True)
 def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
     """Order x along the previous call's partition (flags[k] = 1 where a block started at sorted
-    position k), in place in rec; returns the number of values sorted, or -1 (the caller sorts
-    from scratch). See docs/design.md#proxstate.
+    position k), in place in rec (docs/design.md#numba-cpu); returns (values sorted, units
+    listed), or (-1, 0) when the caller must sort from scratch.
 
     After a training step a block of tied weights spreads a little but stays between its
     neighbours. The blocks, read in the new values, are merged into groups until each group's
@@ -239,8 +239,7 @@ def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
     More than SORT_SHARE of the row to sort: -1.
 
     Units of more than SMALL_GROUP values are also listed in (ustart, uend, usum, ulo): their
-    sum of x - ulo, ulo their smallest value (so PAVA does not read them again); returns (values
-    sorted, units listed).
+    sum of x - ulo, ulo their smallest value (so PAVA does not read them again).
     """
     d = x.shape[0]
     c = lam / (d - 1)
