@@ -417,10 +417,18 @@ def capable(capability: str, x: Any, backend: str = "auto") -> tuple[Any, str]:
                 offers=lambda b: capability in b.capabilities,
                 offered=f"backends that do: {have}")
     mod = be.load()
-    if not isinstance(mod, protocol):
-        raise RuntimeError(f"backend {be.name!r} declares {capability} but its module lacks "
-                           f"{protocol.__name__}'s functions (wsrbench.core.contract)")
+    # isinstance with a runtime-checkable Protocol looks up every member (tens of microseconds,
+    # felt by a training step's prox call): checked once per loaded module
+    if (id(mod), capability) not in _CONFORMING:
+        if not isinstance(mod, protocol):
+            raise RuntimeError(f"backend {be.name!r} declares {capability} but its module lacks "
+                               f"{protocol.__name__}'s functions (wsrbench.core.contract)")
+        _CONFORMING.add((id(mod), capability))
     return mod, be.name
+
+
+#: (id of a loaded backend module, capability) pairs that passed the Protocol check
+_CONFORMING: set[tuple[int, str]] = set()
 
 
 # ---------------------------------------------------------------------------------------------
