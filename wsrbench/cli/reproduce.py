@@ -31,8 +31,12 @@ def add_arguments(p) -> None:
                         "one tuning over processes)")
     p.add_argument("--seed-offset", type=int, default=0,
                    help="first training seed (default 0; to split the seeds over processes)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes training in parallel, one torch thread each (default 1; "
+                        "at most the free cores)")
     p.add_argument("--train-sizes", help="mnist1d: comma-separated training-set sizes, each a "
-                                         "separate generated data set (default 4000)")
+                                         "separate generated data set (default 4000,16000; "
+                                         "--quick: 4000)")
 
 
 def run(args) -> int:
@@ -61,7 +65,7 @@ def run(args) -> int:
         except ValueError:
             raise ValueError(f"--grid: REG=S1,S2,... with numbers, got {g!r}") from None
     cfg = reproduce.make_config(args.data, args.quick, args.seeds, args.epochs, sizes, arm_names,
-                                grids, args.seed_offset)
+                                grids, args.seed_offset, args.jobs)
     out = args.out or f"wsrbench-reproduce/{args.data}"
     if args.quick:
         print("QUICK SMOKE RUN: one grid point, one seed, few epochs; the figures are not a result")

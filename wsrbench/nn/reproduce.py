@@ -62,22 +62,25 @@ MAX_WIDEN = 1  # grid points added per side at most when the best sits on an edg
 GRIDS = {"wsr": (1e-4, 1e-3, 1e-2), "l1": (1e-5, 1e-4, 1e-3),
          "weight_decay": (1e-4, 1e-3, 1e-2)}
 
-# Per data set: positions (shape), channels, epochs, batch; "sizes" are training-set sizes (None:
-# the data set's own split). Channels are scaled so that one run takes seconds of one CPU core;
-# c2 >= 10 because fc3 reads the c2 channel means only. Small batches give the steps the pooled
-# read-out needs (its gradient reaches each fc2 unit divided by the positions).
+# Per data set: positions (shape), channels, epochs (of the standard training size), batch;
+# "sizes" are training-set sizes (None: the data set's own split). The choice and its evidence:
+# docs/design.md#reproducing-the-torus-experiment. c2 >= 10 because fc3 reads the c2 channel
+# means only. Small batches give the steps the pooled read-out needs (its gradient reaches each
+# fc2 unit divided by the positions).
 DATA = {
-    "digits": {"shape": (8, 8), "c1": 4, "c2": 16, "epochs": 20, "batch": 16, "sizes": (None,)},
-    "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 20, "batch": 32, "sizes": (4000,)},
+    "digits": {"shape": (8, 8), "c1": 4, "c2": 16, "epochs": 60, "batch": 16, "sizes": (None,)},
+    "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 20, "batch": 32,
+                "sizes": (4000, 16000)},
 }
+STANDARD_TRAIN = 4000  # MNIST-1D's published training size
 QUICK = {"epochs": 6, "grid": 1, "seeds": 1}
 
 
 def make_config(data: str, quick: bool = False, seeds: int | None = None,
                 epochs: int | None = None, sizes=None, arm_names=None, grids=None,
-                seed_offset: int = 0) -> dict:
+                seed_offset: int = 0, jobs: int = 1) -> dict:
     """The run's settings; ``quick``: one grid point (the middle), one seed, 6 epochs, no widening,
-    the standard training size only."""
+    the standard training size only. ``jobs``: worker processes training in parallel."""
     if data not in DATASETS:
         raise ValueError(f"--data must be one of {', '.join(DATASETS)}, got {data!r}")
     spec = DATA[data]
@@ -106,6 +109,9 @@ def make_config(data: str, quick: bool = False, seeds: int | None = None,
     if seed_offset < 0:
         raise ValueError(f"--seed-offset must be >= 0, got {seed_offset}")
     cfg["seed_offset"] = seed_offset
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    cfg["jobs"] = jobs
     cfg["arms"] = list(ARMS)
     if arm_names is not None:
         bad = [a for a in arm_names if a not in ARMS]
@@ -113,6 +119,15 @@ def make_config(data: str, quick: bool = False, seeds: int | None = None,
             raise ValueError(f"--arms: unknown {bad}; choose from {','.join(ARMS)}")
         cfg["arms"] = list(arm_names)
     return cfg
+
+
+def epochs_for(cfg: dict, n_train) -> int:
+    """Epochs at training size ``n_train``: ``cfg["epochs"]`` up to the standard size; a larger
+    generated set gets twice the standard size's steps (its epochs shrink as 2 * 4000 / n): more
+    examples per step need fewer passes to level off, and the budget grows only twofold."""
+    if n_train is None or n_train <= STANDARD_TRAIN:
+        return cfg["epochs"]
+    return max(1, -(-2 * cfg["epochs"] * STANDARD_TRAIN // n_train))
 
 
 # ------------------------------------------------------------------------------------ data
@@ -234,7 +249,8 @@ def regularized(model):
 
 
 def make_optimizer(model, regularizer: str, strength: float, cfg: dict):
-    """(optimizer to step, SGD to schedule): SGD, wrapped by ``WeightSharingProx`` for wsr / l1."""
+    """(optimizer to step, SGD to schedule): SGD, wrapped by ``WeightSharingProx`` (wsr) or
+    ``SoftThreshold`` (l1)."""
     import torch
 
     from .training import WeightSharingProx
@@ -250,12 +266,40 @@ def make_optimizer(model, regularizer: str, strength: float, cfg: dict):
     sgd = torch.optim.SGD([{"params": [p for _, p in first], "weight_decay": wd[0]},
                            {"params": [p for _, p in second], "weight_decay": wd[1]},
                            {"params": rest}], lr=cfg["lr"], momentum=cfg["momentum"])
-    if regularizer in ("wsr", "l1"):
-        key = "lam" if regularizer == "wsr" else "l1"
-        groups = [{"params": first, "lam": 0.0, key: strength},
-                  {"params": second, "lam": 0.0, key: strength / cfg["fc2_ratio"]}]
+    if regularizer == "wsr":
+        groups = [{"params": first, "lam": strength}, {"params": second,
+                                                       "lam": strength / cfg["fc2_ratio"]}]
         return WeightSharingProx(sgd, groups, lam=0.0), sgd
+    if regularizer == "l1":
+        return SoftThreshold(sgd, (strength, strength / cfg["fc2_ratio"], 0.0)), sgd
     return sgd, sgd
+
+
+class SoftThreshold:
+    """``optimizer.step()``, then ``w <- sign(w) max(|w| - lr_t t_g, 0)`` on every tensor of
+    group g: the prox of ``lr_t t_g ||w||_1``, the map ``WeightSharingProx`` computes with ``l1``
+    and ``lam = 0``, without the sort it spends on R (the L1 control costs a plain SGD run)."""
+
+    def __init__(self, optimizer, strengths):
+        if len(strengths) != len(optimizer.param_groups):
+            raise ValueError(f"strengths: one per param group ({len(optimizer.param_groups)}), "
+                             f"got {len(strengths)}")
+        self.optimizer, self.strengths = optimizer, tuple(float(t) for t in strengths)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        import torch
+
+        loss = self.optimizer.step()
+        with torch.no_grad():
+            for group, t in zip(self.optimizer.param_groups, self.strengths):
+                threshold = group["lr"] * t
+                if threshold > 0:
+                    for p in group["params"]:
+                        p.copy_(p.sign() * (p.abs() - threshold).clamp_min(0))
+        return loss
 
 
 # -------------------------------------------------------------------------------- training
@@ -385,89 +429,248 @@ def _grid_step(grid):
     return grid[1] / grid[0] if len(grid) > 1 else 10.0
 
 
-def tune(kind, splits, regularizer, cfg, progress, base):
-    """Strength chosen on validation (seed 0, last epoch) from the grid, widened at an edge.
+class Arm:
+    """The selection protocol of one arm (training size, model, positions, regulariser), as a
+    state machine that hands out training runs and takes their results back in any order.
 
-    Returns (strength, {strength: (model, curve)}, tuning records). Ties go to the smaller
-    strength (the weaker assumption)."""
-    if regularizer == "none":
-        model, curve = train(kind, splits, "none", 0.0, cfg, cfg.get("seed_offset", 0))
-        return 0.0, {0.0: (model, curve)}, []
-    grid = list(cfg["grids"][regularizer])
-    step = _grid_step(GRIDS[regularizer])
-    runs, records = {}, []
-    widened = 0
-    while True:
-        for s in grid:
-            if s in runs:
-                continue
-            t0 = time.perf_counter()
-            seed = cfg.get("seed_offset", 0)
-            model, curve = train(kind, splits, regularizer, s, cfg, seed)
-            runs[s] = (model, curve)
-            records.append({**base, "role": "tuning", "strength": s, "seed": seed,
-                            "val_accuracy": curve[-1], "seconds": time.perf_counter() - t0})
-            progress(f"  tune {base['model']}/{base['setting']}/{regularizer} s={s:.0e}: "
-                     f"val {curve[-1]:.3f}")
-        best = max(sorted(runs), key=lambda s: runs[s][1][-1])
-        if widened >= cfg["max_widen"] or len(grid) < 2:
-            break
-        if best == grid[0]:
-            grid.insert(0, grid[0] / step)
-        elif best == grid[-1]:
-            grid.append(grid[-1] * step)
+    Wave 1: seed ``first`` at every grid strength (``none``: one run). Once a wave is complete,
+    the best last-epoch validation accuracy wins (ties: the smaller strength, the weaker
+    assumption); a winner on an edge of a grid of >= 2 points adds the next strength beyond it
+    (a further wave) while ``max_widen`` allows. Then the chosen strength is fixed, and only
+    then are its other seeds handed out; the test split is read for the chosen configuration
+    only (by the caller, from ``final_runs``)."""
+
+    def __init__(self, cfg: dict, n_train, kind: str, setting: str, regularizer: str):
+        self.cfg, self.n_train = cfg, n_train
+        self.kind, self.setting, self.regularizer = kind, setting, regularizer
+        self.first = cfg.get("seed_offset", 0)
+        self.grid = [0.0] if regularizer == "none" else list(cfg["grids"][regularizer])
+        self.step = _grid_step(GRIDS.get(regularizer, (1.0,)))
+        self.widened = 0
+        self.tuning: dict = {}  # strength -> result of seed `first`
+        self.finals: dict = {}  # seed -> result (seed `first`: the chosen tuning run)
+        self.chosen = None
+        self.pending: set = set()
+
+    @property
+    def key(self):
+        return (self.n_train, self.kind, self.setting, self.regularizer)
+
+    def task(self, strength: float, seed: int, role: str) -> dict:
+        return {"data": self.cfg["data"], "n_train": self.n_train, "kind": self.kind,
+                "setting": self.setting, "regularizer": self.regularizer,
+                "strength": strength, "seed": seed, "role": role,
+                "epochs": epochs_for(self.cfg, self.n_train)}
+
+    def next_tasks(self) -> list[dict]:
+        """The runs that can start now (none while a wave is incomplete)."""
+        if self.pending or self.chosen is not None and len(self.finals) == self.cfg["seeds"]:
+            return []
+        if self.chosen is None:
+            todo = [s for s in self.grid if s not in self.tuning]
+            if not todo:
+                best = max(sorted(self.tuning), key=lambda s: self.tuning[s]["curve"][-1])
+                widen = (self.widened < self.cfg["max_widen"] and len(self.grid) >= 2
+                         and best in (self.grid[0], self.grid[-1]))
+                if widen:
+                    todo = [best / self.step if best == self.grid[0] else best * self.step]
+                    self.grid = sorted(self.grid + todo)
+                    self.widened += 1
+                else:
+                    self.chosen = best
+                    self.finals[self.first] = self.tuning[best]
+                    tasks = [self.task(best, seed, "final")
+                             for seed in range(self.first + 1, self.first + self.cfg["seeds"])]
+                    self.pending.update((t["strength"], t["seed"]) for t in tasks)
+                    return tasks
+            tasks = [self.task(s, self.first, "tuning") for s in todo]
+            self.pending.update((t["strength"], t["seed"]) for t in tasks)
+            return tasks
+        return []
+
+    def take(self, task: dict, result: dict) -> None:
+        self.pending.discard((task["strength"], task["seed"]))
+        if task["role"] == "tuning":
+            self.tuning[task["strength"]] = result
         else:
-            break
-        widened += 1
-    for s in list(runs):  # keep only the chosen model (seed 0 of the final configuration)
-        if s != best:
-            del runs[s]
-    return best, runs, records
+            self.finals[task["seed"]] = result
+
+    @property
+    def done(self) -> bool:
+        return self.chosen is not None and not self.pending and \
+            len(self.finals) == self.cfg["seeds"]
+
+
+def tune(kind, splits, regularizer, cfg, progress, base):
+    """The strength chosen on validation by ``Arm``'s protocol, trained in this process.
+
+    Returns (strength, {strength: (model, curve)} of the chosen run, tuning records)."""
+    arm = Arm({**cfg, "seeds": 1}, base.get("n_train"), kind, base.get("setting", "original"),
+              regularizer)
+    models, records = {}, []
+    while not arm.done:
+        for t in arm.next_tasks():
+            t0 = time.perf_counter()
+            model, curve = train(kind, splits, regularizer, t["strength"], cfg, t["seed"])
+            models[t["strength"]] = (model, curve)
+            arm.take(t, {"curve": curve})
+            if regularizer != "none":
+                records.append({**base, "role": "tuning", "strength": t["strength"],
+                                "seed": t["seed"], "val_accuracy": curve[-1],
+                                "seconds": time.perf_counter() - t0})
+                progress(f"  tune {base['model']}/{base['setting']}/{regularizer} "
+                         f"s={t['strength']:.0e}: val {curve[-1]:.3f}")
+    return arm.chosen, {arm.chosen: models[arm.chosen]}, records
+
+
+# ------------------------------------------------------------------------- running the runs
+
+_SPLITS: dict = {}  # (data, n_train) -> (torus splits, shuffled splits), per process
+
+
+def _splits(data: str, n_train) -> tuple:
+    if (data, n_train) not in _SPLITS:
+        base = load_data(data, n_train)
+        _SPLITS[(data, n_train)] = (base, shuffle_positions(base)[0])
+    return _SPLITS[(data, n_train)]
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
+
+
+def run_task(task: dict, cfg: dict) -> dict:
+    """One training run (a worker's unit of work): the validation curve and the trained state
+    (NumPy arrays), never a test-split figure."""
+    base, shuffled = _splits(task["data"], task["n_train"])
+    splits = shuffled if task["setting"] == "shuffled" else base
+    t0 = time.perf_counter()
+    model, curve = train(task["kind"], splits, task["regularizer"], task["strength"],
+                         {**cfg, "epochs": task["epochs"]}, task["seed"])
+    return {"curve": curve, "seconds": time.perf_counter() - t0,
+            "state": {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}}
+
+
+def _cost(task: dict) -> float:
+    """A relative cost, to start the longest runs first (the last ones set the wall time)."""
+    n = task["n_train"] or 1000
+    return n * task["epochs"] * (3.0 if task["regularizer"] == "wsr" else 1.0)
+
+
+def execute(cfg: dict, arm_list: list, on_result=lambda arm, task, res: None) -> None:
+    """Run every arm's protocol to its end with ``cfg["jobs"]`` worker processes (spawned, one
+    torch thread each; 1: in this process). A run starts as soon as its arm allows, the
+    costliest first; the protocol, not the order of completion, decides what is chosen."""
+    queue: list = []  # (task, arm)
+
+    def refill(arm):
+        queue.extend((t, arm) for t in arm.next_tasks())
+        queue.sort(key=lambda item: _cost(item[0]))  # the costliest at the end: pop() it
+
+    for arm in arm_list:
+        refill(arm)
+    if cfg.get("jobs", 1) == 1:
+        _init_worker()
+        while queue:
+            task, arm = queue.pop()
+            res = run_task(task, cfg)
+            arm.take(task, res)
+            refill(arm)
+            on_result(arm, task, res)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(cfg["jobs"], mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        running: dict = {}
+        while queue or running:
+            while queue and len(running) < cfg["jobs"]:
+                task, arm = queue.pop()
+                running[pool.submit(run_task, task, cfg)] = (task, arm)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                task, arm = running.pop(fut)
+                res = fut.result()
+                arm.take(task, res)
+                refill(arm)  # before the callback: it sees whether the arm is done
+                on_result(arm, task, res)
+
+
+def _model_from(task: dict, state: dict, cfg: dict):
+    import torch
+
+    model = build_model(task["kind"], tuple(cfg["shape"]), cfg["c1"], cfg["c2"], cfg["dropout"])
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    return model
 
 
 def run_experiment(cfg: dict, out_dir: str, *, progress=print, command: str = "") -> dict:
+    """Every arm at every training size, tuned and run to its seeds (``execute``); then the
+    chosen runs are measured on test and results.json / results.md / the figures written."""
     import torch
 
     torch.set_num_threads(1)  # small nets: threads cost more than they give (and CPUs are shared)
     t_start = time.perf_counter()
     cfg = {**cfg, "commit": provenance.commit(), "started": time.strftime("%Y-%m-%d %H:%M %Z")}
     load = provenance.LoadMonitor(interval=30.0).__enter__()
-    records, filters, curves = [], {}, {}
+    sizes = {}
     for n_train in cfg["sizes"]:
-        base_splits = load_data(cfg["data"], n_train)
-        shuffled, _ = shuffle_positions(base_splits)
-        n = len(base_splits["train"][1])
-        progress(f"{cfg['data']}: {n} training, {len(base_splits['val'][1])} validation, "
-                 f"{len(base_splits['test'][1])} test examples")
-        for kind, setting, reg in arms(cfg):
-            splits = shuffled if setting == "shuffled" else base_splits
-            base = {"data": cfg["data"], "n_train": n, "setting": setting, "model": kind,
-                    "regularizer": reg, "selected_on": "validation", "epochs": cfg["epochs"]}
-            s, chosen, tuning = tune(kind, splits, reg, cfg, progress, base)
-            records.extend(tuning)
-            first = cfg.get("seed_offset", 0)
-            for seed in range(first, first + cfg["seeds"]):
-                t0 = time.perf_counter()
-                if seed == first:
-                    model, curve = chosen[s]
-                else:
-                    model, curve = train(kind, splits, reg, s, cfg, seed)
-                rec = {**base, "role": "final", "strength": s, "seed": seed,
-                       "val_accuracy": curve[-1], "curve": curve,
-                       "seconds": time.perf_counter() - t0, **measure(model, splits, kind)}
-                records.append(rec)
-                if seed == first:
-                    key = (n, kind, setting, reg)
-                    curves[key] = curve
-                    if kind == "fc":
-                        filters[key] = model.fc1.weight.detach().numpy().copy()
-                progress(f"{kind}/{setting}/{reg} s={s:.0e} seed {seed}: test "
-                         f"{rec['test_accuracy']:.3f}, {rec['distinct_weights']} distinct")
-            # the records so far, so that a run stopped early keeps what it measured
-            os.makedirs(out_dir, exist_ok=True)
-            with open(os.path.join(out_dir, "results.json"), "w") as f:
-                json.dump({"config": cfg, "command": command, "partial": True,
-                           "records": records}, f, indent=1)
+        sp = _splits(cfg["data"], n_train)[0]
+        n = len(sp["train"][1])
+        sizes[n_train] = n
+        progress(f"{cfg['data']}: {n} training, {len(sp['val'][1])} validation, "
+                 f"{len(sp['test'][1])} test examples; {epochs_for(cfg, n_train)} epochs")
+    arm_list = [Arm(cfg, n_train, *a) for n_train in cfg["sizes"] for a in arms(cfg)]
+    records, filters, curves = [], {}, {}
+
+    def base_of(arm):
+        return {"data": cfg["data"], "n_train": sizes[arm.n_train], "setting": arm.setting,
+                "model": arm.kind, "regularizer": arm.regularizer, "selected_on": "validation",
+                "epochs": epochs_for(cfg, arm.n_train)}
+
+    def on_result(arm, task, res):
+        name = f"{sizes[arm.n_train]} {arm.kind}/{arm.setting}/{arm.regularizer}"
+        if task["role"] == "tuning" and arm.regularizer != "none":
+            records.append({**base_of(arm), "role": "tuning", "strength": task["strength"],
+                            "seed": task["seed"], "val_accuracy": res["curve"][-1],
+                            "seconds": res["seconds"]})
+            progress(f"  tune {name} s={task['strength']:.0e}: val {res['curve'][-1]:.3f} "
+                     f"({res['seconds']:.0f} s)")
+        if arm.done:
+            finish(arm)
+
+    def finish(arm):
+        splits = _splits(cfg["data"], arm.n_train)[1 if arm.setting == "shuffled" else 0]
+        for seed in sorted(arm.finals):
+            res = arm.finals[seed]
+            task = arm.task(arm.chosen, seed, "final")
+            model = _model_from(task, res["state"], cfg)
+            rec = {**base_of(arm), "role": "final", "strength": arm.chosen, "seed": seed,
+                   "val_accuracy": res["curve"][-1], "curve": res["curve"],
+                   "seconds": res["seconds"], **measure(model, splits, arm.kind)}
+            records.append(rec)
+            if seed == arm.first:
+                key = (sizes[arm.n_train], arm.kind, arm.setting, arm.regularizer)
+                curves[key] = res["curve"]
+                if arm.kind == "fc":
+                    filters[key] = model.fc1.weight.detach().numpy().copy()
+            progress(f"{sizes[arm.n_train]} {arm.kind}/{arm.setting}/{arm.regularizer} "
+                     f"s={arm.chosen:.0e} seed {seed}: test {rec['test_accuracy']:.3f}, "
+                     f"{rec['distinct_weights']} distinct")
+        arm.tuning.clear()  # the state of the runs not chosen is no longer needed
+        # the records so far, so that a run stopped early keeps what it measured
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "results.json"), "w") as f:
+            json.dump({"config": cfg, "command": command, "partial": True,
+                       "records": records}, f, indent=1)
+
+    execute(cfg, arm_list, on_result)
+    records.sort(key=lambda r: (r["n_train"], list(ARMS.values()).index(
+        (r["model"], r["setting"], r["regularizer"])), r["role"] != "tuning", r["strength"],
+        r["seed"]))
     summary = summarize(records)
     elapsed = time.perf_counter() - t_start
     load.__exit__(None, None, None)
@@ -528,6 +731,13 @@ def format_table(summary) -> str:
     return "\n".join(lines)
 
 
+def _epochs_text(cfg) -> str:
+    per = {n: epochs_for(cfg, n) for n in cfg["sizes"]}
+    if len(set(per.values())) == 1:
+        return f"{cfg['epochs']} epochs"
+    return "epochs " + ", ".join(f"{e} at {n} training examples" for n, e in per.items())
+
+
 def _header(cfg, command, elapsed) -> str:
     commit = cfg.get("commit") or "unknown"
     m = provenance.machine()
@@ -542,17 +752,19 @@ def _header(cfg, command, elapsed) -> str:
             f"- command: `{command or 'wsrbench reproduce paper-torus --data ' + cfg['data']}`\n"
             f"- Net2FC / Net2CNN with c1 = {cfg['c1']}, c2 = {cfg['c2']} channels, positions "
             f"{'x'.join(map(str, cfg['shape']))} (a torus); SGD lr {cfg['lr']}, momentum "
-            f"{cfg['momentum']}, cosine schedule, {cfg['epochs']} epochs, batch {cfg['batch']} "
+            f"{cfg['momentum']}, cosine schedule, {_epochs_text(cfg)}, batch {cfg['batch']} "
             f"(drop_last), dropout {cfg['dropout']}; strengths s on fc1 (conv1), s/10 on fc2 "
             f"(conv2), chosen on validation (seed 0, last epoch) from the grids {cfg['grids']} "
             f"(decade steps, widened up to {cfg['max_widen']} points at an edge); "
-            f"{cfg['seeds']} seed(s) per final configuration\n"
+            f"{cfg['seeds']} seed(s) per final configuration; {cfg.get('jobs', 1)} worker "
+            f"process(es)\n"
             + (f"- **LOADED MACHINE: the load exceeded the {m['cores']} cores during the run; "
                "the times above are suspect (the accuracies are not)**\n"
                if provenance.overloaded(load.get("max", 0.0), m["cores"]) else ""))
 
 
 def write_outputs(out_dir, cfg, records, summary, filters, curves, command, elapsed) -> list:
+    os.makedirs(out_dir, exist_ok=True)
     written = []
     path = os.path.join(out_dir, "results.json")
     with open(path, "w") as f:
