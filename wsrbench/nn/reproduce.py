@@ -696,7 +696,10 @@ def summarize(records) -> list[dict]:
                "test_std": float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
                "val_mean": float(np.mean([r["val_accuracy"] for r in rs])),
                "distinct_weights": float(np.mean([r["distinct_weights"] for r in rs])),
-               "size": rs[0]["layers"]["fc1.weight" if k[1] == "fc" else "conv1.weight"]["size"]}
+               "size": rs[0]["layers"]["fc1.weight" if k[1] == "fc" else "conv1.weight"]["size"],
+               "tuning": sorted((r["strength"], r["val_accuracy"]) for r in records
+                                if r["role"] == "tuning" and (r["n_train"], r["model"],
+                                                              r["setting"], r["regularizer"]) == k)}
         if k[1] == "fc":
             row["largest_cluster"] = float(np.mean([r["layers"]["fc1.weight"]["largest_cluster"]
                                                     for r in rs]))
@@ -712,9 +715,10 @@ def summarize(records) -> list[dict]:
 
 def format_table(summary) -> str:
     lines = ["| n train | model | positions | regulariser | s (fc1; fc2 = s/10) | "
-             "test accuracy % (mean +- std, n) | distinct fc1 / size (largest cluster) | "
+             "validation % per s (seed 0) | test accuracy % (mean +- std, n) | "
+             "distinct fc1 / size (largest cluster) | "
              "distinct fc2 / size | shift match (null) | locality (null) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in summary:
         acc = f"{100 * r['test_mean']:.1f} +- {100 * r['test_std']:.1f} (n={r['runs']})"
         s = "-" if r["regularizer"] == "none" else f"{r['strength']:.0e}"
@@ -726,8 +730,10 @@ def format_table(summary) -> str:
         else:
             dist, d2, sm, lo = f"conv1: {r['distinct_weights']:.0f} / {r['size']}", "-", \
                 "conv by construction", "1 by construction"
+        grid = ", ".join(f"{g:.0e}: {100 * v:.1f}" for g, v in r.get("tuning", [])) or \
+            f"{100 * r['val_mean']:.1f}"
         lines.append(f"| {r['n_train']} | {r['model']} | {r['setting']} | {r['regularizer']} | "
-                     f"{s} | {acc} | {dist} | {d2} | {sm} | {lo} |")
+                     f"{s} | {grid} | {acc} | {dist} | {d2} | {sm} | {lo} |")
     return "\n".join(lines)
 
 
