@@ -6,7 +6,8 @@
 #   scripts/figures.sh --quick --out D  # the same commands at tiny sizes into D, in about a
 #                                       # minute: checks the wiring, its numbers mean nothing
 #   PYTHON=/path/to/python scripts/figures.sh
-# The paper reproduction's tables (docs/figures/paper_torus_*) take hours: `wsrbench reproduce`.
+# The paper reproduction's tables (docs/figures/paper_torus_*) come from `wsrbench reproduce` (under
+# 90 minutes per data set on 2 cores) and scripts/torus_scale.py (its choice of scale).
 set -euo pipefail
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 QUICK=0

@@ -174,11 +174,56 @@ def test_tuning_widens_the_grid_while_the_best_is_on_an_edge(monkeypatch):
     assert best == pytest.approx(1e-4) and len(recs) == len(grid)
 
 
+def test_arm_protocol_fixes_the_strength_before_any_other_seed_whatever_the_order():
+    """Results come back from workers in any order: the seeds of the chosen strength are handed
+    out only once every grid run (and the widening wave at an edge) has come back."""
+    cfg = reproduce.make_config("digits", seeds=3)
+    val = {1e-5: 0.3, 1e-4: 0.5, 1e-3: 0.4}  # l1's grid is 1e-5..1e-3: 1e-4 wins, no widening
+    arm = reproduce.Arm(cfg, None, "fc", "original", "l1")
+    wave = arm.next_tasks()
+    assert sorted(t["strength"] for t in wave) == list(cfg["grids"]["l1"])
+    assert {t["role"] for t in wave} == {"tuning"} and {t["seed"] for t in wave} == {0}
+    for t in reversed(wave):  # out of order, and nothing new while the wave is incomplete
+        assert arm.chosen is None
+        arm.take(t, {"curve": [val[t["strength"]]]})
+        if t is not wave[0]:
+            assert arm.next_tasks() == []
+    finals = arm.next_tasks()
+    assert arm.chosen == pytest.approx(1e-4)
+    assert [(t["strength"], t["seed"], t["role"]) for t in finals] == \
+        [(arm.chosen, 1, "final"), (arm.chosen, 2, "final")]
+    assert not arm.done and arm.finals[0]["curve"] == [0.5]  # seed 0 is the tuning run
+    for t in finals:
+        arm.take(t, {"curve": [0.0]})
+    assert arm.done and arm.next_tasks() == []
+    # the best on an edge: one more strength beyond it, as a second wave, before any seed
+    arm = reproduce.Arm(cfg, None, "fc", "original", "wsr")
+    wave = arm.next_tasks()
+    for t in wave:
+        arm.take(t, {"curve": [t["strength"]]})  # the largest strength wins
+    second = arm.next_tasks()
+    top = max(cfg["grids"]["wsr"])
+    assert [(t["strength"], t["role"]) for t in second] == [(pytest.approx(top * 10), "tuning")]
+    arm.take(second[0], {"curve": [0.0]})
+    assert [t["seed"] for t in arm.next_tasks()] == [1, 2] and arm.chosen == top
+
+
+def test_larger_training_sets_get_twice_the_standard_steps():
+    cfg = reproduce.make_config("mnist1d")
+    n0 = reproduce.STANDARD_TRAIN
+    assert reproduce.epochs_for(cfg, n0) == reproduce.epochs_for(cfg, None) == cfg["epochs"]
+    for n in cfg["sizes"][1:]:
+        steps = reproduce.epochs_for(cfg, n) * n
+        assert 2 * cfg["epochs"] * n0 <= steps < 2 * cfg["epochs"] * n0 + n
+
+
 def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="--data must be one of"):
         reproduce.make_config("mnist")
     with pytest.raises(ValueError, match="--seeds must be >= 1"):
         reproduce.make_config("digits", seeds=0)
+    with pytest.raises(ValueError, match="--jobs must be an integer >= 1"):
+        reproduce.make_config("digits", jobs=0)
     with pytest.raises(ValueError, match=r"--arms: unknown \['fc-dropout'\]"):
         reproduce.make_config("digits", arm_names=["fc-none", "fc-dropout"])
     m = reproduce.build_model("fc", (8, 8), 2, 3)
@@ -199,17 +244,24 @@ def _check_quick_run(out, data):
         assert ("test_accuracy" in r) == (r["role"] == "final")
     for r in finals:
         assert 0 <= r["test_accuracy"] <= 1 and 0 < r["distinct_weights"]
-        assert len(r["curve"]) == res["config"]["epochs"]
+        assert len(r["curve"]) == r["epochs"] == reproduce.epochs_for(res["config"], None)
     return res
 
 
 @pytest.mark.slow
 def test_quick_digits_run_end_to_end(tmp_path):
     out = tmp_path / "rq"
-    # Two epochs: every arm, file and record of a quick run, at a third of its cost.
+    # Two epochs: every arm, file and record of a quick run, at a third of its cost; two worker
+    # processes, whose runs are the ones this process would train (the same seeds, bit for bit)
     assert cli.main(["reproduce", "paper-torus", "--data", "digits", "--quick", "--epochs", "2",
-                     "--out", str(out)]) == 0
-    _check_quick_run(out, "digits")
+                     "--jobs", "2", "--out", str(out)]) == 0
+    res = _check_quick_run(out, "digits")
+    assert res["config"]["jobs"] == 2
+    rec = next(r for r in res["records"] if r["role"] == "final" and r["regularizer"] == "l1")
+    task = {"data": "digits", "n_train": None, "kind": "fc", "setting": "original",
+            "regularizer": "l1", "strength": rec["strength"], "seed": rec["seed"],
+            "role": "final", "epochs": rec["epochs"]}
+    assert reproduce.run_task(task, res["config"])["curve"] == rec["curve"]
 
 
 @pytest.mark.slow

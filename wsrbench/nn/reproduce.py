@@ -132,13 +132,15 @@ def epochs_for(cfg: dict, n_train) -> int:
 
 # ------------------------------------------------------------------------------------ data
 
-def load_data(data: str, n_train=None, seed: int = 0) -> dict:
+def load_data(data: str, n_train=None, seed: int = 0, roll: bool = True) -> dict:
     """Splits of the torus data: ``{"train": (X, y), "val": ..., "test": ..., "shape": ...}``.
 
     X is float32, one row of prod(shape) positions per example, standardised with the training
     split's mean and std; every example is rolled cyclically by its own random shift (drawn once,
     from ``seed``). digits: 60% / 20% / 20% of each class. mnist1d: ``make_dataset`` with
-    n_train + 2,000 examples, the last 1,000 the test split and the 1,000 before them validation."""
+    n_train + 2,000 examples, the last 1,000 the test split and the 1,000 before them validation.
+    ``roll=False``: the examples as the data set has them (the control that measures what the
+    torus costs)."""
     rng = np.random.default_rng([seed, 24])
     if data == "digits":
         from sklearn.datasets import load_digits
@@ -173,7 +175,8 @@ def load_data(data: str, n_train=None, seed: int = 0) -> dict:
                  "test": np.arange(n - 1000, n)}
     else:
         raise ValueError(f"data must be one of {', '.join(DATASETS)}, got {data!r}")
-    X = roll_examples(X.reshape((len(X),) + shape), rng).reshape(len(X), -1)
+    if roll:
+        X = roll_examples(X.reshape((len(X),) + shape), rng).reshape(len(X), -1)
     mu, sd = X[split["train"]].mean(), X[split["train"]].std()
     out = {k: (((X[i] - mu) / sd).astype(np.float32), y[i]) for k, i in split.items()}
     out["shape"] = shape
