@@ -21,14 +21,15 @@ from wsrbench.nn import reproduce
 
 # (data, label, changes to the run's configuration, roll)
 RUNS = [
-    ("mnist1d", "as run", {}, True),
-    ("mnist1d", "3x the epochs", {"epochs": 60}, True),
+    ("mnist1d", "as run (20 epochs)", {}, True),
+    ("mnist1d", "60 epochs", {"epochs": 60}, True),
     ("mnist1d", "the paper's channels", {"c1": 32, "c2": 64}, True),
     ("mnist1d", "no dropout", {"dropout": 0.0}, True),
     ("mnist1d", "no torus (examples not rolled)", {}, False),
-    ("digits", "a third of the epochs", {"epochs": 20}, True),
-    ("digits", "as run", {}, True),
-    ("digits", "2x the epochs", {"epochs": 120}, True),
+    ("digits", "20 epochs", {"epochs": 20}, True),
+    ("digits", "60 epochs", {"epochs": 60}, True),
+    ("digits", "as run (120 epochs)", {}, True),
+    ("digits", "240 epochs", {"epochs": 240}, True),
 ]
 
 

@@ -68,7 +68,7 @@ GRIDS = {"wsr": (1e-4, 1e-3, 1e-2), "l1": (1e-5, 1e-4, 1e-3),
 # means only. Small batches give the steps the pooled read-out needs (its gradient reaches each
 # fc2 unit divided by the positions).
 DATA = {
-    "digits": {"shape": (8, 8), "c1": 4, "c2": 16, "epochs": 60, "batch": 16, "sizes": (None,)},
+    "digits": {"shape": (8, 8), "c1": 4, "c2": 16, "epochs": 120, "batch": 16, "sizes": (None,)},
     "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 20, "batch": 32,
                 "sizes": (4000, 16000)},
 }
