@@ -208,15 +208,6 @@ def test_arm_protocol_fixes_the_strength_before_any_other_seed_whatever_the_orde
     assert [t["seed"] for t in arm.next_tasks()] == [1, 2] and arm.chosen == top
 
 
-def test_larger_training_sets_get_twice_the_standard_steps():
-    cfg = reproduce.make_config("mnist1d")
-    n0 = reproduce.STANDARD_TRAIN
-    assert reproduce.epochs_for(cfg, n0) == reproduce.epochs_for(cfg, None) == cfg["epochs"]
-    for n in cfg["sizes"][1:]:
-        steps = reproduce.epochs_for(cfg, n) * n
-        assert 2 * cfg["epochs"] * n0 <= steps < 2 * cfg["epochs"] * n0 + n
-
-
 def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="--data must be one of"):
         reproduce.make_config("mnist")

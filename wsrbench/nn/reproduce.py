@@ -122,12 +122,10 @@ def make_config(data: str, quick: bool = False, seeds: int | None = None,
 
 
 def epochs_for(cfg: dict, n_train) -> int:
-    """Epochs at training size ``n_train``: ``cfg["epochs"]`` up to the standard size; a larger
-    generated set gets twice the standard size's steps (its epochs shrink as 2 * 4000 / n): more
-    examples per step need fewer passes to level off, and the budget grows only twofold."""
-    if n_train is None or n_train <= STANDARD_TRAIN:
-        return cfg["epochs"]
-    return max(1, -(-2 * cfg["epochs"] * STANDARD_TRAIN // n_train))
+    """Epochs at training size ``n_train``: ``cfg["epochs"]`` at every size (a larger generated set
+    gets proportionally more steps: with twice the standard size's steps only, the CNN on 16,000
+    MNIST-1D examples was still rising at its last epoch)."""
+    return cfg["epochs"]
 
 
 # ------------------------------------------------------------------------------------ data
