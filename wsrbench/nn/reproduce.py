@@ -72,7 +72,6 @@ DATA = {
     "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 20, "batch": 32,
                 "sizes": (4000, 16000)},
 }
-STANDARD_TRAIN = 4000  # MNIST-1D's published training size
 QUICK = {"epochs": 6, "grid": 1, "seeds": 1}
 
 
