@@ -259,7 +259,9 @@ def test_quick_digits_run_end_to_end(tmp_path):
 def test_quick_mnist1d_run_end_to_end(tmp_path):
     pytest.importorskip("mnist1d")
     out = tmp_path / "rq"
-    assert cli.main(["reproduce", "paper-torus", "--data", "mnist1d", "--quick", "--epochs", "2",
+    # the generated data and a prox and a CNN arm end to end (every arm: the digits run)
+    assert cli.main(["reproduce", "paper-torus", "--data", "mnist1d", "--quick", "--epochs", "1",
+                     "--train-sizes", "500", "--arms", "fc-wsr,cnn-shuffled",
                      "--out", str(out)]) == 0
     res = _check_quick_run(out, "mnist1d")
-    assert {r["n_train"] for r in res["records"]} == {4000}
+    assert {r["n_train"] for r in res["records"]} == {500}

@@ -15,12 +15,14 @@ positions are shuffled, where a CNN fails. Its experiment (docs/design.md#reprod
 * SGD, lr 0.1, no momentum, cosine schedule per epoch, drop_last batches; a regulariser on fc1 and
   fc2 (weight and bias separate pools) with strength s on fc1 and s/10 on fc2 (the paper's 10:1):
   ``wsr`` (the prox of s R through ``wsrbench.nn.WeightSharingProx``, per step lr_t * s),
-  ``l1`` (the soft-threshold of lr_t * s), ``weight_decay`` (SGD's, s) or ``none``. The CNN gets
-  weight decay on its two convolutions, tuned the same way.
+  ``l1`` (the soft-threshold of lr_t * s, ``SoftThreshold``), ``weight_decay`` (SGD's, s) or
+  ``none``. The CNN gets weight decay on its two convolutions, tuned the same way.
 
 Every strength is chosen on the validation split (seed 0, last-epoch accuracy) from a log grid of
 the same size for every regulariser, widened while the best sits on an edge; the test split is
-read only for the chosen configurations, with ``seeds`` training seeds each. An FC net with the
+read only for the chosen configurations, with ``seeds`` training seeds each (``Arm``). ``--jobs N``
+trains N runs at a time in spawned worker processes as the protocol allows (``execute``); every
+run is seeded, so the results do not depend on N. An FC net with the
 prox on fc1 is exactly equivariant to a fixed permutation of its inputs (the prox of a pool does not
 see the order), so FC nets run on the torus only and the CNN on the torus and on the torus with its
 positions shuffled by one fixed permutation.
