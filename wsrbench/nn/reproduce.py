@@ -71,7 +71,7 @@ GRIDS = {"wsr": (1e-4, 1e-3, 1e-2), "l1": (1e-5, 1e-4, 1e-3),
 # fc2 unit divided by the positions).
 DATA = {
     "digits": {"shape": (8, 8), "c1": 4, "c2": 16, "epochs": 120, "batch": 16, "sizes": (None,)},
-    "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 20, "batch": 32,
+    "mnist1d": {"shape": (40,), "c1": 4, "c2": 16, "epochs": 40, "batch": 32,
                 "sizes": (4000, 16000)},
 }
 QUICK = {"epochs": 6, "grid": 1, "seeds": 1}
