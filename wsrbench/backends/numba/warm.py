@@ -266,7 +266,8 @@ def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
             if v > hi:
                 hi = v
                 imax = e
-            desc += j < i
+            if j < i:
+                desc += 1
             i = j
             e += 1
         start = k
@@ -570,7 +571,8 @@ def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_e
     if units:
         pushes = 0
         for k in range(d):
-            pushes += flags[k]
+            if flags[k]:  # (not a sum of the uint8 flags: as Python, that would stay uint8)
+                pushes += 1
         nblk, merges, deepest, longest = pava_units(rec, flags, d, lam, center, sums, starts,
                                                     ustart, uend, usum, ulo, nu)
     else:
