@@ -258,6 +258,87 @@ def test_cluster_hint_follows_training_steps(dtype, shape, sigma):
     assert all(p < d // 10 for p in pushes[-3:]), pushes  # clustered rows: units, not values
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("l1, rho", [(0.0, 0.0), (1e-3, 0.0), (0.0, 0.5)])
+def test_one_block_rows_follow_training_steps(dtype, l1, rho):
+    """A row whose prox is one block (a collapsed layer) is kept as such (flags[0] = ONE_BLOCK)
+    and the next calls prove from x alone that it still pools (warm.one_block): the answer,
+    labels and statistics are the reference's, step after step, with and without L1 and rho;
+    and a step that splits the row falls back to the cluster path exactly."""
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(11)
+    d = 5000
+    x = (0.3 + 1e-3 * rng.standard_normal(d)).astype(dtype)
+    lam = 1.0  # far above the collapse threshold (about 2e-3 here)
+    state = ProxState()
+    for step in range(6):
+        if step == 4:  # spread the weights beyond what lam pools: several blocks again
+            x = (x + 10.0 * rng.standard_normal(d)).astype(dtype)
+        w, info = state.prox_info(x, lam, l1=l1, rho=rho, labels=True)
+        ref, rinfo = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numpy", labels=True)
+        ok, err = _close(w, ref, x, lam + l1)
+        assert ok, (step, err)
+        np.testing.assert_array_equal(np.asarray(info.labels), np.asarray(rinfo.labels))
+        assert info.clusters == rinfo.clusters
+        assert wsrbench.certify(x, w, lam, l1=l1) or rho > 0
+        one = state._flags[0, 0] == warm.ONE_BLOCK
+        assert one == (rinfo.clusters == 1), step
+        if 0 < step < 4:
+            assert state.last_moves[0] == 0 and info.stats[0]["pushes"] == 1
+        x = (w + 1e-5 * rng.standard_normal(d)).astype(dtype)
+
+
+def test_one_block_declines_what_it_cannot_prove():
+    """warm.one_block writes nothing and says so when the row does not provably pool, and for
+    a row of zeros of both signs (whose block value is the reference's first value, -0.0)."""
+    from wsrbench.backends.numba import warm
+
+    d = 4000
+    empty = np.zeros(0, dtype=np.int64)
+    x = np.linspace(-1.0, 1.0, d)
+    c_need = cases.collapse_lam(x)
+    for lam, expect in ((0.5 * c_need, False), (1.5 * c_need, True)):
+        w = np.full(d, np.nan)
+        assert warm.one_block(x, w, lam, 0.0, 0.0, empty) == expect
+        if expect:
+            np.testing.assert_allclose(w, np.full(d, x.mean()), rtol=0, atol=4 * 2.0 ** -52)
+        else:
+            assert np.isnan(w).all()
+    z = np.zeros(d)
+    z[::7] = -0.0
+    w = np.full(d, np.nan)
+    assert not warm.one_block(z, w, 1.0, 0.0, 0.0, empty) and np.isnan(w).all()
+    state = ProxState()
+    for _ in range(2):  # the second call has the one-block hint and declines to the cluster path
+        out = state.prox(z, 1.0)
+    np.testing.assert_array_equal(out.view(np.uint64), _reference(z, 1.0).view(np.uint64))
+
+
+def test_histogram_of_the_row_is_the_histogram_of_its_records():
+    """group_histogram reads records or the row itself (one_block) alike, interleaved ways and
+    the tail included."""
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(4)
+    for m in (100, warm.HIST_SPLIT_MIN + 3):
+        v = rng.standard_normal(m)
+        rec = np.zeros(2 * m, dtype=np.uint64)
+        rec[0::2] = v.view(np.uint64)
+        lo, spread = float(v.min()), float(np.ptp(v))
+        nb = warm.bins_for(m)
+        out = [(np.empty(warm.NBINS, np.int64), np.empty(warm.NBINS)) for _ in range(2)]
+        warm.group_histogram(rec, 0, m, lo, spread, *out[0], nb)
+        warm.group_histogram(v, 0, m, lo, spread, *out[1], nb)
+        np.testing.assert_array_equal(out[0][0][:nb], out[1][0][:nb])
+        np.testing.assert_array_equal(out[0][1][:nb], out[1][1][:nb])
+        t = np.minimum(((v - lo) * (nb / spread)).astype(np.int64), nb - 1)
+        np.testing.assert_array_equal(out[0][0][:nb], np.bincount(t, minlength=nb))
+        tol = 4 * m * np.finfo(float).eps * spread
+        np.testing.assert_allclose(out[0][1][:nb], np.bincount(t, v - lo, minlength=nb),
+                                   rtol=0, atol=tol)
+
+
 def _prefix_condition_exact(v, c):
     """Exact rational check that the values v pool into one block on their own: every prefix of
     the j smallest has sum(mu - x) <= c j (m - j)."""

@@ -118,6 +118,33 @@ def test_each_step_is_the_prox_at_lr_times_lam(scope, l1, rho):
     assert model[2].weight.unique().numel() == model[2].weight.numel()  # untouched layer
 
 
+def test_pools_on_threads_step_as_the_serial_ones():
+    """threads=2 (a step's one-row CPU pools proxed at once on two threads) gives the serial
+    answer bit for bit, with a multi-row pool beside them; a worker's error reaches the caller
+    with every parameter of the step's other pools finished; bad ``threads`` are named."""
+    models = [_mlp(), _mlp()]
+    opts = []
+    for model, threads in zip(models, (1, 2)):
+        groups = [{"params": [model[0].weight, model[2].weight, model[2].bias]},
+                  {"params": [model[0].bias], "scope": "row"}]
+        opts.append(wnn.WeightSharingProx(torch.optim.SGD(model.parameters(), lr=0.1), groups,
+                                          lam=0.3, threads=threads))
+    for step in range(4):
+        for model, opt in zip(models, opts):
+            _sgd_step(model, opt, step)
+        for p, q in zip(*(m.parameters() for m in models)):
+            assert torch.equal(p, q)
+    assert opts[0].metrics() == opts[1].metrics()
+    with torch.no_grad():
+        models[1][2].weight[0, 0] = float("nan")  # a pool after the first: a worker's
+    with pytest.raises(ValueError, match="finite|NaN"):
+        opts[1].prox_step()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            wnn.WeightSharingProx(torch.optim.SGD(models[0].parameters(), lr=0.1), models[0],
+                                  lam=0.1, threads=bad)
+
+
 def test_joint_scope_shares_one_pool():
     model, ref = _mlp(), _mlp()
     lam, lr = 2.0, 0.1

@@ -166,15 +166,16 @@ def _state_setup(hint, d, dtype):
     return setup
 
 
-def _clustered_setup(dtype):
+def _clustered_setup(dtype, lam=0.02):
     """ProxState after a step on a row whose prox has formed clusters: seven rounds of a prox
-    then a step that moves every weight by noise of 1e-4 (a few hundred clusters left), timed on
-    the next call, whose hint is the clusters (docs/design.md#numba-cpu)."""
+    then a step that moves every weight by noise of 1e-4 (a few hundred clusters left at lam =
+    0.02; one, the whole row, at lam = 1), timed on the next call, whose hint is the clusters
+    (docs/design.md#numba-cpu)."""
     def setup():
         from ..core.warm_start import ProxState
 
         rng = np.random.default_rng(0)
-        d, lam = 100_000, 0.02
+        d = 100_000
         x = (0.05 * rng.standard_normal(d)).astype(dtype)
         state = ProxState()
         for _ in range(7):
@@ -320,6 +321,9 @@ def benchmarks() -> list[Benchmark]:
                                                                                  dtype)))
     for dtype in DTYPES:
         out.append(Benchmark(f"state.numba.clustered_step.{dtype}.d1e5", _clustered_setup(dtype)))
+    for dtype in DTYPES:
+        out.append(Benchmark(f"state.numba.one_block_step.{dtype}.d1e5",
+                             _clustered_setup(dtype, lam=1.0)))
     out.append(Benchmark("train.mlp784_150_10.first_layer_prox.float32", _training_setup()))
     for op in ("project_ties", "hard_concrete", "hard_concrete_gate"):
         for dtype in DTYPES:

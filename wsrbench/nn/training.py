@@ -159,6 +159,12 @@ class WeightSharingProx(OptimizerWrapper):
         :func:`wsrbench.distributed.prox` per pool; every rank steps together). DTensor
         parameters (``distribute_tensor``, FSDP2's ``fully_shard``) need nothing: the group is
         their 1-D device mesh's, and their local shards (without FSDP's padding) are proxed.
+    threads : int or None
+        How many CPU pools of one row each (scope "tensor" or "joint") are proxed at once, each
+        on its own thread (the Numba kernels release the GIL); None: Numba's thread count. A
+        training step with one torch thread leaves the other cores idle, and the pools of a step
+        are independent, so the answer is the same bit for bit (docs/design.md#training).
+        Pools of several rows already run their rows in parallel.
 
     Examples
     --------
@@ -173,8 +179,14 @@ class WeightSharingProx(OptimizerWrapper):
     def __init__(self, optimizer: torch.optim.Optimizer, params: ParamsArg, *, lam: Scalar,
                  l1: Scalar = 0.0, rho: Scalar | RhoSchedule = 0.0, scope: str = "tensor",
                  trick: bool = False, l1_scaled: bool = True, labels: bool = False,
-                 skip_no_grad: bool = True, process_group: Any = None) -> None:
+                 skip_no_grad: bool = True, process_group: Any = None,
+                 threads: int | None = None) -> None:
         super().__init__(optimizer)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise ValueError(f"threads must be None (Numba's thread count) or an int >= 1, got "
+                             f"{threads!r}")
+        self.threads = threads
         self.record_labels = bool(labels)
         self.skip_no_grad = bool(skip_no_grad)
         self.steps = 0
@@ -278,6 +290,7 @@ class WeightSharingProx(OptimizerWrapper):
         return [self.strengths(b.group, float(groups[b.opt_index]["lr"])) for b in self._batches]
 
     def _apply(self, strengths: list[tuple[float, float, float]]) -> None:
+        local: list[tuple] = []
         with torch.no_grad():
             for b, (lam, l1, rho) in zip(self._batches, strengths):
                 if lam == 0.0 and l1 == 0.0:
@@ -295,8 +308,38 @@ class WeightSharingProx(OptimizerWrapper):
                 if b.process_group is not None:
                     self._prox_sharded(b, members, lam, l1, rho)
                 else:
-                    self._prox_batch(b, members, lam, l1, rho)
+                    local.append((b, members, lam, l1, rho))
+            self._prox_local(local)
         self.steps += 1
+
+    def _prox_local(self, work: list[tuple]) -> None:
+        """The local batches' proxes: those of one CPU row on up to ``threads`` threads at once
+        (this one included), the others (several rows: parallel inside; CUDA) here first."""
+        single = [w for w in work if _one_cpu_row(w[0], w[1])]
+        workers = min(len(single), self.threads or _numba_threads())
+        if workers < 2:
+            for w in work:
+                self._prox_batch(*w)
+            return
+        for w in work:
+            if not _one_cpu_row(w[0], w[1]):
+                self._prox_batch(*w)
+        pool = _thread_pool(workers - 1)
+        torch_threads = torch.get_num_threads()  # the caller's (OpenMP's count is per thread)
+        futures = [pool.submit(self._prox_batch_in_worker, torch_threads, w) for w in single[1:]]
+        try:
+            self._prox_batch(*single[0])
+        finally:
+            for f in futures:
+                f.result()  # re-raises a worker's exception, after every batch has finished
+
+    def _prox_batch_in_worker(self, torch_threads: int, args: tuple) -> None:
+        # Grad mode is per thread, and so is OpenMP's thread count: without the caller's count,
+        # torch's copies here would start an OpenMP team of the default size, whose idle workers
+        # spin on the cores the caller's threads need.
+        torch.set_num_threads(torch_threads)
+        with torch.no_grad():
+            self._prox_batch(*args)
 
     def strengths(self, group: dict, lr: float) -> tuple[float, float, float]:
         """(lam, l1, rho) passed to the prox this step for ``group`` at learning rate ``lr``."""
@@ -470,6 +513,38 @@ class WeightSharingProx(OptimizerWrapper):
             rows = t.reshape(t.shape[0], -1)
             return int(sum(torch.unique(r).numel() for r in rows))
         return int(torch.unique(t).numel())
+
+
+def _one_cpu_row(b: _Batch, members: list) -> bool:
+    """The batch's prox is one row on the CPU (a single-row ProxState call: serial, GIL-free)."""
+    rows = 1 if b.group["scope"] == "joint" else sum(r for _, r in members)
+    return rows == 1 and members[0][0].local().device.type == "cpu"
+
+
+def _numba_threads() -> int:
+    try:
+        import numba
+    except ImportError:  # ProxState will say what is missing
+        return 1
+    return int(numba.get_num_threads())
+
+
+_POOL: tuple[int, int, Any] | None = None  # (pid, workers, ThreadPoolExecutor)
+
+
+def _thread_pool(workers: int) -> Any:
+    """A process-wide pool of ``workers`` threads (made again in a forked child, whose copy has
+    no threads)."""
+    global _POOL
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] != workers:
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[2].shutdown(wait=False)
+        _POOL = (os.getpid(), workers,
+                 ThreadPoolExecutor(workers, thread_name_prefix="wsrbench-prox"))
+    return _POOL[2]
 
 
 def _all_have_grad(members: list) -> bool:

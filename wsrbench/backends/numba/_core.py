@@ -118,19 +118,17 @@ def pool_ties(src, sums, starts, nblk, d, lam):
 
 
 @njit(cache=True, inline="always")
-def block_value(src, sums, starts, nblk, j, d, lam, l1, rho, center):
-    """Value of block j: closed-form shift mean, then L1 and rho (sorted_space.finish); a block
-    of equal values t is computed from t itself (sorted_space.block_values)."""
-    a = np.int64(starts[j])
-    b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+def value_of(bsum, a, b, first, last, d, lam, l1, rho, center):
+    """Value of the block [a, b) whose x sum, centred at center, is bsum and whose smallest and
+    largest x are first and last: closed-form shift mean, then L1 and rho (sorted_space.finish);
+    a block of equal values t is computed from t itself (sorted_space.block_values)."""
     size = b - a
     shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
-    first = src_value(src, a)
-    if first == src_value(src, b - 1):
+    if first == last:
         centroid = first
         value = first if shift == 0.0 else first + shift  # -0.0 + 0.0 is +0.0
     else:
-        centroid = sums[j] / size
+        centroid = bsum / size
         value = centroid + shift
         centroid += center
         value += center
@@ -143,6 +141,16 @@ def block_value(src, sums, starts, nblk, j, d, lam, l1, rho, center):
     if rho > 0.0:
         if not (value == 0.0 and l1 > 0.0) and value != centroid:
             value = centroid + (1.0 - rho) * (value - centroid)
+    return value
+
+
+@njit(cache=True, inline="always")
+def block_value(src, sums, starts, nblk, j, d, lam, l1, rho, center):
+    """Value of block j of the sorted row src (``value_of``), with its bounds."""
+    a = np.int64(starts[j])
+    b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+    value = value_of(sums[j], a, b, src_value(src, a), src_value(src, b - 1), d, lam, l1, rho,
+                     center)
     return value, a, b
 
 

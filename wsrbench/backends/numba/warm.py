@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ...core.contract import RowsResult
-from ._core import chunk_bounds, finish_scatter, rec_value
+from ._core import chunk_bounds, finish_scatter, rec_value, src_value, value_of
 from .numerics import block_mean, shift_unit
 from .pava import pava_stack
 from .sort import HIST_SIZE, bits_f64, f64_bits, sort_records
@@ -103,6 +103,9 @@ CANON_MIN = 4096  # units from this size on are kept in index order (by_index)
 # certify_bins' rounding bounds are relative: every quantity it forms from a spread and a c at
 # least this large is a normal number (2**-960, far above the subnormals)
 SAFE_MIN = 2.0 ** -960
+ONE_BLOCK = 2  # flags[0] of a kept partition of one block (keep_partition, one_block)
+HIST_WAYS = 4  # interleaved histograms of a large group (group_histogram)
+HIST_SPLIT_MIN = 2048  # from this group size on (their zeroing and adding is then a small share)
 
 
 @njit(cache=True)
@@ -112,15 +115,35 @@ def bins_for(m):
 
 
 @njit(cache=True)
-def group_histogram(rec, a, b, lo, spread, counts, bsums, nb):
-    """nb-bin histogram of the records [a, b) by value - lo (spread > 0: the largest minus lo):
+def group_histogram(src, a, b, lo, spread, counts, bsums, nb):
+    """nb-bin histogram of the records [a, b) (or of the row src itself) by value - lo (spread > 0: the largest minus lo):
     per bin the count and the sum of value - lo. Bin t holds the values whose (value - lo) *
-    (nb / spread) rounds to [t, t + 1) (the last bin also holds spread itself)."""
+    (nb / spread) rounds to [t, t + 1) (the last bin also holds spread itself).
+
+    A large group fills HIST_WAYS histograms from interleaved records and adds them up: neighbours
+    in hint order often share a bin, and one histogram would chain each increment on the
+    previous one through memory. (Any order of adding non-negative terms keeps certify_bins'
+    bound on the sums' rounding.)"""
     scale = nb / spread
     counts[:nb] = 0
     bsums[:nb] = 0.0
-    for k in range(a, b):
-        v = bits_f64(rec[2 * k]) - lo
+    k = a
+    if b - a >= HIST_SPLIT_MIN:
+        cw = np.zeros((HIST_WAYS, nb), dtype=np.int64)
+        sw = np.zeros((HIST_WAYS, nb), dtype=np.float64)
+        while k + HIST_WAYS <= b:
+            for r in range(HIST_WAYS):
+                v = src_value(src, k + r) - lo
+                t = min(np.int64(v * scale), nb - 1)
+                cw[r, t] += 1
+                sw[r, t] += v
+            k += HIST_WAYS
+        for r in range(HIST_WAYS):
+            for t in range(nb):
+                counts[t] += cw[r, t]
+                bsums[t] += sw[r, t]
+    for k in range(k, b):
+        v = src_value(src, k) - lo
         t = min(np.int64(v * scale), nb - 1)
         counts[t] += 1
         bsums[t] += v
@@ -518,10 +541,11 @@ def pava_units(rec, flags, d, lam, center, sums, starts, ustart, uend, usum, ulo
 
 
 @njit(cache=True)
-def keep_partition(flags, starts, nblk, d):
+def keep_partition(flags, rec, starts, nblk, d):
     """Keep this call's partition for the next call's cluster path: flags[k] = 1 where a block
     starts. Only a partition whose group stack fits in the scratch (GROUP words per block in 2 d)
-    is kept; otherwise flags[0] = 0 says there is none (a kept partition always has flags[0] = 1).
+    is kept; otherwise flags[0] = 0 says there is none (a kept partition always has flags[0] >= 1).
+    A single block is kept as flags[0] = ONE_BLOCK with the hint in index order (``one_block``).
     """
     if GROUP * nblk > 2 * d:
         flags[0] = 0
@@ -529,9 +553,51 @@ def keep_partition(flags, starts, nblk, d):
     flags[:d] = 0
     for j in range(nblk):
         flags[np.int64(starts[j])] = 1
+    if nblk == 1 and d > 1:
+        for k in range(d):
+            rec[2 * k + 1] = k
+        flags[0] = ONE_BLOCK
 
 
 @njit(cache=True)
+def one_block(x, w, lam, l1, rho, lab):
+    """The prox of a row whose previous prox was one block, when it still is: the row's
+    histogram (read from x itself, in index order: no gather along the hint) proves that all of
+    it pools (``certify_bins``), and the answer is its mean (then L1 and rho). Returns False,
+    having written nothing, when the proof fails; the caller then takes the cluster path (the
+    hint, the index order, is as good as any for one block)."""
+    d = x.shape[0]
+    lo = np.float64(x[0])
+    hi = lo
+    for i in range(1, d):
+        v = np.float64(x[i])
+        lo = min(lo, v)
+        hi = max(hi, v)
+    spread = hi - lo
+    c = lam / (d - 1)
+    total = 0.0
+    if spread == 0.0 and lo == 0.0:
+        return False  # zeros of both signs: the reference's block value is its first, -0.0
+    if spread > 0.0:
+        if spread < SAFE_MIN or c < SAFE_MIN:
+            return False
+        nb = bins_for(d)
+        counts = np.empty(NBINS, dtype=np.int64)
+        bsums = np.empty(NBINS, dtype=np.float64)
+        group_histogram(x, 0, d, lo, spread, counts, bsums, nb)
+        if certify_bins(counts, bsums, 0, nb, c, spread, nb) != 0:
+            return False
+        for t in range(nb):
+            total += bsums[t]
+    # centred at lo (any centre inside the range keeps the sum's magnitude at most d spread)
+    value = value_of(total, 0, d, lo, hi, d, lam, l1, rho, lo)
+    w[:] = value
+    if lab.shape[0]:
+        lab[:] = 0
+    return True
+
+
+@njit(cache=True, nogil=True)
 def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_element, lab):
     """Prox of one row using (and then updating) the hint in rec and flags.
 
@@ -552,7 +618,10 @@ def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_e
     uend = np.empty(cap, dtype=np.int64)
     usum = np.empty(cap, dtype=np.float64)
     ulo = np.empty(cap, dtype=np.float64)
-    if have_hint and lam > 0.0 and d > 1 and flags[0] == 1:  # a partition was kept
+    if have_hint and lam > 0.0 and d > 1 and flags[0] == ONE_BLOCK:
+        if one_block(x, w, lam, l1, rho, lab):
+            return 1, 1, 0, 1, 0, 0
+    if have_hint and lam > 0.0 and d > 1 and flags[0] != 0:  # a partition was kept
         moves, nu = cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo)
         units = moves >= 0
         have_hint = False  # the insertion sort's hint is no better than the clusters'
@@ -579,7 +648,7 @@ def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_e
         pushes = d
         nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
     nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    keep_partition(flags, starts, nblk, d)
+    keep_partition(flags, rec, starts, nblk, d)
     return nblk, pushes, merges, deepest, longest, moves
 
 
