@@ -289,6 +289,33 @@ def test_one_block_rows_follow_training_steps(dtype, l1, rho):
         x = (w + 1e-5 * rng.standard_normal(d)).astype(dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_block_with_outliers_follows_training_steps(dtype):
+    """A row whose prox is one large block beside a few outliers (784-150-10's first layer after
+    training): the cluster path takes the block as one unit (its histogram in interleaved ways,
+    a group of more than HIST_SPLIT_MIN values) step after step, the partition the reference's
+    and the values within tolerance."""
+    rng = np.random.default_rng(12)
+    d = 12000
+    x = 1e-3 * rng.standard_normal(d)
+    out = rng.choice(d, 30, replace=False)
+    x[out] = rng.choice([-1.0, 1.0], 30) * rng.uniform(0.05, 0.5, 30)
+    x = x.astype(dtype)
+    lam = 0.05
+    state = ProxState()
+    pushes = []
+    for step in range(6):
+        w, info = state.prox_info(x, lam, labels=True)
+        ref, rinfo = wsrbench.prox_info(x, lam, backend="numpy", labels=True)
+        ok, err = _close(w, ref, x, lam)
+        assert ok, (step, err)
+        np.testing.assert_array_equal(np.asarray(info.labels), np.asarray(rinfo.labels))
+        assert wsrbench.certify(x, w, lam)
+        pushes.append(info.stats[0]["pushes"])
+        x = (w + 2e-4 * rng.standard_normal(d)).astype(dtype)
+    assert max(pushes[1:]) < 200, pushes  # the large block enters PAVA as one unit
+
+
 def test_one_block_declines_what_it_cannot_prove():
     """warm.one_block writes nothing and says so when the row does not provably pool, and for
     a row of zeros of both signs (whose block value is the reference's first value, -0.0)."""

@@ -137,7 +137,7 @@ def test_pools_on_threads_step_as_the_serial_ones():
     assert opts[0].metrics() == opts[1].metrics()
     with torch.no_grad():
         models[1][2].weight[0, 0] = float("nan")  # a pool after the first: a worker's
-    with pytest.raises(ValueError, match="finite|NaN"):
+    with pytest.raises(ValueError, match=r"finite|NaN"):
         opts[1].prox_step()
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):

@@ -116,9 +116,9 @@ def bins_for(m):
 
 @njit(cache=True)
 def group_histogram(src, a, b, lo, spread, counts, bsums, nb):
-    """nb-bin histogram of the records [a, b) (or of the row src itself) by value - lo (spread > 0: the largest minus lo):
-    per bin the count and the sum of value - lo. Bin t holds the values whose (value - lo) *
-    (nb / spread) rounds to [t, t + 1) (the last bin also holds spread itself).
+    """nb-bin histogram of the records [a, b) (or of the row src itself) by value - lo (spread >
+    0: the largest minus lo): per bin the count and the sum of value - lo. Bin t holds the values
+    whose (value - lo) * (nb / spread) rounds to [t, t + 1) (the last bin also holds spread).
 
     A large group fills HIST_WAYS histograms from interleaved records and adds them up: neighbours
     in hint order often share a bin, and one histogram would chain each increment on the
@@ -142,8 +142,8 @@ def group_histogram(src, a, b, lo, spread, counts, bsums, nb):
             for t in range(nb):
                 counts[t] += cw[r, t]
                 bsums[t] += sw[r, t]
-    for k in range(k, b):
-        v = src_value(src, k) - lo
+    for j in range(k, b):  # the tail (all of a small group)
+        v = src_value(src, j) - lo
         t = min(np.int64(v * scale), nb - 1)
         counts[t] += 1
         bsums[t] += v
