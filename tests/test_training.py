@@ -145,6 +145,27 @@ def test_pools_on_threads_step_as_the_serial_ones():
                                   lam=0.1, threads=bad)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e306])
+def test_prox_in_place_is_the_prox(scale):
+    """ProxState._prox_in_place (a step's parameter proxed in its own memory) gives what the
+    same ProxState calls give into a new array, bit for bit, on the warm paths (by cluster, one
+    block) and on the scaled path of the extreme range, for one row and for rows."""
+    rng = np.random.default_rng(5)
+    for shape, lam in (((1, 3000), 0.05), ((4, 500), 0.05), ((1, 3000), 50.0)):
+        state, twin = ProxState(), ProxState()
+        x = scale * 0.01 * rng.standard_normal(shape)
+        for _ in range(4):
+            t = torch.from_numpy(x.copy())
+            ptr = t.data_ptr()
+            info = state._prox_in_place(t, lam * scale, 0.0, 0.0)
+            ref, rinfo = twin.prox_info(x, lam * scale)
+            assert t.data_ptr() == ptr
+            np.testing.assert_array_equal(t.numpy(), ref)
+            assert np.array_equal(np.atleast_1d(info.clusters), np.atleast_1d(rinfo.clusters))
+            assert np.array_equal(state.last_moves, twin.last_moves)
+            x = t.numpy() + 1e-4 * scale * rng.standard_normal(shape)
+
+
 def test_joint_scope_shares_one_pool():
     model, ref = _mlp(), _mlp()
     lam, lr = 2.0, 0.1

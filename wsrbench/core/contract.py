@@ -154,11 +154,13 @@ class WarmStart(Protocol):
     and is overwritten likewise; ``moves[i]`` is the work row i's hint left (insertion moves, or values
     sorted inside spread clusters; -1 where the hint was dropped: more than ``budget`` moves per
     element); ``work`` is scratch kept between calls (None at first); ``L`` (n, d) int64 receives
-    the labels, or is (n, 0) when none are asked.
+    the labels, or is (n, 0) when none are asked. ``out``: a C-contiguous array of X's shape and
+    dtype to write the answer into (X itself included: every kernel reads all of a row before it
+    writes any of its answer), or None for a new one.
     """
 
     def prepare_rows(self, X: np.ndarray) -> np.ndarray: ...
 
     def warm_prox_rows(self, X: np.ndarray, lam: float, l1: float, rho: float, recs: np.ndarray,
-                       flags: np.ndarray, have_hint: bool, budget: float, work: Any, L: np.ndarray
-                       ) -> tuple[RowsResult, np.ndarray, Any]: ...
+                       flags: np.ndarray, have_hint: bool, budget: float, work: Any, L: np.ndarray,
+                       out: np.ndarray | None = None) -> tuple[RowsResult, np.ndarray, Any]: ...

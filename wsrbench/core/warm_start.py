@@ -158,7 +158,19 @@ class ProxState:
             return result_and_info(arr, res, alg, name)
         return self._numpy_info(x, lam, l1, rho, labels)
 
-    def _numpy_info(self, x, lam, l1, rho, labels):
+    def _prox_in_place(self, t, lam, l1, rho):
+        """The prox of a C-contiguous 2-D float CPU tensor written into the tensor itself (a
+        training step's parameter: no result array and no copy back); returns the ProxInfo."""
+        lam = check_scalar(lam, "lam")
+        l1 = check_scalar(l1, "l1")
+        rho = check_scalar(rho, "rho", low=0.0, high=1.0)
+        a = t.numpy()  # shares the tensor's memory
+        W, info = self._numpy_info(a, lam, l1, rho, False, out=a)
+        if W is not a:  # the scaled path of the extreme range computed it elsewhere
+            a[...] = W
+        return info
+
+    def _numpy_info(self, x, lam, l1, rho, labels, out=None):
         # the backend declaring the warm-start capability (contract.WarmStart): numba; a
         # RuntimeError saying why when none is available
         mod, name = registry.capable("warm_start", x)
@@ -186,8 +198,12 @@ class ProxState:
             budget = MOVES_PER_ELEMENT[X.dtype]
         # labels travel as (n, d) int64, or (n, 0) when not asked: one compiled signature
         L = np.zeros((n, d if labels else 0), dtype=np.int64)
+        if out is not None and (X.shape != out.shape or X.dtype != out.dtype
+                                or not out.flags.c_contiguous):
+            out = None  # (a view of the caller's that prepare_rows had to copy)
         res, moves, self._work = mod.warm_prox_rows(X, lam, l1, rho, self._recs, self._flags,
-                                                    self._have_hint, float(budget), self._work, L)
+                                                    self._have_hint, float(budget), self._work, L,
+                                                    out)
         if labels:
             res = res._replace(labels=L)
         self._have_hint = d > 0

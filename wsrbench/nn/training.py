@@ -369,6 +369,11 @@ class WeightSharingProx(OptimizerWrapper):
         if len(members) == 1 and not self.record_labels:  # the common case, kept lean
             p, rows = members[0]
             t = p.tensor.to_local() if p.dtensor else p.tensor
+            if t.device.type == "cpu" and t.is_contiguous() and t.dtype in (torch.float32,
+                                                                          torch.float64):
+                # written into the parameter itself: no result tensor, no copy back
+                p.clusters = state._prox_in_place(t.detach().view(rows, -1), lam, l1, rho).clusters
+                return
             W, info = state.prox_info(t.detach().reshape(rows, -1), lam, l1=l1, rho=rho)
             p.clusters = info.clusters
             t.copy_(W.reshape(t.shape))

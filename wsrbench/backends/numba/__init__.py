@@ -171,11 +171,12 @@ ALGORITHMS = {
 }
 
 
-def warm_prox_rows(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L):
+def warm_prox_rows(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L,
+                   out=None):
     """The prox of X sorted along a hint (``wsrbench.core.warm_start.ProxState``; see ``warm.run``);
-    L: int64 labels out, (n, d), or (n, 0) when not asked."""
+    L: int64 labels out, (n, d), or (n, 0) when not asked; out: the answer's array, or None."""
     return warm.run(prepare_rows(X), float(lam), float(l1), float(rho), recs, flags, have_hint,
-                    moves_per_element, scratch, L)
+                    moves_per_element, scratch, L, out)
 
 
 def from_numpy(a: np.ndarray) -> np.ndarray:

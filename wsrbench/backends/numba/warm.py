@@ -674,17 +674,19 @@ def warm_rows(X, W, lam, l1, rho, recs, flags, work, have_hint, moves_per_elemen
             moves[i] = mv
 
 
-def run(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L):
+def run(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L, out=None):
     """Python driver for wsrbench.core.warm_start.ProxState (X prepared 2-D, recs (n, 2d) uint64,
     flags (n, d) uint8: the previous partition's block starts in sorted order, or flags[i, 0] = 0
     where none is kept: ``keep_partition``).
 
     ``scratch``: the caller's uint64 scratch from the previous call (2 words per element and
     thread), or None; it is reused when large enough. L: int64 (n, d) labels out, or (n, 0) when
-    not asked. Returns (RowsResult, moves, scratch).
+    not asked. out: a C-contiguous array of X's shape and dtype for the answer (X itself too:
+    warm_row reads all of x, in the gather, the sort or one_block's passes, before it writes w),
+    or None. Returns (RowsResult, moves, scratch).
     """
     n, d = X.shape
-    W = np.empty_like(X)
+    W = np.empty_like(X) if out is None else out
     if n == 1 and d:  # serial, and lean: at small d the Python overhead is a visible share
         work = scratch
         if work is None or work.shape[1] < 2 * d:
