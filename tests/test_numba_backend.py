@@ -55,31 +55,85 @@ def _tricky(d, dtype, rng):
     ]
 
 
+@numba.njit(cache=False)
+def _sort_records(x, a, b, h):
+    nsort.sort_records(x, a, b, h)
+
+
+def _sort_of(x):
+    d = x.shape[0]
+    a = np.empty(2 * d, np.uint64)
+    b = np.empty(2 * d, np.uint64)
+    _sort_records(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+    return a
+
+
+def _assert_sorts_exactly(x, a):
+    d = x.shape[0]
+    vals, order = a.view(np.float64)[0::2], a[1::2].astype(np.int64)
+    assert np.array_equal(np.sort(order), np.arange(d))  # a permutation
+    assert np.array_equal(x[order], np.sort(x))  # that sorts x
+    assert np.array_equal(vals, x[order].astype(np.float64))  # values decoded exactly
+    # stable on the sort's keys (the float order with -0.0 before +0.0): equal keys keep
+    # their input order, whichever passes ran as one or two streams
+    u = x.view(np.uint64 if x.dtype == np.float64 else np.uint32)
+    top = u >> (u.dtype.itemsize * 8 - 1)
+    keys = np.where(top == 1, ~u, u | (u.dtype.type(1) << (u.dtype.itemsize * 8 - 1)))
+    assert np.array_equal(order, np.argsort(keys, kind="stable"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [0, 1, 2, 31, 32, 33, 64, 257, 5000, 5001])
 def test_radix_argsort_sorts_exactly(dtype, d):
-    from numba import njit
-
-    @njit(cache=False)
-    def run(x, a, b, h):
-        nsort.sort_records(x, a, b, h)
-
     rng = np.random.default_rng(d)
     for x in _tricky(d, dtype, rng):
-        a = np.empty(2 * d, np.uint64)
-        b = np.empty(2 * d, np.uint64)
-        run(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
-        vals, order = a.view(np.float64)[0::2], a[1::2].astype(np.int64)
-        assert np.array_equal(np.sort(order), np.arange(d))  # a permutation
-        assert np.array_equal(x[order], np.sort(x))  # that sorts x
-        assert np.array_equal(vals, x[order].astype(np.float64))  # values decoded exactly
-        # stable on the sort's keys (the float order with -0.0 before +0.0): equal keys keep
-        # their input order, whichever passes ran as one or two streams
-        u = x.view(np.uint64 if dtype == np.float64 else np.uint32)
-        top = u >> (u.dtype.itemsize * 8 - 1)
-        keys = np.where(top == 1, ~u, u | (u.dtype.type(1) << (u.dtype.itemsize * 8 - 1)))
-        assert np.array_equal(order, np.argsort(keys, kind="stable"))
+        _assert_sorts_exactly(x, _sort_of(x))
+
+
+def _heavy_rows(d, dtype, rng):
+    """Rows where one key holds a large share: the sort splits it off. The other keys vary in
+    1 to all digits (odd and even pass counts), are all equal, or are almost none; the heavy key
+    is the smallest, the largest, in the middle, or +0.0 beside -0.0."""
+    eps = float(np.finfo(dtype).eps)
+    rows = []
+    for share in (0.5, 0.999):
+        m = int(share * d)
+        for span in (1, 1 << 12, 1 << 20, None):
+            rest = (rng.standard_normal(d - m) if span is None
+                    else 1.0 + eps * rng.integers(0, span, d - m))
+            for heavy in (0.5, 1.0 + eps * (span or 1) / 2, 3.0):
+                rows.append(np.concatenate([np.full(m, heavy), rest]))
+        rows.append(np.concatenate([np.full(m, 2.0), np.full(d - m, -7.0)]))  # others all equal
+    zeros = np.concatenate([np.full(d // 2, 0.0), np.full(d // 8, -0.0),
+                            rng.choice([-1.0, 1.0, -0.0], d - d // 2 - d // 8)])
+    rows.append(zeros)
+    return [rng.permutation(r).astype(dtype) for r in rows]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [nsort.HEAVY_MIN_D, 5001])
+def test_radix_argsort_splits_a_heavy_key(dtype, d):
+    rng = np.random.default_rng(d)
+    for x in _heavy_rows(d, dtype, rng):
+        found, _ = nsort.heavy_candidate(x, np.empty(nsort.HIST_SIZE, np.int64))
+        assert found  # the split path runs
+        _assert_sorts_exactly(x, _sort_of(x))
+
+
+def test_a_heavy_key_takes_its_share_of_the_row():
+    # the sample only nominates: a key that is frequent among the sampled elements but rare in
+    # the row still sorts exactly (the split is exact for any count)
+    d = 1 << 14
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(d)
+    x[:: d // nsort.HEAVY_SAMPLE] = 0.25
+    found, key = nsort.heavy_candidate(x, np.empty(nsort.HIST_SIZE, np.int64))
+    assert found and key == nsort.key64(0.25)
+    _assert_sorts_exactly(x, _sort_of(x))
+    hist = np.empty(nsort.HIST_SIZE, np.int64)
+    assert not nsort.heavy_candidate(rng.standard_normal(d), hist)[0]
+    assert not nsort.heavy_candidate(np.full(nsort.HEAVY_MIN_D - 1, 0.25), hist)[0]  # too short
 
 
 # --------------------------------------------------------------------------------------------

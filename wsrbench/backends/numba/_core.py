@@ -123,7 +123,9 @@ def value_of(bsum, a, b, first, last, d, lam, l1, rho, center):
     largest x are first and last: closed-form shift mean, then L1 and rho (sorted_space.finish);
     a block of equal values t is computed from t itself (sorted_space.block_values)."""
     size = b - a
-    shift = shift_sum(a, b, d, shift_unit(lam, d)) / size
+    shift = shift_sum(a, b, d, shift_unit(lam, d))
+    if size != 1:  # a division by 1 is exact: singletons (most blocks at small lam) skip it
+        shift /= size
     if first == last:
         centroid = first
         value = first if shift == 0.0 else first + shift  # -0.0 + 0.0 is +0.0

@@ -25,7 +25,7 @@ from numba import njit
 
 from ._core import finish_scatter, rec_value, src_value
 from ._rows import rows_driver
-from .numerics import block_mean, shift_unit
+from .numerics import block_mean, shift_sum, shift_unit
 from .sort import is_sorted, sort_records
 
 
@@ -41,7 +41,9 @@ def pava_stack(src, d, lam, center, sums, starts):
     its mean recomputed from its unchanged sum and bounds [start, start of the block above), the
     same operations on the same operands as when it was pushed, hence the same bits, as the
     reference computes it. Pops are at most as many as pushes in all (a gaussian row: a few per
-    thousand elements): a store per push becomes a division per pop.
+    thousand elements): a store per push becomes a division per pop. The block just below the
+    top keeps the mean it had as the top in a register until it is popped, so pooling into the
+    top again and again (ties, a heavy cluster's back-merges) divides once per element, not twice.
     """
     c = shift_unit(lam, d)
     depth = 0  # blocks stored below the top
@@ -49,6 +51,11 @@ def pava_stack(src, d, lam, center, sums, starts):
     t_sum = 0.0
     t_start = 0
     t_mean = 0.0
+    # the mean of the stored block just below the top (sums[depth - 1]) while it is known: a
+    # pushed top keeps the mean it had, so a run of pools into a new top (ties, the back-merges
+    # of a heavy cluster) compares against it without dividing again
+    b_mean = 0.0
+    b_known = False
     merges = 0
     deepest = 0
     longest = 0
@@ -56,8 +63,8 @@ def pava_stack(src, d, lam, center, sums, starts):
         n_sum = src_value(src, k) - center
         n_start = k
         end = k + 1
-        # mean of y over the new block [k, k+1)
-        n_mean = block_mean(n_sum, n_start, end, d, c)
+        # mean of y over the new block [k, k+1): block_mean's division by 1 is exact, skipped
+        n_mean = n_sum + shift_sum(n_start, end, d, c)
         chain = 0
         while have_top and t_mean >= n_mean:
             # the block below has mean >= the new one's: pool them (add sums of original data)
@@ -70,13 +77,16 @@ def pava_stack(src, d, lam, center, sums, starts):
                 t_sum = sums[depth]
                 t_start = np.int64(starts[depth])
                 # the popped block ends where the pooled block now starts
-                t_mean = block_mean(t_sum, t_start, n_start, d, c)
+                t_mean = b_mean if b_known else block_mean(t_sum, t_start, n_start, d, c)
+                b_known = False
             else:
                 have_top = False
         if have_top:
             sums[depth] = t_sum
             starts[depth] = t_start
             depth += 1
+            b_mean = t_mean
+            b_known = True
         t_sum = n_sum
         t_start = n_start
         t_mean = n_mean

@@ -24,7 +24,10 @@ the last one writes the decoded value in place of the key. Rows of at most ``INS
 elements use an insertion sort, and already sorted rows (checked first: the check stops at the
 first descent) skip the sort. Tie-heavy rows: the histogram pass counts a run of equal keys once
 and each scatter pass keeps the current bucket's slot in a register while the digit repeats,
-so ties do not chain read-modify-writes of one counter through memory.
+so ties do not chain read-modify-writes of one counter through memory. A heavy key (a key that a
+quarter of 64 sampled elements share: a pruned layer's zeros, a massive tie) is split off in one
+branch-free pass, the passes move only the other keys, and its run is inserted at its place
+(``_sort_split_f64``, ``_sort_split_f32``).
 
 Measured on a 2-core machine (scripts/numba_speed.py has the end-to-end figures): 8-bit digits
 beat 11-bit ones (256 buckets keep every bucket's write position in L1 and the write-combining
@@ -50,6 +53,11 @@ BITS = 8
 NB = 1 << BITS
 MASK = np.uint64(NB - 1)
 HIST_SIZE = 8 * NB  # int64 scratch for the histograms of all digits
+# A heavy key (docs/design.md#numba-cpu): a row of at least HEAVY_MIN_D elements whose
+# HEAVY_SAMPLE evenly spaced elements share a key HEAVY_SAMPLE_MIN times is split by that key.
+HEAVY_MIN_D = 4096
+HEAVY_SAMPLE = 64
+HEAVY_SAMPLE_MIN = 16
 
 
 # Bit casts between floats and same-width unsigned ints (a register move, no memory traffic).
@@ -149,6 +157,70 @@ def _histograms(h, d, ndig, active):
 
 
 @njit(cache=True)
+def heavy_candidate(x, hist):
+    """(found, key64 of its float64 value) of a key shared by HEAVY_SAMPLE_MIN of HEAVY_SAMPLE
+    evenly spaced elements of x: a key that likely holds a large share of the row. The sample is
+    sorted in hist (int64 scratch, overwritten) as key64 ^ SIGN64, whose signed order is the key
+    order: no allocation."""
+    d = x.shape[0]
+    if d < HEAVY_MIN_D:
+        return False, np.uint64(0)
+    s = hist[:HEAVY_SAMPLE]
+    step = d // HEAVY_SAMPLE
+    for j in range(HEAVY_SAMPLE):
+        k = np.int64(key64(np.float64(x[j * step])) ^ SIGN64)
+        i = j - 1
+        while i >= 0 and s[i] > k:
+            s[i + 1] = s[i]
+            i -= 1
+        s[i + 1] = k
+    best = 0
+    best_key = s[0]
+    run = 0
+    for j in range(HEAVY_SAMPLE):
+        run = run + 1 if j > 0 and s[j] == s[j - 1] else 1
+        if run > best:
+            best = run
+            best_key = s[j]
+    return best >= HEAVY_SAMPLE_MIN, np.uint64(best_key) ^ SIGN64
+
+
+@njit(cache=True)
+def _light_histograms(b, n, stride, ndig, shift0, h):
+    # digit counts of the n compacted keys b[stride * k] (digit j at bit shift0 + 8 j), a run
+    # of equal keys counted once (as in the sorts)
+    h[: ndig * NB] = 0
+    if n == 0:
+        return
+    prev = b[0] >> np.uint64(shift0)
+    run = 0
+    for i in range(n):
+        k = b[stride * i] >> np.uint64(shift0)
+        if k != prev:
+            for j in range(ndig):
+                h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            prev = k
+            run = 0
+        run += 1
+    for j in range(ndig):
+        h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+
+
+@njit(cache=True)
+def _insert_run(a, b, n, lt, ch, vbits):
+    """Sorted records of the n other keys in a[:2n] -> all n + ch records: those above the heavy
+    key move up by ch (back to front) and the heavy run fills the gap at lt, its indices read
+    from the tail of b, where the split wrote the j-th one at b[len(b) - 1 - j]."""
+    for k in range(n - 1, lt - 1, -1):
+        a[2 * (k + ch)] = a[2 * k]
+        a[2 * (k + ch) + 1] = a[2 * k + 1]
+    top = b.shape[0] - 1
+    for j in range(ch):
+        a[2 * (lt + j)] = vbits
+        a[2 * (lt + j) + 1] = b[top - j]
+
+
+@njit(cache=True)
 def _r64_first(x, dst, off, shift):
     # One LSD pass: element i goes to the next free slot of its digit's bucket. Keeping the slot
     # of the current bucket in a register while the digit repeats (ties, or a constant high
@@ -169,8 +241,7 @@ def _r64_first(x, dst, off, shift):
 
 
 @njit(cache=True)
-def _r64_mid(src, dst, off, shift, decode):
-    n = src.shape[0] // 2
+def _r64_mid(src, dst, off, shift, decode, n):
     pb = 0
     p = off[0]
     for i in range(n):
@@ -184,6 +255,52 @@ def _r64_mid(src, dst, off, shift, decode):
         dst[2 * p] = f64_bits(unkey64(k)) if decode else k
         dst[2 * p + 1] = src[2 * i + 1]
         p += 1
+
+
+@njit(cache=True)
+def _sort_split_f64(x, a, b, hist, cand):
+    """sort_f64 for a row with a heavy key candidate (key64 cand): one sequential pass splits
+    the row into the records of the other keys (front of b, in order) and the indices of cand's
+    elements (tail of b, from the end down); the radix passes then move only the others, and
+    cand's run is inserted at its place. Both writes happen for every element and only one
+    position advances, so the split has no branch to mispredict."""
+    d = x.shape[0]
+    top = 2 * d - 1
+    n = 0
+    m = 0
+    lt = 0
+    for i in range(d):
+        k = key64(x[i])
+        heavy = k == cand
+        b[top - m] = np.uint64(i)  # (where the two writes meet, at i = d - 1, both write i)
+        b[2 * n] = k
+        b[2 * n + 1] = np.uint64(i)
+        m += heavy
+        n += not heavy
+        lt += k < cand
+    ndig = 8
+    h = hist[: ndig * NB]
+    _light_histograms(b, n, 2, ndig, 0, h)
+    active = np.zeros(ndig, dtype=np.bool_)
+    nact = _histograms(h, n, ndig, active) if n > 0 else 0
+    if nact % 2 == 0:  # the passes from a, so that the last one writes a
+        for i in range(2 * n):
+            a[i] = b[i]
+    t = 0
+    for j in range(ndig):
+        if not active[j]:
+            continue
+        off = h[j * NB: (j + 1) * NB]
+        shift = np.uint64(j * BITS)
+        if t % 2 == nact % 2:
+            _r64_mid(a, b, off, shift, False, n)
+        else:
+            _r64_mid(b, a, off, shift, t == nact - 1, n)
+        t += 1
+    if nact == 0:  # the other keys are all equal (or none): decode in place
+        for i in range(n):
+            a[2 * i] = f64_bits(unkey64(a[2 * i]))
+    _insert_run(a, b, n, lt, m, f64_bits(unkey64(cand)))
 
 
 @njit(cache=True)
@@ -212,6 +329,10 @@ def sort_f64(x, a, b, hist):
         for i in range(d):
             a[2 * i] = f64_bits(x[i])
             a[2 * i + 1] = np.uint64(i)
+        return
+    found, cand = heavy_candidate(x, hist)
+    if found:
+        _sort_split_f64(x, a, b, hist, cand)
         return
     ndig = 8
     h = hist[: ndig * NB]
@@ -250,9 +371,9 @@ def sort_f64(x, a, b, hist):
                 for i in range(d):
                     a[2 * i] = f64_bits(unkey64(a[2 * i]))
         elif to_a:
-            _r64_mid(b, a, off, shift, t == nact - 1)
+            _r64_mid(b, a, off, shift, t == nact - 1, d)
         else:
-            _r64_mid(a, b, off, shift, False)
+            _r64_mid(a, b, off, shift, False, d)
         t += 1
 
 
@@ -314,6 +435,53 @@ def _r32_expand(a, d):
 
 
 @njit(cache=True)
+def _sort_split_f32(x, a, b, hist, cand64):
+    """sort_f32 for a row with a heavy key candidate (``_sort_split_f64``): the other keys as
+    packed records in front of b, the candidate's indices in its tail, then the radix passes
+    over the others (the last writes the interleaved records into a) and the run inserted."""
+    d = x.shape[0]
+    cand = np.uint64(key32(np.float32(unkey64(cand64))))
+    top = 2 * d - 1
+    n = 0
+    m = 0
+    lt = 0
+    for i in range(d):
+        k = np.uint64(key32(x[i]))
+        heavy = k == cand
+        b[top - m] = np.uint64(i)
+        b[n] = (k << np.uint64(32)) | np.uint64(i)
+        m += heavy
+        n += not heavy
+        lt += k < cand
+    ndig = 4
+    h = hist[: ndig * NB]
+    _light_histograms(b, n, 1, ndig, 32, h)
+    active = np.zeros(ndig, dtype=np.bool_)
+    nact = _histograms(h, n, ndig, active) if n > 0 else 0
+    if nact == 0:  # the other keys are all equal (or none): in order, expanded
+        for i in range(n):
+            a[i] = b[i]
+        _r32_expand(a, n)
+    elif nact % 2 == 0:  # the passes from a, so that the last one reads b
+        for i in range(n):
+            a[i] = b[i]
+    t = 0
+    for j in range(ndig):
+        if not active[j]:
+            continue
+        off = h[j * NB: (j + 1) * NB]
+        shift = np.uint64(32 + j * BITS)
+        if t == nact - 1:
+            _r32_last(b, a, off, shift, n)
+        elif t % 2 == nact % 2:
+            _r32_mid(a, b, off, shift, n)
+        else:
+            _r32_mid(b, a, off, shift, n)
+        t += 1
+    _insert_run(a, b, n, lt, m, f64_bits(np.float64(unkey32(np.uint32(cand)))))
+
+
+@njit(cache=True)
 def sort_f32(x, a, b, hist):
     """Stable argsort of float32 x into the same interleaved records as sort_f64.
 
@@ -337,6 +505,10 @@ def sort_f32(x, a, b, hist):
         for i in range(d):
             a[2 * i] = f64_bits(np.float64(x[i]))
             a[2 * i + 1] = np.uint64(i)
+        return
+    found, cand = heavy_candidate(x, hist)
+    if found:
+        _sort_split_f32(x, a, b, hist, cand)
         return
     ndig = 4
     h = hist[: ndig * NB]
