@@ -131,18 +131,28 @@ def is_sorted(x):
     return True
 
 
+@njit(cache=True, inline="always")
+def magnitude_bits(k, top):
+    """The key k (sign in bit ``top``) with the bits of a negative float's key inverted back:
+    the float's magnitude bits, the same for x and -x."""
+    return k ^ (((k >> np.uint64(top)) ^ U64_1) * (ALL64 >> np.uint64(63 - top)))
+
+
 @njit(cache=True)
-def _histograms(h, d, ndig, active):
+def _histograms(h, d, ndig, active, varying):
     """Turn per-digit bucket counts into exclusive prefix sums (each bucket's first output slot).
 
-    Marks the digits that vary (a digit shared by all d elements reorders nothing and its pass is
-    skipped) and returns how many do.
+    Marks the digits whose pass can reorder something and returns how many there are. A digit
+    shared by all d elements reorders nothing. Nor does a digit below the top one that is the same
+    in every element's magnitude bits (``varying``: the OR of the bits that differ between any
+    two of them): keys equal above it have one sign, so they are equal in it too, and a stable
+    pass over it keeps their order (values rounded to fewer mantissa bits, of both signs).
     """
     nact = 0
     for j in range(ndig):
-        full = False
+        full = j < ndig - 1 and ((varying >> np.uint64(j * BITS)) & MASK) == 0
         for b in range(NB):
-            if h[j * NB + b] == d:
+            if full or h[j * NB + b] == d:
                 full = True
                 break
         active[j] = not full
@@ -189,21 +199,29 @@ def heavy_candidate(x, hist):
 def _light_histograms(b, n, stride, ndig, shift0, h):
     # digit counts of the n compacted keys b[stride * k] (digit j at bit shift0 + 8 j), a run
     # of equal keys counted once (as in the sorts)
+    # returns the magnitude bits that vary (_histograms)
     h[: ndig * NB] = 0
     if n == 0:
-        return
+        return np.uint64(0)
+    top = ndig * BITS - 1
     prev = b[0] >> np.uint64(shift0)
+    m_or = magnitude_bits(prev, top)
+    m_and = m_or
     run = 0
     for i in range(n):
         k = b[stride * i] >> np.uint64(shift0)
         if k != prev:
             for j in range(ndig):
                 h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            m = magnitude_bits(k, top)
+            m_or |= m
+            m_and &= m
             prev = k
             run = 0
         run += 1
     for j in range(ndig):
         h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+    return m_or ^ m_and
 
 
 @njit(cache=True)
@@ -280,9 +298,9 @@ def _sort_split_f64(x, a, b, hist, cand):
         lt += k < cand
     ndig = 8
     h = hist[: ndig * NB]
-    _light_histograms(b, n, 2, ndig, 0, h)
+    varying = _light_histograms(b, n, 2, ndig, 0, h)
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, n, ndig, active) if n > 0 else 0
+    nact = _histograms(h, n, ndig, active, varying) if n > 0 else 0
     if nact % 2 == 0:  # the passes from a, so that the last one writes a
         for i in range(2 * n):
             a[i] = b[i]
@@ -340,19 +358,24 @@ def sort_f64(x, a, b, hist):
     # counts of all digits in one pass; a run of equal keys is counted once (ties would chain
     # increments of the same counters through memory)
     prev = key64(x[0])
+    m_or = magnitude_bits(prev, 63)
+    m_and = m_or
     run = 0
     for i in range(d):
         k = key64(x[i])
         if k != prev:
             for j in range(ndig):
                 h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            m = magnitude_bits(k, 63)
+            m_or |= m
+            m_and &= m
             prev = k
             run = 0
         run += 1
     for j in range(ndig):
         h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, d, ndig, active)
+    nact = _histograms(h, d, ndig, active, m_or ^ m_and)
     if nact == 0:  # every key equal: the identity order
         for i in range(d):
             a[2 * i] = f64_bits(x[i])
@@ -455,9 +478,9 @@ def _sort_split_f32(x, a, b, hist, cand64):
         lt += k < cand
     ndig = 4
     h = hist[: ndig * NB]
-    _light_histograms(b, n, 1, ndig, 32, h)
+    varying = _light_histograms(b, n, 1, ndig, 32, h)
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, n, ndig, active) if n > 0 else 0
+    nact = _histograms(h, n, ndig, active, varying) if n > 0 else 0
     if nact == 0:  # the other keys are all equal (or none): in order, expanded
         for i in range(n):
             a[i] = b[i]
@@ -514,19 +537,24 @@ def sort_f32(x, a, b, hist):
     h = hist[: ndig * NB]
     h[:] = 0
     prev = np.uint64(key32(x[0]))  # as in sort_f64: runs of equal keys counted once
+    m_or = magnitude_bits(prev, 31)
+    m_and = m_or
     run = 0
     for i in range(d):
         k = np.uint64(key32(x[i]))
         if k != prev:
             for j in range(ndig):
                 h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            m = magnitude_bits(k, 31)
+            m_or |= m
+            m_and &= m
             prev = k
             run = 0
         run += 1
     for j in range(ndig):
         h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, d, ndig, active)
+    nact = _histograms(h, d, ndig, active, m_or ^ m_and)
     if nact == 0:
         for i in range(d):
             a[2 * i] = f64_bits(np.float64(x[i]))
