@@ -39,7 +39,7 @@ if [ "$QUICK" = 1 ]; then
     PIECES=(--sizes 1e3 --families gaussian --runs 3)
 else
     TRAIN=(--overhead-iters 0)
-    SPEED=(--sizes 1e4,1e5,1e6 --families gaussian,gaussian_collapse,worst_pava,worst_hull_bridges)
+    SPEED=(--sizes 1e4,1e5,1e6,1e7)  # every family (about 10 minutes)
     MODEL=(--sizes 1e7 --families gaussian,worst_imminent_collisions,worst_pava,worst_hull_bridges)
     HULL=(--sizes 1e5,1e6 --repeats 30)
     PIECES=(--sizes 1e4,1e6,1e7 --families gaussian,quantized,worst_pava,worst_imminent_collisions
