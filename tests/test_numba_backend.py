@@ -121,6 +121,26 @@ def test_radix_argsort_splits_a_heavy_key(dtype, d):
         _assert_sorts_exactly(x, _sort_of(x))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prox_of_tie_heavy_rows_is_the_reference(dtype):
+    """The whole prox on rows that take the heavy-key split, the skipped magnitude digits and
+    PAVA's in-place pooling: the reference's partition, rounds (pushes + poolings) and values."""
+    rng = np.random.default_rng(2)
+    d = 6000
+    pruned = rng.standard_normal(d)
+    pruned[rng.random(d) < 0.7] = 0.0  # a pruned layer: most weights exactly zero
+    rows = [(pruned, 0.05), cases.make("worst_pava", d, seed=3, dtype=dtype),
+            cases.make("worst_imminent_collisions", d, seed=3, dtype=dtype),
+            cases.make("quantized", d, seed=3, dtype=dtype), (-pruned, 2.0)]
+    for x, lam in rows:
+        x = np.asarray(x, dtype=dtype)
+        w, info = wsrbench.prox_info(x, lam, backend="numba")
+        ref, ref_info = wsrbench.prox_info(x, lam, backend="numpy")
+        assert info.clusters == ref_info.clusters and info.rounds == ref_info.rounds
+        ok, err = _close(w, ref, x, lam)
+        assert ok, err
+
+
 def test_a_heavy_key_takes_its_share_of_the_row():
     # the sample only nominates: a key that is frequent among the sampled elements but rare in
     # the row still sorts exactly (the split is exact for any count)
@@ -584,6 +604,47 @@ def test_no_recompilation_after_warm_up():
 
 # --------------------------------------------------------------------------------------------
 # Memory
+
+@pytest.mark.skipif(NB._LAZY_FREE is None, reason="madvise has no MADV_FREE here")
+def test_large_workspace_is_a_lazily_freed_mapping_reused_across_calls(monkeypatch):
+    """Beyond the kept size the scratch is one anonymous mapping, handed back with MADV_FREE after
+    each call and reused by the next (no fresh pages to fault in); a concurrent call gets its own
+    array; release_workspace unmaps it."""
+    import threading
+
+    monkeypatch.setattr(NB, "WORKSPACE_KEEP_WORDS", 1024)
+    NB.release_workspace()
+    rng = np.random.default_rng(11)
+    d = 5000
+    x = rng.standard_normal(d)
+    ref = wsrbench.prox(x, 0.1, backend="numpy")
+    w1 = wsrbench.prox(x, 0.1, backend="numba")
+    big = NB._big
+    assert big is not None and len(big) >= 8 * NB.WORDS_PER_ELEMENT * d
+    assert _close(w1, ref, x, 0.1)[0]
+    # a second call (after the pages were handed back) and a batch of rows reuse the mapping
+    assert np.array_equal(wsrbench.prox(x, 0.1, backend="numba"), w1)
+    X = rng.standard_normal((3, 2000))
+    W = wsrbench.prox(X, 0.1, backend="numba")
+    assert NB._big is big
+    for i in range(3):
+        assert np.array_equal(W[i], wsrbench.prox(X[i], 0.1, backend="numba"))
+    # a row beyond it (the mapping is whole 2 MiB pages) replaces it
+    wide = len(big) // (8 * NB.WORDS_PER_ELEMENT) + 1
+    wsrbench.prox(rng.standard_normal(wide), 0.1, backend="numba")
+    assert NB._big is not big and len(NB._big) >= 8 * NB.WORDS_PER_ELEMENT * wide
+    # while the mapping is taken, another caller allocates its own scratch
+    with NB._big_lock:
+        out = []
+        t = threading.Thread(target=lambda: out.append(wsrbench.prox(x, 0.1, backend="numba")))
+        t.start()
+        t.join()
+    assert np.array_equal(out[0], w1)
+    NB.release_workspace()
+    assert NB._big is None
+    assert np.array_equal(wsrbench.prox(x, 0.1, backend="numba"), w1)  # mapped again
+    NB.release_workspace()
+
 
 def test_memory_per_call():
     """Peak extra memory of a prox call, besides the input and the output.

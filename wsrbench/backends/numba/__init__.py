@@ -17,6 +17,7 @@ Warm start (training calls the prox on nearly the same vector every step): see
 """
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -52,35 +53,88 @@ def prepare_rows(X: np.ndarray) -> np.ndarray:
 # Scratch for the sort records and the partition: 4 words (uint64) per element and thread.
 # Fresh memory costs a page fault per page on first touch, which on a VM is a large part of a
 # prox call (about 7 ms for the 32 MB of one d = 1e6 row, against a 15-20 ms sort), so a
-# workspace of up to WORKSPACE_KEEP_WORDS words is kept between calls and reused; larger ones are
-# allocated per call (there the sort dominates the faults) and dropped. NumPy allocates it, so
-# large buffers get transparent huge pages (fewer faults) where the kernel offers them.
+# workspace of up to WORKSPACE_KEEP_WORDS words is kept between calls and reused. A larger one
+# (docs/design.md#numba-cpu) is an anonymous mapping that each call hands back to the kernel with
+# MADV_FREE: the kernel takes its pages when it needs memory, and until then the next call
+# writes them again without a fault (320 MB for d = 1e7: 70 ms to 1.5 s of faults when fresh,
+# 20 ms to write again). Where madvise has no MADV_FREE (Windows), a larger workspace is
+# allocated per call and dropped. NumPy allocates the kept one, so large buffers get transparent
+# huge pages (fewer faults) where the kernel offers them; the mapping asks for them itself.
 WORDS_PER_ELEMENT = 4
 WORKSPACE_KEEP_WORDS = 1 << 23  # 64 MiB (rows up to d = 2e6): a library must not hold more unasked
 _workspace = np.empty((0, 0), dtype=np.uint64)
 _workspace_lock = threading.Lock()
 _hist = np.empty(sort.HIST_SIZE, dtype=np.int64)  # used with the shared workspace (under its lock)
+_LAZY_FREE = getattr(mmap, "MADV_FREE", None)
+_big: mmap.mmap | None = None  # the large workspace's mapping, under _big_lock
+_big_lock = threading.Lock()
+
+
+def _take_big(words: int):
+    """The large workspace's mapping, at least ``words`` uint64 long (the caller holds _big_lock)."""
+    global _big
+    nbytes = 8 * words
+    if _big is None or len(_big) < nbytes:
+        _drop_big()
+        huge = 1 << 21  # whole huge pages
+        _big = mmap.mmap(-1, -(-nbytes // huge) * huge,
+                         flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if hasattr(mmap, "MADV_HUGEPAGE"):
+            _big.madvise(mmap.MADV_HUGEPAGE)
+    return _big
+
+
+def _drop_big() -> None:
+    global _big
+    if _big is not None:
+        _big.close()  # no array views of it outlive a call
+        _big = None
 
 
 def _take_workspace(nchunks: int, d: int):
-    """A (nchunks, 4 d) uint64 scratch array and whether the caller holds the shared one."""
+    """A (nchunks, 4 d) uint64 scratch array and how to give it back: "shared" (the kept one,
+    under _workspace_lock), "big" (the lazily freed mapping, under _big_lock) or "" (its own)."""
     global _workspace
     need = WORDS_PER_ELEMENT * max(d, 1)
-    if nchunks * need > WORKSPACE_KEEP_WORDS or not _workspace_lock.acquire(blocking=False):
-        return np.empty((nchunks, need), dtype=np.uint64), False  # too big to keep, or in use
+    if nchunks * need > WORKSPACE_KEEP_WORDS:
+        if _LAZY_FREE is not None and hasattr(mmap, "MAP_ANONYMOUS") and \
+                _big_lock.acquire(blocking=False):
+            try:
+                buf = _take_big(nchunks * need)
+            except BaseException:
+                _big_lock.release()
+                raise
+            return np.frombuffer(buf, np.uint64, nchunks * need).reshape(nchunks, need), "big"
+        return np.empty((nchunks, need), dtype=np.uint64), ""  # too big to keep, or in use
+    if not _workspace_lock.acquire(blocking=False):
+        return np.empty((nchunks, need), dtype=np.uint64), ""  # in use
     if _workspace.shape[0] < nchunks or _workspace.shape[1] < need:
         rows, cols = max(nchunks, _workspace.shape[0]), max(need, _workspace.shape[1])
         if rows * cols > WORKSPACE_KEEP_WORDS:
             rows, cols = nchunks, need
         _workspace = np.empty((rows, cols), dtype=np.uint64)
-    return _workspace[:nchunks], True
+    return _workspace[:nchunks], "shared"
+
+
+def _give_back(how: str) -> None:
+    if how == "shared":
+        _workspace_lock.release()
+    elif how == "big":
+        try:
+            if _big is not None:
+                _big.madvise(_LAZY_FREE)
+        finally:
+            _big_lock.release()
 
 
 def release_workspace() -> None:
-    """Free the scratch kept between calls (it is rebuilt on the next call)."""
+    """Free the scratch kept between calls (it is rebuilt on the next call), the large workspace's
+    mapping included."""
     global _workspace
     with _workspace_lock:
         _workspace = np.empty((0, 0), dtype=np.uint64)
+    with _big_lock:
+        _drop_big()
 
 
 def prox_rows(X, lam, *, l1, rho, algorithm, labels=False) -> RowsResult:
@@ -112,7 +166,7 @@ def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
     # One row: the serial kernels, called directly. No parallel region: launching one for a
     # single chunk gains nothing, and OpenMP's spinning workers cost the caller's core time.
     nchunks = 1 if n == 1 else min(n, numba.get_num_threads())
-    work, shared = _take_workspace(nchunks, d)
+    work, how = _take_workspace(nchunks, d)
     try:
         if n == 1 and d >= getattr(module, "PARALLEL_MIN_D", MAX_D + 1):
             # one long row: the pairs of each level in parallel
@@ -120,15 +174,15 @@ def _prox_rows(X, W, L, lam, l1, rho, algorithm) -> RowsResult:
                                                    rho, work, module.row_scratch(d), stats[0],
                                                    L[0])
         elif n == 1:
-            hist = _hist if shared else np.empty(sort.HIST_SIZE, dtype=np.int64)
+            hist = _hist if how == "shared" else np.empty(sort.HIST_SIZE, dtype=np.int64)
             clusters[0], rounds[0] = module.prox_row(
                 X[0], W[0], lam, l1, rho, work[0, : 2 * d], work[0, 2 * d: 4 * d], hist,
                 module.row_scratch(d), stats[0], L[0])
         else:
             module.prox_rows(X, W, lam, l1, rho, rounds, clusters, stats, work, L)
     finally:
-        if shared:
-            _workspace_lock.release()
+        del work  # no view of the mapping outlives the call
+        _give_back(how)
     # Every algorithm counts the reference's depth in stats["depth"]
     # (docs/design.md#parallel-depth); a row without a partition (d = 1) has depth 0.
     row_stats = [alg.describe(d, s) for s in stats]

@@ -141,6 +141,31 @@ def magnitude_bits(k, top):
 
 
 @njit(cache=True)
+def _varying_f64(x):
+    """The bits of |x| that differ between two elements of x (magnitude_bits of a key is |x|'s
+    bits with the top one set): one pass of ORs and ANDs, vectorised."""
+    m_or = np.uint64(0)
+    m_and = ALL64
+    for i in range(x.shape[0]):
+        m = f64_bits(x[i]) & ~SIGN64
+        m_or |= m
+        m_and &= m
+    return m_or ^ m_and
+
+
+@njit(cache=True)
+def _varying_f32(x):
+    """_varying_f64 of a float32 row (the 32-bit keys' magnitude bits)."""
+    m_or = np.uint32(0)
+    m_and = ALL32
+    for i in range(x.shape[0]):
+        m = f32_bits(x[i]) & ~SIGN32
+        m_or |= m
+        m_and &= m
+    return np.uint64(m_or ^ m_and)
+
+
+@njit(cache=True)
 def _histograms(h, d, ndig, active, varying):
     """Turn per-digit bucket counts into exclusive prefix sums (each bucket's first output slot).
 
@@ -360,24 +385,20 @@ def sort_f64(x, a, b, hist):
     # counts of all digits in one pass; a run of equal keys is counted once (ties would chain
     # increments of the same counters through memory)
     prev = key64(x[0])
-    m_or = magnitude_bits(prev, 63)
-    m_and = m_or
+    varying = _varying_f64(x)
     run = 0
     for i in range(d):
         k = key64(x[i])
         if k != prev:
             for j in range(ndig):
                 h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
-            m = magnitude_bits(k, 63)
-            m_or |= m
-            m_and &= m
             prev = k
             run = 0
         run += 1
     for j in range(ndig):
         h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, d, ndig, active, m_or ^ m_and)
+    nact = _histograms(h, d, ndig, active, varying)
     if nact == 0:  # every key equal: the identity order
         for i in range(d):
             a[2 * i] = f64_bits(x[i])
@@ -539,24 +560,20 @@ def sort_f32(x, a, b, hist):
     h = hist[: ndig * NB]
     h[:] = 0
     prev = np.uint64(key32(x[0]))  # as in sort_f64: runs of equal keys counted once
-    m_or = magnitude_bits(prev, 31)
-    m_and = m_or
+    varying = _varying_f32(x)
     run = 0
     for i in range(d):
         k = np.uint64(key32(x[i]))
         if k != prev:
             for j in range(ndig):
                 h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
-            m = magnitude_bits(k, 31)
-            m_or |= m
-            m_and &= m
             prev = k
             run = 0
         run += 1
     for j in range(ndig):
         h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
     active = np.zeros(ndig, dtype=np.bool_)
-    nact = _histograms(h, d, ndig, active, m_or ^ m_and)
+    nact = _histograms(h, d, ndig, active, varying)
     if nact == 0:
         for i in range(d):
             a[2 * i] = f64_bits(np.float64(x[i]))
