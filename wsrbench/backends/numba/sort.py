@@ -224,9 +224,9 @@ def heavy_candidate(x, hist):
 
 @njit(cache=True)
 def _light_histograms(b, n, stride, ndig, shift0, h):
-    # digit counts of the n compacted keys b[stride * k] (digit j at bit shift0 + 8 j), a run
-    # of equal keys counted once (as in the sorts)
-    # returns the magnitude bits that vary (_histograms)
+    """Digit counts of the n compacted keys b[stride * k] (digit j at bit shift0 + 8 j) into h, a
+    run of equal keys counted once (as in the sorts); returns the magnitude bits that vary
+    (``_histograms``), gathered per run here since the keys are already in hand."""
     h[: ndig * NB] = 0
     if n == 0:
         return np.uint64(0)
