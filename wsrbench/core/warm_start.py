@@ -44,9 +44,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import registry
-from .checks import as_prox_rows, check_scalar
+from .checks import as_prox_rows
 from .numerics import prox_rows_in_range, safe_bound
-from .solve import result_and_info, solve
+from .solve import check_params, result_and_info, solve
 
 #: Insertion moves allowed per element before the hint is dropped: the break-even against the
 #: radix sort measured on a 2-core machine (scripts/numba_speed.py). With the hint exact (0 moves) the
@@ -138,9 +138,7 @@ class ProxState:
     def prox_info(self, x, lam, *, l1=0.0, rho=0.0, labels=False):
         """Like :meth:`prox`, also returning a ``ProxInfo`` (stats carry ``hint_moves``;
         ``labels=True`` fills ``info.labels`` as :func:`wsrbench.prox_info` does)."""
-        lam = check_scalar(lam, "lam")
-        l1 = check_scalar(l1, "l1")
-        rho = check_scalar(rho, "rho", low=0.0, high=1.0)
+        lam, l1, rho = check_params(lam, l1, rho)
         kind = registry.array_kind(x)
         if kind == "torch" and x.device.type == "cpu":
             import torch
@@ -161,9 +159,7 @@ class ProxState:
     def _prox_in_place(self, t, lam, l1, rho):
         """The prox of a C-contiguous 2-D float CPU tensor written into the tensor itself (a
         training step's parameter: no result array and no copy back); returns the ProxInfo."""
-        lam = check_scalar(lam, "lam")
-        l1 = check_scalar(l1, "l1")
-        rho = check_scalar(rho, "rho", low=0.0, high=1.0)
+        lam, l1, rho = check_params(lam, l1, rho)
         a = t.numpy()  # shares the tensor's memory
         W, info = self._numpy_info(a, lam, l1, rho, False, out=a)
         if W is not a:  # the scaled path of the extreme range computed it elsewhere

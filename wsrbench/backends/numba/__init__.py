@@ -65,7 +65,8 @@ WORKSPACE_KEEP_WORDS = 1 << 23  # 64 MiB (rows up to d = 2e6): a library must no
 _workspace = np.empty((0, 0), dtype=np.uint64)
 _workspace_lock = threading.Lock()
 _hist = np.empty(sort.HIST_SIZE, dtype=np.int64)  # used with the shared workspace (under its lock)
-_LAZY_FREE = getattr(mmap, "MADV_FREE", None)
+# where an anonymous mapping can be handed back lazily (not Windows)
+_LAZY_FREE = getattr(mmap, "MADV_FREE", None) if hasattr(mmap, "MAP_ANONYMOUS") else None
 _big: mmap.mmap | None = None  # the large workspace's mapping, under _big_lock
 _big_lock = threading.Lock()
 
@@ -97,8 +98,7 @@ def _take_workspace(nchunks: int, d: int):
     global _workspace
     need = WORDS_PER_ELEMENT * max(d, 1)
     if nchunks * need > WORKSPACE_KEEP_WORDS:
-        if _LAZY_FREE is not None and hasattr(mmap, "MAP_ANONYMOUS") and \
-                _big_lock.acquire(blocking=False):
+        if _LAZY_FREE is not None and _big_lock.acquire(blocking=False):
             try:
                 buf = _take_big(nchunks * need)
             except BaseException:
