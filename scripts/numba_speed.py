@@ -20,6 +20,8 @@ Sections (``--only`` picks some):
   batched  rows in parallel vs a Python loop over rows, and vs np.argsort(X, axis=1)
   warm     wsrbench.core.warm_start.ProxState on nearly_sorted (hint = the order of x_previous):
            warm / np.argsort, moves (inversions) per element, and useless-hint warm / cold
+  call     the fixed cost of a call: wsrbench.prox of a 16-element vector and of a constant row of
+           1e4 (the "prox_vector" path), prox_info of the same (the general path), np.argsort
   compile  first-call compile time in a fresh process with an empty cache, then with the cache
   memory   peak extra memory of one call (tracemalloc, NumPy buffers) in words per element
 """
@@ -297,6 +299,28 @@ print(f"  first warm-start call float64: {time.perf_counter() - t:.2f} s")
 """
 
 
+def call_cost(dtypes, calls=20_000):
+    """Fixed cost per call (docs/design.md#fixed-per-call-cost): mean microseconds of a loop of
+    calls, the three loops interleaved in rounds (median of 5 rounds)."""
+    print(f"\n## fixed cost of a call (us; median of 5 rounds of {calls} calls each)")
+    print(f"{'dtype':8s}{'input':24s}{'prox':>8s}{'prox_info':>11s}{'np.argsort':>12s}")
+    for dt in dtypes:
+        for label, x in (("16 normal entries", np.random.default_rng(0).normal(size=16)),
+                         ("1e4 equal entries", np.full(10_000, 0.5))):
+            x = x.astype(dt)
+
+            def loop(f):
+                def run():
+                    for _ in range(calls):
+                        f()
+                return run
+            ts = interleaved_rounds([loop(lambda: wsrbench.prox(x, 0.1)),
+                                     loop(lambda: wsrbench.prox_info(x, 0.1)),
+                                     loop(lambda: np.argsort(x))], 5)
+            us = [1e6 * float(np.median(t)) / calls for t in ts]
+            print(f"{np.dtype(dt).name:8s}{label:24s}{us[0]:8.1f}{us[1]:11.1f}{us[2]:12.1f}")
+
+
 def compile_times():
     print("\n## compile time (fresh processes)")
     with tempfile.TemporaryDirectory() as cache:
@@ -331,7 +355,7 @@ def main(argv=None):
     ap.add_argument("--families", default=",".join(cases.names()))
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--only", default="table,batched,warm,compile,memory")
+    ap.add_argument("--only", default="table,batched,warm,call,compile,memory")
     ap.add_argument("--out", default="", help="also write the table (--only table) or the pieces "
                     "(--only pieces) as Markdown to this file")
     a = ap.parse_args(argv)
@@ -362,6 +386,8 @@ def main(argv=None):
               f"{numba.get_num_threads()}")
     if "warm" in only:
         warm([d for d in sizes if d <= 10**6] or sizes, dtypes, a.runs)
+    if "call" in only:
+        call_cost(dtypes)
     if "compile" in only:
         compile_times()
     if "memory" in only:

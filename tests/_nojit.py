@@ -6,7 +6,8 @@ Python body, because they only exist inside the compiler:
 
 * ``@intrinsic`` bit casts (``sort.f64_bits``, ``bits_f64``, ``f32_bits``, ``bits_f32``): LLVM
   bitcasts. Their twin is a NumPy ``view`` of the same bits, which is the same operation.
-* ``@overload`` dispatch on a dtype (``_core.src_value``, ``src_index``, ``sort.sort_records``):
+* ``@overload`` dispatch on a dtype (``_core.src_value``, ``src_index``, ``sort.sort_records``,
+  ``sort.bits_summary``):
   the stubs raise by design. Their twin asks the overload itself for its implementation with
   ``numba.typeof`` of the arguments, so the branch that runs is the one the compiler would pick.
 
@@ -53,6 +54,7 @@ def install() -> None:
         (_core.src_value, _via_overload(_core._src_value)),
         (_core.src_index, _via_overload(_core._src_index)),
         (sort.sort_records, _via_overload(sort._sort_records_impl)),
+        (sort.bits_summary, _via_overload(sort._bits_summary_impl)),
     ]
     twins = {id(orig): twin for orig, twin in pairs}  # pairs keeps the originals alive
     mods = [pkg] + [importlib.import_module(i.name)

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from .core.checks import as_float_array, as_rows
-from .core.solve import ProxInfo, result_and_info, solve
+from .core.solve import ProxInfo, result_and_info, solve, solve_vector
 
 __all__ = ["prox", "prox_info", "penalty", "ProxInfo", "result_and_info"]
 
@@ -51,6 +51,9 @@ def prox(x: Any, lam: float, *, l1: float = 0.0, rho: float = 0.0, algorithm: st
     """
     # No ProxInfo: prox returns no counters (a few us of a small call,
     # docs/design.md#the-torch-backends-imminent_collisions-and-the-papers-torch-code).
+    w = solve_vector(x, lam, l1, rho, algorithm, backend)
+    if w is not None:
+        return w
     arr, res, _, _ = solve(x, lam, l1, rho, algorithm, backend, False)
     return res.W.reshape(arr.shape) if arr.ndim == 1 else res.W
 

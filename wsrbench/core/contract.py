@@ -8,6 +8,8 @@ A backend is a module under ``wsrbench.backends`` that the registry imports lazi
 - ``prox_rows`` (:class:`ProxRows`): the prox of every row of a 2-D array of its own kind;
 - ``from_numpy`` / ``to_numpy``: its array kind to and from NumPy, so that the registry-parametrised
   tests and benchmarks can feed it;
+- optionally the capabilities of ``registry.CAPABILITIES`` (:class:`WarmStart`,
+  :class:`ProxVector`), declared in its registry entry;
 - optionally the operations of ``registry.OPERATIONS`` (projections, gates, soft sharing) with the
   signatures of :class:`ProjectionOps`, :class:`GateOps` and :class:`SoftSharingOps`.
 
@@ -139,6 +141,23 @@ class ArrayPrimitives(Protocol):
 
     def first_outside(self, x: Any, low: float, high: float, low_open: bool,
                       high_open: bool) -> int: ...  # flat index of the first entry outside, or -1
+
+
+@runtime_checkable
+class ProxVector(Protocol):
+    """Optional capability "prox_vector": the prox of one NumPy vector with the checks fused into
+    the kernel, for the fixed per-call cost of small vectors (``wsrbench.core.solve.solve_vector``).
+
+    ``prox_vector(x, lam, l1, rho, algorithm)`` gets a 1-D float32/float64 NumPy array of native
+    byte order that nothing has checked yet, and lam, l1, rho already checked. It returns the
+    answer (a new array; x untouched), exactly what ``prox_rows`` gives for ``x[None]``, or None
+    to decline: then the general path answers, checks and error messages included. It must
+    decline every input the general path would reject or scale (a NaN or Inf entry, one beyond
+    ``numerics.safe_bound``), and may decline anything else.
+    """
+
+    def prox_vector(self, x: np.ndarray, lam: float, l1: float, rho: float,
+                    algorithm: str) -> np.ndarray | None: ...
 
 
 @runtime_checkable

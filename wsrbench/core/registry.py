@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from . import arrays
 from .arrays import array_kind
-from .contract import RowsResult, WarmStart
+from .contract import ProxVector, RowsResult, WarmStart
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Backend:
     # module implementing wsrbench.core.contract.ArrayPrimitives for its kinds (the CUDA backend:
     # how wsrbench.core.arrays and .checks handle CUDA arrays without importing a backend)
     array_primitives: str | None = None
-    # optional capabilities its module implements (keys of CAPABILITIES: "warm_start")
+    # optional capabilities its module implements (keys of CAPABILITIES)
     capabilities: tuple[str, ...] = ()
     _module: object = field(default=None, repr=False)
 
@@ -115,7 +115,7 @@ class AlgorithmInfo(NamedTuple):
 
 
 # Optional capabilities a backend may declare, each a Protocol of wsrbench.core.contract.
-CAPABILITIES: dict[str, type] = {"warm_start": WarmStart}
+CAPABILITIES: dict[str, type] = {"warm_start": WarmStart, "prox_vector": ProxVector}
 
 _ALGORITHMS: dict[str, Algorithm] = {}
 _BACKENDS: dict[str, Backend] = {}
@@ -427,6 +427,14 @@ def capable(capability: str, x: Any, backend: str = "auto") -> tuple[Any, str]:
     return mod, be.name
 
 
+def vector_kernel(be: Backend, algorithm: str) -> Callable[..., Any] | None:
+    """The ``prox_vector`` of backend be (capability "prox_vector") for algorithm, or None where
+    it has none or a plugin implements that algorithm there (the plugin answers)."""
+    if "prox_vector" not in be.capabilities or algorithm in _IMPLEMENTATIONS.get(be.name, ()):
+        return None
+    return be.load().prox_vector
+
+
 #: (id of a loaded backend module, capability) pairs that passed the Protocol check
 _CONFORMING: set[tuple[int, str]] = set()
 
@@ -532,4 +540,4 @@ register_backend(Backend(
     "Numba CPU: nopython kernels, radix argsort on float-bit keys, rows in parallel, warm start",
     algorithms=("pava", "imminent_collisions", "search_collisions", "end_collisions",
                 "hull_bridges"),
-    requires=("numba",), install_hint="pip install numba", capabilities=("warm_start",)))
+    requires=("numba",), install_hint="pip install numba", capabilities=("warm_start", "prox_vector")))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .checks import as_prox_rows, check_scalar
+from .checks import FLOAT_DTYPES, as_prox_rows, check_scalar
 from .contract import RowsResult
 from .numerics import prox_rows_in_range
 
@@ -60,6 +60,19 @@ def solve(x: Any, lam: Any, l1: Any, rho: Any, algorithm: str, backend: str,
     res = prox_rows_in_range(mod, X, lam, l1=l1, rho=rho, algorithm=alg, in_range=in_range,
                              labels=labels)
     return arr, res, alg, be.name
+
+
+def solve_vector(x: Any, lam: Any, l1: Any, rho: Any, algorithm: str,
+                 backend: str) -> np.ndarray | None:
+    """The prox of a plain 1-D float32/float64 NumPy vector by its backend's "prox_vector"
+    (checks fused into the kernel: a small vector's fixed cost, docs/design.md#fixed-per-call-cost),
+    or None where that backend has none or declines: then :func:`solve` answers."""
+    if type(x) is not np.ndarray or x.ndim != 1 or x.dtype not in FLOAT_DTYPES:
+        return None
+    lam, l1, rho = check_params(lam, l1, rho)
+    be, alg = registry.resolve(backend, algorithm, x)
+    kernel = registry.vector_kernel(be, alg)
+    return None if kernel is None else kernel(x, lam, l1, rho, alg)
 
 
 def result_and_info(arr: Any, res: RowsResult, algorithm: str,

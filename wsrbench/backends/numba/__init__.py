@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 import threading
 from collections.abc import Callable
 from types import ModuleType
@@ -33,6 +34,7 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ...core.contract import RowsResult
+from ...core.numerics import safe_bound
 from . import end_collisions, hull_bridges, imminent_collisions, pava, search_collisions, sort, warm
 from ._core import prox_long_row
 
@@ -223,6 +225,36 @@ ALGORITHMS = {
     "end_collisions": _Algorithm(end_collisions, _depth_stats),
     "hull_bridges": _Algorithm(hull_bridges, _hull_stats),
 }
+
+
+# float32 entries are always within numerics.safe_bound (>= 2^954 for d <= MAX_D): only the finite
+# ones pass, the magnitude bits of the largest finite float32
+_F32_LIMIT = 0x7F7FFFFF
+
+
+def prox_vector(x, lam, l1, rho, algorithm):
+    """Capability "prox_vector" (``contract.ProxVector``): the pava prox of a 1-D vector in one
+    jitted call whose first pass is the input check (docs/design.md#fixed-per-call-cost); None,
+    for the general path, for another algorithm, an input that check rejects (NaN, Inf, beyond
+    the safe bound) or a layout prepare_rows would copy."""
+    d = x.shape[0]
+    if algorithm != "pava" or d == 0 or d > MAX_D or not x.flags.c_contiguous \
+            or not x.flags.writeable:
+        return None
+    bound = safe_bound(d)
+    if lam > bound or l1 > bound:
+        return None
+    limit = _F32_LIMIT if x.dtype == np.float32 else \
+        struct.unpack("<Q", struct.pack("<d", bound))[0]
+    w = np.empty_like(x)
+    work, how = _take_workspace(1, d)
+    try:
+        hist = _hist if how == "shared" else np.empty(sort.HIST_SIZE, dtype=np.int64)
+        done = pava.prox_vector(x, w, lam, l1, rho, work[0], hist, np.uint64(limit))
+    finally:
+        del work  # no view of the mapping outlives the call
+        _give_back(how)
+    return w if done else None
 
 
 def warm_prox_rows(X, lam, l1, rho, recs, flags, have_hint, moves_per_element, scratch, L,

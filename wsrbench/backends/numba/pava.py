@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._core import finish_scatter, rec_value, src_value
+from ._core import finish_scatter, rec_value, src_value, value_of
 from ._rows import rows_driver
 from .numerics import block_mean, shift_sum, shift_unit
-from .sort import is_sorted, sort_records
+from .sort import bits_summary, is_sorted, sort_records
 
 
 @njit(cache=True)
@@ -162,3 +162,23 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
 
 
 prox_rows = rows_driver(__name__, prox_row, row_scratch)
+
+
+@njit(cache=True)
+def prox_vector(x, w, lam, l1, rho, work, hist, limit):
+    """prox_row of one vector whose input check is its first pass (the capability "prox_vector",
+    docs/design.md#fixed-per-call-cost): False, nothing written, when an entry's magnitude bits
+    exceed ``limit`` (the bits of the safe bound: a NaN, an Inf or an entry beyond it); work is
+    uint64[4d] scratch. The same pass finds a constant row, whose answer is one block's value."""
+    m, b_or, b_and = bits_summary(x)
+    if m > limit:
+        return False
+    d = x.shape[0]
+    if b_or == b_and:
+        # prox_row's constant row: one block of equal values, centred at itself (sum 0)
+        t = np.float64(x[0])
+        w[:] = value_of(0.0, 0, d, t, t, d, lam, l1, rho, t)
+        return True
+    prox_row(x, w, lam, l1, rho, work[: 2 * d], work[2 * d: 4 * d], hist, (),
+             np.empty(STATS_WIDTH, dtype=np.int64), np.empty(0, dtype=np.int64))
+    return True

@@ -165,6 +165,45 @@ def _varying_f32(x):
     return np.uint64(m_or ^ m_and)
 
 
+def bits_summary(x):
+    """(largest magnitude, OR, AND) of the bits of x's entries as unsigned integers, in one
+    vectorised pass (0, 0, all ones for an empty x).
+
+    The largest magnitude is the largest |x_i|'s bits (the float bits without the sign): integer
+    order is magnitude order, Inf's bits exceed every finite value's and NaN's exceed Inf's, so it
+    bounds the row and catches NaN and Inf. OR == AND when every entry has the same bits (a
+    constant row)."""
+    raise NotImplementedError  # only callable from jitted code
+
+
+@overload(bits_summary, jit_options={"cache": True})
+def _bits_summary_impl(x):
+    if x.dtype == types.float64:
+        def f64(x):
+            m = np.uint64(0)
+            b_or = np.uint64(0)
+            b_and = ALL64
+            for i in range(x.shape[0]):
+                u = f64_bits(x[i])
+                m = max(m, u & ~SIGN64)
+                b_or |= u
+                b_and &= u
+            return m, b_or, b_and
+        return f64
+
+    def f32(x):
+        m = np.uint32(0)
+        b_or = np.uint32(0)
+        b_and = ALL32
+        for i in range(x.shape[0]):
+            u = f32_bits(x[i])
+            m = max(m, u & ~SIGN32)
+            b_or |= u
+            b_and &= u
+        return np.uint64(m), np.uint64(b_or), np.uint64(b_and)
+    return f32
+
+
 @njit(cache=True)
 def _histograms(h, d, ndig, active, varying):
     """Turn per-digit bucket counts into exclusive prefix sums (each bucket's first output slot).
