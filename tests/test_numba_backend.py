@@ -141,6 +141,61 @@ def test_prox_of_tie_heavy_rows_is_the_reference(dtype):
         assert ok, err
 
 
+def _window_rows(d, rng):
+    """float64 rows for the 32-bit window sort, with whether its ties fit the move budget: varying
+    bits within 32 (no ties to order), in 1 to 4 window digits (odd and even pass counts), ties in
+    the window between distinct keys (few, or so many that the full sort takes over), equal keys,
+    -0.0 beside +0.0, subnormals."""
+    eps = np.finfo(np.float64).eps
+    k = rng.integers(0, 1 << 20, d)
+    rows = [(1.0 + eps * k, True),  # varying bits in one window: s = 0
+            (rng.standard_normal(d), True),
+            (np.round(rng.standard_normal(d), 2), True),  # equal keys: runs without moves
+            # 0.0 and the smallest subnormal tie in the window: long runs to order, or hand over
+            (rng.choice([-0.0, 0.0, 1.0, -1.0, 5e-324, -5e-324], d), None)]
+    for digits in (1, 2, 3, 4):  # bits 52 - 8 digits .. 51 vary: 'digits' passes
+        rows.append((1.0 + eps * 2.0 ** (52 - 8 * digits) * rng.integers(0, 1 << (8 * digits), d),
+                     True))
+    # ties in the window: signs differ (the window starts at the sign bit), low bits vary
+    few = rng.standard_normal(d)
+    few[: d // 50] = 1.0 + eps * rng.integers(0, 1 << 10, d // 50)
+    rows.append((rng.permutation(few), True))
+    rows.append((np.where(rng.random(d) < 0.5, -1.0, 1.0) * (1.0 + eps * k), False))
+    return rows
+
+
+def test_float64_window_sort_orders_its_ties_or_hands_over():
+    """Up to PREFIX_MAX_D, float64 rows sort through a 32-bit window of their keys; keys tied in
+    it are ordered by insertion, and beyond d moves the full sort runs: exact either way (rows
+    marked None may take either branch)."""
+    rng = np.random.default_rng(11)
+    for d in (33, 1000, 4099):
+        for x, fits in _window_rows(d, rng):
+            a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+            done = nsort._sort_prefix_f64(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+            assert fits is None or done == fits, (d, x[:4])
+            if done:
+                _assert_sorts_exactly(x, a)
+            _assert_sorts_exactly(x, _sort_of(x))
+    # the same rows with a heavy key: the others sort through their window after the split
+    d = 4099
+    branches = set()
+    for x, _ in _window_rows(d, rng):
+        x[rng.random(d) < 0.6] = 3.0
+        hist = np.empty(nsort.HIST_SIZE, np.int64)
+        found, cand = nsort.heavy_candidate(x, hist)
+        assert found
+        a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+        done = nsort._split_prefix_f64(x, a, b, hist, cand)
+        branches.add(done)
+        if done:
+            _assert_sorts_exactly(x, a)
+        _assert_sorts_exactly(x, _sort_of(x))
+    assert branches == {True, False}
+    x = rng.standard_normal(nsort.PREFIX_MAX_D + 1)  # beyond it: the full sort
+    _assert_sorts_exactly(x, _sort_of(x))
+
+
 def test_a_heavy_key_takes_its_share_of_the_row():
     # the sample only nominates: a key that is frequent among the sampled elements but rare in
     # the row still sorts exactly (the split is exact for any count)

@@ -18,7 +18,9 @@ pass moves 8 bytes per element and sorts only the 32 key bits (4 passes of 8 bit
 writes the same interleaved records as float64 (value as float64 bits, index), so everything after
 the sort is dtype-agnostic.
 float64: records of two uint64 (key, index) interleaved in one array (16 bytes per element, one
-write stream per bucket), 8 passes of 8 bits. Passes whose digit is the same for every element are
+write stream per bucket), 8 passes of 8 bits. Rows of at most PREFIX_MAX_D elements sort through a
+32-bit window of their keys instead (``_sort_prefix_f64``): float32's packed records, the values
+gathered from x in the last pass, then the keys tied in the window ordered by insertion. Passes whose digit is the same for every element are
 skipped (e.g. the exponent digit of data within one binade), and so are those below the top one
 that are the same in every element's magnitude bits (``_histograms``: the zero low mantissa bits
 of values rounded to fewer bits, of both signs); the first pass reads x directly and
@@ -60,6 +62,9 @@ HIST_SIZE = 8 * NB  # int64 scratch for the histograms of all digits
 HEAVY_MIN_D = 4096
 HEAVY_SAMPLE = 64
 HEAVY_SAMPLE_MIN = 16
+# float64 rows up to this length sort through a 32-bit window of their keys (_sort_prefix_f64),
+# whose last pass gathers x: 1 MiB of x, within the caches
+PREFIX_MAX_D = 1 << 17
 
 
 # Bit casts between floats and same-width unsigned ints (a register move, no memory traffic).
@@ -342,12 +347,8 @@ def _r64_mid(src, dst, off, shift, decode, n):
 
 
 @njit(cache=True)
-def _sort_split_f64(x, a, b, hist, cand):
-    """sort_f64 for a row with a heavy key candidate (key64 cand): one sequential pass splits
-    the row into the records of the other keys (front of b, in order) and the indices of cand's
-    elements (tail of b, from the end down); the radix passes then move only the others, and
-    cand's run is inserted at its place. Both writes happen for every element and only one
-    position advances, so the split has no branch to mispredict."""
+def _split_f64(x, b, cand):
+    """The split pass of _sort_split_f64: (n others, m of cand, count of keys below cand)."""
     d = x.shape[0]
     top = 2 * d - 1
     n = 0
@@ -362,6 +363,50 @@ def _sort_split_f64(x, a, b, hist, cand):
         m += heavy
         n += not heavy
         lt += k < cand
+    return n, m, lt
+
+
+@njit(cache=True)
+def _split_prefix_f64(x, a, b, hist, cand):
+    """_sort_split_f64 with the other keys sorted through their 32-bit window (_sort_prefix_f64):
+    True when done, False when their ties in the window needed more than d moves."""
+    d = x.shape[0]
+    n, m, lt = _split_f64(x, b, cand)
+    if n > 0:
+        k_or = np.uint64(0)
+        k_and = ALL64
+        m_or = np.uint64(0)
+        m_and = ALL64
+        for i in range(n):
+            k = b[2 * i]
+            k_or |= k
+            k_and &= k
+            u = magnitude_bits(k, 63)
+            m_or |= u
+            m_and &= u
+        s = _window_shift(k_or ^ k_and)
+        ndig = 4
+        h = hist[: ndig * NB]
+        _light_histograms(b, n, 2, ndig, s, h)
+        for i in range(n):
+            a[i] = (((b[2 * i] >> s) & LOW32) << np.uint64(32)) | b[2 * i + 1]
+        active = np.zeros(ndig, dtype=np.bool_)
+        nact = _histograms(h, n, ndig, active, (m_or ^ m_and) >> s)
+        _window_passes(x, a, b, h, active, nact, n)
+        if s > 0 and not _order_window_ties(a, n, s, d):
+            return False
+    _insert_run(a, b, n, lt, m, f64_bits(unkey64(cand)))
+    return True
+
+
+@njit(cache=True)
+def _sort_split_f64(x, a, b, hist, cand):
+    """sort_f64 for a row with a heavy key candidate (key64 cand): one sequential pass splits
+    the row into the records of the other keys (front of b, in order) and the indices of cand's
+    elements (tail of b, from the end down); the radix passes then move only the others, and
+    cand's run is inserted at its place. Both writes happen for every element and only one
+    position advances, so the split has no branch to mispredict."""
+    n, m, lt = _split_f64(x, b, cand)
     ndig = 8
     h = hist[: ndig * NB]
     varying = _light_histograms(b, n, 2, ndig, 0, h)
@@ -385,6 +430,184 @@ def _sort_split_f64(x, a, b, hist, cand):
         for i in range(n):
             a[2 * i] = f64_bits(unkey64(a[2 * i]))
     _insert_run(a, b, n, lt, m, f64_bits(unkey64(cand)))
+
+
+@njit(cache=True)
+def _spans_f64(x):
+    """(key bits that differ between two elements, magnitude bits that do): one vectorised pass."""
+    k_or = np.uint64(0)
+    k_and = ALL64
+    m_or = np.uint64(0)
+    m_and = ALL64
+    for i in range(x.shape[0]):
+        u = f64_bits(x[i])
+        k = u ^ (((u >> np.uint64(63)) * ALL64) | SIGN64)
+        m = u & ~SIGN64
+        k_or |= k
+        k_and &= k
+        m_or |= m
+        m_and &= m
+    return k_or ^ k_and, m_or ^ m_and
+
+
+@njit(cache=True)
+def _rp_first(x, dst, off, shift, s):
+    # the window of each key (32 bits from bit s) packed with its index, as sort_f32's records
+    pb = 0
+    q = off[0]
+    for i in range(x.shape[0]):
+        p = (((key64(x[i]) >> s) & LOW32) << np.uint64(32)) | np.uint64(i)
+        b = np.int64((p >> shift) & MASK)
+        if b != pb:  # see _r64_first
+            off[pb] = q
+            q = off[b]
+            pb = b
+        dst[q] = p
+        q += 1
+
+
+@njit(cache=True)
+def _rp_last(src, dst, off, shift, d, x):
+    # the common records: the value read from x at the record's index, then the index
+    pb = 0
+    q = off[0]
+    for i in range(d):
+        p = src[i]
+        b = np.int64((p >> shift) & MASK)
+        if b != pb:
+            off[pb] = q
+            q = off[b]
+            pb = b
+        j = p & LOW32
+        dst[2 * q] = f64_bits(x[j])
+        dst[2 * q + 1] = j
+        q += 1
+
+
+@njit(cache=True)
+def _sort_prefix_f64(x, a, b, hist):
+    """sort_f64 through a 32-bit window of the keys: True when done, False (a holds nothing of
+    use) when the keys tied in the window needed more than d moves to order.
+
+    The window starts at the highest key bit that differs between two elements (the bits above
+    it are the same in every key), so the passes move 8-byte packed records (window << 32 |
+    index) as sort_f32 does, and at most 4 of them; the last pass reads each value from x at its
+    index (a gather, cheap while x fits the caches: PREFIX_MAX_D). Keys equal in the window are
+    then adjacent, in index order; one pass orders each such run by its full keys, by insertion
+    (stable). A row whose varying bits all fit the window has no such run to order."""
+    d = x.shape[0]
+    k_var, m_var = _spans_f64(x)
+    s = _window_shift(k_var)
+    ndig = 4
+    h = hist[: ndig * NB]
+    h[:] = 0
+    prev = (key64(x[0]) >> s) & LOW32  # runs of equal windows counted once (sort_f64)
+    run = 0
+    for i in range(d):
+        k = (key64(x[i]) >> s) & LOW32
+        if k != prev:
+            for j in range(ndig):
+                h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+            prev = k
+            run = 0
+        run += 1
+    for j in range(ndig):
+        h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+    active = np.zeros(ndig, dtype=np.bool_)
+    nact = _histograms(h, d, ndig, active, m_var >> s)
+    t = 0
+    for j in range(ndig):  # as sort_f32: the pass before the last writes b, the last reads it
+        if not active[j]:
+            continue
+        off = h[j * NB: (j + 1) * NB]
+        shift = np.uint64(32 + j * BITS)
+        if t == 0:
+            _rp_first(x, b if (nact - 2 - t) % 2 == 0 or nact == 1 else a, off, shift, s)
+        elif t == nact - 1:
+            _rp_last(b, a, off, shift, d, x)
+        elif (nact - 2 - t) % 2 == 0:
+            _r32_mid(a, b, off, shift, d)
+        else:
+            _r32_mid(b, a, off, shift, d)
+        t += 1
+    if nact == 1:  # the one pass wrote b: expand it into a
+        for i in range(d):
+            j = b[i] & LOW32
+            a[2 * i] = f64_bits(x[j])
+            a[2 * i + 1] = j
+    # every varying bit in the window (s = 0): no keys tie in it unless equal
+    return s == 0 or _order_window_ties(a, d, s, d)
+
+
+@njit(cache=True)
+def _window_shift(k_var):
+    """The lowest bit of the 32-bit key window whose top bit is the highest varying key bit
+    (k_var: the key bits that differ between two elements)."""
+    top = 63
+    while top > 0 and (k_var >> np.uint64(top)) == 0:
+        top -= 1
+    return np.uint64(max(top - 31, 0))
+
+
+@njit(cache=True)
+def _window_passes(x, a, b, h, active, nact, n):
+    """The radix passes over the packed window records in a[:n] (digit offsets h, the active
+    digits of _histograms); they alternate between a[:n] and b[:n], and the last (_rp_last, or an
+    expansion when no digit needs a pass) writes the records, values read from x, into a[:2n]."""
+    if nact == 0:  # back to front: slots 2k and 2k+1 of the output are at or above packed slot k
+        for i in range(n - 1, -1, -1):
+            j = a[i] & LOW32
+            a[2 * i + 1] = j
+            a[2 * i] = f64_bits(x[j])
+        return
+    src_b = nact % 2 == 1  # so that after nact - 1 alternations the last pass reads b
+    if src_b:
+        for i in range(n):
+            b[i] = a[i]
+    t = 0
+    for j in range(h.shape[0] // NB):
+        if not active[j]:
+            continue
+        off = h[j * NB: (j + 1) * NB]
+        shift = np.uint64(32 + j * BITS)
+        if t == nact - 1:
+            _rp_last(b, a, off, shift, n, x)
+        elif src_b:
+            _r32_mid(b, a, off, shift, n)
+        else:
+            _r32_mid(a, b, off, shift, n)
+        src_b = not src_b
+        t += 1
+
+
+@njit(cache=True)
+def _order_window_ties(a, n, s, budget):
+    """Order the runs of records in a[:2n] whose keys tie in the window (key >> s) by their full
+    keys, by insertion (stable); False, a left partly ordered, once more than budget moves."""
+    kp = key64(bits_f64(a[0]))
+    start = 0
+    for i in range(1, n):
+        v = a[2 * i]
+        k = key64(bits_f64(v))
+        if (k >> s) != (kp >> s):
+            start = i
+            kp = k
+            continue
+        if k >= kp:
+            kp = k  # (the run's largest key stays last when an element moves below it)
+            continue
+        idx = a[2 * i + 1]
+        j = i
+        while j > start and key64(bits_f64(a[2 * j - 2])) > k:
+            a[2 * j] = a[2 * j - 2]
+            a[2 * j + 1] = a[2 * j - 1]
+            j -= 1
+        a[2 * j] = v
+        a[2 * j + 1] = idx
+        budget -= i - j
+        if budget < 0:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -416,8 +639,18 @@ def sort_f64(x, a, b, hist):
         return
     found, cand = heavy_candidate(x, hist)
     if found:
-        _sort_split_f64(x, a, b, hist, cand)
+        if not (d <= PREFIX_MAX_D and _split_prefix_f64(x, a, b, hist, cand)):
+            _sort_split_f64(x, a, b, hist, cand)
         return
+    if d <= PREFIX_MAX_D and _sort_prefix_f64(x, a, b, hist):
+        return
+    _sort_full_f64(x, a, b, hist)
+
+
+@njit(cache=True)
+def _sort_full_f64(x, a, b, hist):
+    """sort_f64's radix passes over all 64 key bits (16-byte records)."""
+    d = x.shape[0]
     ndig = 8
     h = hist[: ndig * NB]
     h[:] = 0
