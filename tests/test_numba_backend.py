@@ -300,27 +300,35 @@ def test_pava_only_reads_the_records():
 
 def test_prox_pools_a_run_of_ties_that_pava_splits():
     """Rounding can leave PAVA's stack split inside a run of equal values (lam far below their
-    spacing, found by a random search); the prox pools the run (docs/design.md#ties)."""
+    spacing; rows found by a random search), at the first boundary or after others; the prox
+    pools the run (docs/design.md#ties), with and without labels."""
     from wsrbench.backends.numba import pava as npava
 
-    x = np.repeat([float.fromhex(h) for h in ('-0x1.c59f991b52baep+7', '0x1.e0853fe137c77p+7',
-                                              '0x1.b379c3f9e1e5ep+9')], [4, 2, 4])
-    lam = 5.928643194128241e-18
-    d = x.shape[0]
-    rec = np.empty(2 * d, np.uint64)
-    rec[0::2] = x.view(np.uint64)
-    rec[1::2] = np.arange(d)
-    spare = np.empty(2 * d, np.uint64)
-    nblk, _, _, _ = npava.pava_stack(rec, d, lam, x[d // 2], spare[:d].view(np.float64),
-                                     spare[d:])
-    starts = spare[d:d + nblk].astype(np.int64)
-    assert np.any(x[starts[1:]] == x[starts[1:] - 1])  # the stack is split inside a run
+    rows = [(('-0x1.c59f991b52baep+7', '0x1.e0853fe137c77p+7', '0x1.b379c3f9e1e5ep+9'),
+             [4, 2, 4], 5.928643194128241e-18, 0),
+            (('-0x1.46c25dc02d8fcp+4', '0x1.154ccef2ee102p+4', '0x1.f0de85c6593a7p+6'),
+             [3, 4, 4], 1.9692509711904017e-14, 2)]
     rng = np.random.default_rng(0)
-    for row in (x, rng.permutation(x)):  # the sorted-row path and the sort's
-        w, info = wsrbench.prox_info(row, lam, backend="numba")
-        ref, ref_info = wsrbench.prox_info(row, lam, backend="numpy")
-        assert info.clusters == ref_info.clusters == 3
-        assert np.array_equal(w, ref)
+    for values, counts, lam, first in rows:
+        x = np.repeat([float.fromhex(h) for h in values], counts)
+        d = x.shape[0]
+        rec = np.empty(2 * d, np.uint64)
+        rec[0::2] = x.view(np.uint64)
+        rec[1::2] = np.arange(d)
+        spare = np.empty(2 * d, np.uint64)
+        nblk, _, _, _ = npava.pava_stack(rec, d, lam, x[d // 2], spare[:d].view(np.float64),
+                                         spare[d:])
+        starts = spare[d:d + nblk].astype(np.int64)
+        split = np.flatnonzero(x[starts[1:]] == x[starts[1:] - 1])
+        assert split.size and split[0] == first  # the stack is split inside a run, there
+        for row in (x, rng.permutation(x)):  # the sorted-row path and the sort's
+            ref, ref_info = wsrbench.prox_info(row, lam, backend="numpy", labels=True)
+            assert ref_info.clusters == 3
+            for labels in (False, True):
+                w, info = wsrbench.prox_info(row, lam, backend="numba", labels=labels)
+                assert info.clusters == 3 and np.array_equal(w, ref)
+                assert not labels or np.array_equal(info.labels, ref_info.labels)
+            assert np.array_equal(wsrbench.prox(row, lam, backend="numba"), ref)
 
 
 # --------------------------------------------------------------------------------------------

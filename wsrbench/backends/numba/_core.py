@@ -157,6 +157,30 @@ def block_value(src, sums, starts, nblk, j, d, lam, l1, rho, center):
 
 
 @njit(cache=True)
+def _scatter_checking_ties(src, sums, starts, nblk, d, lam, l1, rho, center, w):
+    """finish_scatter's pool_ties and block values in one pass while no block starts at a value
+    equal to the last one of the block before it (the common case: no tie at a boundary); from
+    the first such block on, pool_ties and the value pass run on the rest. Returns the block
+    count after pooling."""
+    for j in range(nblk):
+        a = np.int64(starts[j])
+        b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+        last = src_value(src, b - 1)
+        if j + 1 < nblk and src_value(src, b) == last:
+            m = pool_ties(src, sums[j:], starts[j:], nblk - j, d, lam)
+            for i in range(m):
+                value, a, b = block_value(src, sums[j:], starts[j:], m, i, d, lam, l1, rho,
+                                          center)
+                for k in range(a, b):
+                    w[src_index(src, k)] = value
+            return j + m
+        value = value_of(sums[j], a, b, src_value(src, a), last, d, lam, l1, rho, center)
+        for k in range(a, b):
+            w[src_index(src, k)] = value
+    return nblk
+
+
+@njit(cache=True)
 def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     """Block values (closed-form shifts, L1, rho) written to w at the original positions; returns
     the block count after ``pool_ties``.
@@ -170,6 +194,10 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     written by filling all of w first, sequentially, and the other blocks are scattered over it:
     a random write costs several sequential ones once the row outgrows the caches.
     """
+    if lam != 0.0 and lab.shape[0] == 0 and (d < 4096 or nblk > d - d // 4 + 1):
+        # no block of a quarter of the row (nor labels, nor lam = 0's runs): the tie rule's
+        # test rides along the value pass and pool_ties runs only from the first tie on
+        return _scatter_checking_ties(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
     nblk = pool_ties(rec, sums, starts, nblk, d, lam)
     if lam == 0.0 and l1 == 0.0:
         # x itself: -0.0 and 0.0 share a run but keep their own signs (docs/design.md#ties)

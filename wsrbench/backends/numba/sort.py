@@ -20,11 +20,12 @@ the sort is dtype-agnostic.
 float64: records of two uint64 (key, index) interleaved in one array (16 bytes per element, one
 write stream per bucket), 8 passes of 8 bits. Rows of at most PREFIX_MAX_D elements sort through a
 32-bit window of their keys instead (``_sort_prefix_f64``): float32's packed records, the values
-gathered from x in the last pass, then the keys tied in the window ordered by insertion. Passes whose digit is the same for every element are
-skipped (e.g. the exponent digit of data within one binade), and so are those below the top one
-that are the same in every element's magnitude bits (``_histograms``: the zero low mantissa bits
-of values rounded to fewer bits, of both signs); the first pass reads x directly and
-the last one writes the decoded value in place of the key. Rows of at most ``INSERTION_MAX``
+gathered from x in the last pass, then the keys tied in the window ordered by insertion.
+Passes whose digit is the same for every element are skipped (e.g. the exponent digit of data
+within one binade), and so are those below the top one that are the same in every element's
+magnitude bits (``_histograms``: the zero low mantissa bits of values rounded to fewer bits, of
+both signs); the first pass reads x directly and the last one writes the decoded value in place
+of the key. Rows of at most ``INSERTION_MAX``
 elements use an insertion sort, and already sorted rows (checked first: the check stops at the
 first descent) skip the sort. Tie-heavy rows: the histogram pass counts a run of equal keys once
 and each scatter pass keeps the current bucket's slot in a register while the digit repeats,
