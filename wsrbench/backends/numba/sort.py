@@ -28,8 +28,9 @@ both signs); the first pass reads x directly and the last one writes the decoded
 of the key. Rows of at most ``INSERTION_MAX``
 elements use an insertion sort, and already sorted rows (checked first: the check stops at the
 first descent) skip the sort. Tie-heavy rows: the histogram pass counts a run of equal keys once
-and each scatter pass keeps the current bucket's slot in a register while the digit repeats,
-so ties do not chain read-modify-writes of one counter through memory. A heavy key (a key that a
+and each 16-byte scatter pass keeps the current bucket's slot in a register while the digit
+repeats, so ties do not chain read-modify-writes of one counter through memory (the 8-byte passes
+do without: its branch cost them more than the chain, see ``_r32_first``). A heavy key (a key that a
 quarter of 64 sampled elements share: a pruned layer's zeros, a massive tie) is split off in one
 branch-free pass, the passes move only the other keys, and its run is inserted at its place
 (``_sort_split_f64``, ``_sort_split_f32``).
@@ -454,35 +455,25 @@ def _spans_f64(x):
 @njit(cache=True)
 def _rp_first(x, dst, off, shift, s):
     # the window of each key (32 bits from bit s) packed with its index, as sort_f32's records
-    pb = 0
-    q = off[0]
     for i in range(x.shape[0]):
         p = (((key64(x[i]) >> s) & LOW32) << np.uint64(32)) | np.uint64(i)
         b = np.int64((p >> shift) & MASK)
-        if b != pb:  # see _r64_first
-            off[pb] = q
-            q = off[b]
-            pb = b
+        q = off[b]
         dst[q] = p
-        q += 1
+        off[b] = q + 1
 
 
 @njit(cache=True)
 def _rp_last(src, dst, off, shift, d, x):
     # the common records: the value read from x at the record's index, then the index
-    pb = 0
-    q = off[0]
     for i in range(d):
         p = src[i]
         b = np.int64((p >> shift) & MASK)
-        if b != pb:
-            off[pb] = q
-            q = off[b]
-            pb = b
+        q = off[b]
         j = p & LOW32
         dst[2 * q] = f64_bits(x[j])
         dst[2 * q + 1] = j
-        q += 1
+        off[b] = q + 1
 
 
 @njit(cache=True)
@@ -698,49 +689,38 @@ def _sort_full_f64(x, a, b, hist):
 
 @njit(cache=True)
 def _r32_first(x, dst, off, shift):
-    pb = 0
-    q = off[0]
+    # The 8-byte passes update the bucket's slot in memory for every element: keeping it in a
+    # register while the digit repeats (_r64_first) mispredicts wherever the digit changes
+    # irregularly, which costs these short passes more than the chained slot costs on ties
+    # (docs/design.md#numba-cpu).
     for i in range(x.shape[0]):
         p = (np.uint64(key32(x[i])) << np.uint64(32)) | np.uint64(i)
         b = np.int64((p >> shift) & MASK)
-        if b != pb:
-            off[pb] = q
-            q = off[b]
-            pb = b
+        q = off[b]
         dst[q] = p
-        q += 1
+        off[b] = q + 1
 
 
 @njit(cache=True)
 def _r32_mid(src, dst, off, shift, d):
-    pb = 0
-    q = off[0]
     for i in range(d):
         p = src[i]
         b = np.int64((p >> shift) & MASK)
-        if b != pb:
-            off[pb] = q
-            q = off[b]
-            pb = b
+        q = off[b]
         dst[q] = p
-        q += 1
+        off[b] = q + 1
 
 
 @njit(cache=True)
 def _r32_last(src, dst, off, shift, d):
     # writes the common record format: float64 bits of the value, then the index
-    pb = 0
-    q = off[0]
     for i in range(d):
         p = src[i]
         b = np.int64((p >> shift) & MASK)
-        if b != pb:
-            off[pb] = q
-            q = off[b]
-            pb = b
+        q = off[b]
         dst[2 * q] = f64_bits(packed_value(p))
         dst[2 * q + 1] = p & LOW32
-        q += 1
+        off[b] = q + 1
 
 
 @njit(cache=True)
