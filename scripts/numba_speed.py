@@ -65,12 +65,24 @@ def _runs(d, runs):
     return max(3, runs // 2) if d >= 10**7 else runs
 
 
+def _settle(family, d, dtype, seconds=1.0):
+    """Untimed calls of the first cell's pair for about ``seconds``: the table's first cell
+    measured 0.66x where the same cell later in the process, or in a shorter run, measured
+    0.44-0.50x (start-up effects of the process and the machine, not of the cell)."""
+    x, lam = cases.make(family, d, dtype=dtype)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        wsrbench.prox(x, lam, backend="numba")
+        np.argsort(x)
+
+
 def table(sizes, families, dtypes, runs):
     """Prints the ratio table; returns {dtype name: {family: [(median, q25, q75) per size]}}
     of the paired ratios prox / np.argsort."""
     print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
           f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
     out = {}
+    _settle(families[0], sizes[0], dtypes[0])
     for dt in dtypes:
         name = np.dtype(dt).name
         out[name] = {}
