@@ -442,9 +442,8 @@ def _spans_f64(x):
     m_or = np.uint64(0)
     m_and = ALL64
     for i in range(x.shape[0]):
-        u = f64_bits(x[i])
-        k = u ^ (((u >> np.uint64(63)) * ALL64) | SIGN64)
-        m = u & ~SIGN64
+        k = key64(x[i])
+        m = f64_bits(x[i]) & ~SIGN64
         k_or |= k
         k_and &= k
         m_or |= m
