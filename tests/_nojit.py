@@ -6,8 +6,9 @@ Python body, because they only exist inside the compiler:
 
 * ``@intrinsic`` bit casts (``sort.f64_bits``, ``bits_f64``, ``f32_bits``, ``bits_f32``): LLVM
   bitcasts. Their twin is a NumPy ``view`` of the same bits, which is the same operation.
-* ``@overload`` dispatch on a dtype (``_core.src_value``, ``src_index``, ``sort.sort_records``,
-  ``sort.bits_summary``):
+  ``numerics.fma`` (llvm.fma): its twin rounds the exact rational a * b + c once.
+* ``@overload`` dispatch on a type (``_core.src_value``, ``src_index``, ``is_split``,
+  ``run_of``, ``heavy_block``, ``sort.sort_records``, ``sort_split_records``, ``sort.bits_summary``):
   the stubs raise by design. Their twin asks the overload itself for its implementation with
   ``numba.typeof`` of the arguments, so the branch that runs is the one the compiler would pick.
 
@@ -29,6 +30,12 @@ def _bitcast(src, dst):
     return cast
 
 
+def _fma(a, b, c):
+    from fractions import Fraction
+
+    return float(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
+
+
 def _via_overload(impl):
     import numba
 
@@ -44,7 +51,7 @@ def install() -> None:
     if not numba.config.DISABLE_JIT:
         raise RuntimeError("the Python twins are for NUMBA_DISABLE_JIT=1 runs only")
     import wsrbench.backends.numba as pkg
-    from wsrbench.backends.numba import _core, sort
+    from wsrbench.backends.numba import _core, numerics, sort
 
     pairs = [
         (sort.f64_bits, _bitcast(np.float64, np.uint64)),
@@ -53,7 +60,12 @@ def install() -> None:
         (sort.bits_f32, _bitcast(np.uint32, np.float32)),
         (_core.src_value, _via_overload(_core._src_value)),
         (_core.src_index, _via_overload(_core._src_index)),
+        (numerics.fma, _fma),
+        (_core.is_split, _via_overload(_core._is_split)),
+        (_core.run_of, _via_overload(_core._run_of)),
+        (_core.heavy_block, _via_overload(_core._heavy_block)),
         (sort.sort_records, _via_overload(sort._sort_records_impl)),
+        (sort.sort_split_records, _via_overload(sort._sort_split_records_impl)),
         (sort.bits_summary, _via_overload(sort._bits_summary_impl)),
     ]
     twins = {id(orig): twin for orig, twin in pairs}  # pairs keeps the originals alive

@@ -141,6 +141,58 @@ def test_prox_of_tie_heavy_rows_is_the_reference(dtype):
         assert ok, err
 
 
+@numba.njit(cache=False)
+def _split_sort(x, a, b, h):
+    return nsort.sort_split_records(x, a, b, h)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_implicit_heavy_run_is_the_materialized_one(dtype):
+    """A prox without labels leaves a heavy key's run out of the sort's records: PAVA reads its
+    value, the scatter fills w with its block. The split records with the run put back at lt are
+    the full sort, and the answer has the bits, block count and rounds of the path that
+    materializes the run (labels), itself the reference's (test_prox_of_tie_heavy_rows_is_the_
+    reference). Rows: the sort's heavy rows (run smallest, largest, in the middle, +0.0 beside
+    -0.0), the worst cases (run holding the median or not), a run of 30% in noise; lam from 0 (the
+    runs of equal values) to one block, with L1 and rho."""
+    rng = np.random.default_rng(7)
+    d = 6000
+    noisy = rng.standard_normal(d)
+    noisy[rng.random(d) < 0.3] = 0.25
+    heavy = _heavy_rows(d, dtype, rng) + [cases.make("worst_pava", d, seed=3, dtype=dtype)[0]]
+    heavy = [x for x in heavy if not np.all(x[1:] >= x[:-1])]  # a sorted row skips the sort
+    rows = heavy + [cases.make("worst_imminent_collisions", d, seed=3, dtype=dtype)[0],
+                    noisy.astype(dtype)]
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    ran = 0
+    for x in rows:
+        a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+        lt, m, v = _split_sort(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+        if m == 0:  # no key took a quarter of the sample: the records are the full sort
+            _assert_sorts_exactly(x, a)
+            continue
+        ran += 1
+        run = np.flatnonzero(x.view(uint) == np.array(v, dtype=dtype).view(uint))
+        assert run.size == m
+        full = np.empty((d, 2), np.uint64)
+        rec = a[: 2 * (d - m)].reshape(-1, 2)
+        full[:lt], full[lt + m:] = rec[:lt], rec[lt:]
+        full[lt: lt + m, 0] = np.array(v, np.float64).view(np.uint64)
+        full[lt: lt + m, 1] = run
+        _assert_sorts_exactly(x, full.reshape(-1))
+        for lam, l1, rho in [(0.0, 0.0, 0.0), (1e-4, 0.0, 0.0), (0.05, 0.01, 0.3), (0.05, 0.0, 0.0),
+                             (20.0, 0.0, 0.0)]:
+            w = wsrbench.prox(x, lam, l1=l1, rho=rho, backend="numba")
+            w_info, info = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numba")
+            w_lab, lab_info = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numba",
+                                                 labels=True)
+            assert np.array_equal(w.view(uint), w_lab.view(uint))
+            assert np.array_equal(w_info.view(uint), w_lab.view(uint))
+            assert info.clusters == lab_info.clusters and info.rounds == lab_info.rounds
+    assert ran >= len(heavy)
+
+
 def _window_rows(d, rng):
     """float64 rows for the 32-bit window sort, with whether its ties fit the move budget: varying
     bits within 32 (no ties to order), in 1 to 4 window digits (odd and even pass counts), ties in
@@ -186,9 +238,10 @@ def test_float64_window_sort_orders_its_ties_or_hands_over():
         found, cand = nsort.heavy_candidate(x, hist)
         assert found
         a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
-        done = nsort._split_prefix_f64(x, a, b, hist, cand)
+        done, n, m, lt = nsort._split_prefix_f64(x, a, b, hist, cand, True)
         branches.add(done)
         if done:
+            nsort._run_out(a, b, n, lt, m, nsort.unkey64(cand), True)  # the run inserted
             _assert_sorts_exactly(x, a)
         _assert_sorts_exactly(x, _sort_of(x))
     assert branches == {True, False}
@@ -296,6 +349,104 @@ def test_pava_only_reads_the_records():
         starts, rounds, _ = ref_pava.partition(xs - center, lam)
         assert merges > 0 and d + merges == rounds
         assert np.array_equal(spare[d:d + nblk].astype(np.int64), starts)
+
+
+def _ref_means(T, a, sizes, d, c):
+    """The reference's pooled means (block_mean) of the blocks [a, a + s), x sum T, vectorised
+    with the same operations."""
+    s = np.asarray(sizes, dtype=np.int64)
+    return (T + c * (s * (d - a - (a + s))).astype(np.float64)) / s.astype(np.float64)
+
+
+def test_tie_run_stretch_is_sound_and_not_idle():
+    """_tie_run certifies a stretch of pushes of a run at the centre (n_sum = 0) only when every
+    one of them takes the fast path as the reference computes it: the top's mean >= the next
+    element's y, and the pooled mean > the mean of the block below. Checked element by element
+    on stretches whose decisions hinge on rounding (b_mean within a few ulps of the smallest
+    pooled mean; T that puts the top's mean at the next y), both signs of T, with and without a
+    block below; it must also certify most stretches that stop short of the crossing."""
+    from wsrbench.backends.numba import pava as npava
+
+    rng = np.random.default_rng(9)
+    held = 0
+    cases_run = 0
+    for _ in range(3000):
+        d = int(rng.integers(50, 200000))
+        c = float(rng.choice([1e-9, 1e-6, 1e-3, 1.0])) / (d - 1)
+        a = int(rng.integers(0, d // 2))
+        s_lo = int(rng.integers(1, max(2, (d - a) // 4)))
+        s_hi = int(rng.integers(s_lo + 8, max(s_lo + 9, d - a + 1)))
+        s_hi = min(s_hi, d - a)
+        if s_hi - s_lo < 8:
+            continue
+        kind = rng.integers(0, 4)
+        if kind == 3:  # the top's mean at the next element's y: T/s_lo + c (s_lo + 1) = 0
+            T = float(-c * s_lo * (s_lo + 1)) * (1.0 + float(rng.integers(-4, 5)) * 2.0 ** -52)
+        else:
+            T = float(rng.standard_normal() * rng.choice([1e-12, 1e-3, 1.0, 1e3]) * s_lo)
+        means = _ref_means(T, a, np.arange(s_lo + 1, s_hi + 1), d, c)
+        depth = 0 if kind == 3 else int(rng.integers(0, 2))
+        if kind in (0, 3):  # b_mean within ulps of the smallest pooled mean (at an end)
+            b = float(means.min())
+            for _ in range(int(rng.integers(-3, 4))):
+                b = float(np.nextafter(b, np.inf))
+            for _ in range(int(rng.integers(0, 4))):
+                b = float(np.nextafter(b, -np.inf))
+        elif kind == 1:  # short of the crossing
+            b = float(means.min() - abs(means.min()) * 10.0 ** rng.uniform(-15, -1) - 1e-300)
+        else:
+            b = float(means.min() - rng.uniform(0, 1) * (abs(means.max()) + c))
+        D = float(d - 2 * a)
+        ok = npava._stretch_holds(T, float(s_lo), float(s_hi), b, depth, D, c, d)
+        # the reference's decisions, element by element
+        prev = _ref_means(T, a, np.arange(s_lo, s_hi), d, c)
+        ys = 0.0 + c * (d - 2 * (a + np.arange(s_lo, s_hi)) - 1).astype(np.float64)
+        truth = bool(np.all(prev >= ys)) and (depth == 0 or bool(np.all(means > b)))
+        assert truth or not ok, (d, c, a, s_lo, s_hi, T, b, depth)
+        cases_run += 1
+        held += ok
+    assert cases_run > 2000 and held > cases_run // 5
+
+
+@pytest.mark.slow
+def test_split_pava_is_the_reference_partition():
+    """PAVA over a split source (the heavy run implicit, certified stretches for a run at the
+    centre) gives the reference's partition and rounds: pruned rows (70% zeros) at lam from
+    one block to almost none, worst_pava, a run of 40% below and above the median."""
+    from wsrbench.backends.numba import _core
+    from wsrbench.backends.numba import pava as npava
+    from wsrbench.backends.numpy import pava as ref_pava
+
+    @numba.njit(cache=False)
+    def split_pava(x, lam):
+        d = x.shape[0]
+        a = np.empty(2 * d, np.uint64)
+        b = np.empty(2 * d, np.uint64)
+        lt, m, v = nsort.sort_split_records(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+        src = _core.split_source(a, lt, m, v)
+        center = _core.src_value(src, d // 2)
+        nblk, merges, _, _ = npava.pava_stack(src, d, lam, center, b[:d].view(np.float64),
+                                              b[d:])
+        return m, center, b[d:d + nblk].copy(), merges
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for d in (6000, 50000):
+        for share, at in ((0.7, 0.0), (0.4, -1.0), (0.4, 1.0)):
+            x = rng.standard_normal(d)
+            x[rng.random(d) < share] = at
+            for lam in (1e-4, 0.05, 1.0, 30.0):
+                rows.append((x, lam))
+        rows.append(cases.make("worst_pava", d, seed=1))
+    for dtype in DTYPES:
+        for x, lam in rows:
+            x = np.asarray(x, dtype=dtype)
+            m, center, starts, merges = split_pava(x, lam)
+            assert m > 0, (dtype, len(x), lam)
+            xs = np.sort(x).astype(np.float64)
+            ref_starts, rounds, _ = ref_pava.partition(xs - center, lam)
+            assert np.array_equal(starts.astype(np.int64), ref_starts), (dtype, len(x), lam)
+            assert x.shape[0] + merges == rounds
 
 
 def test_prox_pools_a_run_of_ties_that_pava_splits():

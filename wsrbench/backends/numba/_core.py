@@ -37,17 +37,38 @@ def rec_value(rec, k):
 
 
 def src_value(src, k):
-    """k-th smallest x: from sort records (uint64), or from a row that is already sorted."""
+    """k-th smallest x: from sort records (uint64), from a row that is already sorted, from a
+    split source (``split_source``), or a float standing for every element of a run."""
     raise NotImplementedError  # only callable from jitted code
 
 
 def src_index(src, k):
-    """Original position of the k-th smallest x (records), or k itself (an already sorted row)."""
+    """Original position of the k-th smallest x (records, or a split source outside its run), or
+    k itself (an already sorted row)."""
     raise NotImplementedError
+
+
+@njit(cache=True, inline="always")
+def split_source(rec, lt, m, v):
+    """The sorted row of sort.sort_split_records: the records rec of the elements other than its
+    heavy run, and the run itself, m elements equal to v (float64) at ranks lt..lt+m-1, whose
+    positions are never read (the run is one block, written by filling w, ``finish_scatter``)."""
+    return (rec, np.int64(lt), np.int64(m), np.float64(v))
 
 
 @overload(src_value, jit_options={"cache": True}, inline="always")
 def _src_value(src, k):
+    if isinstance(src, types.Float):
+        return lambda src, k: np.float64(src)
+    if isinstance(src, types.BaseTuple):
+        def split_value(src, k):
+            rec, lt, m, v = src
+            if k < lt:
+                return bits_f64(rec[2 * k])
+            if k < lt + m:
+                return v
+            return bits_f64(rec[2 * (k - m)])
+        return split_value
     if src.dtype == types.uint64:
         return lambda src, k: bits_f64(src[2 * k])
     return lambda src, k: np.float64(src[k])
@@ -55,9 +76,60 @@ def _src_value(src, k):
 
 @overload(src_index, jit_options={"cache": True}, inline="always")
 def _src_index(src, k):
+    if isinstance(src, types.BaseTuple):
+        def split_index(src, k):
+            rec, lt, m, _ = src
+            return np.int64(rec[2 * (k - m * np.int64(k >= lt)) + 1])
+        return split_index
     if src.dtype == types.uint64:
         return lambda src, k: np.int64(src[2 * k + 1])
     return lambda src, k: np.int64(k)
+
+
+def is_split(src):
+    """Whether src is a split source (``split_source``)."""
+    raise NotImplementedError
+
+
+@overload(is_split, jit_options={"cache": True}, inline="always")
+def _is_split(src):
+    split = isinstance(src, types.BaseTuple)
+    return lambda src: split
+
+
+def run_of(src, center):
+    """(lo, hi, centred value) of a split source's run (ranks lo..hi-1); (0, 0, 0.0) otherwise."""
+    raise NotImplementedError
+
+
+@overload(run_of, jit_options={"cache": True}, inline="always")
+def _run_of(src, center):
+    if isinstance(src, types.BaseTuple):
+        return lambda src, center: (src[1], src[1] + src[2], src[3] - center)
+    return lambda src, center: (np.int64(0), np.int64(0), 0.0)
+
+
+def heavy_block(src, starts, nblk):
+    """The block holding a split source's run (-1 for records and sorted rows)."""
+    raise NotImplementedError
+
+
+@overload(heavy_block, jit_options={"cache": True}, inline="always")
+def _heavy_block(src, starts, nblk):
+    if isinstance(src, types.BaseTuple):
+        def find(src, starts, nblk):
+            lt = src[1]
+            lo = 0
+            hi = nblk  # the last block starting at or before lt: starts[lo] <= lt < starts[hi]
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if np.int64(starts[mid]) <= lt:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        return find
+    return lambda src, starts, nblk: -1
 
 
 @njit(cache=True)
@@ -189,12 +261,15 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
     in increasing value, docs/design.md#the-canonical-partition), or an empty array when the
     caller did not ask for them.
 
-    rec: the sort records, or the row itself when it was already sorted (then w[a:b] is written
-    in order, no scatter). A block of at least a quarter of the row (large lam, massive ties) is
-    written by filling all of w first, sequentially, and the other blocks are scattered over it:
-    a random write costs several sequential ones once the row outgrows the caches.
+    rec: the sort records, the row itself when it was already sorted (then w[a:b] is written
+    in order, no scatter), or a split source (``split_source``; no labels). A block of at least
+    a quarter of the row (large lam, massive ties) is written by filling all of w first,
+    sequentially, and the other blocks are scattered over it: a random write costs several
+    sequential ones once the row outgrows the caches. A split source's run is always that block
+    (whatever its size): its positions are not in the records.
     """
-    if lam != 0.0 and lab.shape[0] == 0 and (d < 4096 or nblk > d - d // 4 + 1):
+    if (lam != 0.0 and lab.shape[0] == 0 and not is_split(rec)
+            and (d < 4096 or nblk > d - d // 4 + 1)):
         # no block of a quarter of the row (nor labels, nor lam = 0's runs): the tie rule's
         # test rides along the value pass and pool_ties runs only from the first tie on
         return _scatter_checking_ties(rec, sums, starts, nblk, d, lam, l1, rho, center, w)
@@ -206,9 +281,9 @@ def finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab):
         if lab.shape[0]:
             scatter_labels(rec, starts, nblk, d, lab)
         return nblk
-    big = -1
+    big = heavy_block(rec, starts, nblk)
     big_size = d // 4
-    if d >= 4096:
+    if big < 0 and d >= 4096:
         for j in range(nblk):
             b = np.int64(starts[j + 1]) if j + 1 < nblk else d
             if b - np.int64(starts[j]) >= big_size:

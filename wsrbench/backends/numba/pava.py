@@ -11,6 +11,11 @@ the centred x over the block (sums of pooled blocks are added, never averaged), 
 below the top pools into it when its mean is >= the top's (equal means merge: blocks are maximal).
 rounds = d + number of poolings; stats: merges, max_stack, longest_backmerge.
 
+A row whose sort split off a heavy key (sort.sort_split_records) keeps that run implicit: PAVA
+reads its value from a register, and where the value is the centre (a run holding the median:
+pruned zeros, a massive tie) certifies whole stretches of its pushes at once (``_tie_run``,
+docs/design.md#ties-in-pava); the scatter fills w with the run's block first.
+
 An already sorted row skips the sort and the scatter (PAVA reads x, blocks are written to w in
 order), and a constant row skips PAVA too (one block whose centred sum is exactly 0).
 
@@ -23,10 +28,114 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._core import finish_scatter, rec_value, src_value, value_of
+from ._core import finish_scatter, is_split, rec_value, run_of, split_source, src_value, value_of
 from ._rows import rows_driver
-from .numerics import block_mean, shift_sum, shift_unit
-from .sort import bits_summary, is_sorted, sort_records
+from .numerics import block_mean, fma, shift_sum, shift_unit
+from .sort import (
+    U64_1,
+    bits_f64,
+    bits_summary,
+    f64_bits,
+    is_sorted,
+    sort_records,
+    sort_split_records,
+)
+
+# A call of _tie_run that pushes fewer than TIE_RUN_GAIN elements doubles the number of elements
+# pushed one by one before the next call, up to TIE_RUN_WAIT (a run whose every few elements
+# pool the block below gains nothing from the calls).
+TIE_RUN_GAIN = 16
+TIE_RUN_WAIT = 1024
+# 16 units of float64 rounding: twice the bound on the reference's rounding of a mean and this
+# evaluation's together (docs/design.md#ties-in-pava)
+SLACK = 16.0 * 2.0 ** -53
+
+
+@njit(cache=True, inline="always")
+def _next_up(v):
+    """The next float64 above the finite v (np.nextafter(v, inf) without a library call)."""
+    if v == 0.0:
+        return 5e-324
+    u = f64_bits(v)
+    return bits_f64(u + U64_1 if v > 0.0 else u - U64_1)
+
+
+@njit(cache=True, inline="always")
+def _stretch_holds(T, s_lo, s_hi, b_mean, depth, D, c, d):
+    """Whether the pushes that pool the top (x sum T, n_sum = 0) from size s_lo to s_hi all take
+    the fast path, certified from the exact means mu(s) = T/s + c (D - s) with a margin that
+    covers the rounding of the reference's mean and of this evaluation."""
+    tol = SLACK * (abs(T) / s_lo + c * d)
+    # the top's mean above the next element's y: mu(s) - y = T/s + c (s + 1), s = s_lo..s_hi-1,
+    # smallest at s_lo when T < 0 (both terms increase); bounded termwise otherwise
+    if not (T / s_lo if T < 0.0 else T / s_hi) + c * (s_lo + 1.0) > tol:
+        return False
+    if depth == 0:
+        return True
+    # the pooled mean above b_mean for s = s_lo+1..s_hi: mu is concave (T < 0) or decreasing,
+    # so its smallest value is at an end
+    lo = min(T / (s_lo + 1.0) + c * (D - s_lo - 1.0), T / s_hi + c * (D - s_hi))
+    return lo - b_mean > tol + SLACK * abs(b_mean)
+
+
+@njit(cache=True, inline="always")
+def _tie_run(k, hi, n_sum, t_sum, t_start, t_mean, b_mean, depth, d, c):
+    """pava_stack's pushes of the elements k.. of a run of equal values (ranks up to hi, each
+    with centred x n_sum) for as long as each certainly takes the fast path: it pools into the
+    top and the pooled mean stays above the block below. Returns (the first element not pushed,
+    t_sum, t_mean). The caller guarantees a top and, when depth > 0, b_mean.
+
+    The two comparisons are decided without the division of the pooled mean q = num / size
+    (docs/design.md#ties-in-pava): the sign of the exact residual fma(t, size, -num) orders the
+    exact quotient against a float t, and rounding is monotone, so t <= num / size exactly gives
+    t <= fl(num / size), and num / size >= nextafter(t, inf) exactly gives fl(num / size) > t.
+    Where neither settles it (a quotient within an ulp of t) or the block below pools, the
+    element is left to the general step, which divides. The top's mean is divided once, at the
+    end, with block_mean's operands: the same bits as the reference's."""
+    b_up = _next_up(b_mean)
+    num = 0.0
+    size = 1.0
+    pending = False  # t_mean is num / size, not yet divided
+    if n_sum == 0.0 and c > 0.0:
+        T = t_sum + 0.0  # the reference's sum after any push of 0.0
+        D = float(d - 2 * t_start)
+        s_lo = float(k - t_start)
+        s_hi = float(hi - t_start)
+        if depth > 0:
+            # mu(s) > b_mean iff -c s^2 + (c D - b_mean) s + T > 0: up to its larger root
+            e = c * D - b_mean
+            disc = e * e + 4.0 * c * T
+            if disc >= 0.0:
+                s_hi = min(s_hi, np.floor((e + np.sqrt(disc)) / (2.0 * c) * (1.0 - 1e-9)) - 1.0)
+        while s_hi - s_lo >= 8.0:
+            if _stretch_holds(T, s_lo, s_hi, b_mean, depth, D, c, d):
+                k = t_start + np.int64(s_hi)
+                t_sum = T
+                num = T + shift_sum(t_start, k, d, c)
+                size = s_hi
+                pending = True
+                break
+            s_hi = s_lo + np.floor((s_hi - s_lo) / 2.0)
+    while k < hi:
+        n_mean = n_sum + shift_sum(k, k + 1, d, c)
+        if pending:
+            if fma(n_mean, size, -num) > 0.0:  # num / size < n_mean: its rounding may tie
+                break
+        elif not t_mean >= n_mean:
+            break
+        p_sum = t_sum + n_sum
+        p_num = p_sum + shift_sum(t_start, k + 1, d, c)
+        p_size = float(k + 1 - t_start)
+        if depth > 0 and fma(b_up, p_size, -p_num) > 0.0:  # not certainly above b_mean
+            break
+        t_sum = p_sum
+        num = p_num
+        size = p_size
+        pending = True
+        k += 1
+    if pending:
+        t_mean = num / size
+    return k, t_sum, t_mean
 
 
 @njit(cache=True)
@@ -59,61 +168,89 @@ def pava_stack(src, d, lam, center, sums, starts):
     merges = 0
     deepest = 0
     longest = 0
-    for k in range(d):
-        n_sum = src_value(src, k) - center
-        n_start = k
-        end = k + 1
-        # mean of y over the new block [k, k+1): block_mean's division by 1 is exact, skipped
-        n_mean = n_sum + shift_sum(n_start, end, d, c)
-        if have_top and t_mean >= n_mean and (depth == 0 or b_known):
-            # The commonest pooling (every element of a run of ties, most steps of a
-            # back-merge): the new element pools into the top and the result stays above the
-            # block below. The loop below would pop that block into registers and store it back
-            # unchanged, a store and a load of the same words per element that chain one
-            # element's work to the next through memory; here the top grows in place. Same
-            # operations, same bits. (When the result pools further, the loop below computes
-            # the pooled mean again: going on from here instead compiled to a slower loop,
-            # measured on gaussian, trained-layer and worst_pava rows.)
-            p_sum = t_sum + n_sum
-            p_mean = block_mean(p_sum, t_start, end, d, c)
-            if depth == 0 or not b_mean >= p_mean:
-                t_sum = p_sum
-                t_mean = p_mean
-                merges += 1
-                if longest < 1:
-                    longest = 1
-                continue
-        chain = 0
-        while have_top and t_mean >= n_mean:
-            # the block below has mean >= the new one's: pool them (add sums of original data)
-            n_sum = t_sum + n_sum
-            n_start = t_start
-            n_mean = block_mean(n_sum, n_start, end, d, c)
-            chain += 1
-            if depth > 0:
-                depth -= 1
-                t_sum = sums[depth]
-                t_start = np.int64(starts[depth])
-                # the popped block ends where the pooled block now starts
-                t_mean = b_mean if b_known else block_mean(t_sum, t_start, n_start, d, c)
-                b_known = False
-            else:
-                have_top = False
-        if have_top:
-            sums[depth] = t_sum
-            starts[depth] = t_start
-            depth += 1
-            b_mean = t_mean
-            b_known = True
-        t_sum = n_sum
-        t_start = n_start
-        t_mean = n_mean
-        have_top = True
-        merges += chain
-        if chain > longest:
-            longest = chain
-        if depth + 1 > deepest:
-            deepest = depth + 1
+    run_lo, run_hi, run_sum = run_of(src, center)  # a split source's implicit run
+    wait = np.int64(1)  # elements to push one by one before the next _tie_run
+    tried = True
+    k0 = 0
+    while k0 < d:
+        stop = d
+        if is_split(src):  # compiled for split sources only
+            if (not tried and run_lo <= k0 < run_hi and have_top
+                    and (depth == 0 or b_known)):
+                tried = True
+                nxt, t_sum, t_mean = _tie_run(k0, run_hi, run_sum, t_sum, t_start, t_mean,
+                                              b_mean, depth, d, c)
+                if nxt - k0 >= TIE_RUN_GAIN:
+                    wait = 1
+                else:  # few pushes: wait longer before the next try
+                    wait = min(2 * wait, TIE_RUN_WAIT)
+                if nxt > k0:
+                    merges += nxt - k0
+                    if longest < 1:
+                        longest = 1
+                    k0 = nxt  # element nxt takes the general step
+                    continue
+            if k0 < run_lo:
+                stop = run_lo
+            elif k0 < run_hi:
+                stop = min(run_hi, k0 + wait)
+            tried = False
+        for k in range(k0, stop):
+            n_sum = src_value(src, k) - center
+            n_start = k
+            end = k + 1
+            # mean of y over the new block [k, k+1): block_mean's division by 1 is exact, skipped
+            n_mean = n_sum + shift_sum(n_start, end, d, c)
+            if have_top and t_mean >= n_mean and (depth == 0 or b_known):
+                # The commonest pooling (every element of a run of ties, most steps of a
+                # back-merge): the new element pools into the top and the result stays above the
+                # block below. The loop below would pop that block into registers and store it back
+                # unchanged, a store and a load of the same words per element that chain one
+                # element's work to the next through memory; here the top grows in place. Same
+                # operations, same bits. (When the result pools further, the loop below computes
+                # the pooled mean again: going on from here instead compiled to a slower loop,
+                # measured on gaussian, trained-layer and worst_pava rows.)
+                p_sum = t_sum + n_sum
+                p_mean = block_mean(p_sum, t_start, end, d, c)
+                if depth == 0 or not b_mean >= p_mean:
+                    t_sum = p_sum
+                    t_mean = p_mean
+                    merges += 1
+                    if longest < 1:
+                        longest = 1
+                    continue
+            chain = 0
+            while have_top and t_mean >= n_mean:
+                # the block below has mean >= the new one's: pool them (add sums of original data)
+                n_sum = t_sum + n_sum
+                n_start = t_start
+                n_mean = block_mean(n_sum, n_start, end, d, c)
+                chain += 1
+                if depth > 0:
+                    depth -= 1
+                    t_sum = sums[depth]
+                    t_start = np.int64(starts[depth])
+                    # the popped block ends where the pooled block now starts
+                    t_mean = b_mean if b_known else block_mean(t_sum, t_start, n_start, d, c)
+                    b_known = False
+                else:
+                    have_top = False
+            if have_top:
+                sums[depth] = t_sum
+                starts[depth] = t_start
+                depth += 1
+                b_mean = t_mean
+                b_known = True
+            t_sum = n_sum
+            t_start = n_start
+            t_mean = n_mean
+            have_top = True
+            merges += chain
+            if chain > longest:
+                longest = chain
+            if depth + 1 > deepest:
+                deepest = depth + 1
+        k0 = stop
     sums[depth] = t_sum
     starts[depth] = t_start
     return depth + 1, merges, deepest, longest
@@ -150,6 +287,18 @@ def prox_row(x, w, lam, l1, rho, rec, spare, hist, scratch, stats, lab):
             # no sort, no scatter: PAVA reads x, the blocks are written to w in order
             nblk, merges, deepest, longest = pava_stack(x, d, lam, center, sums, starts)
         nblk = finish_scatter(x, x, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+    elif lab.shape[0] == 0:
+        # a heavy key's run stays implicit (labels would need its positions)
+        lt, m, v = sort_split_records(x, rec, spare, hist)
+        if m == 0:
+            center = rec_value(rec, d // 2)
+            nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
+            nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
+        else:
+            src = split_source(rec, lt, m, v)
+            center = src_value(src, d // 2)
+            nblk, merges, deepest, longest = pava_stack(src, d, lam, center, sums, starts)
+            nblk = finish_scatter(x, src, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
     else:
         sort_records(x, rec, spare, hist)
         center = rec_value(rec, d // 2)

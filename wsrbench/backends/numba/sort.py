@@ -312,6 +312,16 @@ def _insert_run(a, b, n, lt, ch, vbits):
 
 
 @njit(cache=True)
+def _run_out(a, b, n, lt, m, v, materialize):
+    """The end of a split sort: the run inserted (``_insert_run``; returns no run), or its
+    (lt, m, v) returned for a caller that reads it implicitly (sort_split_records)."""
+    if materialize:
+        _insert_run(a, b, n, lt, m, f64_bits(v))
+        return 0, 0, 0.0
+    return lt, m, v
+
+
+@njit(cache=True)
 def _r64_first(x, dst, off, shift):
     # One LSD pass: element i goes to the next free slot of its digit's bucket. Keeping the slot
     # of the current bucket in a register while the digit repeats (ties, or a constant high
@@ -349,8 +359,9 @@ def _r64_mid(src, dst, off, shift, decode, n):
 
 
 @njit(cache=True)
-def _split_f64(x, b, cand):
-    """The split pass of _sort_split_f64: (n others, m of cand, count of keys below cand)."""
+def _split_f64(x, b, cand, tail):
+    """The split pass of _sort_split_f64: (n others, m of cand, count of keys below cand); cand's
+    indices go to the tail of b only when ``tail`` (its run is materialized)."""
     d = x.shape[0]
     top = 2 * d - 1
     n = 0
@@ -359,7 +370,8 @@ def _split_f64(x, b, cand):
     for i in range(d):
         k = key64(x[i])
         heavy = k == cand
-        b[top - m] = np.uint64(i)  # (where the two writes meet, at i = d - 1, both write i)
+        if tail:  # loop-invariant: compiled as two loops
+            b[top - m] = np.uint64(i)  # (where the two writes meet, at i = d - 1, both write i)
         b[2 * n] = k
         b[2 * n + 1] = np.uint64(i)
         m += heavy
@@ -369,11 +381,11 @@ def _split_f64(x, b, cand):
 
 
 @njit(cache=True)
-def _split_prefix_f64(x, a, b, hist, cand):
+def _split_prefix_f64(x, a, b, hist, cand, tail):
     """_sort_split_f64 with the other keys sorted through their 32-bit window (_sort_prefix_f64):
-    True when done, False when their ties in the window needed more than d moves."""
+    (done, n, m, lt), not done when their ties in the window needed more than d moves."""
     d = x.shape[0]
-    n, m, lt = _split_f64(x, b, cand)
+    n, m, lt = _split_f64(x, b, cand, tail)
     if n > 0:
         k_or = np.uint64(0)
         k_and = ALL64
@@ -396,19 +408,18 @@ def _split_prefix_f64(x, a, b, hist, cand):
         nact = _histograms(h, n, ndig, active, (m_or ^ m_and) >> s)
         _window_passes(x, a, b, h, active, nact, n)
         if s > 0 and not _order_window_ties(a, n, s, d):
-            return False
-    _insert_run(a, b, n, lt, m, f64_bits(unkey64(cand)))
-    return True
+            return False, n, m, lt
+    return True, n, m, lt
 
 
 @njit(cache=True)
-def _sort_split_f64(x, a, b, hist, cand):
+def _sort_split_f64(x, a, b, hist, cand, tail):
     """sort_f64 for a row with a heavy key candidate (key64 cand): one sequential pass splits
-    the row into the records of the other keys (front of b, in order) and the indices of cand's
-    elements (tail of b, from the end down); the radix passes then move only the others, and
-    cand's run is inserted at its place. Both writes happen for every element and only one
-    position advances, so the split has no branch to mispredict."""
-    n, m, lt = _split_f64(x, b, cand)
+    the row into the records of the other keys (front of b, in order) and, with ``tail``, the
+    indices of cand's elements (tail of b, from the end down); the radix passes then move only
+    the others into a[:2n]. Returns (n, m, lt) for ``_insert_run``. Both writes happen for every
+    element and only one position advances, so the split has no branch to mispredict."""
+    n, m, lt = _split_f64(x, b, cand, tail)
     ndig = 8
     h = hist[: ndig * NB]
     varying = _light_histograms(b, n, 2, ndig, 0, h)
@@ -431,7 +442,7 @@ def _sort_split_f64(x, a, b, hist, cand):
     if nact == 0:  # the other keys are all equal (or none): decode in place
         for i in range(n):
             a[2 * i] = f64_bits(unkey64(a[2 * i]))
-    _insert_run(a, b, n, lt, m, f64_bits(unkey64(cand)))
+    return n, m, lt
 
 
 @njit(cache=True)
@@ -609,6 +620,13 @@ def sort_f64(x, a, b, hist):
     a and b are uint64 arrays of 2 * len(x) (b is scratch), hist int64 scratch of HIST_SIZE. The
     passes alternate between a and b, planned so that the last one lands in a.
     """
+    _sort_f64(x, a, b, hist, True)
+
+
+@njit(cache=True)
+def _sort_f64(x, a, b, hist, materialize):
+    """sort_f64, or with ``materialize`` False sort_split_records' (lt, m, v): a heavy key's run
+    left out of the records. (0, 0, 0.0) when every record is in a."""
     d = x.shape[0]
     if d <= INSERTION_MAX:
         for i in range(d):
@@ -622,20 +640,23 @@ def sort_f64(x, a, b, hist):
             a[2 * j + 3] = np.uint64(i)
         for i in range(d):
             a[2 * i] = f64_bits(unkey64(a[2 * i]))
-        return
+        return 0, 0, 0.0
     if is_sorted(x):
         for i in range(d):
             a[2 * i] = f64_bits(x[i])
             a[2 * i + 1] = np.uint64(i)
-        return
+        return 0, 0, 0.0
     found, cand = heavy_candidate(x, hist)
     if found:
-        if not (d <= PREFIX_MAX_D and _split_prefix_f64(x, a, b, hist, cand)):
-            _sort_split_f64(x, a, b, hist, cand)
-        return
-    if d <= PREFIX_MAX_D and _sort_prefix_f64(x, a, b, hist):
-        return
-    _sort_full_f64(x, a, b, hist)
+        done = False
+        if d <= PREFIX_MAX_D:
+            done, n, m, lt = _split_prefix_f64(x, a, b, hist, cand, materialize)
+        if not done:
+            n, m, lt = _sort_split_f64(x, a, b, hist, cand, materialize)
+        return _run_out(a, b, n, lt, m, unkey64(cand), materialize)
+    if not (d <= PREFIX_MAX_D and _sort_prefix_f64(x, a, b, hist)):
+        _sort_full_f64(x, a, b, hist)
+    return 0, 0, 0.0
 
 
 @njit(cache=True)
@@ -733,10 +754,11 @@ def _r32_expand(a, d):
 
 
 @njit(cache=True)
-def _sort_split_f32(x, a, b, hist, cand64):
+def _sort_split_f32(x, a, b, hist, cand64, materialize):
     """sort_f32 for a row with a heavy key candidate (``_sort_split_f64``): the other keys as
-    packed records in front of b, the candidate's indices in its tail, then the radix passes
-    over the others (the last writes the interleaved records into a) and the run inserted."""
+    packed records in front of b, with ``materialize`` the candidate's indices in its tail, then
+    the radix passes over the others (the last writes the interleaved records into a[:2n]) and
+    the run inserted or returned (``_run_out``)."""
     d = x.shape[0]
     cand = np.uint64(key32(np.float32(unkey64(cand64))))
     top = 2 * d - 1
@@ -746,7 +768,8 @@ def _sort_split_f32(x, a, b, hist, cand64):
     for i in range(d):
         k = np.uint64(key32(x[i]))
         heavy = k == cand
-        b[top - m] = np.uint64(i)
+        if materialize:  # loop-invariant: compiled as two loops
+            b[top - m] = np.uint64(i)
         b[n] = (k << np.uint64(32)) | np.uint64(i)
         m += heavy
         n += not heavy
@@ -776,7 +799,7 @@ def _sort_split_f32(x, a, b, hist, cand64):
         else:
             _r32_mid(b, a, off, shift, n)
         t += 1
-    _insert_run(a, b, n, lt, m, f64_bits(np.float64(unkey32(np.uint32(cand)))))
+    return _run_out(a, b, n, lt, m, np.float64(unkey32(np.uint32(cand))), materialize)
 
 
 @njit(cache=True)
@@ -788,6 +811,12 @@ def sort_f32(x, a, b, hist):
     move packed records (key << 32 | index, 8 bytes) between a[:d] and b[:d]; the last pass reads
     b[:d] and writes the interleaved records into a.
     """
+    _sort_f32(x, a, b, hist, True)
+
+
+@njit(cache=True)
+def _sort_f32(x, a, b, hist, materialize):
+    """sort_f32, or sort_split_records' (lt, m, v) with ``materialize`` False (``_sort_f64``)."""
     d = x.shape[0]
     if d <= INSERTION_MAX:
         for i in range(d):
@@ -798,16 +827,15 @@ def sort_f32(x, a, b, hist):
                 j -= 1
             a[j + 1] = p
         _r32_expand(a, d)
-        return
+        return 0, 0, 0.0
     if is_sorted(x):
         for i in range(d):
             a[2 * i] = f64_bits(np.float64(x[i]))
             a[2 * i + 1] = np.uint64(i)
-        return
+        return 0, 0, 0.0
     found, cand = heavy_candidate(x, hist)
     if found:
-        _sort_split_f32(x, a, b, hist, cand)
-        return
+        return _sort_split_f32(x, a, b, hist, cand, materialize)
     ndig = 4
     h = hist[: ndig * NB]
     h[:] = 0
@@ -830,7 +858,7 @@ def sort_f32(x, a, b, hist):
         for i in range(d):
             a[2 * i] = f64_bits(np.float64(x[i]))
             a[2 * i + 1] = np.uint64(i)
-        return
+        return 0, 0, 0.0
     t = 0
     for j in range(ndig):
         if not active[j]:
@@ -850,6 +878,7 @@ def sort_f32(x, a, b, hist):
         else:
             _r32_mid(b, a, off, shift, d)
         t += 1
+    return 0, 0, 0.0
 
 
 def sort_records(x, a, b, hist):
@@ -862,3 +891,17 @@ def _sort_records_impl(x, a, b, hist):
     if x.dtype == types.float64:
         return lambda x, a, b, hist: sort_f64(x, a, b, hist)
     return lambda x, a, b, hist: sort_f32(x, a, b, hist)
+
+
+def sort_split_records(x, a, b, hist):
+    """sort_records with a heavy key's run left implicit: returns (lt, m, v), the records of the
+    d - m other elements in a[:2(d - m)] and the run's m elements, all equal to v (float64), at
+    ranks lt..lt+m-1 (``_core.split_source``); m = 0 when every record is in a (no heavy key)."""
+    raise NotImplementedError  # only callable from jitted code
+
+
+@overload(sort_split_records, jit_options={"cache": True})
+def _sort_split_records_impl(x, a, b, hist):
+    if x.dtype == types.float64:
+        return lambda x, a, b, hist: _sort_f64(x, a, b, hist, False)
+    return lambda x, a, b, hist: _sort_f32(x, a, b, hist, False)
