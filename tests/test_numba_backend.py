@@ -193,6 +193,28 @@ def test_implicit_heavy_run_is_the_materialized_one(dtype):
     assert ran >= len(heavy)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_singleton_values_are_value_of(dtype):
+    """The value pass writes a singleton block (no L1, no rho) without value_of: the same bits
+    as value_of (the labels path), including the middle rank of an odd row, whose shift is 0
+    and whose -0.0 stays -0.0, and rows with blocks of several elements between singletons."""
+    rng = np.random.default_rng(12)
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    k = 1500
+    mid = np.concatenate([-np.arange(1.0, k + 1), [-0.0], np.arange(1.0, k + 1)])
+    rows = [(rng.permutation(mid), 1e-3), (rng.permutation(mid), 50.0)]
+    for d in (999, 1000, 5001):
+        rows += [(rng.standard_normal(d), 1e-3), (rng.standard_normal(d), 0.3),
+                 (rng.uniform(-1, 1, d), 1e-5)]
+    for x, lam in rows:
+        x = x.astype(dtype)
+        w = wsrbench.prox(x, lam, backend="numba")
+        w_lab, _ = wsrbench.prox_info(x, lam, backend="numba", labels=True)
+        assert np.array_equal(w.view(uint), w_lab.view(uint))
+    w = wsrbench.prox(rows[0][0].astype(dtype), 1e-3, backend="numba")
+    assert np.signbit(w[rows[0][0] == 0]).all()  # the middle rank: shift 0, -0.0 kept
+
+
 def _window_rows(d, rng):
     """float64 rows for the 32-bit window sort, with whether its ties fit the move budget: varying
     bits within 32 (no ties to order), in 1 to 4 window digits (odd and even pass counts), ties in

@@ -233,7 +233,11 @@ def _scatter_checking_ties(src, sums, starts, nblk, d, lam, l1, rho, center, w):
     """finish_scatter's pool_ties and block values in one pass while no block starts at a value
     equal to the last one of the block before it (the common case: no tie at a boundary); from
     the first such block on, pool_ties and the value pass run on the rest. Returns the block
-    count after pooling."""
+    count after pooling. A singleton block without L1 or rho (most blocks at small lam) is
+    value_of's first branch written out: its value plus its shift, one store; through value_of
+    and the block's loop it cost about 1.5x as much (docs/design.md#the-cpu-prox-against-half-a-sort)."""
+    c = shift_unit(lam, d)
+    plain = l1 == 0.0 and rho == 0.0
     for j in range(nblk):
         a = np.int64(starts[j])
         b = np.int64(starts[j + 1]) if j + 1 < nblk else d
@@ -246,6 +250,10 @@ def _scatter_checking_ties(src, sums, starts, nblk, d, lam, l1, rho, center, w):
                 for k in range(a, b):
                     w[src_index(src, k)] = value
             return j + m
+        if plain and b == a + 1:
+            shift = shift_sum(a, b, d, c)
+            w[src_index(src, a)] = last if shift == 0.0 else last + shift  # -0.0 + 0.0 is +0.0
+            continue
         value = value_of(sums[j], a, b, src_value(src, a), last, d, lam, l1, rho, center)
         for k in range(a, b):
             w[src_index(src, k)] = value
