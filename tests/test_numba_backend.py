@@ -625,6 +625,39 @@ def test_one_block_rows_follow_training_steps(dtype, l1, rho):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_one_block_spread_bound_is_tight(dtype):
+    """warm.spread_pools proves one block from the spread alone (spread <= c m). Two equal halves
+    spread apart are the case that meets it: at 0.99 c m the reference's answer is one block and
+    the warm call gives it without the histogram; at 1.01 c m the reference splits the halves,
+    the bound declines, and the warm call still gives the reference's two blocks. A uniform row
+    at 1.5 c m is one block through the histogram's certificate (the bound declines)."""
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(13)
+    d = 4000
+    base = np.where(np.arange(d) < d // 2, 0.5, 0.5 + 2.0 ** -10).astype(dtype)
+    spread = float(base.max()) - float(base.min())
+    uniform = (0.5 + spread * rng.random(d)).astype(dtype)
+    uniform[:2] = 0.5, 0.5 + spread  # the same spread exactly
+    for x, f, quick, blocks in [(base, 0.99, True, 1), (base, 1.01, False, 2),
+                                (uniform, 1.5, False, 1)]:
+        lam = spread / (f * d) * (d - 1)  # spread = f c d
+        c = lam / (d - 1)
+        assert bool(warm.spread_pools(spread, c, d)) == quick
+        x = rng.permutation(x)
+        state = ProxState()
+        state.prox(x + np.asarray(0.25, dtype), lam)  # shifted: no tie with x
+        w0 = np.full(d, 0.25, dtype)
+        state.prox(w0, lam)  # one block: kept as such
+        assert state._flags[0, 0] == warm.ONE_BLOCK
+        w, info = state.prox_info(x, lam)
+        ref, rinfo = wsrbench.prox_info(x, lam, backend="numpy")
+        assert rinfo.clusters == blocks and info.clusters == blocks
+        ok, err = _close(w, ref, x, lam)
+        assert ok, (f, err)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_large_block_with_outliers_follows_training_steps(dtype):
     """A row whose prox is one large block beside a few outliers (784-150-10's first layer after
     training): the cluster path takes the block as one unit (its histogram in interleaved ways,

@@ -581,6 +581,8 @@ def one_block(x, w, lam, l1, rho, lab):
     if spread > 0.0:
         if spread < SAFE_MIN or c < SAFE_MIN:
             return False
+        if spread_pools(spread, c, d):
+            return _fill_mean(x, w, lo, hi, lam, l1, rho, lab)
         nb = bins_for(d)
         counts = np.empty(NBINS, dtype=np.int64)
         bsums = np.empty(NBINS, dtype=np.float64)
@@ -591,6 +593,43 @@ def one_block(x, w, lam, l1, rho, lab):
             total += bsums[t]
     # centred at lo (any centre inside the range keeps the sum's magnitude at most d spread)
     value = value_of(total, 0, d, lo, hi, d, lam, l1, rho, lo)
+    w[:] = value
+    if lab.shape[0]:
+        lab[:] = 0
+    return True
+
+
+@njit(cache=True, inline="always")
+def spread_pools(spread, c, m):
+    """Whether m values at most ``spread`` apart provably form one block whatever their order:
+    the prefix condition of ``certify_bins``, L(j) <= c j (m - j), holds for every j when
+    spread <= c m, since with a = mu - (smallest) L(j) <= j a and L(j) <= (m - j)(spread - a),
+    whose smaller is at most j (m - j) spread / m (docs/design.md#numba-cpu). The margins cover
+    the rounding of spread and of c m; two equal halves spread apart meet the bound."""
+    return spread * (1.0 + 1e-12) <= c * m * (1.0 - 1e-12)
+
+
+@njit(cache=True)
+def _fill_mean(x, w, lo, hi, lam, l1, rho, lab):
+    """one_block's answer once proved: w filled with the block's value, from the sum of x - lo
+    (four partial sums: independent chains; any order keeps the sum within the bound that
+    certify_bins' bins allow)."""
+    d = x.shape[0]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    k = 0
+    while k + 4 <= d:
+        s0 += np.float64(x[k]) - lo
+        s1 += np.float64(x[k + 1]) - lo
+        s2 += np.float64(x[k + 2]) - lo
+        s3 += np.float64(x[k + 3]) - lo
+        k += 4
+    while k < d:
+        s0 += np.float64(x[k]) - lo
+        k += 1
+    value = value_of((s0 + s1) + (s2 + s3), 0, d, lo, hi, d, lam, l1, rho, lo)
     w[:] = value
     if lab.shape[0]:
         lab[:] = 0
