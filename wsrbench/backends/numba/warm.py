@@ -254,7 +254,8 @@ def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
     neighbours. The blocks, read in the new values, are merged into groups until each group's
     largest value is at most the next group's smallest (a stack, as PAVA's: a group that falls
     below the one before absorbs it). A group of equal values is one unit (flags: 1 at a
-    unit's start only). In a larger group, ``peel`` finds the fewest outer histogram bins whose
+    unit's start only), and so is a group whose spread alone proves it one block
+    (``spread_pools``). In a larger group, ``peel`` finds the fewest outer histogram bins whose
     removal leaves a middle that ``certify_bins`` proves will pool into one block; the peeled
     values go to the group's ends, sorted, as units of one, and the middle stays in hint order
     as one unit with its smallest value first and its largest last (the tie rule and the block
@@ -351,9 +352,12 @@ def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
             sort_group(rec, a, b)
             sorted_values += b - a
             continue
-        nb = bins_for(b - a)
-        group_histogram(rec, a, b, lo, spread, counts, bsums, nb)
-        pl, pr, peeled = peel(counts, bsums, c, spread, limit - sorted_values, nb)
+        quick = spread_pools(spread, c, b - a)  # one unit from the spread alone: no histogram
+        nb = 0 if quick else bins_for(b - a)
+        pl, pr, peeled = 0, 0, 0
+        if not quick:
+            group_histogram(rec, a, b, lo, spread, counts, bsums, nb)
+            pl, pr, peeled = peel(counts, bsums, c, spread, limit - sorted_values, nb)
         if peeled < 0:
             if sorted_values + b - a > limit:
                 return -1, 0
@@ -377,6 +381,8 @@ def cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo):
             _to_edges(rec, m0, m1, imin, imax)
             if m1 - m0 > SMALL_GROUP:
                 total = 0.0  # the middle's bins' sums of x - lo
+                if quick:
+                    total = sum_above(rec, m0, m1, lo)
                 for t in range(pl, nb - pr):
                     total += bsums[t]
                 ustart[nu] = m0
@@ -610,26 +616,32 @@ def spread_pools(spread, c, m):
 
 
 @njit(cache=True)
-def _fill_mean(x, w, lo, hi, lam, l1, rho, lab):
-    """one_block's answer once proved: w filled with the block's value, from the sum of x - lo
-    (four partial sums: independent chains; any order keeps the sum within the bound that
-    certify_bins' bins allow)."""
-    d = x.shape[0]
+def sum_above(src, a, b, lo):
+    """The sum of value - lo over the records [a, b) (or the row src itself) in four partial sums:
+    independent chains; any order of adding these non-negative terms keeps the rounding bound
+    that certify_bins' bin sums have."""
     s0 = 0.0
     s1 = 0.0
     s2 = 0.0
     s3 = 0.0
-    k = 0
-    while k + 4 <= d:
-        s0 += np.float64(x[k]) - lo
-        s1 += np.float64(x[k + 1]) - lo
-        s2 += np.float64(x[k + 2]) - lo
-        s3 += np.float64(x[k + 3]) - lo
+    k = a
+    while k + 4 <= b:
+        s0 += src_value(src, k) - lo
+        s1 += src_value(src, k + 1) - lo
+        s2 += src_value(src, k + 2) - lo
+        s3 += src_value(src, k + 3) - lo
         k += 4
-    while k < d:
-        s0 += np.float64(x[k]) - lo
+    while k < b:
+        s0 += src_value(src, k) - lo
         k += 1
-    value = value_of((s0 + s1) + (s2 + s3), 0, d, lo, hi, d, lam, l1, rho, lo)
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
+def _fill_mean(x, w, lo, hi, lam, l1, rho, lab):
+    """one_block's answer once proved: w filled with the block's value (``sum_above``)."""
+    d = x.shape[0]
+    value = value_of(sum_above(x, 0, d, lo), 0, d, lo, hi, d, lam, l1, rho, lo)
     w[:] = value
     if lab.shape[0]:
         lab[:] = 0
