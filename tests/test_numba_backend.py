@@ -684,6 +684,120 @@ def test_large_block_with_outliers_follows_training_steps(dtype):
     assert max(pushes[1:]) < 200, pushes  # the large block enters PAVA as one unit
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("far", [False, True])
+def test_one_block_with_outliers_follows_training_steps(dtype, far):
+    """A row whose prox is one block of all but a few values is kept with flags[0] = OUTLIERS
+    (keep_partition) and the next calls take warm.with_outliers: the middle proved one unit from
+    the histogram of x, the outliers found by one pass and sorted, PAVA over them and the middle,
+    the kept hint untouched. Outliers tied among themselves, with and without labels, with L1:
+    the reference's partition, labels and values (within tolerance), step after step. A step
+    that spreads more values than d // PEEL_OUTLIERS out of the block declines to the cluster
+    path on the kept partition, still exact. Far outliers (``far``) leave the whole row's
+    histogram too coarse for the block (its peel fails), and the row's core is binned again.
+    """
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(21)
+    d = 6000
+    bulk = rng.permutation(d)
+    out, bulk = bulk[:40], bulk[40:]
+    x = np.empty(d)
+    x[bulk] = 0.3 + 1e-4 * rng.standard_normal(bulk.size)
+    # ties among the outliers
+    x[out] = rng.choice([-1e3, -200.0, 500.0, 1e3] if far else [-0.5, -0.2, 0.9, 1.7], out.size)
+    x = x.astype(dtype)
+    lam = 0.05
+    state = ProxState()
+    for step in range(8):
+        if step == 1 and far:  # the whole row's bins are too coarse: the core is binned again
+            nb = warm.bins_for(d)
+            counts = np.empty(warm.NBINS, np.int64)
+            bsums = np.empty(warm.NBINS)
+            lo, hi = float(x.min()), float(x.max())
+            warm.group_histogram(x, 0, d, lo, hi - lo, counts, bsums, nb)
+            assert warm.peel(counts, bsums, lam / (d - 1), hi - lo, d // warm.PEEL_OUTLIERS,
+                             nb)[2] < 0
+        if step == 5:  # a tenth of the block spread far: more than the peel may take
+            far = rng.choice(bulk, d // 10, replace=False)
+            x[far] = (x[far] + 0.2 * rng.standard_normal(far.size)).astype(dtype)
+        before = state.copy()
+        for l1 in (0.0, 1e-3):
+            w, info = before.copy().prox_info(x, lam, l1=l1, labels=True)
+            ref, rinfo = wsrbench.prox_info(x, lam, l1=l1, backend="numpy", labels=True)
+            ok, err = _close(w, ref, x, lam + l1)
+            assert ok, (step, l1, err)
+            np.testing.assert_array_equal(np.asarray(info.labels), np.asarray(rinfo.labels))
+            assert info.clusters == rinfo.clusters
+            assert wsrbench.certify(x, w, lam, l1=l1)
+            plain = before.copy().prox(x, lam, l1=l1)  # without labels: the same answer
+            np.testing.assert_array_equal(plain.view(np.uint8), w.view(np.uint8))
+        w, info = state.prox_info(x, lam)
+        proved = (before._recs is not None and np.array_equal(state._recs, before._recs)
+                  and np.array_equal(state._flags, before._flags))  # the hint untouched
+        largest = np.bincount(np.asarray(rinfo.labels)).max()  # (l1 leaves the partition)
+        outliers = largest >= d - d // warm.KEEP_OUTLIERS and rinfo.clusters > 1
+        mark = 0 if before._flags is None else before._flags[0, 0]
+        assert proved == (mark in (warm.OUTLIERS, warm.ONE_BLOCK) and step != 5), step
+        assert proved or not 1 <= step <= 4, step
+        if proved:
+            assert state._flags[0, 0] == warm.OUTLIERS and info.stats[0]["pushes"] < 50
+        elif step == 5:  # declined: the cluster path ran and keeps no OUTLIERS mark this once
+            assert state._flags[0, 0] in (1, warm.ONE_BLOCK)
+        else:
+            assert (state._flags[0, 0] == warm.OUTLIERS) == outliers, step
+        x = np.where(np.isin(np.arange(d), out), x, w + 2e-5 * rng.standard_normal(d))
+        x = x.astype(dtype)
+
+
+def test_keep_partition_marks_one_block_with_outliers():
+    """keep_partition marks flags[0] = OUTLIERS for a row of at least OUTLIERS_MIN_D values whose
+    largest block leaves at most d // KEEP_OUTLIERS out, unless told not to (with_outliers just
+    failed on the row), and keeps the partition itself either way; one block is ONE_BLOCK."""
+    from wsrbench.backends.numba import warm
+
+    for d in (warm.OUTLIERS_MIN_D - 1, warm.OUTLIERS_MIN_D, 20_000):
+        k = d // warm.KEEP_OUTLIERS
+        for others, outliers in [(k, True), (k + 1, True), (k, False), (3, True)]:
+            starts = np.r_[np.arange(others // 2), np.arange(d - others + others // 2, d),
+                           others // 2].astype(np.uint64)
+            starts = np.sort(starts)
+            nblk = starts.size
+            rec = np.zeros(2 * d, np.uint64)
+            flags = np.zeros(d, np.uint8)
+            warm.keep_partition(flags, rec, starts, nblk, d, outliers)
+            mark = outliers and d >= warm.OUTLIERS_MIN_D and others <= k
+            assert flags[0] == (warm.OUTLIERS if mark else 1), (d, others, outliers)
+            assert np.count_nonzero(flags) == nblk
+        flags = np.zeros(d, np.uint8)
+        warm.keep_partition(flags, np.zeros(2 * d, np.uint64), np.zeros(1, np.uint64), 1, d, True)
+        assert flags[0] == warm.ONE_BLOCK
+
+
+def test_bin_edge_is_the_histograms_binning():
+    """warm._bin_edge(lo, hi, scale, t, nb) is the smallest value whose group_histogram bin is at
+    least t: the value below it is in a lower bin, exactly, for spreads of many ulps and of a
+    few (where the bins' arithmetic rounds), so value < edge decides bin < t as the histogram
+    does."""
+    from wsrbench.backends.numba import warm
+
+    rng = np.random.default_rng(5)
+    for lo, spread in [(-0.3, 0.7), (1.0, 1e-3), (1.0, 8 * 2.0 ** -52), (-2.0, 3 * 2.0 ** -51),
+                       (0.0, 1e-300)]:
+        hi = lo + spread
+        spread = hi - lo
+        for nb in (16, 100, 256):
+            scale = nb / spread
+            vals = np.r_[lo, hi, lo + spread * rng.random(200)]
+            for t in range(0, nb + 1):
+                e = warm._bin_edge(lo, hi, scale, t, nb)
+                below = np.array([warm._bin_of(v, lo, scale, nb) < t for v in vals])
+                np.testing.assert_array_equal(below, vals < e)
+                if np.isfinite(e):
+                    assert warm._bin_of(e, lo, scale, nb) >= t
+                    assert warm._bin_of(np.nextafter(e, -np.inf), lo, scale, nb) < t
+
+
 def test_one_block_declines_what_it_cannot_prove():
     """warm.one_block writes nothing and says so when the row does not provably pool, and for
     a row of zeros of both signs (whose block value is the reference's first value, -0.0)."""
@@ -691,11 +805,16 @@ def test_one_block_declines_what_it_cannot_prove():
 
     d = 4000
     empty = np.zeros(0, dtype=np.int64)
+    spare = np.zeros(2 * d, np.uint64)
+
+    def one_block(x, w, lam):
+        return warm.one_block(x, w, lam, 0.0, 0.0, empty, spare)[0] == 1
+
     x = np.linspace(-1.0, 1.0, d)
     c_need = cases.collapse_lam(x)
     for lam, expect in ((0.5 * c_need, False), (1.5 * c_need, True)):
         w = np.full(d, np.nan)
-        assert warm.one_block(x, w, lam, 0.0, 0.0, empty) == expect
+        assert one_block(x, w, lam) == expect
         if expect:
             np.testing.assert_allclose(w, np.full(d, x.mean()), rtol=0, atol=4 * 2.0 ** -52)
         else:
@@ -703,7 +822,7 @@ def test_one_block_declines_what_it_cannot_prove():
     z = np.zeros(d)
     z[::7] = -0.0
     w = np.full(d, np.nan)
-    assert not warm.one_block(z, w, 1.0, 0.0, 0.0, empty) and np.isnan(w).all()
+    assert not one_block(z, w, 1.0) and np.isnan(w).all()
     state = ProxState()
     for _ in range(2):  # the second call has the one-block hint and declines to the cluster path
         out = state.prox(z, 1.0)

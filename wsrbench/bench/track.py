@@ -166,20 +166,30 @@ def _state_setup(hint, d, dtype):
     return setup
 
 
-def _clustered_setup(dtype, lam=0.02):
+def _clustered_setup(dtype, lam=0.02, modes=False):
     """ProxState after a step on a row whose prox has formed clusters: seven rounds of a prox
-    then a step that moves every weight by noise of 1e-4 (a few hundred clusters left at lam =
-    0.02; one, the whole row, at lam = 1), timed on the next call, whose hint is the clusters
-    (docs/design.md#numba-cpu)."""
+    then a step that moves every weight by noise, timed on the next call, whose hint is the
+    clusters (docs/design.md#numba-cpu). A gaussian row (noise 1e-4) leaves one block of all but
+    133 values at lam = 0.02 (one block with outliers) and the whole row at lam = 1 (one block);
+    with ``modes``, eight modes 0.1 apart and 1% of the values spread between them (noise 5e-4)
+    leave eight blocks of about 12,500 values and 630 small ones (the cluster path, with
+    histograms and peeling)."""
     def setup():
         from ..core.warm_start import ProxState
 
         rng = np.random.default_rng(0)
         d = 100_000
-        x = (0.05 * rng.standard_normal(d)).astype(dtype)
+        step = 5e-4 if modes else 1e-4
+        if modes:
+            x = 0.1 * rng.integers(0, 8, d) + 1e-3 * rng.standard_normal(d)
+            far = rng.random(d) < 0.01
+            x[far] = 0.8 * rng.random(int(far.sum()))
+            x = x.astype(dtype)
+        else:
+            x = (0.05 * rng.standard_normal(d)).astype(dtype)
         state = ProxState()
         for _ in range(7):
-            x = (state.prox(x, lam) + 1e-4 * rng.standard_normal(d)).astype(dtype)
+            x = (state.prox(x, lam) + step * rng.standard_normal(d)).astype(dtype)
         state.copy().prox_info(x, lam)  # warm
 
         def call():
@@ -320,7 +330,10 @@ def benchmarks() -> list[Benchmark]:
             out.append(Benchmark(f"state.numba.{hint}.{dtype}.d1e5", _state_setup(hint, 100_000,
                                                                                  dtype)))
     for dtype in DTYPES:
-        out.append(Benchmark(f"state.numba.clustered_step.{dtype}.d1e5", _clustered_setup(dtype)))
+        out.append(Benchmark(f"state.numba.clustered_step.{dtype}.d1e5",
+                             _clustered_setup(dtype, modes=True)))
+    for dtype in DTYPES:
+        out.append(Benchmark(f"state.numba.outliers_step.{dtype}.d1e5", _clustered_setup(dtype)))
     for dtype in DTYPES:
         out.append(Benchmark(f"state.numba.one_block_step.{dtype}.d1e5",
                              _clustered_setup(dtype, lam=1.0)))

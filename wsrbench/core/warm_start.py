@@ -9,7 +9,10 @@ the weights into at most d/3 blocks, where those blocks start (docs/design.md#nu
   neighbours. The next call reads the new values block by block, merges blocks whose ranges now
   overlap, proves with a histogram that the middle of each group pools into one block whatever its
   inner order (peeling off and sorting the extreme values that do not), and runs PAVA over these
-  units: a few sequential passes over the row instead of a sort.
+  units: a few sequential passes over the row instead of a sort. A row whose partition was one
+  block (a collapsed layer), or one block beside at most d/64 outliers (a trained first layer),
+  skips even the reading along the hint: the histogram of x itself proves the block, and one pass
+  finds the outliers.
 * **By order.** Without a kept partition (the weights are not tied), the row is insertion-sorted
   along the previous order, O(d + I) for I inversions, under a budget of moves per element: a
   sampled estimate first, then the running count.

@@ -4,7 +4,9 @@ order (see wsrbench.core.warm_start; docs/design.md#numba-cpu).
 The hint is the previous call's sort records (rec[2k+1] = index of the k-th smallest previous x)
 and, when that call left at most d/3 blocks, their starts (flags, ``keep_partition``). With
 flags, ``cluster_hinted`` orders the row by groups of blocks and ``pava_units`` pushes each group's
-certified middle as one unit (``certify_bins``, ``peel``). Without them, ``hinted_sort``
+certified middle as one unit (``certify_bins``, ``peel``); a partition of one block, or of one
+block beside at most d // KEEP_OUTLIERS outliers, is first tried from the histogram of x itself
+(``one_block``, ``with_outliers``). Without them, ``hinted_sort``
 gathers the new values in that order and insertion-sorts them in place: cost O(d + I) for I
 inversions left by the hint, against the radix sort's 8 (float64) or 4 (float32) full passes.
 Insertion pays only while I/d is small (measured on a 2-core machine: with an exact hint it costs
@@ -24,8 +26,8 @@ from numba import njit, prange
 from ...core.contract import RowsResult
 from ._core import chunk_bounds, finish_scatter, rec_value, src_value, value_of
 from .numerics import block_mean, shift_unit
-from .pava import pava_stack
-from .sort import HIST_SIZE, bits_f64, f64_bits, sort_records
+from .pava import _next_up, pava_stack
+from .sort import HIST_SIZE, U64_1, bits_f64, f64_bits, key64, sort_records, unkey64
 
 MOVES_SLACK = 4096
 GATHER_CHUNK = 2048
@@ -104,6 +106,14 @@ CANON_MIN = 4096  # units from this size on are kept in index order (by_index)
 # least this large is a normal number (2**-960, far above the subnormals)
 SAFE_MIN = 2.0 ** -960
 ONE_BLOCK = 2  # flags[0] of a kept partition of one block (keep_partition, one_block)
+# flags[0] of a kept partition of one block beside at most d // KEEP_OUTLIERS values, in a row of
+# at least OUTLIERS_MIN_D (finish_scatter fills a block of a quarter of such a row, so the block's
+# positions are never needed): the next call tries with_outliers, which peels at most
+# d // PEEL_OUTLIERS values, before the cluster path
+OUTLIERS = 3
+OUTLIERS_MIN_D = 4096
+KEEP_OUTLIERS = 64
+PEEL_OUTLIERS = 16
 HIST_WAYS = 4  # interleaved histograms of a large group (group_histogram)
 HIST_SPLIT_MIN = 2048  # from this group size on (their zeroing and adding is then a small share)
 
@@ -547,11 +557,15 @@ def pava_units(rec, flags, d, lam, center, sums, starts, ustart, uend, usum, ulo
 
 
 @njit(cache=True)
-def keep_partition(flags, rec, starts, nblk, d):
+def keep_partition(flags, rec, starts, nblk, d, outliers):
     """Keep this call's partition for the next call's cluster path: flags[k] = 1 where a block
     starts. Only a partition whose group stack fits in the scratch (GROUP words per block in 2 d)
     is kept; otherwise flags[0] = 0 says there is none (a kept partition always has flags[0] >= 1).
     A single block is kept as flags[0] = ONE_BLOCK with the hint in index order (``one_block``).
+    With ``outliers``, a row of at least OUTLIERS_MIN_D values whose largest block leaves at
+    most d // KEEP_OUTLIERS out (a trained network's first layer) is kept with flags[0] =
+    OUTLIERS: the partition and its order stay the hint, and the next call tries
+    ``with_outliers`` first.
     """
     if GROUP * nblk > 2 * d:
         flags[0] = 0
@@ -563,15 +577,23 @@ def keep_partition(flags, rec, starts, nblk, d):
         for k in range(d):
             rec[2 * k + 1] = k
         flags[0] = ONE_BLOCK
+    elif outliers and d >= OUTLIERS_MIN_D and nblk <= d // KEEP_OUTLIERS + 1:
+        for j in range(nblk):  # one block of all but at most d // KEEP_OUTLIERS values
+            b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+            if b - np.int64(starts[j]) >= d - d // KEEP_OUTLIERS:
+                flags[0] = OUTLIERS
 
 
 @njit(cache=True)
-def one_block(x, w, lam, l1, rho, lab):
-    """The prox of a row whose previous prox was one block, when it still is: the row's
-    histogram (read from x itself, in index order: no gather along the hint) proves that all of
-    it pools (``certify_bins``), and the answer is its mean (then L1 and rho). Returns False,
-    having written nothing, when the proof fails; the caller then takes the cluster path (the
-    hint, the index order, is as good as any for one block)."""
+def one_block(x, w, lam, l1, rho, lab, spare):
+    """The prox of a row whose previous prox was one block, possibly beside outliers, when it
+    still is: the row's histogram (read from x itself, in index order: no gather along the hint)
+    proves that all of it pools (``certify_bins``), and the answer is its mean (then L1 and rho);
+    or, for a row of at least OUTLIERS_MIN_D values, that all but at most d // PEEL_OUTLIERS of
+    them do (``peel``, ``with_outliers``; spare: 2 d words of its scratch). Returns (nblk,
+    pushes, merges, max_stack, longest_backmerge), nblk = 0 having written nothing when neither
+    proof holds; the caller then takes the cluster path on its hint (the index order is as good
+    as any for one block). The hint itself is neither read nor changed."""
     d = x.shape[0]
     lo = np.float64(x[0])
     hi = lo
@@ -583,18 +605,24 @@ def one_block(x, w, lam, l1, rho, lab):
     c = lam / (d - 1)
     total = 0.0
     if spread == 0.0 and lo == 0.0:
-        return False  # zeros of both signs: the reference's block value is its first, -0.0
+        return 0, 0, 0, 0, 0  # zeros of both signs: the reference's block value is its first, -0.0
     if spread > 0.0:
         if spread < SAFE_MIN or c < SAFE_MIN:
-            return False
+            return 0, 0, 0, 0, 0
         if spread_pools(spread, c, d):
-            return _fill_mean(x, w, lo, hi, lam, l1, rho, lab)
+            _fill_mean(x, w, lo, hi, lam, l1, rho, lab)
+            return 1, 1, 0, 1, 0
         nb = bins_for(d)
         counts = np.empty(NBINS, dtype=np.int64)
         bsums = np.empty(NBINS, dtype=np.float64)
         group_histogram(x, 0, d, lo, spread, counts, bsums, nb)
         if certify_bins(counts, bsums, 0, nb, c, spread, nb) != 0:
-            return False
+            if d < OUTLIERS_MIN_D:
+                return 0, 0, 0, 0, 0
+            found, v0, v1, nlo, nhi, total, origin = _middle(x, counts, bsums, nb, lo, hi, c)
+            if not found:
+                return 0, 0, 0, 0, 0
+            return with_outliers(x, w, lam, l1, rho, lab, spare, v0, v1, nlo, nhi, total, origin)
         for t in range(nb):
             total += bsums[t]
     # centred at lo (any centre inside the range keeps the sum's magnitude at most d spread)
@@ -602,7 +630,204 @@ def one_block(x, w, lam, l1, rho, lab):
     w[:] = value
     if lab.shape[0]:
         lab[:] = 0
-    return True
+    return 1, 1, 0, 1, 0
+
+
+@njit(cache=True)
+def _middle(x, counts, bsums, nb, lo, hi, c):
+    """The middle of one_block's row with outliers: (found, v0, v1, nlo, nhi, total, origin),
+    the values in [v0, v1) certified one block (``peel`` on the histogram counts/bsums of x over
+    [lo, hi]), nlo below v0, nhi from v1 on, at most d // PEEL_OUTLIERS together, total the
+    middle's sum of value - origin (origin = lo). When the peel fails there, the bins may be too
+    coarse for the middle (far outliers: a handful of bins hold the rest), so the row's core, the
+    bins left after stripping at most d // PEEL_OUTLIERS values from the ends, is binned again
+    on its own range (``core_histogram``) and peeled there, the values outside the core
+    outliers too (origin = the core's smallest possible value)."""
+    d = x.shape[0]
+    limit = d // PEEL_OUTLIERS
+    spread = hi - lo
+    scale = nb / spread
+    pl, pr, peeled = peel(counts, bsums, c, spread, limit, nb)
+    if peeled >= 0:
+        nlo = 0
+        for t in range(pl):
+            nlo += counts[t]
+        nhi = 0
+        for t in range(nb - pr, nb):
+            nhi += counts[t]
+        total = 0.0
+        for t in range(pl, nb - pr):
+            total += bsums[t]
+        return (True, _bin_edge(lo, hi, scale, pl, nb), _bin_edge(lo, hi, scale, nb - pr, nb),
+                nlo, nhi, total, lo)
+    # the core: strip the cheaper end bin while the stripped values fit the limit
+    t0 = 0
+    t1 = nb
+    out = 0
+    while t1 - t0 > 1:
+        if counts[t0] <= counts[t1 - 1] and out + counts[t0] <= limit:
+            out += counts[t0]
+            t0 += 1
+        elif out + counts[t1 - 1] <= limit:
+            out += counts[t1 - 1]
+            t1 -= 1
+        elif out + counts[t0] <= limit:
+            out += counts[t0]
+            t0 += 1
+        else:
+            break
+    if 2 * (t1 - t0) > nb:  # no narrower than half the row's range: nothing to zoom into
+        return False, 0.0, 0.0, 0, 0, 0.0, 0.0
+    c_lo = _bin_edge(lo, hi, scale, t0, nb)  # the core is [c_lo, c_hi] (values, exactly)
+    c_hi = unkey64(key64(_bin_edge(lo, hi, scale, t1, nb)) - U64_1) if t1 < nb else hi
+    c_lo = max(c_lo, lo)
+    c_spread = c_hi - c_lo
+    if not c_spread > 0.0 or c_spread < SAFE_MIN:
+        return False, 0.0, 0.0, 0, 0, 0.0, 0.0
+    n_below, n_above = core_histogram(x, c_lo, c_hi, counts, bsums, nb)
+    pl, pr, peeled = peel(counts, bsums, c, c_spread, limit - n_below - n_above, nb)
+    if peeled < 0:
+        return False, 0.0, 0.0, 0, 0, 0.0, 0.0
+    c_scale = nb / c_spread
+    nlo = n_below
+    for t in range(pl):
+        nlo += counts[t]
+    nhi = n_above
+    for t in range(nb - pr, nb):
+        nhi += counts[t]
+    total = 0.0
+    for t in range(pl, nb - pr):
+        total += bsums[t]
+    # below the core or in a peeled lower bin: below v0; above the core or in a peeled upper bin:
+    # from v1 on
+    v0 = max(_bin_edge(c_lo, c_hi, c_scale, pl, nb), c_lo)
+    v1 = min(_bin_edge(c_lo, c_hi, c_scale, nb - pr, nb), _next_up(c_hi))
+    return True, v0, v1, nlo, nhi, total, c_lo
+
+
+@njit(cache=True)
+def core_histogram(x, c_lo, c_hi, counts, bsums, nb):
+    """group_histogram of the values of x in [c_lo, c_hi] (their bins over that range, the sums
+    of value - c_lo); returns how many values lie below and above it."""
+    scale = nb / (c_hi - c_lo)
+    counts[:nb] = 0
+    bsums[:nb] = 0.0
+    below = 0
+    above = 0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        if v < c_lo:
+            below += 1
+        elif v > c_hi:
+            above += 1
+        else:
+            u = v - c_lo
+            t = min(np.int64(u * scale), nb - 1)
+            counts[t] += 1
+            bsums[t] += u
+    return below, above
+
+
+@njit(cache=True)
+def with_outliers(x, w, lam, l1, rho, lab, spare, v0, v1, nlo, nhi, total, ulo):
+    """one_block's prox of a row whose values in [v0, v1) are certified one block (the middle,
+    of sum total of value - ulo) and whose nlo values below v0 and nhi from v1 on are few (the
+    outliers), docs/design.md#numba-cpu.
+
+    One pass over x in index order finds the outliers and the middle's smallest and largest
+    values. The sorted row is then the low outliers, sorted, at positions [0, nlo), the middle as
+    one unit of PAVA at [nlo, d - nhi), of which only the two ends are written into rec (its
+    smallest and largest value: the tie rule and the block values read a block's ends, nothing
+    reads its inside), and the high outliers. PAVA runs over these units, and finish_scatter
+    fills w with the block that holds the middle (at least a quarter of the row) before it writes
+    the outliers' blocks. Its records and flags are its own (allocated: only the few written are
+    touched), so the kept hint stays for the cluster path when the proof fails at a later call."""
+    d = x.shape[0]
+    rec = np.empty(2 * d, dtype=np.uint64)
+    flags = np.empty(d, dtype=np.uint8)
+    m1 = d - nhi  # the middle is [nlo, m1)
+    kl = 0
+    kh = m1
+    mid_lo = np.inf
+    mid_hi = -np.inf
+    for i in range(d):
+        v = np.float64(x[i])
+        if v < v0:
+            if kl < nlo:
+                rec[2 * kl] = f64_bits(v)
+                rec[2 * kl + 1] = i
+            kl += 1
+        elif v >= v1:
+            if kh < d:
+                rec[2 * kh] = f64_bits(v)
+                rec[2 * kh + 1] = i
+            kh += 1
+        else:
+            mid_lo = min(mid_lo, v)
+            mid_hi = max(mid_hi, v)
+    if kl != nlo or kh != d:  # the thresholds are the histogram's binning exactly: never taken
+        return 0, 0, 0, 0, 0
+    sort_group(rec, 0, nlo)  # stable: equal outliers stay in index order, as in a full sort
+    sort_group(rec, m1, d)
+    rec[2 * nlo] = f64_bits(mid_lo)
+    rec[2 * nlo + 1] = nlo  # (never read: the middle's block is filled, not scattered)
+    rec[2 * (m1 - 1)] = f64_bits(mid_hi)
+    rec[2 * (m1 - 1) + 1] = m1 - 1
+    ustart = np.full(1, nlo, dtype=np.int64)
+    uend = np.full(1, m1, dtype=np.int64)
+    usum = np.full(1, total, dtype=np.float64)
+    ulos = np.full(1, ulo, dtype=np.float64)
+    for k in range(nlo + 1):  # a unit starts at each outlier and at the middle (the middle's
+        flags[k] = 1  # inside is never read)
+    for k in range(m1, d):
+        flags[k] = 1
+    sums = spare[:d].view(np.float64)
+    starts = spare[d: 2 * d]
+    center = mid_lo  # a value of the middle, near most of the row (any centre is exact)
+    nblk, merges, deepest, longest = pava_units(rec, flags, d, lam, center, sums, starts,
+                                                ustart, uend, usum, ulos, 1)
+    nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w,
+                          np.empty(0, dtype=np.int64))
+    if lab.shape[0]:  # the middle's block (numbered in value order) first, over the whole row
+        for j in range(nblk):
+            a = np.int64(starts[j])
+            b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+            if a <= nlo < b:
+                lab[:] = j
+        for j in range(nblk):
+            a = np.int64(starts[j])
+            b = np.int64(starts[j + 1]) if j + 1 < nblk else d
+            if not a <= nlo < b:
+                for k in range(a, b):
+                    lab[np.int64(rec[2 * k + 1])] = j
+    return nblk, nlo + 1 + nhi, merges, deepest, longest
+
+
+@njit(cache=True, inline="always")
+def _bin_of(v, lo, scale, nb):
+    """group_histogram's bin of the value v."""
+    return min(np.int64((v - lo) * scale), nb - 1)
+
+
+@njit(cache=True)
+def _bin_edge(lo, hi, scale, t, nb):
+    """The smallest float v in (lo, hi] whose bin is at least t: -inf for t <= 0, inf when no
+    value up to hi has that bin. The bin is a nondecreasing function of the value, so a
+    bisection over the floats' order-preserving integer keys (bin(lo) = 0 < t) finds it exactly,
+    whatever the rounding of the bin's arithmetic: bin(v) < t is then v < the edge."""
+    if t <= 0:
+        return -np.inf
+    if _bin_of(hi, lo, scale, nb) < t:
+        return np.inf
+    k_lo = key64(lo)
+    k_hi = key64(hi)
+    while k_hi - k_lo > U64_1:
+        mid = k_lo + (k_hi - k_lo) // np.uint64(2)
+        if _bin_of(unkey64(mid), lo, scale, nb) >= t:
+            k_hi = mid
+        else:
+            k_lo = mid
+    return unkey64(k_hi)
 
 
 @njit(cache=True, inline="always")
@@ -669,9 +894,11 @@ def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_e
     uend = np.empty(cap, dtype=np.int64)
     usum = np.empty(cap, dtype=np.float64)
     ulo = np.empty(cap, dtype=np.float64)
-    if have_hint and lam > 0.0 and d > 1 and flags[0] == ONE_BLOCK:
-        if one_block(x, w, lam, l1, rho, lab):
-            return 1, 1, 0, 1, 0, 0
+    tried = have_hint and lam > 0.0 and d > 1 and (flags[0] == ONE_BLOCK or flags[0] == OUTLIERS)
+    if tried:
+        nblk, pushes, merges, deepest, longest = one_block(x, w, lam, l1, rho, lab, spare)
+        if nblk:
+            return nblk, pushes, merges, deepest, longest, 0
     if have_hint and lam > 0.0 and d > 1 and flags[0] != 0:  # a partition was kept
         moves, nu = cluster_hinted(x, rec, flags, lam, spare, ustart, uend, usum, ulo)
         units = moves >= 0
@@ -699,7 +926,9 @@ def warm_row(x, w, lam, l1, rho, rec, flags, spare, hist, have_hint, moves_per_e
         pushes = d
         nblk, merges, deepest, longest = pava_stack(rec, d, lam, center, sums, starts)
     nblk = finish_scatter(x, rec, sums, starts, nblk, d, lam, l1, rho, center, w, lab)
-    keep_partition(flags, rec, starts, nblk, d)
+    # a row on which with_outliers just failed goes through the cluster path once before the
+    # next try: a proof that keeps failing costs its histogram every other call, not every call
+    keep_partition(flags, rec, starts, nblk, d, not tried)
     return nblk, pushes, merges, deepest, longest, moves
 
 
