@@ -10,7 +10,8 @@
 
 Sections (``--only`` picks some):
   table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
-           timings after a warm-up call, the two interleaved so that load changes hit both);
+           timings, more at small d where a call is cheap, fewer at 1e7, after a warm-up call,
+           the two interleaved so that load changes hit both);
            --out also writes it as Markdown with date, commit, CPU and load average, cells above
            TARGET marked
   pieces   where one call's time goes: the radix sort, PAVA and the scatter timed apart (the
@@ -62,7 +63,22 @@ def _ratio_iqr(f, g, runs):
 
 
 def _runs(d, runs):
-    return max(3, runs // 2) if d >= 10**7 else runs
+    """Pairs of timed calls for a cell of size d: ``runs``, half as many (at least 3) at d >=
+    1e7, and 5x / 3x as many at d <= 1e4 / 1e5, where a pair takes under a millisecond / a few
+    and the median of 7 moved by about 0.1 between runs on the same code."""
+    if d >= 10**7:
+        return max(3, runs // 2)
+    if d <= 10**4:
+        return 5 * runs
+    if d <= 10**5:
+        return 3 * runs
+    return runs
+
+
+def _runs_text(runs):
+    """How many pairs or turns the cells ran, for the printed and written headers."""
+    return (f"{_runs(10**6, runs)} ({_runs(10**4, runs)} at d <= 1e4, {_runs(10**5, runs)} at "
+            f"d <= 1e5, {_runs(10**7, runs)} at d >= 1e7)")
 
 
 def _settle(family, d, dtype, seconds=1.0):
@@ -80,7 +96,7 @@ def table(sizes, families, dtypes, runs):
     """Prints the ratio table; returns {dtype name: {family: [(median, q25, q75) per size]}}
     of the paired ratios prox / np.argsort."""
     print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
-          f"{runs} runs; {max(3, runs // 2)} at d >= 1e7)")
+          f"{_runs_text(runs)} runs)")
     out = {}
     _settle(families[0], sizes[0], dtypes[0])
     for dt in dtypes:
@@ -105,8 +121,8 @@ def write_table(path, res, sizes, runs, command, load):
     """The table as Markdown: the provenance header (date, commit, machine, load through the run,
     command), one table per dtype, cells above TARGET in bold, and the count of such cells."""
     lines = [provenance.header("Numba prox / np.argsort of the same input", load, command),
-             f"Median of the ratios of {runs} interleaved pairs of calls ({max(3, runs // 2)} at "
-             "d >= 1e7) after a warm-up call of each, with their interquartile range in "
+             f"Median of the ratios of {_runs_text(runs)} interleaved pairs of calls after a "
+             "warm-up call of each, with their interquartile range in "
              f"brackets. Target: at most {TARGET}x; medians above it in **bold**. On a loaded "
              "machine the ratios move by about 10-30% between runs (both sides share the load, "
              "but memory bandwidth and caches do not scale alike).", ""]
@@ -136,8 +152,8 @@ def pieces(sizes, families, dtypes, runs):
     argsort median s, {piece: (median, q25, q75)}, prox minus its three kernels in s, blocks)."""
     from wsrbench.backends.numba import _core, pava, sort
 
-    print("\n## pieces of one call / np.argsort(x)   (median of " f"{runs} interleaved turns; "
-          f"{max(3, runs // 2)} at d >= 1e7)")
+    print("\n## pieces of one call / np.argsort(x)   (median of "
+          f"{_runs_text(runs)} interleaved turns)")
     print(f"{'dtype':8s}{'d':>8s}  {'family':26s}{'argsort ms':>11s}{'np.sort':>9s}{'radix':>7s}"
           f"{'pava':>7s}{'scatter':>8s}{'prox':>7s}{'rest us':>9s}{'blocks':>10s}")
     rows = []
@@ -191,7 +207,7 @@ def write_pieces(path, rows, runs, command, load):
              "np.argsort, np.sort (values only), the radix sort, PAVA and the scatter (the jitted "
              "kernels called directly, as prox calls them: a heavy key's run left out of the "
              "records) and the whole `wsrbench.prox` call took turns, "
-             f"{runs} times ({max(3, runs // 2)} at d >= 1e7) after a warm-up call of each. Every "
+             f"{_runs_text(runs)} times after a warm-up call of each. Every "
              "ratio is the median of one turn's ratios to np.argsort with their interquartile "
              "range in brackets; np.argsort is the median time of one call; prox - kernels is the "
              "median prox time less the medians of the three kernels (checks, centring and "

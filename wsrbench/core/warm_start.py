@@ -112,7 +112,9 @@ class ProxState:
 
     @property
     def order(self):
-        """The order of the last call's input (int64, per row), or None before the first call."""
+        """The order the next call starts from (int64, per row): the sorted order of the input
+        of the last call that ordered the row (a row kept as one block holds the index order), or
+        None before the first call."""
         if self._recs is None or not self._have_hint:
             return None
         return self._recs[:, 1::2].astype(np.int64)
