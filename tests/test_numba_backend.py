@@ -690,9 +690,9 @@ def test_one_block_with_outliers_follows_training_steps(dtype, far):
     """A row whose prox is one block of all but a few values is kept with flags[0] = OUTLIERS
     (keep_partition) and the next calls take warm.with_outliers: the middle proved one unit from
     the histogram of x, the outliers found by one pass and sorted, PAVA over them and the middle,
-    the kept hint untouched. Outliers tied among themselves, with and without labels, with L1:
-    the reference's partition, labels and values (within tolerance), step after step. A step
-    that spreads more values than d // PEEL_OUTLIERS out of the block declines to the cluster
+    the kept hint untouched. Outliers tied among themselves, with and without labels, with L1
+    and rho: the reference's partition, labels and values (within tolerance), step after step.
+    A step that spreads more values than d // PEEL_OUTLIERS out of the block declines to the cluster
     path on the kept partition, still exact. Far outliers (``far``) leave the whole row's
     histogram too coarse for the block (its peel fails), and the row's core is binned again.
     """
@@ -722,15 +722,15 @@ def test_one_block_with_outliers_follows_training_steps(dtype, far):
             far = rng.choice(bulk, d // 10, replace=False)
             x[far] = (x[far] + 0.2 * rng.standard_normal(far.size)).astype(dtype)
         before = state.copy()
-        for l1 in (0.0, 1e-3):
-            w, info = before.copy().prox_info(x, lam, l1=l1, labels=True)
-            ref, rinfo = wsrbench.prox_info(x, lam, l1=l1, backend="numpy", labels=True)
+        for l1, rho in [(0.0, 0.0), (1e-3, 0.0), (0.0, 0.5)]:
+            w, info = before.copy().prox_info(x, lam, l1=l1, rho=rho, labels=True)
+            ref, rinfo = wsrbench.prox_info(x, lam, l1=l1, rho=rho, backend="numpy", labels=True)
             ok, err = _close(w, ref, x, lam + l1)
-            assert ok, (step, l1, err)
+            assert ok, (step, l1, rho, err)
             np.testing.assert_array_equal(np.asarray(info.labels), np.asarray(rinfo.labels))
             assert info.clusters == rinfo.clusters
-            assert wsrbench.certify(x, w, lam, l1=l1)
-            plain = before.copy().prox(x, lam, l1=l1)  # without labels: the same answer
+            assert wsrbench.certify(x, w, lam, l1=l1) or rho > 0
+            plain = before.copy().prox(x, lam, l1=l1, rho=rho)  # without labels: the same
             np.testing.assert_array_equal(plain.view(np.uint8), w.view(np.uint8))
         w, info = state.prox_info(x, lam)
         proved = (before._recs is not None and np.array_equal(state._recs, before._recs)
