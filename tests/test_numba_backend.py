@@ -271,6 +271,36 @@ def test_float64_window_sort_orders_its_ties_or_hands_over():
     _assert_sorts_exactly(x, _sort_of(x))
 
 
+def test_float64_narrow_window_sort_orders_its_ties_or_hands_over():
+    """Up to NARROW_MAX_D, float64 rows first try a 24-bit window in two 12-bit passes: exact
+    when done (window ties ordered by insertion, or none to order when the bits below the window
+    never vary); it hands over when a digit is constant or the ties exceed d moves, and the
+    sort is exact either way."""
+    rng = np.random.default_rng(12)
+    eps = np.finfo(np.float64).eps
+    for d in (33, 1000, 4099, nsort.NARROW_MAX_D):
+        k = rng.integers(0, 1 << 20, d)
+        must = {"done": [1.0 + eps * k,  # 20 varying bits: all in the window, nothing to order
+                         rng.standard_normal(d),  # ties in the window: few and short
+                         np.round(rng.standard_normal(d), 2)],  # equal keys only
+                "handed over": [
+                    # one window for every value of each sign: runs far beyond d moves
+                    np.where(rng.random(d) < 0.5, -1.0, 1.0) * (1.0 + eps * k),
+                    1.0 + eps * 2.0 ** 44 * rng.integers(0, 256, d)]}  # the low digit constant
+        for expect, rows in must.items():
+            for x in rows:
+                a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+                done = nsort._sort_narrow_f64(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
+                assert done == (expect == "done"), (d, expect, x[:3])
+                if done:
+                    _assert_sorts_exactly(x, a)
+                _assert_sorts_exactly(x, _sort_of(x))
+        for x, _ in _window_rows(d, rng):
+            a, b = np.empty(2 * d, np.uint64), np.empty(2 * d, np.uint64)
+            if nsort._sort_narrow_f64(x, a, b, np.empty(nsort.HIST_SIZE, np.int64)):
+                _assert_sorts_exactly(x, a)
+
+
 def test_a_heavy_key_takes_its_share_of_the_row():
     # the sample only nominates: a key that is frequent among the sampled elements but rare in
     # the row still sorts exactly (the split is exact for any count)
