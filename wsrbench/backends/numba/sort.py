@@ -473,22 +473,23 @@ def _spans_f64(x):
 
 
 @njit(cache=True)
-def _rp_first(x, dst, off, shift, s):
-    # the window of each key (32 bits from bit s) packed with its index, as sort_f32's records
+def _rp_first(x, dst, off, shift, s, mask):
+    # the window of each key (32 bits from bit s) packed with its index, as sort_f32's records;
+    # the digit is (record >> shift) & mask (8 bits, or the narrow window's 12)
     for i in range(x.shape[0]):
         p = (((key64(x[i]) >> s) & LOW32) << np.uint64(32)) | np.uint64(i)
-        b = np.int64((p >> shift) & MASK)
+        b = np.int64((p >> shift) & mask)
         q = off[b]
         dst[q] = p
         off[b] = q + 1
 
 
 @njit(cache=True)
-def _rp_last(src, dst, off, shift, d, x):
+def _rp_last(src, dst, off, shift, d, x, mask):
     # the common records: the value read from x at the record's index, then the index
     for i in range(d):
         p = src[i]
-        b = np.int64((p >> shift) & MASK)
+        b = np.int64((p >> shift) & mask)
         q = off[b]
         j = p & LOW32
         dst[2 * q] = f64_bits(x[j])
@@ -534,9 +535,9 @@ def _sort_prefix_f64(x, a, b, hist):
         off = h[j * NB: (j + 1) * NB]
         shift = np.uint64(32 + j * BITS)
         if t == 0:
-            _rp_first(x, b if (nact - 2 - t) % 2 == 0 or nact == 1 else a, off, shift, s)
+            _rp_first(x, b if (nact - 2 - t) % 2 == 0 or nact == 1 else a, off, shift, s, MASK)
         elif t == nact - 1:
-            _rp_last(b, a, off, shift, d, x)
+            _rp_last(b, a, off, shift, d, x, MASK)
         elif (nact - 2 - t) % 2 == 0:
             _r32_mid(a, b, off, shift, d)
         else:
@@ -592,34 +593,11 @@ def _sort_narrow_f64(x, a, b, hist):
                 return False
             h[j * NARROW_NB + c] = t
             t += n
-    _rn_first(x, b, h[:NARROW_NB], s)
-    _rn_last(b, a, h[NARROW_NB:], d, x)
+    # the 32-bit window's records: its bits above the narrow one are the same in every key
+    _rp_first(x, b, h[:NARROW_NB], np.uint64(32), s, NARROW_MASK)
+    _rp_last(b, a, h[NARROW_NB:], np.uint64(32 + NARROW_BITS), d, x, NARROW_MASK)
     below = m_var & ((U64_1 << s) - U64_1)
     return below == 0 or _order_window_ties(a, d, s, d)
-
-
-@njit(cache=True)
-def _rn_first(x, dst, off, s):
-    # the 24-bit window of each key packed with its index, bucketed by its low 12 bits
-    for i in range(x.shape[0]):
-        p = (((key64(x[i]) >> s) & np.uint64(0xFFFFFF)) << np.uint64(32)) | np.uint64(i)
-        c = np.int64((p >> np.uint64(32)) & NARROW_MASK)
-        q = off[c]
-        dst[q] = p
-        off[c] = q + 1
-
-
-@njit(cache=True)
-def _rn_last(src, dst, off, d, x):
-    # bucketed by the window's high 12 bits, written as the common records (value read from x)
-    for i in range(d):
-        p = src[i]
-        c = np.int64((p >> np.uint64(32 + NARROW_BITS)) & NARROW_MASK)
-        q = off[c]
-        j = p & LOW32
-        dst[2 * q] = f64_bits(x[j])
-        dst[2 * q + 1] = j
-        off[c] = q + 1
 
 
 @njit(cache=True)
@@ -654,7 +632,7 @@ def _window_passes(x, a, b, h, active, nact, n):
         off = h[j * NB: (j + 1) * NB]
         shift = np.uint64(32 + j * BITS)
         if t == nact - 1:
-            _rp_last(b, a, off, shift, n, x)
+            _rp_last(b, a, off, shift, n, x, MASK)
         elif src_b:
             _r32_mid(b, a, off, shift, n)
         else:
