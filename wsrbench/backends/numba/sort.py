@@ -472,6 +472,27 @@ def _spans_f64(x):
     return k_or ^ k_and, m_or ^ m_and
 
 
+@njit(cache=True, inline="always")
+def _window_counts(x, s, h, ndig, bits):
+    """Counts of the ndig digits of ``bits`` bits of each key's 32-bit window (key >> s) into h
+    (digit j's buckets from j << bits), a run of equal windows counted once (sort_f64)."""
+    nb = 1 << bits
+    mask = np.uint64(nb - 1)
+    h[: ndig * nb] = 0
+    prev = (key64(x[0]) >> s) & LOW32
+    run = 0
+    for i in range(x.shape[0]):
+        k = (key64(x[i]) >> s) & LOW32
+        if k != prev:
+            for j in range(ndig):
+                h[j * nb + np.int64((prev >> np.uint64(j * bits)) & mask)] += run
+            prev = k
+            run = 0
+        run += 1
+    for j in range(ndig):
+        h[j * nb + np.int64((prev >> np.uint64(j * bits)) & mask)] += run
+
+
 @njit(cache=True)
 def _rp_first(x, dst, off, shift, s, mask):
     # the window of each key (32 bits from bit s) packed with its index, as sort_f32's records;
@@ -513,19 +534,7 @@ def _sort_prefix_f64(x, a, b, hist):
     s = _window_shift(k_var)
     ndig = 4
     h = hist[: ndig * NB]
-    h[:] = 0
-    prev = (key64(x[0]) >> s) & LOW32  # runs of equal windows counted once (sort_f64)
-    run = 0
-    for i in range(d):
-        k = (key64(x[i]) >> s) & LOW32
-        if k != prev:
-            for j in range(ndig):
-                h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
-            prev = k
-            run = 0
-        run += 1
-    for j in range(ndig):
-        h[j * NB + np.int64((prev >> np.uint64(j * BITS)) & MASK)] += run
+    _window_counts(x, s, h, ndig, BITS)
     active = np.zeros(ndig, dtype=np.bool_)
     nact = _histograms(h, d, ndig, active, m_var >> s)
     t = 0
@@ -570,21 +579,9 @@ def _sort_narrow_f64(x, a, b, hist):
     if busy < 2:
         return False
     s = _window_shift(k_var, 24)
-    low = np.uint64(0xFFFFFF)
     h = hist[: 2 * NARROW_NB]
-    h[:] = 0
-    prev = (key64(x[0]) >> s) & low  # runs of equal windows counted once (sort_f64)
-    run = 0
-    for i in range(d):
-        k = (key64(x[i]) >> s) & low
-        if k != prev:
-            h[np.int64(prev & NARROW_MASK)] += run
-            h[NARROW_NB + np.int64(prev >> np.uint64(NARROW_BITS))] += run
-            prev = k
-            run = 0
-        run += 1
-    h[np.int64(prev & NARROW_MASK)] += run
-    h[NARROW_NB + np.int64(prev >> np.uint64(NARROW_BITS))] += run
+    # the 32-bit window's digits: its bits above the narrow one are the same in every key
+    _window_counts(x, s, h, 2, NARROW_BITS)
     for j in range(2):
         t = 0
         for c in range(NARROW_NB):
@@ -593,7 +590,6 @@ def _sort_narrow_f64(x, a, b, hist):
                 return False
             h[j * NARROW_NB + c] = t
             t += n
-    # the 32-bit window's records: its bits above the narrow one are the same in every key
     _rp_first(x, b, h[:NARROW_NB], np.uint64(32), s, NARROW_MASK)
     _rp_last(b, a, h[NARROW_NB:], np.uint64(32 + NARROW_BITS), d, x, NARROW_MASK)
     below = m_var & ((U64_1 << s) - U64_1)
