@@ -649,15 +649,7 @@ def _middle(x, counts, bsums, nb, lo, hi, c):
     scale = nb / spread
     pl, pr, peeled = peel(counts, bsums, c, spread, limit, nb)
     if peeled >= 0:
-        nlo = 0
-        for t in range(pl):
-            nlo += counts[t]
-        nhi = 0
-        for t in range(nb - pr, nb):
-            nhi += counts[t]
-        total = 0.0
-        for t in range(pl, nb - pr):
-            total += bsums[t]
+        nlo, nhi, total = _sides(counts, bsums, pl, nb - pr, nb)
         return (True, _bin_edge(lo, hi, scale, pl, nb), _bin_edge(lo, hi, scale, nb - pr, nb),
                 nlo, nhi, total, lo)
     # the core: strip the cheaper end bin while the stripped values fit the limit
@@ -689,20 +681,29 @@ def _middle(x, counts, bsums, nb, lo, hi, c):
     if peeled < 0:
         return False, 0.0, 0.0, 0, 0, 0.0, 0.0
     c_scale = nb / c_spread
-    nlo = n_below
-    for t in range(pl):
-        nlo += counts[t]
-    nhi = n_above
-    for t in range(nb - pr, nb):
-        nhi += counts[t]
-    total = 0.0
-    for t in range(pl, nb - pr):
-        total += bsums[t]
+    nlo, nhi, total = _sides(counts, bsums, pl, nb - pr, nb)
+    nlo += n_below
+    nhi += n_above
     # below the core or in a peeled lower bin: below v0; above the core or in a peeled upper bin:
     # from v1 on
     v0 = max(_bin_edge(c_lo, c_hi, c_scale, pl, nb), c_lo)
     v1 = min(_bin_edge(c_lo, c_hi, c_scale, nb - pr, nb), _next_up(c_hi))
     return True, v0, v1, nlo, nhi, total, c_lo
+
+
+@njit(cache=True, inline="always")
+def _sides(counts, bsums, t0, t1, nb):
+    """(values in the bins below t0, values from bin t1 on, the sum of the bins in between)."""
+    nlo = 0
+    for t in range(t0):
+        nlo += counts[t]
+    nhi = 0
+    for t in range(t1, nb):
+        nhi += counts[t]
+    total = 0.0
+    for t in range(t0, t1):
+        total += bsums[t]
+    return nlo, nhi, total
 
 
 @njit(cache=True)
