@@ -460,11 +460,41 @@ def test_tie_run_stretch_is_sound_and_not_idle():
     assert cases_run > 2000 and held > cases_run // 5
 
 
+def test_quotient_ge_is_the_divisions_comparison():
+    """_quotient_ge(num, size, t) decides fl(num / size) >= t as the division does, for t at
+    and a few floats around the rounded quotient (where the residual signs cannot settle it
+    and it divides), far from it, at zero, and for sizes of one to 2^40."""
+    from wsrbench.backends.numba import pava as npava
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(4000):
+        size = float(rng.choice([1, 2, 3, 7, 1000, 123457, 2 ** 40 + 1]))
+        num = float(rng.standard_normal() * 10.0 ** rng.integers(-300, 300))
+        if rng.random() < 0.05:
+            num = 0.0
+        q = num / size
+        ts = [q, -q, 0.0, q * 2.0, q * 0.5]
+        for steps in range(1, 4):
+            ts += [float(np.nextafter(q, np.inf)), float(np.nextafter(q, -np.inf))]
+            q_up = q_dn = q
+            for _ in range(steps):
+                q_up = float(np.nextafter(q_up, np.inf))
+                q_dn = float(np.nextafter(q_dn, -np.inf))
+            ts += [q_up, q_dn]
+        for t in ts:
+            assert npava._quotient_ge(num, size, t) == (q >= t), (num, size, t)
+            checked += 1
+    assert checked > 40000
+
+
 @pytest.mark.slow
 def test_split_pava_is_the_reference_partition():
-    """PAVA over a split source (the heavy run implicit, certified stretches for a run at the
-    centre) gives the reference's partition and rounds: pruned rows (70% zeros) at lam from
-    one block to almost none, worst_pava, a run of 40% below and above the median."""
+    """PAVA over a split source (the heavy run implicit, pushed by _tie_run: certified stretches
+    and back-merges at the centre) gives the reference's partition, rounds, deepest stack and
+    longest back-merge: pruned rows (70% zeros) at lam from one block to almost none,
+    worst_pava and worst_imminent_collisions (one or two back-merges per tied push, then none),
+    a run of 40% below and above the median."""
     from wsrbench.backends.numba import _core
     from wsrbench.backends.numba import pava as npava
     from wsrbench.backends.numpy import pava as ref_pava
@@ -477,9 +507,9 @@ def test_split_pava_is_the_reference_partition():
         lt, m, v = nsort.sort_split_records(x, a, b, np.empty(nsort.HIST_SIZE, np.int64))
         src = _core.split_source(a, lt, m, v)
         center = _core.src_value(src, d // 2)
-        nblk, merges, _, _ = npava.pava_stack(src, d, lam, center, b[:d].view(np.float64),
-                                              b[d:])
-        return m, center, b[d:d + nblk].copy(), merges
+        nblk, merges, deepest, longest = npava.pava_stack(src, d, lam, center,
+                                                          b[:d].view(np.float64), b[d:])
+        return m, center, b[d:d + nblk].copy(), merges, deepest, longest
 
     rng = np.random.default_rng(4)
     rows = []
@@ -491,14 +521,18 @@ def test_split_pava_is_the_reference_partition():
                 rows.append((x, lam))
         rows.append(cases.make("worst_pava", d, seed=1))
     for dtype in DTYPES:
-        for x, lam in rows:
+        # its heavy cluster is a split run in float32 (cascade_mass grows with the dtype's eps)
+        extra = [cases.make("worst_imminent_collisions", 100000, seed=1, dtype=dtype)
+                 ] if dtype == np.float32 else []
+        for x, lam in rows + extra:
             x = np.asarray(x, dtype=dtype)
-            m, center, starts, merges = split_pava(x, lam)
+            m, center, starts, merges, deepest, longest = split_pava(x, lam)
             assert m > 0, (dtype, len(x), lam)
             xs = np.sort(x).astype(np.float64)
-            ref_starts, rounds, _ = ref_pava.partition(xs - center, lam)
+            ref_starts, rounds, stats = ref_pava.partition(xs - center, lam)
             assert np.array_equal(starts.astype(np.int64), ref_starts), (dtype, len(x), lam)
             assert x.shape[0] + merges == rounds
+            assert (deepest, longest) == (stats["max_stack"], stats["longest_backmerge"])
 
 
 def test_prox_pools_a_run_of_ties_that_pava_splits():

@@ -12,9 +12,10 @@ below the top pools into it when its mean is >= the top's (equal means merge: bl
 rounds = d + number of poolings; stats: merges, max_stack, longest_backmerge.
 
 A row whose sort split off a heavy key (sort.sort_split_records) keeps that run implicit: PAVA
-reads its value from a register, and where the value is the centre (a run holding the median:
-pruned zeros, a massive tie) certifies whole stretches of its pushes at once (``_tie_run``,
-docs/design.md#ties-in-pava); the scatter fills w with the run's block first.
+reads its value from a register and pushes it in one call (``_tie_run``: the top's mean
+compared without dividing, the back-merges included); where the value is the centre (a run
+holding the median: pruned zeros, a massive tie) it certifies whole stretches of the pushes at
+once (docs/design.md#ties-in-pava). The scatter fills w with the run's block first.
 
 An already sorted row skips the sort and the scatter (PAVA reads x, blocks are written to w in
 order), and a constant row skips PAVA too (one block whose centred sum is exactly 0).
@@ -41,9 +42,9 @@ from .sort import (
     sort_split_records,
 )
 
-# A call of _tie_run that pushes fewer than TIE_RUN_GAIN elements doubles the number of elements
-# pushed one by one before the next call, up to TIE_RUN_WAIT (a run whose every few elements
-# pool the block below gains nothing from the calls).
+# A try (a call of _tie_run, a stretch inside it) that pushes fewer than TIE_RUN_GAIN elements
+# doubles the number of elements pushed one by one before the next, up to TIE_RUN_WAIT (a run
+# whose every few elements pool the block below gains nothing from the tries).
 TIE_RUN_GAIN = 16
 TIE_RUN_WAIT = 1024
 # 16 units of float64 rounding: twice the bound on the reference's rounding of a mean and this
@@ -79,63 +80,118 @@ def _stretch_holds(T, s_lo, s_hi, b_mean, depth, D, c, d):
 
 
 @njit(cache=True, inline="always")
-def _tie_run(k, hi, n_sum, t_sum, t_start, t_mean, b_mean, depth, d, c):
-    """pava_stack's pushes of the elements k.. of a run of equal values (ranks up to hi, each
-    with centred x n_sum) for as long as each certainly takes the fast path: it pools into the
-    top and the pooled mean stays above the block below. Returns (the first element not pushed,
-    t_sum, t_mean). The caller guarantees a top and, when depth > 0, b_mean.
+def _quotient_ge(num, size, t):
+    """fl(num / size) >= t for a float t and size > 0, as the division decides it, mostly without
+    dividing: the exact residual num - t size has the sign of its FMA (one rounding keeps the
+    sign; a nonzero exact value is a multiple of the smallest subnormal), and rounding is
+    monotone, so num / size >= t exactly gives fl(num / size) >= t, and num / size <= the float
+    below t exactly gives fl(num / size) < t. Only a quotient strictly between the two is divided
+    (docs/design.md#ties-in-pava)."""
+    if fma(-t, size, num) >= 0.0:
+        return True
+    if fma(_next_up(-t), size, num) <= 0.0:  # -nextafter(-t, inf): the float below t
+        return False
+    return num / size >= t
 
-    The two comparisons are decided without the division of the pooled mean q = num / size
-    (docs/design.md#ties-in-pava): the sign of the exact residual fma(t, size, -num) orders the
-    exact quotient against a float t, and rounding is monotone, so t <= num / size exactly gives
-    t <= fl(num / size), and num / size >= nextafter(t, inf) exactly gives fl(num / size) > t.
-    Where neither settles it (a quotient within an ulp of t) or the block below pools, the
-    element is left to the general step, which divides. The top's mean is divided once, at the
-    end, with block_mean's operands: the same bits as the reference's."""
-    b_up = _next_up(b_mean)
-    num = 0.0
+
+@njit(cache=True, inline="always")
+def _stretch_end(k, hi, T, t_start, depth, b_mean, d, c):
+    """The end of the longest certified stretch of pushes of 0.0 from element k on (k when none
+    of at least 8): each pools into the top (x sum T, start t_start) and leaves the pooled mean
+    above b_mean (``_stretch_holds``); tried up to where the quadratic predicts the next
+    back-merge, halved until it certifies."""
+    D = float(d - 2 * t_start)
+    s_lo = float(k - t_start)
+    s_hi = float(hi - t_start)
+    if depth > 0:
+        # mu(s) > b_mean iff -c s^2 + (c D - b_mean) s + T > 0: up to its larger root
+        e = c * D - b_mean
+        disc = e * e + 4.0 * c * T
+        if disc >= 0.0:
+            s_hi = min(s_hi, np.floor((e + np.sqrt(disc)) / (2.0 * c) * (1.0 - 1e-9)) - 1.0)
+    while s_hi - s_lo >= 8.0:
+        if _stretch_holds(T, s_lo, s_hi, b_mean, depth, D, c, d):
+            return t_start + np.int64(s_hi)
+        s_hi = s_lo + np.floor((s_hi - s_lo) / 2.0)
+    return k
+
+
+@njit(cache=True, inline="always")
+def _stored_mean(sums, starts, j, end, d, c):
+    """block_mean of the stored block j, which ends where the block above it starts (a
+    singleton's division by 1 is exact and skipped)."""
+    a = np.int64(starts[j])
+    if end - a == 1:
+        return sums[j] + shift_sum(a, end, d, c)
+    return block_mean(sums[j], a, end, d, c)
+
+
+@njit(cache=True, inline="always")
+def _tie_run(k, hi, n_sum, t_sum, t_start, t_mean, depth, b_mean, sums, starts, d, c):
+    """pava_stack's pushes of the elements k..hi-1 of a run of equal values (each with centred x
+    n_sum): each pools into the top and the top then pools the blocks below it while their means
+    are >= its own, as the reference decides it, without dividing for the top's mean.
+
+    Returns (the first element not pushed, t_sum, t_start, t_mean, depth, b_mean, merges,
+    longest chain). The caller guarantees a top and, when depth > 0, b_mean: the mean of the
+    block below the top, which stays known on return. Only an element that would not pool into
+    the top ends the call early (that element is left to the general step).
+
+    The top's mean is kept as num / size undivided; each comparison of it with a float is decided
+    by ``_quotient_ge``. At the centre (n_sum = 0) whole stretches of pushes that pool nothing
+    below are certified at once (``_stretch_end``): tried at the start, again once the stack
+    below is empty, and in between after a number of elements that doubles (up to TIE_RUN_WAIT)
+    while the tries gain fewer than TIE_RUN_GAIN pushes (a run that back-merges every few
+    pushes pays almost nothing for them). The top's mean is divided once, at the end, with
+    block_mean's operands: the same bits as the reference's. A block popped from the stack gets
+    its mean from its unchanged sum and bounds, as in pava_stack."""
+    num = t_mean  # t_mean / 1.0 is t_mean: the top's mean as an undivided quotient
     size = 1.0
-    pending = False  # t_mean is num / size, not yet divided
-    if n_sum == 0.0 and c > 0.0:
-        T = t_sum + 0.0  # the reference's sum after any push of 0.0
-        D = float(d - 2 * t_start)
-        s_lo = float(k - t_start)
-        s_hi = float(hi - t_start)
-        if depth > 0:
-            # mu(s) > b_mean iff -c s^2 + (c D - b_mean) s + T > 0: up to its larger root
-            e = c * D - b_mean
-            disc = e * e + 4.0 * c * T
-            if disc >= 0.0:
-                s_hi = min(s_hi, np.floor((e + np.sqrt(disc)) / (2.0 * c) * (1.0 - 1e-9)) - 1.0)
-        while s_hi - s_lo >= 8.0:
-            if _stretch_holds(T, s_lo, s_hi, b_mean, depth, D, c, d):
-                k = t_start + np.int64(s_hi)
-                t_sum = T
-                num = T + shift_sum(t_start, k, d, c)
-                size = s_hi
-                pending = True
-                break
-            s_hi = s_lo + np.floor((s_hi - s_lo) / 2.0)
+    merges = 0
+    longest = 0
+    at_centre = n_sum == 0.0 and c > 0.0
+    next_try = k if at_centre else hi
+    wait = np.int64(1)
+    b_up = _next_up(b_mean)
     while k < hi:
+        if k >= next_try:
+            j = _stretch_end(k, hi, t_sum, t_start, depth, b_mean, d, c)
+            wait = 1 if j - k >= TIE_RUN_GAIN else min(2 * wait, TIE_RUN_WAIT)
+            next_try = j + wait
+            if j > k:
+                merges += j - k
+                longest = max(longest, 1)
+                k = j
+                t_sum = t_sum + 0.0  # the reference's sum after pushes of 0.0
+                num = t_sum + shift_sum(t_start, k, d, c)
+                size = float(k - t_start)
+                continue
         n_mean = n_sum + shift_sum(k, k + 1, d, c)
-        if pending:
-            if fma(n_mean, size, -num) > 0.0:  # num / size < n_mean: its rounding may tie
-                break
-        elif not t_mean >= n_mean:
+        if not _quotient_ge(num, size, n_mean):  # the element starts a block of its own
             break
-        p_sum = t_sum + n_sum
-        p_num = p_sum + shift_sum(t_start, k + 1, d, c)
-        p_size = float(k + 1 - t_start)
-        if depth > 0 and fma(b_up, p_size, -p_num) > 0.0:  # not certainly above b_mean
-            break
-        t_sum = p_sum
-        num = p_num
-        size = p_size
-        pending = True
+        t_sum = t_sum + n_sum
         k += 1
-    if pending:
-        t_mean = num / size
-    return k, t_sum, t_mean
+        num = t_sum + shift_sum(t_start, k, d, c)
+        size = float(k - t_start)
+        chain = 1
+        # the block below pools while its mean >= the top's: fl(num / size) <= b_mean, that is
+        # not fl(num / size) >= the float above b_mean
+        while depth > 0 and not _quotient_ge(num, size, b_up):
+            depth -= 1
+            t_sum = sums[depth] + t_sum
+            t_start = np.int64(starts[depth])
+            num = t_sum + shift_sum(t_start, k, d, c)
+            size = float(k - t_start)
+            chain += 1
+            if depth > 0:
+                b_mean = _stored_mean(sums, starts, depth - 1, t_start, d, c)
+                b_up = _next_up(b_mean)
+            elif at_centre:
+                next_try = k  # nothing below: the rest may go in one stretch
+        merges += chain
+        if chain > longest:
+            longest = chain
+    return k, t_sum, t_start, num / size, depth, b_mean, merges, longest
 
 
 @njit(cache=True)
@@ -178,16 +234,18 @@ def pava_stack(src, d, lam, center, sums, starts):
             if (not tried and run_lo <= k0 < run_hi and have_top
                     and (depth == 0 or b_known)):
                 tried = True
-                nxt, t_sum, t_mean = _tie_run(k0, run_hi, run_sum, t_sum, t_start, t_mean,
-                                              b_mean, depth, d, c)
+                nxt, t_sum, t_start, t_mean, depth, b_mean, pooled, chain = _tie_run(
+                    k0, run_hi, run_sum, t_sum, t_start, t_mean, depth, b_mean, sums, starts,
+                    d, c)
                 if nxt - k0 >= TIE_RUN_GAIN:
                     wait = 1
                 else:  # few pushes: wait longer before the next try
                     wait = min(2 * wait, TIE_RUN_WAIT)
                 if nxt > k0:
-                    merges += nxt - k0
-                    if longest < 1:
-                        longest = 1
+                    b_known = depth > 0
+                    merges += pooled
+                    if chain > longest:
+                        longest = chain
                     k0 = nxt  # element nxt takes the general step
                     continue
             if k0 < run_lo:
