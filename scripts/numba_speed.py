@@ -64,14 +64,16 @@ def _ratio_iqr(f, g, runs):
 
 def _runs(d, runs):
     """Pairs of timed calls for a cell of size d: ``runs``, half as many (at least 3) at d >=
-    1e7, and 5x / 3x as many at d <= 1e4 / 1e5, where a pair takes under a millisecond / a few
-    and the median of 7 moved by about 0.1 between runs on the same code."""
+    1e7, and 100x / 15x as many at d <= 1e4 / 1e5, so that a cell's pairs span about 0.2 s or
+    more at every size: a burst of the host's activity (a few to tens of ms) then hits a share of
+    them, not the whole cell. With 35 pairs a 1e4 cell lasted about 10 ms, and its median moved
+    by 0.10-0.15 between runs a few minutes apart (docs/design.md#the-cpu-prox-against-half-a-sort)."""
     if d >= 10**7:
         return max(3, runs // 2)
     if d <= 10**4:
-        return 5 * runs
+        return 100 * runs
     if d <= 10**5:
-        return 3 * runs
+        return 15 * runs
     return runs
 
 
