@@ -10,10 +10,11 @@
 
 Sections (``--only`` picks some):
   table    prox(x, lam, backend="numba") / np.argsort(x) per family and size (median of --runs
-           timings, more at small d where a call is cheap, fewer at 1e7, after a warm-up call,
-           the two interleaved so that load changes hit both);
+           pairs of timings, more at small d where a call is cheap, taken in sweeps spread over
+           the run, fewer at 1e7, after a warm-up call, the two interleaved so that load changes
+           hit both);
            --out also writes it as Markdown with date, commit, CPU and load average, cells above
-           TARGET marked
+           TARGET marked, with their medians over the pairs of a quiet host
   pieces   where one call's time goes: the radix sort, PAVA and the scatter timed apart (the
            jitted kernels called directly), each as a ratio to np.argsort, plus np.sort (values
            only) and the whole call, all interleaved; --out writes them as Markdown with the same
@@ -62,12 +63,18 @@ def _ratio_iqr(f, g, runs):
     return ratio_spread(*interleaved_times(f, g, runs))
 
 
+# The table's cells at d <= SWEEP_MAX_D take their pairs in SWEEPS sweeps spread over the whole
+# run (the large cells, measured once each, between them), so that a burst of the host's activity
+# hits a share of a cell's pairs, not the whole cell.
+SWEEPS = 5
+SWEEP_MAX_D = 10**5
+
+
 def _runs(d, runs):
     """Pairs of timed calls for a cell of size d: ``runs``, half as many (at least 3) at d >=
-    1e7, and 100x / 15x as many at d <= 1e4 / 1e5, so that a cell's pairs span about 0.2 s or
-    more at every size: a burst of the host's activity (a few to tens of ms) then hits a share of
-    them, not the whole cell. With 35 pairs a 1e4 cell lasted about 10 ms, and its median moved
-    by 0.10-0.15 between runs a few minutes apart (docs/design.md#the-cpu-prox-against-half-a-sort)."""
+    1e7, and 100x / 15x as many at d <= 1e4 / 1e5, where a pair takes under a millisecond / a
+    few: 35 pairs of a 1e4 cell lasted about 10 ms, and its median moved by 0.10-0.15 between runs
+    a few minutes apart (docs/design.md#the-cpu-prox-against-half-a-sort)."""
     if d >= 10**7:
         return max(3, runs // 2)
     if d <= 10**4:
@@ -94,37 +101,87 @@ def _settle(family, d, dtype, seconds=1.0):
         np.argsort(x)
 
 
-def table(sizes, families, dtypes, runs):
-    """Prints the ratio table; returns {dtype name: {family: [(median, q25, q75) per size]}}
-    of the paired ratios prox / np.argsort."""
+def _schedule(cells, runs, sweeps):
+    """The table's measuring order: a list of (cell index, pairs), SWEEPS passes over the cells at
+    d <= SWEEP_MAX_D, each taking a share of their pairs, with the larger cells (all their pairs
+    at once) spread evenly between the passes."""
+    big = [i for i, (_, _, d) in enumerate(cells) if d > SWEEP_MAX_D]
+    turn = {i: k * sweeps // max(1, len(big)) for k, i in enumerate(big)}
+    order = []
+    for sweep in range(sweeps):
+        for i, (_, _, d) in enumerate(cells):
+            n = _runs(d, runs)
+            if d <= SWEEP_MAX_D:
+                share = n // sweeps + (sweep < n % sweeps)
+                if share:
+                    order.append((i, share))
+            elif turn[i] == sweep:
+                order.append((i, n))
+    return order
+
+
+QUIET = 1.1  # a quiet pair: its np.argsort within 10% of the cell's 10th percentile
+
+
+def _quiet_pairs(tf, tg):
+    """(median ratio, pairs, all pairs, np.argsort median s, its 10th percentile s) over the pairs
+    whose np.argsort took at most QUIET x the cell's 10th percentile: the cell on a quiet host.
+    A neighbour on the host (the same physical core or its caches) slows both calls of a pair but
+    not alike: on float64 worst_pava at 1e4 np.argsort took 300 instead of 218 us and the ratio
+    read 0.57 instead of 0.45 for whole stretches of pairs."""
+    tf = np.asarray(tf)
+    tg = np.asarray(tg)
+    p10 = float(np.percentile(tg, 10))
+    keep = tg <= QUIET * p10
+    return (float(np.median(tf[keep] / tg[keep])), int(keep.sum()), int(tg.size),
+            float(np.median(tg)), p10)
+
+
+def table(sizes, families, dtypes, runs, sweeps=SWEEPS):
+    """Prints the ratio table; returns ({dtype name: {family: [(median, q25, q75) per size]}}
+    of the paired ratios prox / np.argsort, {(dtype name, family, d): ``_quiet_pairs``}), each
+    cell's pairs taken as ``_schedule`` orders."""
     print("\n## prox(x, lam, backend='numba') / np.argsort(x)   (median of "
-          f"{_runs_text(runs)} runs)")
-    out = {}
+          f"{_runs_text(runs)} pairs, the cells at d <= {SWEEP_MAX_D:.0e} in {sweeps} sweeps)")
+    cells = [(dt, fam, d) for dt in dtypes for fam in families for d in sizes]
+    order = _schedule(cells, runs, sweeps)
+    inputs = {}
+    times = {i: ([], []) for i in range(len(cells))}
     _settle(families[0], sizes[0], dtypes[0])
-    for dt in dtypes:
-        name = np.dtype(dt).name
-        out[name] = {}
+    for n_done, (i, n) in enumerate(order):
+        dt, fam, d = cells[i]
+        if i not in inputs:
+            inputs[i] = cases.make(fam, d, dtype=dt)
+        x, lam = inputs[i]
+        tf, tg = interleaved_times(lambda: wsrbench.prox(x, lam, backend="numba"),
+                                   lambda: np.argsort(x), n)
+        times[i][0].extend(tf)
+        times[i][1].extend(tg)
+        if d > SWEEP_MAX_D:
+            del inputs[i]  # measured once: free its memory
+        if n_done % 50 == 49:
+            print(f"  {n_done + 1} of {len(order)} turns", flush=True)
+    out = {}
+    quiet = {}
+    for i, (dt, fam, d) in enumerate(cells):
+        out.setdefault(np.dtype(dt).name, {}).setdefault(fam, []).append(ratio_spread(*times[i]))
+        quiet[np.dtype(dt).name, fam, d] = _quiet_pairs(*times[i])
+    for name, rows in out.items():
         print(f"\n{name}")
         print(f"{'family':28s}" + "".join(f"{f'd={d:.0e}':>10s}" for d in sizes))
-        for fam in families:
-            row = f"{fam:28s}"
-            out[name][fam] = []
-            for d in sizes:
-                x, lam = cases.make(fam, d, dtype=dt)
-                r = _ratio_iqr(lambda: wsrbench.prox(x, lam, backend="numba"),
-                               lambda: np.argsort(x), _runs(d, runs))
-                row += f"{r[0]:10.2f}"
-                out[name][fam].append(r)
-            print(row, flush=True)
-    return out
+        for fam, rs in rows.items():
+            print(f"{fam:28s}" + "".join(f"{r[0]:10.2f}" for r in rs))
+    return out, quiet
 
 
-def write_table(path, res, sizes, runs, command, load):
+def write_table(path, res, quiet, sizes, runs, command, load):
     """The table as Markdown: the provenance header (date, commit, machine, load through the run,
-    command), one table per dtype, cells above TARGET in bold, and the count of such cells."""
+    command), one table per dtype, cells above TARGET in bold, the count of such cells and each
+    one's median over its quiet pairs (``_quiet_pairs``)."""
     lines = [provenance.header("Numba prox / np.argsort of the same input", load, command),
              f"Median of the ratios of {_runs_text(runs)} interleaved pairs of calls after a "
-             "warm-up call of each, with their interquartile range in "
+             f"warm-up call of each (the cells at d <= {SWEEP_MAX_D:.0e} in {SWEEPS} sweeps spread "
+             "over the run, the larger cells between them), with their interquartile range in "
              f"brackets. Target: at most {TARGET}x; medians above it in **bold**. On a loaded "
              "machine the ratios move by about 10-30% between runs (both sides share the load, "
              "but memory bandwidth and caches do not scale alike).", ""]
@@ -140,6 +197,15 @@ def write_table(path, res, sizes, runs, command, load):
             lines.append(f"| {fam} | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(f"{over} of {total} cells above {TARGET}x.")
+    notes = [(k, v) for k, v in quiet.items() if res[k[0]][k[1]][sizes.index(k[2])][0] > TARGET]
+    if notes:
+        lines += ["", f"The cells above {TARGET}x over their quiet pairs (np.argsort within "
+                  f"{QUIET}x its 10th percentile in the cell; a neighbour on the host slows both "
+                  "calls of a pair, not alike):", ""]
+        for (name, fam, d), (m, n, n_all, med, p10) in notes:
+            lines.append(f"- {name} {fam} d={d:.0e}: {m:.2f}x over {n} of {n_all} pairs "
+                         f"(np.argsort median {med * 1e6:.0f} us, 10th percentile "
+                         f"{p10 * 1e6:.0f} us)")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -409,9 +475,9 @@ def main(argv=None):
     command = "python scripts/numba_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if "table" in only:
         with provenance.LoadMonitor() as load:
-            res = table(sizes, families, dtypes, a.runs)
+            res, quiet = table(sizes, families, dtypes, a.runs)
         if a.out:
-            write_table(a.out, res, sizes, a.runs, command, load)
+            write_table(a.out, res, quiet, sizes, a.runs, command, load)
     if "pieces" in only:
         with provenance.LoadMonitor() as load:
             rows = pieces(sizes, families, dtypes, a.runs)
