@@ -58,11 +58,6 @@ def _median_ratio(f, g, runs):
     return float(np.median(tf) / np.median(tg)), float(np.median(tf)), float(np.median(tg))
 
 
-def _ratio_iqr(f, g, runs):
-    """Median and IQR (q25, q75) of the paired ratios time f / time g, interleaved."""
-    return ratio_spread(*interleaved_times(f, g, runs))
-
-
 # The table's cells at d <= SWEEP_MAX_D take their pairs in SWEEPS sweeps spread over the whole
 # run (the large cells, measured once each, between them), so that a burst of the host's activity
 # hits a share of a cell's pairs, not the whole cell.

@@ -1,7 +1,9 @@
-"""The asv suites cannot rot: every benchmark's setup and one call run here at a tiny size."""
+"""The asv suites cannot rot: every benchmark's setup and one call run here at a tiny size; the
+speed table's measuring order and quiet-pair summary (scripts/numba_speed.py)."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import itertools
 import json
@@ -132,3 +134,53 @@ def test_asv_conf_points_at_the_suites():
     conf = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))  # asv allows // comments
     assert conf["benchmark_dir"] == "benchmarks" and conf["version"] == 1
     assert os.path.isfile(os.path.join(root, conf["benchmark_dir"], "__init__.py"))
+
+
+def _numba_speed():
+    root = os.path.join(os.path.dirname(__file__), os.pardir)
+    spec = importlib.util.spec_from_file_location("numba_speed",
+                                                  os.path.join(root, "scripts", "numba_speed.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_speed_table_spreads_each_small_cell_over_the_run():
+    """scripts/numba_speed.py's table: every cell gets exactly its pairs; a cell at d <=
+    SWEEP_MAX_D gets them in SWEEPS shares, one per sweep, with large cells between the sweeps
+    (a burst of host activity must not cover a whole small cell); each large cell is measured
+    once."""
+    ns = _numba_speed()
+    sizes = [10**4, 10**5, 10**6, 10**7]
+    cells = [(dt, fam, d) for dt in ("float64", "float32") for fam in ("a", "b", "c") for d in sizes]
+    order = ns._schedule(cells, 7, ns.SWEEPS)
+    got = {}
+    for i, n in order:
+        got.setdefault(i, []).append(n)
+    for i, (_, _, d) in enumerate(cells):
+        assert sum(got[i]) == ns._runs(d, 7), cells[i]
+        assert len(got[i]) == (ns.SWEEPS if d <= ns.SWEEP_MAX_D else 1), cells[i]
+    small = [pos for pos, (i, _) in enumerate(order) if cells[i][2] <= ns.SWEEP_MAX_D]
+    big = [pos for pos, (i, _) in enumerate(order) if cells[i][2] > ns.SWEEP_MAX_D]
+    # large cells between the first and the last sweep, none all before or all after them
+    assert small[0] < big[0] and big[-1] > small[len(small) // 2]
+    first_of_sweep = small[:: len(small) // ns.SWEEPS]
+    assert all(any(a < b < c for b in big) for a, c in zip(first_of_sweep, first_of_sweep[1:]))
+
+
+def test_speed_table_quiet_pairs_are_the_fast_floor_ones():
+    """_quiet_pairs keeps the pairs whose np.argsort ran within QUIET x the cell's 10th
+    percentile: a stretch of slow pairs (both calls slower, the prox more) leaves the quiet
+    median at the quiet ratio while it moves the median of all pairs."""
+    import numpy as np
+
+    ns = _numba_speed()
+    tg = np.r_[np.full(60, 218e-6), np.full(40, 300e-6)]
+    tf = np.r_[np.full(60, 0.45 * 218e-6), np.full(40, 0.58 * 300e-6)]
+    m, n, n_all, med, p10 = ns._quiet_pairs(tf, tg)
+    assert (n, n_all) == (60, 100) and abs(m - 0.45) < 1e-12
+    assert abs(p10 - 218e-6) < 1e-12 and med == 218e-6
+    tg[50:60] = 300e-6  # a majority slow: the median of all pairs moves, the quiet one does not
+    tf[50:60] = 0.58 * 300e-6
+    assert ns._quiet_pairs(tf, tg)[:2] == (m, 50)
+    assert np.median(tf / tg) > 0.5
